@@ -1,0 +1,2 @@
+export { readmeExamples, runReadmeExamples } from './readme.js';
+export type { ReadmeExample } from './readme.js';

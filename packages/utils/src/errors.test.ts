@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { AbortedError, BuckleyError, ClosedError, TimeoutError, isBuckleyError, isRetryableError } from './index.js';
+
+class LockError extends BuckleyError {}
+
+describe('BuckleyError', () => {
+  it('carries a stable code, its subclass name, a cause and retry advice', () => {
+    const cause = new Error('socket hang up');
+    const error = new LockError('LOCK_NOT_HELD', 'lock "a" is not held', { cause, retryable: true });
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe('LockError');
+    expect(error.code).toBe('LOCK_NOT_HELD');
+    expect(error.cause).toBe(cause);
+    expect(error.retryable).toBe(true);
+    expect(isRetryableError(error)).toBe(true);
+  });
+
+  it('is not retryable unless said so', () => {
+    expect(new ClosedError('store').retryable).toBe(false);
+    expect(new ClosedError('store').message).toBe('store is closed');
+    expect(isRetryableError(new Error('x'))).toBe(false);
+  });
+
+  it('guards by shape and code, so copies from another install still match', () => {
+    const foreign = Object.assign(new Error('x'), { code: 'TIMEOUT', retryable: true });
+    expect(isBuckleyError(foreign)).toBe(true);
+    expect(isBuckleyError(foreign, 'TIMEOUT')).toBe(true);
+    expect(isBuckleyError(foreign, 'ABORTED')).toBe(false);
+    expect(isBuckleyError({ code: 'TIMEOUT', retryable: true })).toBe(false);
+    expect(isBuckleyError(null)).toBe(false);
+  });
+
+  it('timeouts are retryable and say how long they waited; aborts are not', () => {
+    const timeout = new TimeoutError(250);
+    expect(timeout.code).toBe('TIMEOUT');
+    expect(timeout.timeoutMs).toBe(250);
+    expect(timeout.message).toBe('timed out after 250 ms');
+    expect(timeout.retryable).toBe(true);
+    expect(new AbortedError().retryable).toBe(false);
+  });
+});

@@ -1,0 +1,81 @@
+/** Options accepted by every Buckley error: the standard `cause` plus retry advice. */
+export interface BuckleyErrorOptions extends ErrorOptions {
+  /** Whether the same call may succeed if tried again (a dropped connection, a timeout). */
+  readonly retryable?: boolean;
+}
+
+/**
+ * The base of every Buckley error. `code` is a stable string callers branch on (it never
+ * changes between releases, unlike messages); driver errors travel as `cause`.
+ *
+ * @example
+ * ```ts
+ * class LockError extends BuckleyError {}
+ * throw new LockError('LOCK_NOT_HELD', 'lock "a" is not held by this owner');
+ * ```
+ */
+export class BuckleyError extends Error {
+  /** Stable machine-readable code, SCREAMING_SNAKE_CASE. */
+  readonly code: string;
+  /** Whether retrying the same operation may succeed. */
+  readonly retryable: boolean;
+
+  constructor(code: string, message: string, options?: BuckleyErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/**
+ * True when `value` is a Buckley error, optionally with the given `code`. Checks the shape, not
+ * the prototype, so it holds across duplicate installs of this package.
+ */
+export function isBuckleyError(value: unknown, code?: string): value is BuckleyError {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as { code?: unknown; retryable?: unknown };
+  return (
+    value instanceof Error &&
+    typeof candidate.code === 'string' &&
+    typeof candidate.retryable === 'boolean' &&
+    (code === undefined || candidate.code === code)
+  );
+}
+
+/** True when `error` is marked retryable by Buckley (`retryable: true`). */
+export function isRetryableError(error: unknown): boolean {
+  return isBuckleyError(error) && error.retryable;
+}
+
+/** The signal was aborted before or during the operation. */
+export class AbortedError extends BuckleyError {
+  constructor(message = 'the operation was aborted', options?: BuckleyErrorOptions) {
+    super('ABORTED', message, options);
+  }
+}
+
+/** A deadline passed before the operation finished. */
+export class TimeoutError extends BuckleyError {
+  /** The deadline that passed, in milliseconds. */
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number, message?: string, options?: BuckleyErrorOptions) {
+    super('TIMEOUT', message ?? `timed out after ${timeoutMs} ms`, { retryable: true, ...options });
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** An argument was missing, of the wrong type or out of range. */
+export class InvalidArgumentError extends BuckleyError {
+  constructor(message: string, options?: BuckleyErrorOptions) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** The object was used after `close()`. */
+export class ClosedError extends BuckleyError {
+  constructor(what: string, options?: BuckleyErrorOptions) {
+    super('CLOSED', `${what} is closed`, options);
+  }
+}

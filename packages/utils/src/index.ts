@@ -1,0 +1,17 @@
+export {
+  BuckleyError,
+  isBuckleyError,
+  isRetryableError,
+  AbortedError,
+  TimeoutError,
+  InvalidArgumentError,
+  ClosedError,
+} from './errors.js';
+export type { BuckleyErrorOptions } from './errors.js';
+export { uuidv7, isUuid, uuidv7Time } from './id.js';
+export { systemClock, ManualClock } from './clock.js';
+export type { Clock, CancelTimer } from './clock.js';
+export { sleep, withDeadline, anySignal, abortError, throwIfAborted } from './abort.js';
+export type { WaitOptions, DeadlineOptions } from './abort.js';
+export { BoundedQueue } from './queue.js';
+export type { BoundedQueueOptions, OverflowPolicy, PushOptions } from './queue.js';
