@@ -200,6 +200,14 @@ export class SecretScanner {
       // Overlapping keywords (`sk_` inside `sk_live_`) are found because the alternation prefers the longest.
       if (m[0].length === 0) kw.lastIndex++;
     }
+    if (options.tail) {
+      // A multi-line secret may have started in the previous chunk, keyword included.
+      const tailLower = options.tail.toLowerCase();
+      kw.lastIndex = 0;
+      for (let m = kw.exec(tailLower); m; m = kw.exec(tailLower)) {
+        for (const rule of this.#byKeyword.get(m[0]) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
+      }
+    }
     for (const rule of this.#always) candidates.set(rule, new Set(starts.map((_, i) => i)));
 
     const lineOffset = options.lineOffset ?? 0;
@@ -217,8 +225,21 @@ export class SecretScanner {
           }
           const end = m.index + m[0].length;
           if (end <= tail.length) continue;
-          const at = Math.max(0, m.index - tail.length);
-          this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, { starts, lineOffset, offsetBase, path });
+          if (m.index >= tail.length) {
+            const at = m.index - tail.length;
+            this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, { starts, lineOffset, offsetBase, path });
+          } else {
+            // Started in the previous chunk: locate it there (lines before this chunk's first).
+            let back = 0;
+            for (let i = subject.indexOf('\n', m.index); i >= 0 && i < tail.length; i = subject.indexOf('\n', i + 1)) back++;
+            const lineStart = subject.lastIndexOf('\n', m.index - 1) + 1;
+            this.#consider(rule, m, m.index, 0, subject.slice(lineStart, Math.max(lineStart, subject.indexOf('\n', m.index))), findings, {
+              starts: [lineStart],
+              lineOffset: lineOffset - back,
+              offsetBase: offsetBase - tail.length,
+              path,
+            });
+          }
         }
         continue;
       }
