@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { scanDirectory } from '@buckley/security';
 import { lintSource } from '@secretlint/core';
 import { creator as presetRecommend } from '@secretlint/secretlint-rule-preset-recommend';
-import { report } from './harness.ts';
+import { report } from './harness.js';
 
 let seed = 42;
 function rand(): number {
