@@ -200,12 +200,33 @@ export class SecretScanner {
       // Overlapping keywords (`sk_` inside `sk_live_`) are found because the alternation prefers the longest.
       if (m[0].length === 0) kw.lastIndex++;
     }
+    if (options.tail) {
+      // A multi-line secret may have started in the previous chunk, keyword included.
+      const tailLower = options.tail.toLowerCase();
+      kw.lastIndex = 0;
+      for (let m = kw.exec(tailLower); m; m = kw.exec(tailLower)) {
+        for (const rule of this.#byKeyword.get(m[0]) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
+      }
+    }
     for (const rule of this.#always) candidates.set(rule, new Set(starts.map((_, i) => i)));
 
     const lineOffset = options.lineOffset ?? 0;
     const offsetBase = options.offsetBase ?? 0;
     for (const [rule, lines] of candidates) {
       const regex = rule.regex!;
+      // Many candidate lines: one RE2 pass over the chunk beats a native call per line.
+      if (!rule.multiline && lines.size > 32) {
+        regex.lastIndex = 0;
+        for (let m = regex.exec(text); m; m = regex.exec(text)) {
+          if (m[0].length === 0) {
+            regex.lastIndex++;
+            continue;
+          }
+          const index = lineOf(m.index);
+          this.#consider(rule, m, m.index, index, lineText(index), findings, { starts, lineOffset, offsetBase, path });
+        }
+        continue;
+      }
       if (rule.multiline) {
         const tail = options.tail ?? '';
         const subject = tail + text;
@@ -217,8 +238,21 @@ export class SecretScanner {
           }
           const end = m.index + m[0].length;
           if (end <= tail.length) continue;
-          const at = Math.max(0, m.index - tail.length);
-          this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, { starts, lineOffset, offsetBase, path });
+          if (m.index >= tail.length) {
+            const at = m.index - tail.length;
+            this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, { starts, lineOffset, offsetBase, path });
+          } else {
+            // Started in the previous chunk: locate it there (lines before this chunk's first).
+            let back = 0;
+            for (let i = subject.indexOf('\n', m.index); i >= 0 && i < tail.length; i = subject.indexOf('\n', i + 1)) back++;
+            const lineStart = subject.lastIndexOf('\n', m.index - 1) + 1;
+            this.#consider(rule, m, m.index, 0, subject.slice(lineStart, Math.max(lineStart, subject.indexOf('\n', m.index))), findings, {
+              starts: [lineStart],
+              lineOffset: lineOffset - back,
+              offsetBase: offsetBase - tail.length,
+              path,
+            });
+          }
         }
         continue;
       }
