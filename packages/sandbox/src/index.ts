@@ -16,3 +16,5 @@ export type { SandboxEnvironment } from './env.js';
 export { checkCommand } from './policy.js';
 export type { PolicyContext } from './policy.js';
 export { HOME_SECRETS, READ_ONLY_IN_WORKSPACE, HIDDEN_IN_WORKSPACE } from './mounts.js';
+export { JsRunner, createJsRunner, resolveIsolatedVm, ISOLATED_VM_FIX } from './js-runner.js';
+export type { JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule } from './js-runner.js';
