@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,7 +158,7 @@ describe('network', () => {
   let server: ReturnType<typeof createServer>;
   let port = 0;
   let connections = 0;
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   beforeAll(async () => {
     server = createServer((socket) => {
       connections++;
@@ -316,7 +316,7 @@ describe('isolation between runs and from the parent', () => {
     const r = await sb.run('env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"', { env: { EXTRA_API_KEY: 'sk-extra-5', VISIBLE: 'yes' } });
     expect(r.stdout.text).toContain('VISIBLE=yes');
     expect(r.stdout.text).not.toMatch(/secret|sk-extra|agent\.sock|OPENROUTER|BUCKLEY_/);
-    expect([...r.withheldEnv].sort()).toEqual(['AWS_SECRET_ACCESS_KEY', 'EXTRA_API_KEY', 'GITHUB_TOKEN']);
+    expect(r.withheldEnv.toSorted()).toEqual(['AWS_SECRET_ACCESS_KEY', 'EXTRA_API_KEY', 'GITHUB_TOKEN']);
   });
 
   it('two parallel runs see neither each other’s processes nor each other’s /tmp', async () => {

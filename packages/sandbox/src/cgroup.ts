@@ -133,6 +133,12 @@ export function detectCgroups(
   return { ok: false, reason: 'no writable cgroup with a pids controller (neither v1 pids hierarchy nor delegated cgroup v2)' };
 }
 
+/** Reads counter `key` from a flat-keyed cgroup file such as `pids.events`; 0 when absent. */
+function counter(file: string, key: string): number {
+  const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(readText(file));
+  return match ? Number(match[1]) : 0;
+}
+
 /** Limits written into a run's cgroup. */
 export interface CgroupLimits {
   readonly maxProcesses: number;
@@ -232,10 +238,6 @@ export class RunCgroup {
   /** Whether the kernel refused a fork (`pids`) or killed for memory (`memory`) in this cgroup. */
   limitsHit(): Array<'memory' | 'processes'> {
     const hit: Array<'memory' | 'processes'> = [];
-    const counter = (file: string, key: string): number => {
-      const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(readText(file));
-      return match ? Number(match[1]) : 0;
-    };
     if (this.#support.version === 1) {
       const [pids, memory] = this.dirs;
       if (pids !== undefined && counter(join(pids, 'pids.events'), 'max') > 0) hit.push('processes');

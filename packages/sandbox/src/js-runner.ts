@@ -133,6 +133,9 @@ export class JsRunner implements AsyncDisposable {
     const loaded = await this.#request({ op: 'load', handle, code, globals: options.globals, ...o }, o.timeoutMs);
     if (!loaded.ok) throw new InvalidArgumentError(`code did not load: ${loaded.error.kind}: ${loaded.error.message}`);
     const child = this.#child;
+    const dispose = async (): Promise<void> => {
+      if (this.#child === child && !this.#closed) await this.#request({ op: 'unload', handle }, 1000);
+    };
     return {
       call: async <T>(name: string, args: readonly unknown[] = [], callOptions: { timeoutMs?: number } = {}) => {
         if (this.#child !== child) {
@@ -141,12 +144,8 @@ export class JsRunner implements AsyncDisposable {
         const timeoutMs = callOptions.timeoutMs ?? o.timeoutMs;
         return (await this.#request({ op: 'call', handle, name, args, timeoutMs }, timeoutMs)) as JsResult<T>;
       },
-      dispose: async () => {
-        if (this.#child === child && !this.#closed) await this.#request({ op: 'unload', handle }, 1000);
-      },
-      [Symbol.asyncDispose]() {
-        return this.dispose();
-      },
+      dispose,
+      [Symbol.asyncDispose]: dispose,
     };
   }
 
@@ -158,6 +157,8 @@ export class JsRunner implements AsyncDisposable {
     this.#fail(new ClosedError('the JavaScript runner'));
     if (child !== null && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      // The child is unref'd while idle; hold the loop open until its exit is seen.
+      child.ref();
       child.kill('SIGKILL');
       await exited;
     }
@@ -207,7 +208,7 @@ export class JsRunner implements AsyncDisposable {
   }
 
   #fail(error: Error | JsFailure): void {
-    for (const id of [...this.#pending.keys()]) {
+    for (const id of this.#pending.keys()) {
       this.#settle(id, (p) => {
         if (error instanceof Error) p.reject(error);
         else p.resolve({ ok: false, error, logs: [], logsTruncated: false, durationMs: 0 });
