@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { thrown } from '@buckley/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ConfigParseError,
@@ -120,13 +121,7 @@ describe('environment', () => {
   });
 
   it('a generic variable for an unknown key is an error with the variable and a suggestion', () => {
-    const error = (() => {
-      try {
-        load({ BUCKLEY_SANDBOX__TIMEOUT_SECOND: '5' });
-      } catch (e) {
-        return e as ConfigValidationError;
-      }
-    })();
+    const error = thrown(() => load({ BUCKLEY_SANDBOX__TIMEOUT_SECOND: '5' })) as ConfigValidationError;
     expect(error).toBeInstanceOf(ConfigValidationError);
     expect(error?.issues[0]).toMatchObject({
       path: 'sandbox.timeout_second',
@@ -151,13 +146,7 @@ describe('trust', () => {
   for (const [yaml, key, where] of cases) {
     it(`a project file may not set ${key} to weaken safety; the error names file, key and where it may live`, () => {
       write(projectFile(), `# project\n${yaml}`);
-      const error = (() => {
-        try {
-          load({ BUCKLEY_UNSAFE: '1' });
-        } catch (e) {
-          return e as ConfigTrustError;
-        }
-      })();
+      const error = thrown(() => load({ BUCKLEY_UNSAFE: '1' })) as ConfigTrustError;
       expect(error).toBeInstanceOf(ConfigTrustError);
       expect(error?.code).toBe('CONFIG_UNTRUSTED');
       expect(error?.file).toBe(projectFile());

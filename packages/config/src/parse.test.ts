@@ -1,3 +1,4 @@
+import { thrown } from '@buckley/testing';
 import { describe, expect, it } from 'vitest';
 import {
   ConfigParseError,
@@ -9,13 +10,9 @@ import {
 import { parseYamlLayer } from './yaml-source.js';
 
 function issuesOf(fn: () => unknown) {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigValidationError);
-    return (error as ConfigValidationError).issues;
-  }
-  throw new Error('expected a ConfigValidationError');
+  const error = thrown(fn);
+  expect(error).toBeInstanceOf(ConfigValidationError);
+  return (error as ConfigValidationError).issues;
 }
 
 describe('defaults', () => {
@@ -102,13 +99,7 @@ describe('validation', () => {
 
 describe('YAML', () => {
   it('malformed YAML is an error with file, line and column', () => {
-    const error = (() => {
-      try {
-        parseYamlLayer('/x/config.yaml', 'sandbox:\n  mode: [workspace\n');
-      } catch (e) {
-        return e;
-      }
-    })() as ConfigParseError;
+    const error = thrown(() => parseYamlLayer('/x/config.yaml', 'sandbox:\n  mode: [workspace\n')) as ConfigParseError;
     expect(error).toBeInstanceOf(ConfigParseError);
     expect(error.file).toBe('/x/config.yaml');
     expect(error.line).toBeGreaterThanOrEqual(2);
