@@ -321,13 +321,14 @@ describe('isolation between runs and from the parent', () => {
 
   it('two parallel runs see neither each other’s processes nor each other’s /tmp', async () => {
     const sb = sandbox();
-    const [a, b] = await Promise.all([
-      sb.run('echo a > /tmp/mine; sleep 0.5; ls /tmp; ps -e -o comm= | sort | tr "\\n" " "'),
-      sb.run('echo b > /tmp/other; sleep 0.5; ls /tmp; ps -e -o comm= | sort | tr "\\n" " "'),
-    ]);
-    // bwrap is the namespace's init; nothing of the other run is visible.
-    expect(a.stdout.text).toBe('mine\nbash bwrap ps sort tr ');
-    expect(b.stdout.text).toBe('other\nbash bwrap ps sort tr ');
+    const script = (name: string, nap: string) => `sleep ${nap} & echo ${name} > /tmp/${name}; sleep 0.3; ls /tmp; ps -eo args`;
+    const [a, b] = await Promise.all([sb.run(script('mine', '0.71')), sb.run(script('other', '0.72'))]);
+    expect(a.stdout.text).toMatch(/^mine\n/);
+    expect(a.stdout.text).toContain('sleep 0.71');
+    expect(a.stdout.text).not.toMatch(/other|sleep 0\.72/);
+    expect(b.stdout.text).toMatch(/^other\n/);
+    expect(b.stdout.text).toContain('sleep 0.72');
+    expect(b.stdout.text).not.toMatch(/mine|sleep 0\.71/);
   });
 });
 

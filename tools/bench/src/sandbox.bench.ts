@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '@buckley/config';
 import { bwrapArgs, createJsRunner, createSandbox, doctor, findExecutable, planMounts } from '@buckley/sandbox';
-import { type BenchRow, type LatencyStats, latencyStats, report, timeEach } from './harness.ts';
+import { type BenchRow, type LatencyStats, latencyStats, report, timeEach } from './harness.js';
 
 const RUNS = 200;
 const WARMUP = 20;
