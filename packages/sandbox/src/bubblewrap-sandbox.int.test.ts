@@ -192,16 +192,31 @@ describe('network', () => {
 
 describe('resource limits as root', () => {
   it.each([
-    ['classic', ':(){ :|:& };:; sleep 2'],
-    ['renamed', 'b(){ b|b& };b; sleep 2'],
-  ])('fork bomb (%s) is stopped by pids.max, returns, and leaves nothing', async (_name, bomb) => {
+    ['classic', ':(){ :|:& };:; sleep 100'],
+    ['renamed', 'b(){ b|b& };b; sleep 100'],
+  ])('fork bomb (%s) is stopped by pids.max and killed by the sandbox long before the timeout, leaving nothing', async (_name, bomb) => {
     expect(process.getuid?.()).toBe(0);
     const started = performance.now();
-    const r = await sandbox().run(bomb, { timeoutMs: 10_000 });
-    expect(performance.now() - started).toBeLessThan(10_000);
+    // The main shell would sleep 100 s (and bash retries a refused fork for seconds): only the sandbox's own fork watch ends this early.
+    const r = await sandbox().run(bomb, { timeoutMs: 45_000 });
+    expect(performance.now() - started).toBeLessThan(20_000);
     expect(r.limitsHit).toContain('processes');
     expect(r.timedOut).toBe(false);
+    expect(r.exitCode).not.toBe(0);
     expect(buckleyCgroups()).toEqual([]);
+    expect(survivors('sleep 100')).toEqual([]);
+  });
+
+  it('a parallel build under the process limit is not killed (make -j)', async () => {
+    writeFileSync(join(ws, 'Makefile'), `all: ${Array.from({ length: 12 }, (_, i) => `t${i}`).join(' ')}\n${Array.from({ length: 12 }, (_, i) => `t${i}:\n\t@sleep 0.2; echo t${i} > /dev/null\n`).join('')}`);
+    try {
+      const r = await sandbox().run('make -s -j12 && echo built', { timeoutMs: 60_000 });
+      expect(r.stderr.text).toBe('');
+      expect(r.stdout.text).toBe('built\n');
+      expect(r).toMatchObject({ exitCode: 0, limitsHit: [], timedOut: false });
+    } finally {
+      rmSync(join(ws, 'Makefile'));
+    }
   });
 
   it('a memory hog is killed by the memory limit and reported, not a host OOM', async () => {
@@ -259,7 +274,8 @@ describe('timeouts and process trees', () => {
   it('sleep 100 is killed at the timeout (SIGTERM) and the call returns', async () => {
     const started = performance.now();
     const r = await sandbox().run('sleep 1001', { timeoutMs: 300 });
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // Bounds here are loose on purpose (2 shared cores, other suites running): they only prove the call did not wait for the command.
+    expect(performance.now() - started).toBeLessThan(15_000);
     expect(r).toMatchObject({ timedOut: true, exitCode: null, signal: 'SIGTERM' });
     expect(survivors('sleep 1001')).toEqual([]);
   });
@@ -271,8 +287,9 @@ describe('timeouts and process trees', () => {
     ['subshell holding stdout', '(sleep 1005; echo late) & echo started'],
   ])('%s: returns at once and no process survives', async (_name, command) => {
     const started = performance.now();
-    const r = await sandbox().run(command, { timeoutMs: 10_000 });
-    expect(performance.now() - started).toBeLessThan(2_000);
+    const r = await sandbox().run(command, { timeoutMs: 45_000 });
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(r.timedOut).toBe(false);
     expect(r.stdout.text).toBe('started\n');
     expect(survivors(command.match(/sleep \d+/)![0])).toEqual([]);
   });
@@ -289,14 +306,15 @@ describe('timeouts and process trees', () => {
     const started = performance.now();
     const r = await sandbox({}, { limitMechanism: 'rlimit' }).run("trap '' TERM; sleep 1008", { timeoutMs: 200, unsafe: true });
     expect(r.timedOut).toBe(true);
-    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(performance.now() - started).toBeLessThan(15_000);
     expect(survivors('sleep 1008')).toEqual([]);
   });
 
   it('under the unsafe override a daemonised grandchild holding the pipes does not hold the call, and is killed', async () => {
     const started = performance.now();
-    const r = await sandbox({ allowUnsafe: true, mode: 'disabled' }).run('setsid sleep 1009 & echo started', { timeoutMs: 10_000 });
-    expect(performance.now() - started).toBeLessThan(2_000);
+    const r = await sandbox({ allowUnsafe: true, mode: 'disabled' }).run('setsid sleep 1009 & echo started', { timeoutMs: 45_000 });
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(r.timedOut).toBe(false);
     expect(r.unsafe).toBe(true);
     expect(survivors('sleep 1009')).toEqual([]);
   });

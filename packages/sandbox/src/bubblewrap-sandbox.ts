@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
 import { InvalidArgumentError } from '@buckley/utils';
@@ -62,6 +63,10 @@ const DRAIN_MS = 250;
 /** Kill a run whose one stream has produced this many times its cap (it only burns CPU after that). */
 const OUTPUT_KILL_FACTOR = 64;
 const MIB = 1024 * 1024;
+/** How often a run's cgroup is checked for refused forks, in milliseconds. */
+const FORK_CHECK_MS = 50;
+/** Consecutive checks with new refused forks after which the run is killed as a fork bomb. */
+const FORK_CHECKS_TO_KILL = 2;
 
 /** Finds an executable named `name` on `PATH` (and the usual system directories). */
 export function findExecutable(name: string, path = process.env.PATH ?? ''): string | null {
@@ -259,6 +264,7 @@ export class BubblewrapSandbox implements Sandbox {
       stdin: options.stdin,
       unsafe: unsafeReason !== null,
       withheld,
+      bwrap: unsafeReason === null,
     });
   }
 
@@ -320,9 +326,21 @@ interface ExecuteInput {
   readonly stdin: string | Uint8Array | undefined;
   readonly unsafe: boolean;
   readonly withheld: string[];
+  /** `program[0]` is bubblewrap (which then joins the cgroup through its info and block fds). */
+  readonly bwrap: boolean;
 }
 
-/** Spawns `program` through the launcher, enforces time and output limits, kills the tree and cleans up. */
+/**
+ * Spawns `program` through the launcher (which sets the rlimits and execs it), joins the run's
+ * cgroup, enforces time, output and process limits, kills the tree and cleans up.
+ *
+ * With bubblewrap the cgroup is joined from here: bwrap reports its sandbox child's pid on
+ * `--info-fd` and waits on `--block-fd` before it starts the command, so the pid is moved into
+ * the cgroup while bwrap is still building the namespaces, and released only once it is in.
+ * Everything in the sandbox descends from that child, so `pids.max` holds from the first fork
+ * of the command, and killing that child (pid 1 of the PID namespace) ends the whole tree.
+ * Without bubblewrap (the unsafe override) the launcher joins the cgroup itself before exec.
+ */
 async function execute(input: ExecuteInput): Promise<RunResult> {
   const { limits } = input;
   const cgroup = input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, { maxProcesses: limits.maxProcesses, maxMemoryBytes: limits.maxMemoryMb * MIB });
@@ -335,6 +353,9 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
     rlimits.push({ flag: '-v', value: (limits.maxMemoryMb * MIB) / 1024 });
     if (process.getuid?.() !== 0) rlimits.push({ flag: 'nproc', value: limits.maxProcesses });
   }
+  // bwrap's own fds: 3 = info (it writes the child pid), 4 = block (it waits for one byte).
+  const handshake = input.bwrap && cgroup !== null;
+  const program = handshake ? [input.program[0]!, '--info-fd', '3', '--block-fd', '4', ...input.program.slice(1)] : input.program;
 
   const stdout = new CappedBuffer(input.maxOutputBytes);
   const stderr = new CappedBuffer(input.maxOutputBytes);
@@ -346,16 +367,17 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
   try {
     if (input.signal?.aborted) return { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe }), aborted: true };
     const started = performance.now();
-    const child = spawn('/bin/sh', launcherArgs(cgroup?.procsFiles ?? [], rlimits, input.program), {
+    const child = spawn('/bin/sh', launcherArgs(handshake ? [] : (cgroup?.procsFiles ?? []), rlimits, program), {
       cwd: input.cwd,
       env: input.env,
       detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     });
     const pid = child.pid;
 
     let stopping = false;
     let graceTimer: NodeJS.Timeout | undefined;
+    let watchTimer: NodeJS.Timeout | undefined;
     const killTree = (signal: NodeJS.Signals) => {
       if (pid !== undefined) {
         try {
@@ -390,23 +412,50 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
         stop();
       }
     };
-    child.stdout.on('data', collect(stdout));
-    child.stderr.on('data', collect(stderr));
-    const stdoutClosed = new Promise<void>((r) => child.stdout.once('close', () => r()));
-    const stderrClosed = new Promise<void>((r) => child.stderr.once('close', () => r()));
+    child.stdout!.on('data', collect(stdout));
+    child.stderr!.on('data', collect(stderr));
+    const stdoutClosed = new Promise<void>((r) => child.stdout!.once('close', () => r()));
+    const stderrClosed = new Promise<void>((r) => child.stderr!.once('close', () => r()));
 
-    child.stdin.on('error', () => {
+    child.stdin!.on('error', () => {
       // The command may exit without reading its input (EPIPE); that is its choice.
     });
-    if (input.stdin !== undefined) child.stdin.end(input.stdin);
-    else child.stdin.end();
+    if (input.stdin !== undefined) child.stdin!.end(input.stdin);
+    else child.stdin!.end();
 
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((r) => {
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((r) => {
       child.once('error', (error) => r({ code: null, signal: null, error }));
       child.once('exit', (code, signal) => r({ code, signal }));
     });
+
+    let joinError: Error | null = null;
+    if (handshake) joinError = await joinCgroup(child, cgroup!);
+    if (joinError !== null) killTree('SIGKILL');
+
+    // A fork bomb keeps the kernel refusing forks; one refused fork a program may handle. Stop
+    // the run when refusals keep coming in consecutive checks, instead of waiting for its timeout.
+    if (cgroup !== null && joinError === null) {
+      let seen = 0;
+      let rising = 0;
+      const check = async () => {
+        const refused = await cgroup.refusedForks();
+        rising = refused > seen ? rising + 1 : 0;
+        seen = refused;
+        if (rising >= FORK_CHECKS_TO_KILL && !stopping) {
+          stopping = true;
+          // No grace: the tree only forks. Killing the PID namespace's init ends it at once.
+          killTree('SIGKILL');
+          return;
+        }
+        watchTimer = setTimeout(() => void check(), FORK_CHECK_MS);
+      };
+      watchTimer = setTimeout(() => void check(), FORK_CHECK_MS);
+    }
+
+    const exit = await exited;
     const durationMs = performance.now() - started;
     clearTimeout(timer);
+    clearTimeout(watchTimer);
     input.signal?.removeEventListener('abort', onAbort);
     if (exit.error) throw exit.error;
 
@@ -418,11 +467,14 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       new Promise<false>((r) => setTimeout(() => r(false), DRAIN_MS).unref()),
     ]);
     if (!drained) {
-      child.stdout.destroy();
-      child.stderr.destroy();
+      child.stdout!.destroy();
+      child.stderr!.destroy();
     }
 
     const err = stderr.result();
+    if (joinError !== null) {
+      throw new SandboxUnavailableError('cgroup', `the sandbox could not join its cgroup: ${joinError.message}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"', { cause: joinError });
+    }
     if (exit.code === 125 && err.text.startsWith(LAUNCHER_FAILURE)) {
       throw new SandboxUnavailableError('cgroup', `the sandbox launcher failed: ${err.text.trim()}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"');
     }
@@ -444,6 +496,51 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
   } finally {
     if (cgroup !== null) await removeCgroup(cgroup);
   }
+}
+
+/**
+ * Reads bwrap's info (`{"child-pid": N, ...}`) from fd 3, moves N into the cgroup and releases
+ * bwrap through fd 4. Resolves with null when done or when bwrap exited before reporting a
+ * child (a bad argument: its error is on stderr), and with the error when the move failed.
+ */
+async function joinCgroup(child: ChildProcess, cgroup: RunCgroup): Promise<Error | null> {
+  const info = child.stdio[3] as Readable;
+  const block = child.stdio[4] as Writable;
+  block.on('error', () => {
+    // bwrap exited before reading the byte; its exit status says why.
+  });
+  let text = '';
+  const childPid = await new Promise<number | null>((r) => {
+    const done = () => {
+      const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
+      r(match ? Number(match[1]) : null);
+    };
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (/"child-pid"\s*:\s*\d+\s*[,}\n]/.test(text)) {
+        info.off('data', onData);
+        info.removeAllListeners('end');
+        done();
+      }
+    };
+    info.on('data', onData);
+    info.once('end', done);
+    info.once('error', done);
+  });
+  // Keep reading to the end: bwrap still writes namespace ids, and a closed pipe would kill it (SIGPIPE).
+  info.on('data', () => {});
+  if (childPid === null) {
+    block.destroy();
+    return null;
+  }
+  try {
+    await cgroup.join(childPid);
+  } catch (error) {
+    block.destroy();
+    return error as Error;
+  }
+  block.end('1');
+  return null;
 }
 
 /** Kills whatever is left in the cgroup and removes it, retrying while the kernel reaps the tree. */

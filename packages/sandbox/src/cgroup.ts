@@ -1,4 +1,5 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 
 /** One cgroup or cgroup2 mount from `/proc/self/mountinfo`. */
@@ -135,7 +136,11 @@ export function detectCgroups(
 
 /** Reads counter `key` from a flat-keyed cgroup file such as `pids.events`; 0 when absent. */
 function counter(file: string, key: string): number {
-  const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(readText(file));
+  return counterIn(readText(file), key);
+}
+
+function counterIn(text: string, key: string): number {
+  const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
 }
 
@@ -206,6 +211,26 @@ export class RunCgroup {
   /** The `cgroup.procs` files a process must write its pid into to join. */
   get procsFiles(): string[] {
     return this.dirs.map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  /**
+   * Moves process `pid` into every directory of the cgroup, off the event loop. On cgroup v1 a
+   * move waits for an RCU grace period (several milliseconds on a loaded host), so the caller
+   * does this while bubblewrap is still setting up its namespaces, not before spawning it.
+   */
+  async join(pid: number): Promise<void> {
+    for (const file of this.procsFiles) await writeFile(file, String(pid));
+  }
+
+  /** How many forks the kernel has refused in this cgroup because `pids.max` was reached. */
+  async refusedForks(): Promise<number> {
+    const dir = this.dirs[0];
+    if (dir === undefined) return 0;
+    try {
+      return counterIn(await readFile(join(dir, 'pids.events'), 'utf8'), 'max');
+    } catch {
+      return 0;
+    }
   }
 
   /** Pids currently in the cgroup. */
