@@ -19,6 +19,11 @@ function config(overrides: Partial<SandboxConfig> = {}): SandboxConfig {
   return { ...defaultConfig().sandbox, limits: testLimits, ...overrides };
 }
 
+/** The argv form: the lexical policy does not read it, so these runs prove the OS layer alone. */
+function bypass(command: string): string[] {
+  return ['bash', '-c', command];
+}
+
 function sandbox(overrides: Partial<SandboxConfig> = {}, options: Partial<SandboxOptions> = {}) {
   return createSandbox({ config: config(overrides), workspace: ws, home, killGraceMs: 500, ...options });
 }
@@ -104,7 +109,10 @@ describe('basics', () => {
 
 describe('filesystem: path escapes and protected paths', () => {
   it('the workspace is writable; its sibling with a common prefix is not', async () => {
-    const r = await sandbox().run(`echo ok > inside.txt && echo bad > ${JSON.stringify(`${sibling}/new.txt`)}`);
+    const command = `echo ok > inside.txt && echo bad > ${JSON.stringify(`${sibling}/new.txt`)}`;
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'path-outside-workspace' });
+    expect(existsSync(join(ws, 'inside.txt'))).toBe(false);
+    const r = await sandbox().run(bypass(command));
     expect(readFileSync(join(ws, 'inside.txt'), 'utf8')).toBe('ok\n');
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr.text).toMatch(/Read-only file system/);
@@ -112,21 +120,30 @@ describe('filesystem: path escapes and protected paths', () => {
   });
 
   it.each([
-    ['../ relative', 'echo x > ../escape-rel.txt', join(base, 'escape-rel.txt')],
-    ['quoted absolute', `echo x > "${base}/escape-abs.txt"`, join(base, 'escape-abs.txt')],
-    ['$VAR expansion', `D='${base}'; echo x > "$D"/escape-var.txt`, join(base, 'escape-var.txt')],
-    ['cd .. then relative', 'cd .. && echo x > escape-cd.txt', join(base, 'escape-cd.txt')],
-    ['a symlink in the workspace pointing out', 'echo x > link-out/escape-link.txt', join(sibling, 'escape-link.txt')],
-    ['a symlink the command creates', `ln -s ${base} made-link && echo x > made-link/escape-made.txt`, join(base, 'escape-made.txt')],
-    ['$HOME', 'echo x > "$HOME/escape-home.txt"', '/root/escape-home.txt'],
-  ])('writing outside the workspace fails: %s', async (_name, command, target) => {
-    const r = await sandbox().run(command);
-    expect(r.exitCode).not.toBe(0);
+    ['../ relative', 'echo x > ../escape-rel.txt', join(base, 'escape-rel.txt'), 'path-outside-workspace'],
+    ['quoted absolute', `echo x > "${base}/escape-abs.txt"`, join(base, 'escape-abs.txt'), 'path-outside-workspace'],
+    ['$VAR expansion', `D='${base}'; echo x > "$D"/escape-var.txt`, join(base, 'escape-var.txt'), null],
+    ['cd .. then relative', 'cd .. && echo x > escape-cd.txt', join(base, 'escape-cd.txt'), null],
+    ['a symlink in the workspace pointing out', 'echo x > link-out/escape-link.txt', join(sibling, 'escape-link.txt'), 'path-outside-workspace'],
+    ['a symlink the command creates', `ln -s ${base} made-link && echo x > made-link/escape-made.txt`, join(base, 'escape-made.txt'), null],
+    ['$HOME', 'echo x > "$HOME/escape-home.txt"', '/root/escape-home.txt', 'path-outside-workspace'],
+  ])('writing outside the workspace fails: %s', async (_name, command, target, lexical) => {
+    // The lexical policy refuses what it can see before the run; the rest runs and the OS refuses it.
+    const checked = await sandbox().run(command);
+    expect(checked.violation?.rule ?? null).toBe(lexical);
+    expect(checked.exitCode).not.toBe(0);
     expect(existsSync(target)).toBe(false);
+    const r = await sandbox().run(bypass(command));
+    expect(r.exitCode).not.toBe(0);
+    expect(r.violation).toBeNull();
+    expect(existsSync(target)).toBe(false);
+    rmSync(join(ws, 'made-link'), { force: true });
   });
 
   it('.git/hooks and .git/config are read-only inside the writable workspace; .git/objects stays writable', async () => {
-    const r = await sandbox().run('cat .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; echo "[x]" >> .git/config; echo obj > .git/objects/o && echo objects-ok');
+    const command = 'cat .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; echo "[x]" >> .git/config; echo obj > .git/objects/o && echo objects-ok';
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected-path' });
+    const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toContain('repositoryformatversion');
     expect(r.stdout.text).toContain('objects-ok');
     expect(existsSync(join(ws, '.git', 'hooks', 'pre-commit'))).toBe(false);
@@ -134,7 +151,9 @@ describe('filesystem: path escapes and protected paths', () => {
   });
 
   it('.buckley in the workspace is hidden and cannot be written', async () => {
-    const r = await sandbox().run('cat .buckley/config.yaml; ls -A .buckley; echo x > .buckley/new');
+    const command = 'cat .buckley/config.yaml; ls -A .buckley; echo x > .buckley/new';
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected-path' });
+    const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toBe('');
     expect(r.stderr.text).toMatch(/No such file|Read-only/);
     expect(existsSync(join(ws, '.buckley', 'new'))).toBe(false);
@@ -148,7 +167,8 @@ describe('filesystem: path escapes and protected paths', () => {
   });
 
   it('read-only mode makes the workspace read-only', async () => {
-    const r = await sandbox({ mode: 'read-only' }).run('ls >/dev/null && echo x > ro.txt');
+    expect((await sandbox({ mode: 'read-only' }).run('ls >/dev/null && echo x > ro.txt')).violation).toMatchObject({ rule: 'write-in-read-only-mode' });
+    const r = await sandbox({ mode: 'read-only' }).run(bypass('ls >/dev/null && echo x > ro.txt'));
     expect(r.stderr.text).toMatch(/Read-only file system/);
     expect(existsSync(join(ws, 'ro.txt'))).toBe(false);
   });
@@ -175,10 +195,11 @@ describe('network', () => {
   });
 
   it('is off by default: no host loopback port, no /dev/tcp, no DNS, only lo', async () => {
-    const r = await sandbox().run(
+    const command =
       `curl -s --http0.9 -m 2 http://127.0.0.1:${port}/ && echo CURL-OK; (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && echo TCP-OK; ` +
-        `curl -s -m 2 http://1.1.1.1/ >/dev/null && echo EGRESS-OK; getent hosts example.com && echo DNS-OK; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '`,
-    );
+      `curl -s -m 2 http://1.1.1.1/ >/dev/null && echo EGRESS-OK; getent hosts example.com && echo DNS-OK; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '`;
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'dangerous-command', finding: { ruleId: 'command.dev-tcp' } });
+    const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toBe('lo\n');
     expect(connections).toBe(0);
   });
@@ -198,7 +219,9 @@ describe('resource limits as root', () => {
     expect(process.getuid?.()).toBe(0);
     const started = performance.now();
     // The main shell would sleep 100 s (and bash retries a refused fork for seconds): only the sandbox's own fork watch ends this early.
-    const r = await sandbox().run(bomb, { timeoutMs: 45_000 });
+    const refused = await sandbox().run(bomb);
+    expect(refused.violation).toMatchObject({ rule: 'dangerous-command', finding: { ruleId: 'command.fork-bomb' } });
+    const r = await sandbox().run(bypass(bomb), { timeoutMs: 45_000 });
     expect(performance.now() - started).toBeLessThan(20_000);
     expect(r.limitsHit).toContain('processes');
     expect(r.timedOut).toBe(false);

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
+import type { Finding } from '@buckley/security';
 import { InvalidArgumentError } from '@buckley/utils';
 import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
@@ -31,6 +32,11 @@ export type SandboxEvent =
   | {
       readonly type: 'sandbox.violation';
       readonly data: SandboxViolation & { readonly command: string | readonly string[]; readonly cwd: string };
+    }
+  | {
+      /** The run went ahead; the lexical analysis flagged something worth a look. */
+      readonly type: 'sandbox.warning';
+      readonly data: { readonly findings: readonly Finding[]; readonly command: string | readonly string[]; readonly cwd: string };
     };
 
 /** Options of {@link createSandbox}. */
@@ -191,8 +197,9 @@ export class BubblewrapSandbox implements Sandbox {
 
     const refuse = (violation: SandboxViolation): RunResult => {
       this.#emit({ type: 'sandbox.violation', data: { ...violation, command, cwd } });
-      return emptyResult({ violation, withheld, unsafe: false });
+      return emptyResult({ violation, withheld, unsafe: false, warnings });
     };
+    let warnings: readonly Finding[] = [];
 
     const overridden = this.#config.allowUnsafe || this.#options.unsafe === true || options.unsafe === true;
     if (this.#config.mode === 'disabled' && !overridden) {
@@ -207,8 +214,17 @@ export class BubblewrapSandbox implements Sandbox {
     if (!isInside(this.#workspace, realCwd)) {
       return refuse({ rule: 'cwd-outside-workspace', message: `cwd ${JSON.stringify(options.cwd)} is outside the workspace ${JSON.stringify(this.#workspace)}`, subject: realCwd });
     }
-    const violation = checkCommand(command, { mode: this.#config.mode, allowedCommands: this.#config.allowedCommands, workspace: this.#workspace, cwd: realCwd, home: this.#home });
-    if (violation !== null) return refuse(violation);
+    const decision = checkCommand(command, {
+      mode: this.#config.mode,
+      allowedCommands: this.#config.allowedCommands,
+      workspace: this.#workspace,
+      cwd: realCwd,
+      home: env.HOME ?? this.#home,
+      deniedPaths: this.#config.deniedPaths,
+    });
+    warnings = decision.warnings;
+    if (decision.violation !== null) return refuse(decision.violation);
+    if (warnings.length > 0) this.#emit({ type: 'sandbox.warning', data: { findings: warnings, command, cwd: realCwd } });
 
     const probe = await this.probe();
     let unsafeReason: 'mode-disabled' | 'caller-option' | 'sandbox-unavailable' | null = null;
@@ -264,6 +280,7 @@ export class BubblewrapSandbox implements Sandbox {
       stdin: options.stdin,
       unsafe: unsafeReason !== null,
       withheld,
+      warnings,
       bwrap: unsafeReason === null,
     });
   }
@@ -295,7 +312,7 @@ function resolvConfUnderRun(): string | null {
   }
 }
 
-function emptyResult(input: { violation: SandboxViolation | null; withheld: string[]; unsafe: boolean }): RunResult {
+function emptyResult(input: { violation: SandboxViolation | null; withheld: string[]; unsafe: boolean; warnings: readonly Finding[] }): RunResult {
   const empty = { text: '', totalBytes: 0, truncated: false };
   return {
     exitCode: null,
@@ -309,6 +326,7 @@ function emptyResult(input: { violation: SandboxViolation | null; withheld: stri
     unsafe: input.unsafe,
     violation: input.violation,
     withheldEnv: input.withheld,
+    warnings: input.warnings,
   };
 }
 
@@ -326,6 +344,7 @@ interface ExecuteInput {
   readonly stdin: string | Uint8Array | undefined;
   readonly unsafe: boolean;
   readonly withheld: string[];
+  readonly warnings: readonly Finding[];
   /** `program[0]` is bubblewrap (which then joins the cgroup through its info and block fds). */
   readonly bwrap: boolean;
 }
@@ -365,7 +384,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
   let outputKilled = false;
 
   try {
-    if (input.signal?.aborted) return { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe }), aborted: true };
+    if (input.signal?.aborted) return { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe, warnings: input.warnings }), aborted: true };
     const started = performance.now();
     const child = spawn('/bin/sh', launcherArgs(handshake ? [] : (cgroup?.procsFiles ?? []), rlimits, program), {
       cwd: input.cwd,
@@ -492,6 +511,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       unsafe: input.unsafe,
       violation: null,
       withheldEnv: input.withheld,
+      warnings: input.warnings,
     };
   } finally {
     if (cgroup !== null) await removeCgroup(cgroup);
