@@ -4,7 +4,7 @@ import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SandboxEvent, type SandboxOptions, SandboxUnavailableError, createSandbox } from './index.js';
+import { type SandboxEvent, type SandboxOptions, SandboxUnavailableError, createSandbox, releaseSpare } from './index.js';
 
 // /var/tmp, not /tmp: the sandbox gets a private /tmp, and these tests need a host directory
 // that stays visible (read-only) inside, next to the workspace.
@@ -61,7 +61,8 @@ beforeAll(() => {
   symlinkSync(sibling, join(ws, 'link-out'));
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await releaseSpare();
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -101,9 +102,26 @@ describe('basics', () => {
     expect((await sb.run(['rm', '-rf', 'x'])).violation).toMatchObject({ rule: 'command-not-allowed', subject: 'rm' });
   });
 
-  it('leaves no cgroup behind', async () => {
+  it('leaves no cgroup behind but the spare for the next run, and none once that is released', async () => {
     await sandbox().run('true');
+    await sandbox().run('true');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(buckleyCgroups().filter((n) => !/^buckley-\d+-s\d+-/.test(n))).toEqual([]);
+    await releaseSpare();
     expect(buckleyCgroups()).toEqual([]);
+  });
+
+  it('a spare process taken for a run has that run’s cgroup and rlimits, and no extra file descriptor', async () => {
+    const sb = sandbox();
+    await sb.run('true');
+    await new Promise((r) => setImmediate(r));
+    const r = await sb.run('cat /proc/self/cgroup; ulimit -f; ulimit -t; ls /proc/self/fd | sort -n | tr "\\n" " "');
+    // The cgroup namespace is rooted at the run's own cgroup, which the spare joined before bwrap started.
+    expect(r.stdout.text).toMatch(/^\d+:pids:\/$/m);
+    expect(r.stdout.text).toMatch(/^\d+:memory:\/$/m);
+    // bash inside counts -f in 1024-byte blocks.
+    expect(r.stdout.text).toContain(`\n${(testLimits.maxFileSizeMb * 1024 * 1024) / 1024}\n${testLimits.cpuSeconds}\n0 1 2 3 `);
+    expect(r.stdout.text).not.toMatch(/ 4 /);
   });
 });
 
@@ -226,6 +244,7 @@ describe('resource limits as root', () => {
     expect(r.limitsHit).toContain('processes');
     expect(r.timedOut).toBe(false);
     expect(r.exitCode).not.toBe(0);
+    await releaseSpare();
     expect(buckleyCgroups()).toEqual([]);
     expect(survivors('sleep 100')).toEqual([]);
   });
@@ -401,5 +420,12 @@ describe('fail closed and the unsafe override', () => {
     expect(r.unsafe).toBe(true);
     expect(Number(r.stdout.text.trim())).toBeGreaterThan(3);
     expect(events[0]).toMatchObject({ type: 'sandbox.unsafe_override', data: { reason: 'caller-option' } });
+  });
+});
+
+describe('after every run of this file', () => {
+  it('leaves no cgroup once the spare is released', async () => {
+    await releaseSpare();
+    expect(buckleyCgroups()).toEqual([]);
   });
 });

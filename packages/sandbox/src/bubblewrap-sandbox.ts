@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '@buckley/utils';
 import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
 import { SandboxUnavailableError } from './errors.js';
-import { LAUNCHER_FAILURE, type Rlimit, launcherArgs } from './launcher.js';
+import { LAUNCHER_FAILURE, type Rlimit, launcherArgs, spareLauncherArgs } from './launcher.js';
 import { bwrapArgs, isInside, planMounts } from './mounts.js';
 import { CappedBuffer } from './output.js';
 import { checkCommand } from './policy.js';
@@ -362,18 +362,12 @@ interface ExecuteInput {
  */
 async function execute(input: ExecuteInput): Promise<RunResult> {
   const { limits } = input;
-  const cgroup = input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, { maxProcesses: limits.maxProcesses, maxMemoryBytes: limits.maxMemoryMb * MIB });
-  const rlimits: Rlimit[] = [
-    { flag: '-f', value: (limits.maxFileSizeMb * MIB) / 512 },
-    { flag: '-t', value: limits.cpuSeconds },
-  ];
-  if (cgroup === null) {
-    // Without cgroups: address space per process stands in for the memory limit, and NPROC holds only for a non-root host user.
-    rlimits.push({ flag: '-v', value: (limits.maxMemoryMb * MIB) / 1024 });
-    if (process.getuid?.() !== 0) rlimits.push({ flag: 'nproc', value: limits.maxProcesses });
-  }
+  const spareKey = input.bwrap && input.cgroups !== null && isExecutable('/bin/bash') ? JSON.stringify([input.program[0], input.cgroups, limits]) : null;
+  const spare = spareKey === null ? null : takeSpare(spareKey);
+  const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
+  const rlimits = rlimitsFor(limits, cgroup !== null);
   // bwrap's own fds: 3 = info (it writes the child pid), 4 = block (it waits for one byte).
-  const handshake = input.bwrap && cgroup !== null;
+  const handshake = spare === null && input.bwrap && cgroup !== null;
   const program = handshake ? [input.program[0]!, '--info-fd', '3', '--block-fd', '4', ...input.program.slice(1)] : input.program;
 
   const stdout = new CappedBuffer(input.maxOutputBytes);
@@ -386,17 +380,38 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
   try {
     if (input.signal?.aborted) return { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe, warnings: input.warnings }), aborted: true };
     const started = performance.now();
-    const child = spawn('/bin/sh', launcherArgs(handshake ? [] : (cgroup?.procsFiles ?? []), rlimits, program), {
-      cwd: input.cwd,
-      env: input.env,
-      detached: true,
-      stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
-    });
+    let child: ChildProcess;
+    if (spare !== null) {
+      // The spare sits in its cgroup with its rlimits, waiting for its command line: bwrap's
+      // options go to bwrap itself (`--args 4`, one read), the command after `--` to the launcher.
+      child = spare.child;
+      child.ref();
+      for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { ref?: () => void }).ref?.();
+      const args = input.program.slice(1);
+      const split = args.indexOf('--');
+      for (const fd of [3, 4]) {
+        (child.stdio[fd] as Writable).on('error', () => {
+          // The spare died; its exit is reported below.
+        });
+      }
+      (child.stdio[4] as Writable).end(nulJoin(args.slice(0, split)));
+      (child.stdio[3] as Writable).end(nulJoin(args.slice(split)));
+    } else {
+      child = spawn('/bin/sh', launcherArgs(handshake ? [] : (cgroup?.procsFiles ?? []), rlimits, program), {
+        cwd: input.cwd,
+        env: input.env,
+        detached: true,
+        stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      });
+    }
+    // The next run with the same limits finds its process already started and in its cgroup.
+    if (spareKey !== null) setImmediate(() => prepareSpare(spareKey, input));
     const pid = child.pid;
 
     let stopping = false;
     let graceTimer: NodeJS.Timeout | undefined;
     let watchTimer: NodeJS.Timeout | undefined;
+    let exitedNow = false;
     const killTree = (signal: NodeJS.Signals) => {
       if (pid !== undefined) {
         try {
@@ -460,6 +475,8 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
         const refused = await cgroup.refusedForks();
         rising = refused > seen ? rising + 1 : 0;
         seen = refused;
+        // The run may have ended while the counter was being read: then there is nothing to watch.
+        if (exitedNow) return;
         if (rising >= FORK_CHECKS_TO_KILL && !stopping) {
           stopping = true;
           // No grace: the tree only forks. Killing the PID namespace's init ends it at once.
@@ -472,6 +489,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
     }
 
     const exit = await exited;
+    exitedNow = true;
     const durationMs = performance.now() - started;
     clearTimeout(timer);
     clearTimeout(watchTimer);
@@ -561,6 +579,98 @@ async function joinCgroup(child: ChildProcess, cgroup: RunCgroup): Promise<Error
   }
   block.end('1');
   return null;
+}
+
+function nulJoin(words: readonly string[]): Buffer {
+  return Buffer.from(words.map((w) => `${w}\0`).join(''));
+}
+
+function cgroupLimits(limits: SandboxLimits): { maxProcesses: number; maxMemoryBytes: number } {
+  return { maxProcesses: limits.maxProcesses, maxMemoryBytes: limits.maxMemoryMb * MIB };
+}
+
+function rlimitsFor(limits: SandboxLimits, cgroup: boolean): Rlimit[] {
+  const rlimits: Rlimit[] = [
+    { flag: '-f', value: (limits.maxFileSizeMb * MIB) / 512 },
+    { flag: '-t', value: limits.cpuSeconds },
+  ];
+  if (!cgroup) {
+    // Without cgroups: address space per process stands in for the memory limit, and NPROC holds only for a non-root host user.
+    rlimits.push({ flag: '-v', value: (limits.maxMemoryMb * MIB) / 1024 });
+    if (process.getuid?.() !== 0) rlimits.push({ flag: 'nproc', value: limits.maxProcesses });
+  }
+  return rlimits;
+}
+
+/**
+ * A process started ahead of its run: the launcher has joined the run's cgroup (the slow part
+ * on cgroup v1, where a move waits for an RCU grace period) and set the rlimits, and waits for
+ * its command line on fd 3; it then execs `bwrap --args 4 -- <command>`, and bwrap reads its
+ * options from fd 4. Taking it costs two pipe writes instead of a spawn and a cgroup move.
+ */
+interface Spare {
+  readonly key: string;
+  readonly child: ChildProcess;
+  readonly cgroup: RunCgroup;
+}
+
+/** At most one spare per process: the bwrap path, cgroup support and limits of the last run decide which. */
+let spare: Spare | null = null;
+let spareCounter = 0;
+
+function takeSpare(key: string): Spare | null {
+  const s = spare;
+  if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null) return null;
+  spare = null;
+  s.child.removeAllListeners('exit');
+  return s;
+}
+
+function prepareSpare(key: string, input: ExecuteInput): void {
+  if (spare?.key === key || input.cgroups === null) return;
+  void releaseSpare();
+  let cgroup: RunCgroup;
+  try {
+    cgroup = RunCgroup.create(input.cgroups, `buckley-${process.pid}-s${++spareCounter}-${randomBytes(4).toString('hex')}`, cgroupLimits(input.limits));
+  } catch {
+    return;
+  }
+  const child = spawn('/bin/bash', spareLauncherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true), [input.program[0]!, '--args', '4']), {
+    cwd: '/',
+    env: {},
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+  });
+  child.on('error', () => {
+    // Seen as an exit; the next run starts its own process.
+  });
+  // An idle spare must not keep the caller alive; when the caller exits, fd 3 closes and the launcher exits without running anything.
+  child.unref();
+  for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  const s: Spare = { key, child, cgroup };
+  child.once('exit', () => {
+    if (spare === s) spare = null;
+    void removeCgroup(cgroup);
+  });
+  spare = s;
+}
+
+/**
+ * Stops the idle process the sandbox keeps ready for the next run (see the README,
+ * Performance) and removes its cgroup; later runs start a new one. For tests and a tidy
+ * shutdown: an exiting process needs no call, its spare exits on its own.
+ */
+export async function releaseSpare(): Promise<void> {
+  const s = spare;
+  if (s === null) return;
+  spare = null;
+  s.child.removeAllListeners('exit');
+  const exited = new Promise<void>((r) => (s.child.exitCode !== null || s.child.signalCode !== null ? r() : s.child.once('exit', () => r())));
+  // Ref it again: an unreferenced child's exit would not keep the caller's event loop waiting.
+  s.child.ref();
+  s.child.kill('SIGKILL');
+  await exited;
+  await removeCgroup(s.cgroup);
 }
 
 /** Kills whatever is left in the cgroup and removes it, retrying while the kernel reaps the tree. */

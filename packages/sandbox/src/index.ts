@@ -8,7 +8,7 @@ export type {
   CapturedOutput,
   LimitHit,
 } from './sandbox.js';
-export { BubblewrapSandbox, createSandbox, findExecutable, probeBwrap } from './bubblewrap-sandbox.js';
+export { BubblewrapSandbox, createSandbox, findExecutable, probeBwrap, releaseSpare } from './bubblewrap-sandbox.js';
 export type { SandboxOptions, SandboxEvent, SandboxProbe } from './bubblewrap-sandbox.js';
 export { SandboxError, SandboxUnavailableError, JsRunnerCrashedError, isSandboxError } from './errors.js';
 export { buildEnvironment, isSecretEnvName } from './env.js';
