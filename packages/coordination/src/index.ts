@@ -40,3 +40,5 @@ export {
   isInvalidEventError,
   isWrongExpectedVersionError,
 } from './errors.js';
+export { createInMemoryEventStore } from './in-memory-event-store.js';
+export type { InMemoryEventStoreOptions } from './in-memory-event-store.js';

@@ -31,3 +31,5 @@ export type {
   ResolvedStoreOptions,
   ResolvedSubscribeFrom,
 } from './validation.js';
+export { ChangeNotifier, createPullSubscription } from './subscription.js';
+export type { PullSource, PullSubscriptionOptions } from './subscription.js';
