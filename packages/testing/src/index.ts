@@ -3,3 +3,5 @@ export type { ReadmeExample } from './readme.js';
 export { thrown, rejected } from './errors.js';
 export { describeEventStoreConformance, eventStoreConformanceTests } from './event-store-conformance.js';
 export type { EventStoreConformanceOptions } from './event-store-conformance.js';
+export { describeTaskCoordinatorConformance, taskCoordinatorConformanceTests } from './task-coordinator-conformance.js';
+export type { TaskCoordinatorConformanceContext, TaskCoordinatorConformanceOptions } from './task-coordinator-conformance.js';
