@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 
@@ -69,9 +69,11 @@ export async function createTestPostgres(prefix = 'test', config: pg.PoolConfig 
 let template: Promise<PGlite> | undefined;
 
 function pgliteVersion(): string {
+  // The package does not export its package.json; find it from its resolved entry.
   const require = createRequire(import.meta.url);
-  const pkg = require('@electric-sql/pglite/package.json') as { version: string };
-  return pkg.version;
+  let dir = dirname(require.resolve('@electric-sql/pglite'));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /**
