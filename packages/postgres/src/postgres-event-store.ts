@@ -151,8 +151,10 @@ export class SqlEventStore implements EventStore {
       rows = (await call.execute(this.#db)).rows;
     } catch (error) {
       // Two calls racing with the same new event id: the loser's insert fails on the unique
-      // key; once the winner committed, a second try finds the id stored and returns it.
-      if (sqlState(error) !== '23505') throw this.#mapAppendError(error, prepared);
+      // key; once the winner committed, a second try finds the id stored and returns it. A
+      // pooled connection found dead before the call was sent is also safe to try again.
+      // Any other failure is the caller's to retry (the ids make that retry idempotent).
+      if (sqlState(error) !== '23505' && !neverSent(error)) throw this.#mapAppendError(error, prepared);
       try {
         rows = (await call.execute(this.#db)).rows;
       } catch (again) {
@@ -358,11 +360,17 @@ export class SqlEventStore implements EventStore {
     if (this.#closed) throw new EventStoreClosedError();
   }
 
+  /** Runs a read (or an idempotent upsert); one retry when the connection was lost. */
   async #run<R>(query: RawBuilder<R>): Promise<R[]> {
     try {
       return (await query.execute(this.#db)).rows;
     } catch (error) {
-      throw this.#mapError(error);
+      if (this.#closed || !isConnectionError(error)) throw this.#mapError(error);
+      try {
+        return (await query.execute(this.#db)).rows;
+      } catch (again) {
+        throw this.#mapError(again);
+      }
     }
   }
 
@@ -460,6 +468,11 @@ function isConnectionError(error: unknown): boolean {
   return /connection terminated|terminating connection|client has encountered a connection error|not queryable|connection ended|Connection terminated/i.test(
     message,
   );
+}
+
+/** pg's error for a query on a client already known to be broken: nothing reached the server. */
+function neverSent(error: unknown): boolean {
+  return /not queryable|Client was closed and is not queryable/i.test((error as Error | null)?.message ?? '');
 }
 
 function iso(value: Date | string): string {

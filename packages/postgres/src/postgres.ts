@@ -64,7 +64,7 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
   // A Kysely we create over the caller's pool is never destroyed: destroying ends the pool.
   const db = options.db
     ? options.db.withoutPlugins()
-    : new Kysely<any>({ dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }) });
+    : new Kysely<any>({ dialect: new PostgresDialect({ pool: guardedPool(pool!) as unknown as PostgresPool }) });
   if (options.migrate !== false) await migrateEventStore(db, { schema });
   const backend: EventStoreBackend = {
     db,
@@ -72,6 +72,27 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
     close: async () => undefined,
   };
   return new SqlEventStore(backend, schema, resolved, pollMs);
+}
+
+/**
+ * The caller's pool, except that every client the store checks out gets an `error` listener:
+ * `pg` emits `error` on a checked-out client whose connection dies, and with no listener that
+ * would crash the process. The failure still reaches the caller through the query's promise.
+ */
+function guardedPool(pool: PostgresEventStorePool): { connect(): Promise<PostgresListenClient>; end(): Promise<void> } {
+  const guarded = new WeakSet<object>();
+  return {
+    async connect() {
+      const client = await pool.connect();
+      if (!guarded.has(client)) {
+        guarded.add(client);
+        client.on('error', () => undefined);
+      }
+      return client;
+    },
+    // Never called: the store does not destroy this Kysely, since that would end the pool.
+    end: async () => undefined,
+  };
 }
 
 /** Checks `pollMs` (default 1000). */
