@@ -3,7 +3,6 @@ import { describeEventStoreConformance } from '@buckley/testing';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { uuidv7 } from '@buckley/utils';
 import { Kysely, PostgresDialect } from 'kysely';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresEventStore, migrateEventStore } from './index.js';
 
@@ -166,7 +165,7 @@ describe('Postgres event store: migrations', () => {
   it('are idempotent and safe from two pools at once', async () => {
     const schema = `${pgt.schema}_mig`;
     const pools = [pgt.newPool(), pgt.newPool()];
-    const dbs = pools.map((pool) => new Kysely<any>({ dialect: new PostgresDialect({ pool }) }));
+    const dbs = pools.map((pool) => new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) }));
     try {
       const results = await Promise.all(dbs.map((db) => migrateEventStore(db, { schema })));
       const applied = results.flatMap((r) => r.results ?? []).filter((r) => r.status === 'Success');
@@ -211,7 +210,7 @@ describe('Postgres event store: query plans', () => {
       toolName: await store.explainReadAll({ filter: { toolName: 'tool-3' } }),
     };
     for (const [name, plan] of Object.entries(plans)) console.log(`-- readAll ${name}\n${plan.join('\n')}\n`);
-    const uses = (name: string, index: string) => expect(plans[name]!.join('\n'), name).toContain(index);
+    const uses = (name: string, index: string) => expect(`${name}: ${plans[name]!.join('\n')}`).toContain(index);
     uses('no filter', 'events_log_order');
     uses('after a position', 'events_log_order');
     uses('sessionId', 'events_session');
@@ -221,4 +220,3 @@ describe('Postgres event store: query plans', () => {
   });
 });
 
-void (undefined as unknown as pg.Pool);

@@ -37,12 +37,12 @@ import {
   resolveSubscribeFrom,
 } from '@buckley/coordination/internal';
 import { isBuckleyError, throwIfAborted } from '@buckley/utils';
-import { type Kysely, type RawBuilder, sql } from 'kysely';
-import { WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
+import { type RawBuilder, sql } from 'kysely';
+import { type AnyKysely, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
 
 /** What the store needs from its database beyond queries: wake-ups across connections. */
 export interface EventStoreBackend {
-  readonly db: Kysely<any>;
+  readonly db: AnyKysely;
   /**
    * Starts delivering notifications on `channel` to `onNotify`; also calls it after a lost
    * listening connection is re-established, since notifications sent meanwhile are gone.
@@ -91,7 +91,7 @@ const EXPECTED_CODES = { any: -1, no_stream: -2, exists: -3 } as const;
  */
 export class SqlEventStore implements EventStore {
   readonly #backend: EventStoreBackend;
-  readonly #db: Kysely<any>;
+  readonly #db: AnyKysely;
   readonly #options: ResolvedStoreOptions;
   readonly #schema: string;
   readonly #channel: string;

@@ -2,7 +2,7 @@ import { InvalidEventStoreOptionError } from '@buckley/coordination';
 import { resolveStoreOptions } from '@buckley/coordination/internal';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import { type EventStoreBackend, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
-import { DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
+import { type AnyKysely, DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
 
 /** A notification as `pg` delivers it. */
 export interface PostgresNotification {
@@ -37,7 +37,7 @@ export interface PostgresEventStoreOptions extends SqlEventStoreOptions {
    * The caller's Kysely over Postgres, used for queries instead of `pool` (its plugins are
    * bypassed). Without `pool`, subscriptions see other processes' events by polling only.
    */
-  readonly db?: Kysely<any>;
+  readonly db?: AnyKysely;
 }
 
 /**
@@ -64,7 +64,7 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
   // A Kysely we create over the caller's pool is never destroyed: destroying ends the pool.
   const db = options.db
     ? options.db.withoutPlugins()
-    : new Kysely<any>({ dialect: new PostgresDialect({ pool: guardedPool(pool!) as unknown as PostgresPool }) });
+    : new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: guardedPool(pool!) as unknown as PostgresPool }) });
   if (options.migrate !== false) await migrateEventStore(db, { schema });
   const backend: EventStoreBackend = {
     db,
@@ -151,8 +151,9 @@ async function listenWithPool(
       if (stopped) return;
       connect().then(
         () => {
-          if (stopped) void stop();
-          else onNotify();
+          if (stopped) return stop();
+          onNotify();
+          return undefined;
         },
         (error: unknown) => {
           onError(error);

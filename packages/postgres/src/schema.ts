@@ -2,6 +2,13 @@ import { InvalidEventStoreOptionError } from '@buckley/coordination';
 import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely/migration';
 
+/**
+ * A Kysely over any database shape: the store speaks raw SQL through `sql` templates, so it
+ * does not type the caller's tables.
+ */
+// oxlint-disable-next-line typescript/no-explicit-any
+export type AnyKysely = Kysely<any>;
+
 /** Default Postgres schema of the event store's tables. */
 export const DEFAULT_SCHEMA = 'buckley';
 
@@ -196,7 +203,7 @@ export interface MigrateEventStoreOptions {
  *
  * @throws the migration's error (with kysely's result set as `cause`) when one failed
  */
-export async function migrateEventStore(db: Kysely<any>, options: MigrateEventStoreOptions = {}): Promise<MigrationResultSet> {
+export async function migrateEventStore(db: AnyKysely, options: MigrateEventStoreOptions = {}): Promise<MigrationResultSet> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertSchemaName(schema);
   const migrator = new Migrator({
