@@ -1,0 +1,206 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { thrown } from '@buckley/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ConfigParseError,
+  ConfigReadError,
+  ConfigTrustError,
+  ConfigValidationError,
+  explainConfig,
+  findProjectConfig,
+  formatExplain,
+  loadConfig,
+} from './index.js';
+
+let dir: string;
+let home: string;
+let repo: string;
+
+function write(file: string, text: string): string {
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(file, text);
+  return file;
+}
+const userFile = () => join(home, '.config', 'buckley', 'config.yaml');
+const projectFile = () => join(repo, '.buckley', 'config.yaml');
+const load = (env: Record<string, string> = {}, overrides?: Record<string, unknown>) =>
+  loadConfig({ cwd: join(repo, 'src', 'deep'), homeDir: home, env, ...(overrides ? { overrides } : {}) });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'buckley-config-'));
+  home = join(dir, 'home');
+  repo = join(dir, 'repo');
+  mkdirSync(join(repo, '.git'), { recursive: true });
+  mkdirSync(join(repo, 'src', 'deep'), { recursive: true });
+  mkdirSync(home, { recursive: true });
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('layers', () => {
+  it('no files, no environment: the defaults, every value from the default layer', () => {
+    const loaded = load();
+    expect(loaded.files).toEqual([]);
+    expect(loaded.config.sandbox.mode).toBe('workspace');
+    expect(explainConfig(loaded).every((e) => e.origin.layer === 'default')).toBe(true);
+  });
+
+  it('defaults < user < project < env < overrides, each value explained by its layer', () => {
+    write(userFile(), 'sandbox:\n  timeout_seconds: 30\n  max_output_bytes: 4096\n  mode: read-only\nlogging:\n  level: debug\n');
+    write(projectFile(), 'sandbox:\n  timeout_seconds: 60\n  mode: strict\n');
+    const loaded = load({ BUCKLEY_SANDBOX__TIMEOUT_SECONDS: '90', BUCKLEY_LOG_LEVEL: 'warn' }, { 'logging.level': 'error' });
+    expect(loaded.files).toEqual([userFile(), projectFile()]);
+    expect(loaded.projectRoot).toBe(repo);
+    expect(loaded.config.sandbox.maxOutputBytes).toBe(4096);
+    expect(loaded.config.sandbox.mode).toBe('strict');
+    expect(loaded.config.sandbox.timeoutSeconds).toBe(90);
+    expect(loaded.config.logging.level).toBe('error');
+    const by = Object.fromEntries(explainConfig(loaded).map((e) => [e.path, e.origin]));
+    expect(by['sandbox.max_output_bytes']).toEqual({ layer: 'user', file: userFile(), line: 3, column: 3 });
+    expect(by['sandbox.mode']).toEqual({ layer: 'project', file: projectFile(), line: 3, column: 3 });
+    expect(by['sandbox.timeout_seconds']).toEqual({ layer: 'env', env: 'BUCKLEY_SANDBOX__TIMEOUT_SECONDS' });
+    expect(by['logging.level']).toEqual({ layer: 'override' });
+    expect(by['api.port']).toEqual({ layer: 'default' });
+    expect(formatExplain(loaded)).toContain(`file:${projectFile()}:3:3\tsandbox.mode="strict"`);
+    expect(formatExplain(loaded)).toContain('env:BUCKLEY_SANDBOX__TIMEOUT_SECONDS\tsandbox.timeout_seconds=90');
+  });
+
+  it('XDG_CONFIG_HOME moves the user file', () => {
+    const xdg = join(dir, 'xdg');
+    write(join(xdg, 'buckley', 'config.yaml'), 'api:\n  port: 9999\n');
+    expect(loadConfig({ cwd: repo, homeDir: home, env: { XDG_CONFIG_HOME: xdg } }).config.api.port).toBe(9999);
+  });
+
+  it('denied_paths add up across layers: a project cannot remove the user protections', () => {
+    write(userFile(), 'sandbox:\n  denied_paths: [~/secrets, /opt/keys]\n');
+    write(projectFile(), 'sandbox:\n  denied_paths: []\n');
+    expect(load().config.sandbox.deniedPaths).toEqual(['~/secrets', '/opt/keys']);
+    write(projectFile(), 'sandbox:\n  denied_paths: [./private]\n');
+    expect(load().config.sandbox.deniedPaths).toEqual(['~/secrets', '/opt/keys', './private']);
+  });
+
+  it('the project file is found walking up to the repository root, not past it', () => {
+    write(join(dir, '.buckley', 'config.yaml'), 'api:\n  port: 1\n');
+    expect(findProjectConfig(join(repo, 'src', 'deep'))).toBeUndefined();
+    write(projectFile(), 'api:\n  port: 2\n');
+    expect(findProjectConfig(join(repo, 'src', 'deep'))).toEqual({ file: projectFile(), root: repo });
+  });
+
+  it('outside a repository only the working directory is looked at', () => {
+    const outside = join(dir, 'loose', 'inner');
+    mkdirSync(outside, { recursive: true });
+    write(join(dir, 'loose', '.buckley', 'config.yaml'), 'api:\n  port: 1\n');
+    expect(findProjectConfig(outside)).toBeUndefined();
+  });
+});
+
+describe('environment', () => {
+  it('BUCKLEY_UNSAFE=1 turns the unsafe override on; 0 leaves it as the files say', () => {
+    expect(load({ BUCKLEY_UNSAFE: '1' }).config.sandbox.allowUnsafe).toBe(true);
+    expect(load({ BUCKLEY_UNSAFE: 'yes' }).config.sandbox.allowUnsafe).toBe(true);
+    write(userFile(), 'sandbox:\n  allow_unsafe: true\n');
+    expect(load({ BUCKLEY_UNSAFE: '0' }).config.sandbox.allowUnsafe).toBe(true);
+  });
+
+  it('a bad BUCKLEY_UNSAFE value is an error naming the variable and value', () => {
+    expect(() => load({ BUCKLEY_UNSAFE: 'maybe' })).toThrow(ConfigValidationError);
+    expect(() => load({ BUCKLEY_UNSAFE: 'maybe' })).toThrow('BUCKLEY_UNSAFE must be 1, true, yes or on');
+  });
+
+  it('BUCKLEY_UNSAFE=1 lets the user disable the sandbox from the user file', () => {
+    write(userFile(), 'sandbox:\n  mode: disabled\n');
+    expect(() => load()).toThrow(ConfigValidationError);
+    expect(load({ BUCKLEY_UNSAFE: '1' }).config.sandbox.mode).toBe('disabled');
+  });
+
+  it('store and bus URLs switch the adapters', () => {
+    const { config } = load({ BUCKLEY_STORE_URL: 'postgres://pg/db', BUCKLEY_NATS_URL: 'nats://127.0.0.1:4222' });
+    expect(config.store.url).toBe('postgres://pg/db');
+    expect(config.bus.url).toBe('nats://127.0.0.1:4222');
+  });
+
+  it('a generic variable for an unknown key is an error with the variable and a suggestion', () => {
+    const error = thrown(() => load({ BUCKLEY_SANDBOX__TIMEOUT_SECOND: '5' })) as ConfigValidationError;
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    expect(error?.issues[0]).toMatchObject({
+      path: 'sandbox.timeout_second',
+      suggestion: 'timeout_seconds',
+      origin: { layer: 'env', env: 'BUCKLEY_SANDBOX__TIMEOUT_SECOND' },
+    });
+    expect(error?.message).toContain('environment variable BUCKLEY_SANDBOX__TIMEOUT_SECOND');
+  });
+
+  it('unrelated BUCKLEY_ variables (test URLs) are ignored', () => {
+    expect(() => load({ BUCKLEY_TEST_POSTGRES_URL: 'postgres://x' })).not.toThrow();
+  });
+});
+
+describe('trust', () => {
+  const cases: Array<[string, string, string]> = [
+    ['sandbox:\n  allow_unsafe: true\n', 'sandbox.allow_unsafe', 'BUCKLEY_UNSAFE=1'],
+    ['sandbox:\n  mode: disabled\n', 'sandbox.mode', 'only the user config'],
+    ['sandbox:\n  network: true\n', 'sandbox.network', 'user config'],
+    ['approval:\n  mode: yolo\n', 'approval.mode', 'user config'],
+  ];
+  for (const [yaml, key, where] of cases) {
+    it(`a project file may not set ${key} to weaken safety; the error names file, key and where it may live`, () => {
+      write(projectFile(), `# project\n${yaml}`);
+      const error = thrown(() => load({ BUCKLEY_UNSAFE: '1' })) as ConfigTrustError;
+      expect(error).toBeInstanceOf(ConfigTrustError);
+      expect(error?.code).toBe('CONFIG_UNTRUSTED');
+      expect(error?.file).toBe(projectFile());
+      expect(error?.violations[0]).toMatchObject({ path: key, line: 3 });
+      expect(error?.message).toContain(`${projectFile()}:3:3`);
+      expect(error?.message).toContain(key);
+      expect(error?.message).toContain(where);
+    });
+  }
+
+  it('the same settings are accepted from the user file', () => {
+    write(userFile(), 'sandbox:\n  allow_unsafe: true\n  mode: disabled\n  network: true\napproval:\n  mode: yolo\n');
+    const { config } = load();
+    expect(config.sandbox).toMatchObject({ allowUnsafe: true, mode: 'disabled', network: true });
+    expect(config.approval.mode).toBe('yolo');
+  });
+
+  it('a project file may tighten: strict mode, read-only, allow_unsafe false', () => {
+    write(projectFile(), 'sandbox:\n  mode: strict\n  allow_unsafe: false\n  network: false\n');
+    expect(load().config.sandbox.mode).toBe('strict');
+  });
+});
+
+describe('bad files', () => {
+  it('malformed YAML names the file, line and column, and returns no config', () => {
+    write(userFile(), 'sandbox:\n  mode: "unterminated\n');
+    expect(() => load()).toThrow(ConfigParseError);
+    expect(() => load()).toThrow(new RegExp(`malformed YAML in ${userFile().replaceAll('.', '\\.')}:\\d+:\\d+`));
+  });
+
+  it('an unknown key in the project file is reported with its line and the closest key', () => {
+    write(projectFile(), 'sandbox:\n  timeout_secs: 5\n');
+    expect(() => load()).toThrow(`sandbox.timeout_secs: unknown key "timeout_secs"; did you mean "timeout_seconds"?`);
+    expect(() => load()).toThrow(`(set in ${projectFile()}:2:3)`);
+  });
+
+  it('a wrong type in the user file names key, expected, actual and file:line', () => {
+    write(userFile(), 'sandbox:\n  limits:\n    max_processes: lots\n');
+    expect(() => load()).toThrow(`sandbox.limits.max_processes: expected number, got "lots" (set in ${userFile()}:3:5)`);
+  });
+
+  it('an unreadable file is an error with the path and the reason', () => {
+    write(userFile(), 'api:\n  port: 1\n');
+    chmodSync(userFile(), 0o000);
+    try {
+      // Root reads files regardless of mode bits; a directory in the file's place fails for everyone.
+      if (process.getuid?.() === 0) {
+        rmSync(userFile());
+        mkdirSync(userFile());
+      }
+      expect(() => load()).toThrow(ConfigReadError);
+      expect(() => load()).toThrow(`cannot read config file ${JSON.stringify(userFile())}`);
+    } finally {
+      rmSync(userFile(), { recursive: true, force: true });
+    }
+  });
+});

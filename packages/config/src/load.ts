@@ -1,0 +1,432 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { closest } from 'fastest-levenshtein';
+import { parse as parseYamlScalar } from 'yaml';
+import type { z } from 'zod';
+import {
+  type ConfigIssue,
+  type ConfigLayer,
+  type ConfigOrigin,
+  ConfigReadError,
+  ConfigTrustError,
+  ConfigValidationError,
+  type TrustViolation,
+  formatOrigin,
+} from './errors.js';
+import { camelize, isRecord, leaves, snakeize, toSnake } from './keys.js';
+import { type BuckleyConfig, configSchema } from './schema.js';
+import { parseYamlLayer } from './yaml-source.js';
+
+/** Options of {@link loadConfig}. Every input is explicit so tests and embedders control it. */
+export interface LoadConfigOptions {
+  /** Where to look for the project file (walking up to the repository root). Default `process.cwd()`. */
+  readonly cwd?: string;
+  /** Environment to read `BUCKLEY_*` and `XDG_CONFIG_HOME` from. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The user's home directory. Default `os.homedir()`. */
+  readonly homeDir?: string;
+  /** The user config file; default `$XDG_CONFIG_HOME/buckley/config.yaml`, else `~/.config/buckley/config.yaml`. */
+  readonly userConfigPath?: string;
+  /**
+   * Explicit overrides (CLI flags), highest layer: dotted snake_case paths to values,
+   * e.g. `{ 'sandbox.mode': 'strict', 'sandbox.allow_unsafe': true }`.
+   */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+}
+
+/** The effective configuration with the origin of every value. */
+export interface LoadedConfig {
+  readonly config: BuckleyConfig;
+  /** snake_case dotted leaf path -> where its effective value came from. */
+  readonly origins: ReadonlyMap<string, ConfigOrigin>;
+  /** The files that were read, lowest layer first. */
+  readonly files: readonly string[];
+  /** The project root (the directory holding `.buckley/`), when a project file was found. */
+  readonly projectRoot?: string;
+}
+
+/** Keys whose lists add up across layers instead of replacing: a layer can only add protection. */
+const additiveLists = new Set(['sandbox.denied_paths']);
+
+/** What a project file may not set, and where such a setting may live instead. */
+const trustRules: Array<{ path: string; weakens: (value: unknown) => boolean; allowedIn: string }> = [
+  {
+    path: 'sandbox.allow_unsafe',
+    weakens: (v) => v === true,
+    allowedIn: 'set it in the user config (~/.config/buckley/config.yaml), or use BUCKLEY_UNSAFE=1 or --unsafe',
+  },
+  {
+    path: 'sandbox.mode',
+    weakens: (v) => v === 'disabled',
+    allowedIn: 'only the user config, with sandbox.allow_unsafe: true, may disable the sandbox',
+  },
+  {
+    path: 'sandbox.network',
+    weakens: (v) => v === true,
+    allowedIn: 'set sandbox.network: true in the user config, or pass --set sandbox.network=true',
+  },
+  {
+    path: 'approval.mode',
+    weakens: (v) => v === 'yolo',
+    allowedIn: 'set approval.mode: yolo in the user config, or use BUCKLEY_APPROVAL_MODE=yolo',
+  },
+];
+
+/** Environment variables with a short name, mapped to their key. */
+const envAliases: Record<string, string> = {
+  BUCKLEY_STORE_URL: 'store.url',
+  BUCKLEY_NATS_URL: 'bus.url',
+  BUCKLEY_LOG_LEVEL: 'logging.level',
+  BUCKLEY_APPROVAL_MODE: 'approval.mode',
+  BUCKLEY_MODEL: 'model.id',
+  BUCKLEY_MODEL_BASE_URL: 'model.base_url',
+};
+
+const truthy = new Set(['1', 'true', 'yes', 'on']);
+const falsy = new Set(['0', 'false', 'no', 'off', '']);
+
+/** The user config file for an environment and home directory. */
+export function userConfigPath(env: Readonly<Record<string, string | undefined>>, homeDir: string): string {
+  const xdg = env['XDG_CONFIG_HOME'];
+  return join(xdg !== undefined && xdg !== '' ? xdg : join(homeDir, '.config'), 'buckley', 'config.yaml');
+}
+
+/**
+ * The project file: `.buckley/config.yaml` in `cwd` or the nearest parent up to the repository
+ * root (the first directory holding `.git`). Outside a repository only `cwd` is looked at, so a
+ * file in a home directory never passes for a project's.
+ */
+export function findProjectConfig(cwd: string): { file: string; root: string } | undefined {
+  const start = resolve(cwd);
+  let repoRoot: string | undefined;
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.git'))) {
+      repoRoot = dir;
+      break;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  for (let dir = start; ; dir = dirname(dir)) {
+    const file = join(dir, '.buckley', 'config.yaml');
+    if (existsSync(file)) return { file, root: dir };
+    if (repoRoot === undefined || dir === repoRoot || dirname(dir) === dir) return undefined;
+  }
+}
+
+function readLayerFile(file: string): ReturnType<typeof parseYamlLayer> | undefined {
+  let text: string;
+  try {
+    if (!existsSync(file)) return undefined;
+    if (statSync(file).isDirectory()) throw new ConfigReadError(file, 'it is a directory, expected a YAML file');
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof ConfigReadError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigReadError(file, code === 'EACCES' ? 'permission denied' : String((error as Error).message), {
+      cause: error,
+    });
+  }
+  return parseYamlLayer(file, text);
+}
+
+interface Layer {
+  readonly layer: ConfigLayer;
+  readonly values: Record<string, unknown>;
+  readonly origin: (path: string) => ConfigOrigin;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (!isRecord(node[key])) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path.at(-1)!] = value;
+}
+
+function getPath(source: unknown, path: readonly (string | number)[]): unknown {
+  let node = source;
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string | number, unknown>)[key];
+  }
+  return node;
+}
+
+function checkTrust(file: string, layer: ReturnType<typeof parseYamlLayer>): void {
+  const violations: TrustViolation[] = [];
+  for (const rule of trustRules) {
+    const value = getPath(layer.values, rule.path.split('.'));
+    if (value !== undefined && rule.weakens(value)) {
+      const pos = layer.positions.get(rule.path);
+      violations.push({ path: rule.path, value, line: pos?.line, column: pos?.column, allowedIn: rule.allowedIn });
+    }
+  }
+  if (violations.length > 0) throw new ConfigTrustError(file, violations);
+}
+
+function envLayer(env: Readonly<Record<string, string | undefined>>, issues: ConfigIssue[]): Layer {
+  const values: Record<string, unknown> = {};
+  const origins = new Map<string, string>();
+  for (const [name, raw] of Object.entries(env)) {
+    if (raw === undefined || !name.startsWith('BUCKLEY_')) continue;
+    let path: string | undefined = envAliases[name];
+    let value: unknown = raw;
+    if (name === 'BUCKLEY_UNSAFE') {
+      const v = raw.trim().toLowerCase();
+      if (truthy.has(v)) {
+        path = 'sandbox.allow_unsafe';
+        value = true;
+      } else if (!falsy.has(v)) {
+        issues.push({
+          path: 'sandbox.allow_unsafe',
+          message: `BUCKLEY_UNSAFE must be 1, true, yes or on (or 0, false, no, off to leave it unset), got ${JSON.stringify(raw)}`,
+          origin: { layer: 'env', env: name },
+        });
+      }
+      // The emergency override can only turn unsafe mode on, never off.
+    } else if (path === undefined && name.includes('__')) {
+      path = name.slice('BUCKLEY_'.length).toLowerCase().split('__').join('.');
+      value = parseYamlScalar(raw);
+    }
+    if (path === undefined) continue;
+    setPath(values, path.split('.'), value);
+    origins.set(path, name);
+  }
+  return {
+    layer: 'env',
+    values,
+    origin: (path) => ({ layer: 'env', env: origins.get(path) ?? [...origins.entries()].find(([p]) => path.startsWith(`${p}.`))?.[1] ?? '' }),
+  };
+}
+
+function overrideLayer(overrides: Readonly<Record<string, unknown>>): Layer {
+  const values: Record<string, unknown> = {};
+  for (const [path, value] of Object.entries(overrides)) setPath(values, path.split('.'), value);
+  return { layer: 'override', values, origin: () => ({ layer: 'override' }) };
+}
+
+function fileLayer(layer: 'user' | 'project', file: string, parsed: ReturnType<typeof parseYamlLayer>): Layer {
+  return {
+    layer,
+    values: parsed.values,
+    origin: (path) => {
+      const parts = path.split('.');
+      // A key inside a list or an unknown nested value is reported at the nearest known key.
+      for (let n = parts.length; n > 0; n--) {
+        const pos = parsed.positions.get(parts.slice(0, n).join('.'));
+        if (pos) return { layer, file, line: pos.line, column: pos.column };
+      }
+      return { layer, file };
+    },
+  };
+}
+
+/** The merged snake_case values of all layers, and the origin of every leaf. */
+function merge(layers: readonly Layer[]): { raw: Record<string, unknown>; origins: Map<string, ConfigOrigin> } {
+  const raw: Record<string, unknown> = {};
+  const origins = new Map<string, ConfigOrigin>();
+  for (const layer of layers) {
+    for (const { path, value } of leaves(layer.values)) {
+      const key = path.join('.');
+      if (additiveLists.has(key) && Array.isArray(value)) {
+        const prior = getPath(raw, path);
+        const union = [...(Array.isArray(prior) ? prior : []), ...value].filter((v, i, all) => all.indexOf(v) === i);
+        setPath(raw, path, union);
+      } else {
+        setPath(raw, path, value);
+      }
+      // A scalar replacing a section replaces the origins of everything below it.
+      for (const existing of origins.keys()) if (existing.startsWith(`${key}.`)) origins.delete(existing);
+      origins.set(key, layer.origin(key));
+    }
+  }
+  return { raw, origins };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return `a list ${JSON.stringify(value)}`;
+  if (isRecord(value)) return 'a mapping';
+  return JSON.stringify(value);
+}
+
+function issueFromZod(issue: z.core.$ZodIssue, raw: Record<string, unknown>, origins: Map<string, ConfigOrigin>): ConfigIssue[] {
+  const snakePath = issue.path.map((p) => (typeof p === 'string' ? toSnake(p) : String(p)));
+  const originOf = (path: string[]): ConfigOrigin => {
+    for (let n = path.length; n > 0; n--) {
+      const found = origins.get(path.slice(0, n).join('.'));
+      if (found) return found;
+      // Leaves under this prefix were set by one layer: use the first one found.
+      const prefix = `${path.slice(0, n).join('.')}.`;
+      for (const [k, o] of origins) if (k.startsWith(prefix)) return o;
+    }
+    return { layer: 'default' };
+  };
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const snakeKey = key.endsWith('\u0000') ? key.slice(0, -1) : toSnake(key);
+      const known = knownKeys(snakePath);
+      const suggestion = known.length > 0 ? closest(toSnake(snakeKey), known) : undefined;
+      const path = [...snakePath, snakeKey];
+      return {
+        path: path.join('.'),
+        message: `unknown key ${JSON.stringify(snakeKey)}${suggestion ? `; did you mean ${JSON.stringify(suggestion)}?` : ''} (known: ${known.join(', ')})`,
+        ...(suggestion ? { suggestion } : {}),
+        origin: originOf(path),
+      };
+    });
+  }
+  const actual = getPath(raw, snakePath);
+  let message: string;
+  switch (issue.code) {
+    case 'invalid_type':
+      message = `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}, got ${describe(actual)}`;
+      break;
+    case 'invalid_value':
+      message = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(actual)}`;
+      break;
+    case 'too_small':
+      message = `expected ${issue.origin === 'array' ? `at least ${issue.minimum} items` : issue.origin === 'string' ? 'a non-empty string' : `a number >= ${issue.minimum}`}, got ${describe(actual)}`;
+      break;
+    case 'too_big':
+      message = `expected ${issue.origin === 'array' ? `at most ${issue.maximum} items` : `a number <= ${issue.maximum}`}, got ${describe(actual)}`;
+      break;
+    case 'invalid_format':
+      message = `expected ${issue.format === 'regex' ? issue.message : `a ${issue.format}`}, got ${describe(actual)}`;
+      break;
+    case 'custom':
+      message = issue.message;
+      break;
+    default:
+      message = `${issue.message}, got ${describe(actual)}`;
+  }
+  return [{ path: snakePath.join('.'), message, origin: originOf(snakePath) }];
+}
+
+/** The snake_case keys the schema knows at a path (for "did you mean"). */
+function knownKeys(snakePath: readonly string[]): string[] {
+  let node = unwrapObject(configSchema);
+  for (const key of snakePath) {
+    const camel = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    const child = node?.[camel];
+    node = child ? unwrapObject(child) : undefined;
+  }
+  return node ? Object.keys(node).map(toSnake) : [];
+}
+
+function unwrapObject(schema: unknown): Record<string, unknown> | undefined {
+  let s = schema as { def?: { type?: string; shape?: Record<string, unknown>; innerType?: unknown; in?: unknown } } | undefined;
+  for (let i = 0; i < 8 && s?.def; i++) {
+    if (s.def.type === 'object') return s.def.shape;
+    s = (s.def.innerType ?? s.def.in) as typeof s;
+  }
+  return undefined;
+}
+
+/**
+ * Validates raw snake_case values (one merged layer stack) into a configuration. Throws
+ * {@link ConfigValidationError} listing every issue; returns nothing partial.
+ */
+function validate(raw: Record<string, unknown>, origins: Map<string, ConfigOrigin>, preIssues: ConfigIssue[]): BuckleyConfig {
+  const result = configSchema.safeParse(camelize(raw));
+  const issues = [...preIssues];
+  if (!result.success) {
+    for (const issue of result.error.issues) issues.push(...issueFromZod(issue, raw, origins));
+  }
+  if (issues.length > 0) throw new ConfigValidationError(issues);
+  return result.data!;
+}
+
+/**
+ * Loads the effective configuration: built-in defaults < user file < project file <
+ * environment (`BUCKLEY_*`) < `overrides`. Project files may not weaken safety
+ * ({@link ConfigTrustError}); `sandbox.denied_paths` adds up across layers.
+ *
+ * Environment: `BUCKLEY_STORE_URL`, `BUCKLEY_NATS_URL`, `BUCKLEY_LOG_LEVEL`,
+ * `BUCKLEY_APPROVAL_MODE`, `BUCKLEY_MODEL`, `BUCKLEY_MODEL_BASE_URL`, `BUCKLEY_UNSAFE=1`, and any
+ * key as `BUCKLEY_<SECTION>__<KEY>` (for example `BUCKLEY_SANDBOX__TIMEOUT_SECONDS=30`), whose
+ * value is read as a YAML scalar.
+ *
+ * @throws {ConfigReadError} a file exists but cannot be read
+ * @throws {ConfigParseError} a file is not valid YAML (with line and column)
+ * @throws {ConfigTrustError} the project file weakens the sandbox or approval
+ * @throws {ConfigValidationError} unknown keys, wrong types, out-of-range values
+ *
+ * @example
+ * ```ts
+ * const { config, origins } = loadConfig({ cwd: '/repo' });
+ * config.sandbox.mode; // 'workspace'
+ * ```
+ */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const home = options.homeDir ?? homedir();
+  const layers: Layer[] = [];
+  const files: string[] = [];
+  const userFile = options.userConfigPath ?? userConfigPath(env, home);
+  const user = readLayerFile(userFile);
+  if (user) {
+    layers.push(fileLayer('user', userFile, user));
+    files.push(userFile);
+  }
+  const project = findProjectConfig(options.cwd ?? process.cwd());
+  if (project && resolve(project.file) !== resolve(userFile)) {
+    const parsed = readLayerFile(project.file);
+    if (parsed) {
+      checkTrust(project.file, parsed);
+      layers.push(fileLayer('project', project.file, parsed));
+      files.push(project.file);
+    }
+  }
+  const preIssues: ConfigIssue[] = [];
+  layers.push(envLayer(env, preIssues));
+  if (options.overrides) layers.push(overrideLayer(options.overrides));
+  const { raw, origins } = merge(layers);
+  const config = validate(raw, origins, preIssues);
+  const effective = new Map<string, ConfigOrigin>();
+  for (const { path } of leaves(snakeize(config))) {
+    const key = path.join('.');
+    effective.set(key, origins.get(key) ?? { layer: 'default' });
+  }
+  return { config, origins: effective, files, ...(project ? { projectRoot: project.root } : {}) };
+}
+
+/**
+ * Validates a configuration given as a snake_case object (as in a file), filling defaults.
+ * @throws {ConfigValidationError}
+ */
+export function parseConfig(values: Readonly<Record<string, unknown>> = {}): BuckleyConfig {
+  const layer: Layer = { layer: 'override', values: values as Record<string, unknown>, origin: () => ({ layer: 'override' }) };
+  const { raw, origins } = merge([layer]);
+  return validate(raw, origins, []);
+}
+
+/** The built-in defaults. */
+export function defaultConfig(): BuckleyConfig {
+  return parseConfig({});
+}
+
+/** One line of {@link explainConfig}. */
+export interface ConfigExplanation {
+  /** snake_case dotted path. */
+  readonly path: string;
+  readonly value: unknown;
+  readonly origin: ConfigOrigin;
+}
+
+/** Every effective value with the layer that set it, sorted by path. */
+export function explainConfig(loaded: LoadedConfig): ConfigExplanation[] {
+  const snake = snakeize(loaded.config);
+  return [...loaded.origins.entries()]
+    .map(([path, origin]) => ({ path, value: getPath(snake, path.split('.')), origin }))
+    .toSorted((a, b) => a.path.localeCompare(b.path));
+}
+
+/** {@link explainConfig} as text, one `origin<TAB>path=value` line per key, like `git config --show-origin`. */
+export function formatExplain(loaded: LoadedConfig): string {
+  return explainConfig(loaded)
+    .map((e) => `${formatOrigin(e.origin)}\t${e.path}=${JSON.stringify(e.value)}`)
+    .join('\n');
+}
