@@ -1,0 +1,33 @@
+/**
+ * Building blocks shared by the event store adapters (`@buckley/postgres`, `@buckley/nats`):
+ * the one implementation of input validation and the pull-based subscription loop. Not for
+ * applications; may change in any release.
+ */
+export {
+  MAX_EVENT_TYPE_LENGTH,
+  MAX_STREAM_ID_LENGTH,
+  assertStreamId,
+  checkExpectedVersion,
+  isEmptyFilter,
+  jsonProblem,
+  matchesFilter,
+  normalizeFilter,
+  prepareAppends,
+  prepareSnapshot,
+  resolveExpectedVersion,
+  resolvePosition,
+  resolveReadAllOptions,
+  resolveReadOptions,
+  resolveStoreOptions,
+  resolveSubscribeFrom,
+  toIsoMillis,
+} from './validation.js';
+export type {
+  NormalizedFilter,
+  PreparedAppend,
+  PreparedEvent,
+  ResolvedReadAllOptions,
+  ResolvedReadOptions,
+  ResolvedStoreOptions,
+  ResolvedSubscribeFrom,
+} from './validation.js';
