@@ -31,3 +31,5 @@ export type {
   ResolvedStoreOptions,
   ResolvedSubscribeFrom,
 } from './validation.js';
+export { DEFAULT_MAX_PENDING, SerialDispatcher, warnBusError } from './bus-dispatch.js';
+export { assertHeaders, toBytes } from './bus.js';
