@@ -92,3 +92,7 @@ export {
   subjectMatches,
 } from './subject.js';
 export type { SubjectKind } from './subject.js';
+export { RetryExhaustedError, backoffDelay, retry } from './retry.js';
+export type { RetryOptions } from './retry.js';
+export { CircuitBreaker, CircuitOpenError } from './circuit-breaker.js';
+export type { CircuitBreakerOptions, CircuitMetrics, CircuitState, CircuitStateChange } from './circuit-breaker.js';
