@@ -9,6 +9,7 @@ export const EventStoreErrorCode = {
   InvalidExpectedVersion: 'INVALID_EXPECTED_VERSION',
   InvalidOption: 'INVALID_EVENT_STORE_OPTION',
   Unavailable: 'EVENT_STORE_UNAVAILABLE',
+  Backend: 'EVENT_STORE_BACKEND_ERROR',
   Closed: 'EVENT_STORE_CLOSED',
 } as const;
 

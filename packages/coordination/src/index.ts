@@ -96,3 +96,5 @@ export { RetryExhaustedError, backoffDelay, retry } from './retry.js';
 export type { RetryOptions } from './retry.js';
 export { CircuitBreaker, CircuitOpenError } from './circuit-breaker.js';
 export type { CircuitBreakerOptions, CircuitMetrics, CircuitState, CircuitStateChange } from './circuit-breaker.js';
+export { createInMemoryEventStore } from './in-memory-event-store.js';
+export type { InMemoryEventStoreOptions } from './in-memory-event-store.js';

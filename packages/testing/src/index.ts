@@ -4,3 +4,5 @@ export { thrown, rejected } from './errors.js';
 export { waitUntil, randomSuffix } from './wait.js';
 export { describeBusConformance } from './bus-conformance.js';
 export type { BusConformanceOptions } from './bus-conformance.js';
+export { describeEventStoreConformance, eventStoreConformanceTests } from './event-store-conformance.js';
+export type { EventStoreConformanceOptions } from './event-store-conformance.js';

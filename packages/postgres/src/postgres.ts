@@ -1,0 +1,160 @@
+import { InvalidEventStoreOptionError } from '@buckley/coordination';
+import { resolveStoreOptions } from '@buckley/coordination/internal';
+import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
+import { type EventStoreBackend, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
+import { DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
+
+/** A notification as `pg` delivers it. */
+export interface PostgresNotification {
+  readonly channel: string;
+  readonly payload?: string | undefined;
+}
+
+/** The part of a `pg` pooled client the store uses for LISTEN. */
+export interface PostgresListenClient {
+  query(text: string): Promise<unknown>;
+  release(destroy?: boolean | Error): void;
+  on(event: 'notification', listener: (message: PostgresNotification) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/**
+ * The part of a `pg.Pool` the store uses: kysely runs queries through `connect()`, and one
+ * client is held for LISTEN while subscriptions exist. The store never ends the pool.
+ */
+export interface PostgresEventStorePool {
+  connect(): Promise<PostgresListenClient>;
+}
+
+/** Options of {@link createPostgresEventStore}. */
+export interface PostgresEventStoreOptions extends SqlEventStoreOptions {
+  /**
+   * The caller's `pg.Pool`. Queries go through it, and it provides the LISTEN connection that
+   * wakes subscriptions written by other processes.
+   */
+  readonly pool?: PostgresEventStorePool;
+  /**
+   * The caller's Kysely over Postgres, used for queries instead of `pool` (its plugins are
+   * bypassed). Without `pool`, subscriptions see other processes' events by polling only.
+   */
+  readonly db?: Kysely<any>;
+}
+
+/**
+ * Creates the event store on a Postgres server through the caller's `pg.Pool` (or Kysely),
+ * running the migrations first unless `migrate: false`. Closing the store releases its LISTEN
+ * connection and leaves the pool open.
+ *
+ * @example
+ * ```ts
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * await using store = await createPostgresEventStore({ pool });
+ * await store.append('session:1', [{ type: 'session.started', data: {} }]);
+ * ```
+ */
+export async function createPostgresEventStore(options: PostgresEventStoreOptions): Promise<SqlEventStore> {
+  const { pool } = options;
+  if (pool === undefined && options.db === undefined) {
+    throw new InvalidEventStoreOptionError('pool', pool, 'a pg.Pool (or a Kysely in db)');
+  }
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  assertSchemaName(schema);
+  const resolved = resolveStoreOptions(options);
+  const pollMs = resolvePollMs(options.pollMs);
+  // A Kysely we create over the caller's pool is never destroyed: destroying ends the pool.
+  const db = options.db
+    ? options.db.withoutPlugins()
+    : new Kysely<any>({ dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }) });
+  if (options.migrate !== false) await migrateEventStore(db, { schema });
+  const backend: EventStoreBackend = {
+    db,
+    listen: pool ? (channel, onNotify, onError) => listenWithPool(pool, channel, onNotify, onError) : async () => async () => undefined,
+    close: async () => undefined,
+  };
+  return new SqlEventStore(backend, schema, resolved, pollMs);
+}
+
+/** Checks `pollMs` (default 1000). */
+export function resolvePollMs(pollMs: unknown): number {
+  if (pollMs === undefined) return 1000;
+  if (typeof pollMs === 'number' && Number.isFinite(pollMs) && pollMs >= 1) return pollMs;
+  throw new InvalidEventStoreOptionError('pollMs', pollMs, 'a number of milliseconds >= 1');
+}
+
+/**
+ * Holds one pooled client in LISTEN. When its connection fails, the client is discarded and a
+ * new one is connected with backoff; `onNotify` then fires so subscribers re-read whatever was
+ * committed meanwhile.
+ */
+async function listenWithPool(
+  pool: PostgresEventStorePool,
+  channel: string,
+  onNotify: () => void,
+  onError: (error: unknown) => void,
+): Promise<() => Promise<void>> {
+  let stopped = false;
+  let current: PostgresListenClient | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let failures = 0;
+
+  const connect = async (): Promise<void> => {
+    const client = await pool.connect();
+    let dead = false;
+    client.on('notification', (message) => {
+      if (message.channel === channel) onNotify();
+    });
+    client.on('error', (error) => {
+      if (dead) return;
+      dead = true;
+      onError(error);
+      if (current === client) current = undefined;
+      client.release(error);
+      schedule();
+    });
+    try {
+      await client.query(`LISTEN "${channel}"`);
+    } catch (error) {
+      dead = true;
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
+    current = client;
+    failures = 0;
+  };
+
+  const schedule = (): void => {
+    if (stopped || timer) return;
+    failures++;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (stopped) return;
+      connect().then(
+        () => {
+          if (stopped) void stop();
+          else onNotify();
+        },
+        (error: unknown) => {
+          onError(error);
+          schedule();
+        },
+      );
+    }, Math.min(25 * 2 ** failures, 2000));
+  };
+
+  const stop = async (): Promise<void> => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    const client = current;
+    current = undefined;
+    if (!client) return;
+    try {
+      await client.query(`UNLISTEN "${channel}"`);
+      client.release();
+    } catch (error) {
+      client.release(error instanceof Error ? error : true);
+    }
+  };
+
+  await connect();
+  return stop;
+}
