@@ -102,16 +102,6 @@ export class InMemoryTaskTable implements TaskTable {
     return { record: next, changed: true };
   }
 
-  async nextDueAt(capabilities: readonly string[]): Promise<number | undefined> {
-    let due: number | undefined;
-    for (const { record } of this.#records.values()) {
-      if (!hasCapabilities(record, capabilities)) continue;
-      const at = record.status === 'pending' ? record.availableAt : record.status === 'claimed' ? record.leaseExpiresAt : undefined;
-      if (at !== undefined && (due === undefined || at < due)) due = at;
-    }
-    return due;
-  }
-
   async close(): Promise<void> {
     this.#records.clear();
   }

@@ -133,3 +133,5 @@ export { createLocalTaskWakeup, deterministicEventId } from './task-core.js';
 export type { TaskWakeup } from './task-core.js';
 export { runTaskWorker } from './task-worker.js';
 export type { TaskHandler, TaskWorkContext, TaskWorker, TaskWorkerOptions } from './task-worker.js';
+export { DEFAULT_TASK_WAKEUP_SUBJECT, createBusTaskWakeup } from './bus-task-wakeup.js';
+export type { BusTaskWakeupOptions } from './bus-task-wakeup.js';

@@ -71,8 +71,6 @@ export interface TaskTable {
    * is. Resolves the record after the call, `undefined` when there is none, and whether it changed.
    */
   update(id: string, change: (record: TaskRecord) => TaskRecord | undefined, signal?: AbortSignal): Promise<{ record: TaskRecord; changed: boolean } | undefined>;
-  /** Unix milliseconds of the earliest pending `availableAt` or claimed `leaseExpiresAt`, if any. */
-  nextDueAt(capabilities: readonly string[], signal?: AbortSignal): Promise<number | undefined>;
   close(): Promise<void>;
 }
 

@@ -6,3 +6,5 @@ export { SqlEventStore } from './postgres-event-store.js';
 export type { EventStoreBackend, SqlEventStoreOptions } from './postgres-event-store.js';
 export { DEFAULT_SCHEMA, migrateEventStore, notifyChannel } from './schema.js';
 export type { MigrateEventStoreOptions } from './schema.js';
+export { createPostgresTaskCoordinator, migrateTaskCoordinator } from './postgres-task-coordinator.js';
+export type { MigrateTaskCoordinatorOptions, PostgresTaskCoordinatorOptions } from './postgres-task-coordinator.js';
