@@ -135,3 +135,22 @@ export { runTaskWorker } from './task-worker.js';
 export type { TaskHandler, TaskWorkContext, TaskWorker, TaskWorkerOptions } from './task-worker.js';
 export { DEFAULT_TASK_WAKEUP_SUBJECT, createBusTaskWakeup } from './bus-task-wakeup.js';
 export type { BusTaskWakeupOptions } from './bus-task-wakeup.js';
+export {
+  EVENT_SUBJECT_PREFIX,
+  EventHeader,
+  InMemoryCheckpointStore,
+  createBusEventPublisher,
+  createEventDeduper,
+  createOutboxRelay,
+  eventHeaders,
+  eventSubject,
+} from './outbox-relay.js';
+export type {
+  BusEventPublisherOptions,
+  CheckpointStore,
+  EventDeduper,
+  EventDeduperOptions,
+  EventPublisher,
+  OutboxRelay,
+  OutboxRelayOptions,
+} from './outbox-relay.js';
