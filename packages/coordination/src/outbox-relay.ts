@@ -232,8 +232,10 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
       }
       if (head === undefined) return;
       const target = head;
-      let seen = lastSeen === target || (lastSeen !== undefined && !(await logContains(options.store, lastSeen, target)));
-      if (!seen) watched.add(target);
+      // Watch before looking, so a delivery racing with the look is not missed.
+      watched.add(target);
+      const seenAt = lastSeen;
+      let seen = seenAt === target || reached.has(target) || (seenAt !== undefined && !(await logContains(options.store, seenAt, target)));
       try {
         while (!(seen && buffer.length === 0 && loop === undefined && checkpoint === lastSeen)) {
           throwIfAborted(drainOptions.signal);
