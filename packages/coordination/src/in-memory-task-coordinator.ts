@@ -1,11 +1,13 @@
 import { throwIfAborted } from '@buckley/utils';
 import type { TaskStatus, TaskCoordinator } from './task-coordinator.js';
 import {
+  type ReserveClaim,
   type ReserveQuery,
   type TaskCoordinatorCoreOptions,
   type TaskRecord,
   type TaskTable,
   createTaskCoordinatorCore,
+  reservedRecord,
 } from './task-core.js';
 
 /** Options of {@link createInMemoryTaskCoordinator}. */
@@ -68,24 +70,32 @@ export class InMemoryTaskTable implements TaskTable {
     return out;
   }
 
-  async reserve(
-    query: ReserveQuery,
-    decide: (record: TaskRecord) => TaskRecord,
-    signal?: AbortSignal,
-  ): Promise<{ before: TaskRecord; after: TaskRecord } | undefined> {
+  async reserve(query: ReserveQuery, claim: ReserveClaim, signal?: AbortSignal): Promise<{ before: TaskRecord; after: TaskRecord } | undefined> {
     throwIfAborted(signal);
     let best: { seq: number; record: TaskRecord } | undefined;
+    let bestExpired: { seq: number; record: TaskRecord } | undefined;
     for (const entry of this.#records.values()) {
       const { record } = entry;
       if (!isClaimable(record, query.now) || !hasCapabilities(record, query.capabilities)) continue;
-      if (!best || record.availableAt < best.record.availableAt || (record.availableAt === best.record.availableAt && entry.seq < best.seq)) {
-        best = entry;
+      if (record.status === 'pending') {
+        if (!best || record.availableAt < best.record.availableAt || (record.availableAt === best.record.availableAt && entry.seq < best.seq)) best = entry;
+      } else if (!bestExpired || (record.leaseExpiresAt ?? 0) < (bestExpired.record.leaseExpiresAt ?? 0)) {
+        bestExpired = entry;
       }
     }
-    if (!best) return undefined;
-    const after = decide(best.record);
-    this.#records.set(after.id, { seq: best.seq, record: after });
-    return { before: best.record, after };
+    const pick = best ?? bestExpired;
+    if (!pick) return undefined;
+    const after = reservedRecord(pick.record, claim);
+    this.#records.set(after.id, { seq: pick.seq, record: after });
+    return { before: pick.record, after };
+  }
+
+  async advance(id: string, fromVersion: number, record: TaskRecord, signal?: AbortSignal): Promise<boolean> {
+    throwIfAborted(signal);
+    const entry = this.#records.get(id);
+    if (!entry || entry.record.version !== fromVersion) return false;
+    this.#records.set(id, { seq: entry.seq, record });
+    return true;
   }
 
   async update(

@@ -37,6 +37,6 @@ export { ChangeNotifier, createPullSubscription } from './subscription.js';
 export type { PullSource, PullSubscriptionOptions } from './subscription.js';
 
 // Task coordinator building blocks for the Postgres adapter (issue 6).
-export { applyTaskEvents, createTaskCoordinatorCore, toTask } from './task-core.js';
-export type { ReserveQuery, TaskCoordinatorCoreOptions, TaskRecord, TaskTable } from './task-core.js';
+export { applyTaskEvents, createTaskCoordinatorCore, reservedRecord, toTask } from './task-core.js';
+export type { ReserveClaim, ReserveQuery, TaskCoordinatorCoreOptions, TaskRecord, TaskTable } from './task-core.js';
 export { InMemoryTaskTable, hasCapabilities, isClaimable } from './in-memory-task-coordinator.js';

@@ -46,6 +46,26 @@ export interface ReserveQuery {
   readonly now: number;
 }
 
+/** The lease a {@link TaskTable.reserve} writes. */
+export interface ReserveClaim {
+  readonly workerId: string;
+  readonly token: string;
+  /** Unix milliseconds. */
+  readonly leaseExpiresAt: number;
+}
+
+/** The record a reservation leaves: claimed for `claim`, one attempt more, version unchanged (the stream has not moved yet). */
+export function reservedRecord(record: TaskRecord, claim: ReserveClaim): TaskRecord {
+  return {
+    ...record,
+    status: 'claimed',
+    attempt: record.attempt + 1,
+    workerId: claim.workerId,
+    leaseToken: claim.token,
+    leaseExpiresAt: claim.leaseExpiresAt,
+  };
+}
+
 /**
  * The dispatch index behind the core coordinator: one row per task, used to find claimable
  * tasks without contention and to hold lease expiries. It is a projection of the task
@@ -62,10 +82,16 @@ export interface TaskTable {
   list(options: { readonly statuses: readonly TaskStatus[] | undefined; readonly limit: number }, signal?: AbortSignal): Promise<TaskRecord[]>;
   /**
    * Atomically picks the oldest claimable record matching `query` that no concurrent caller
-   * holds (skipping, never waiting for, records others are deciding on) and replaces it with
-   * `decide(record)`. Resolves `undefined` when none is claimable.
+   * holds (skipping, never waiting for, records others are deciding on; pending work before
+   * expired leases) and reserves it for `claim` as {@link reservedRecord} describes. Resolves
+   * `undefined` when none is claimable.
    */
-  reserve(query: ReserveQuery, decide: (record: TaskRecord) => TaskRecord, signal?: AbortSignal): Promise<{ before: TaskRecord; after: TaskRecord } | undefined>;
+  reserve(query: ReserveQuery, claim: ReserveClaim, signal?: AbortSignal): Promise<{ before: TaskRecord; after: TaskRecord } | undefined>;
+  /**
+   * Replaces the record with `record` if its version is still `fromVersion` (one conditional
+   * write, no lock); resolves whether it did.
+   */
+  advance(id: string, fromVersion: number, record: TaskRecord, signal?: AbortSignal): Promise<boolean>;
   /**
    * Replaces the record under a row lock with `change(record)`; `undefined` leaves it as it
    * is. Resolves the record after the call, `undefined` when there is none, and whether it changed.
@@ -365,7 +391,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
       if ((error as { code?: unknown }).code === 'INVALID_EVENT') await this.#table.discard(id);
       throw error;
     }
-    const synced = await this.#sync(id, stored.version, appended, input.signal);
+    const synced = await this.#sync(id, stored.version, appended, input.signal, stored);
     this.#wake();
     return toTask(synced);
   }
@@ -399,18 +425,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
       const now = this.#clock.now();
       const token = uuidv7();
-      const reserved = await this.#table.reserve(
-        { capabilities, now },
-        (record) => ({
-          ...record,
-          status: 'claimed',
-          attempt: record.attempt + 1,
-          workerId: options.workerId,
-          leaseToken: token,
-          leaseExpiresAt: now + leaseMs,
-        }),
-        options.signal,
-      );
+      const reserved = await this.#table.reserve({ capabilities, now }, { workerId: options.workerId, token, leaseExpiresAt: now + leaseMs }, options.signal);
       if (!reserved) return undefined;
       const { before } = reserved;
       const events: NewEvent[] = [];
@@ -455,7 +470,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
         await this.#resync(before.id, options.signal);
         continue;
       }
-      const synced = await this.#sync(before.id, before.version, appended, options.signal);
+      const synced = await this.#sync(before.id, before.version, appended, options.signal, reserved.after);
       const claimed = appended.at(-1)!;
       if (!claiming) continue;
       if (claimed.type !== 'coordinator.task.claimed' || (claimed.data as { leaseToken?: unknown }).leaseToken !== token) continue;
@@ -509,7 +524,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
   }
 
   /** Appends a lease holder's transition; maps a lost race to {@link TaskLeaseLostError}. */
-  async #appendForLease(lease: TaskLease, events: NewEvent[], signal: AbortSignal | undefined): Promise<TaskRecord> {
+  async #appendForLease(lease: TaskLease, known: TaskRecord, events: NewEvent[], signal: AbortSignal | undefined): Promise<TaskRecord> {
     let appended: StoredEvent[];
     try {
       appended = await this.#store.append(taskStreamId(lease.taskId), events, { expectedVersion: lease.version, signal });
@@ -524,7 +539,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
       const record = await this.#resync(lease.taskId, signal);
       throw new TaskLeaseLostError(lease.taskId, lease.attempt, this.#lossReason(record, lease, this.#clock.now()));
     }
-    return this.#sync(lease.taskId, lease.version, appended, signal);
+    return this.#sync(lease.taskId, lease.version, appended, signal, known);
   }
 
   async complete(lease: TaskLease, result: JsonObject = {}, options: { readonly signal?: AbortSignal } = {}): Promise<Task> {
@@ -539,6 +554,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
     }
     const synced = await this.#appendForLease(
       lease,
+      record,
       [
         {
           id: this.#eventId(lease.taskId, 'completed', lease.attempt),
@@ -590,7 +606,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
         metadata: meta,
       });
     }
-    const synced = await this.#appendForLease(lease, events, options.signal);
+    const synced = await this.#appendForLease(lease, record, events, options.signal);
     if (retry) this.#wake();
     return toTask(synced);
   }
@@ -608,7 +624,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
           expectedVersion: record.version,
           signal: options.signal,
         });
-        const synced = await this.#sync(taskId, record.version, appended, options.signal);
+        const synced = await this.#sync(taskId, record.version, appended, options.signal, record);
         this.#wake();
         return toTask(synced);
       } catch (error) {
@@ -654,9 +670,18 @@ class CoreTaskCoordinator implements TaskCoordinator {
     });
   }
 
-  /** Moves the row forward with events just appended after `fromVersion`, reading the stream if the row is further behind. */
-  async #sync(id: string, fromVersion: number, appended: readonly StoredEvent[], signal: AbortSignal | undefined): Promise<TaskRecord> {
+  /**
+   * Moves the row forward with events just appended after `fromVersion`: one conditional write
+   * from `known` (the row as this call last saw it) when the row is still there, otherwise a
+   * catch-up from the stream. Overwriting a concurrent reservation is harmless: that
+   * reserver's append will fail on the stream's version and catch up itself.
+   */
+  async #sync(id: string, fromVersion: number, appended: readonly StoredEvent[], signal: AbortSignal | undefined, known?: TaskRecord): Promise<TaskRecord> {
     const head = appended.at(-1)?.version ?? fromVersion;
+    if (known && known.version === fromVersion) {
+      const next = applyTaskEvents(known, appended);
+      if (next.version >= head && (await this.#table.advance(id, fromVersion, next, signal))) return next;
+    }
     const result = await this.#table.update(id, (r) => (r.version === fromVersion ? applyTaskEvents(r, appended) : undefined), signal);
     if (!result) throw new TaskNotFoundError(id);
     if (result.record.version >= head) return result.record;

@@ -1,10 +1,12 @@
 import { InvalidTaskError, type TaskCoordinator, type TaskStatus } from '@buckley/coordination';
 import {
+  type ReserveClaim,
   type ReserveQuery,
   type TaskCoordinatorCoreOptions,
   type TaskRecord,
   type TaskTable,
   createTaskCoordinatorCore,
+  reservedRecord,
 } from '@buckley/coordination/internal';
 import { throwIfAborted } from '@buckley/utils';
 import { Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
@@ -217,33 +219,35 @@ class PostgresTaskTable implements TaskTable {
     return rows.map(fromRow);
   }
 
-  async reserve(
-    query: ReserveQuery,
-    decide: (record: TaskRecord) => TaskRecord,
-    signal?: AbortSignal,
-  ): Promise<{ before: TaskRecord; after: TaskRecord } | undefined> {
+  async reserve(query: ReserveQuery, claim: ReserveClaim, signal?: AbortSignal): Promise<{ before: TaskRecord; after: TaskRecord } | undefined> {
     throwIfAborted(signal);
-    return this.#db.transaction().execute(async (trx) => {
-      const caps = textArray(query.capabilities);
-      // Two index-backed probes (due pending work first, then expired leases); SKIP LOCKED lets
-      // concurrent claimers pass over each other's candidate rows instead of queueing on them.
-      let { rows } = await sql<TaskRow>`
+    const caps = textArray(query.capabilities);
+    // One statement per probe (due pending work first, then expired leases): the CTE locks the
+    // oldest candidate, SKIP LOCKED lets concurrent claimers pass over each other's candidates
+    // instead of queueing on them, and RETURNING gives the row as it was before the claim.
+    const probe = (where: ReturnType<typeof sql>, order: ReturnType<typeof sql>) => sql<TaskRow>`
+      WITH picked AS (
         SELECT * FROM ${this.#t}
-         WHERE partition = ${this.#partition} AND status = 'pending' AND available_at <= ${query.now} AND capabilities <@ ${caps}
-         ORDER BY available_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED`.execute(trx);
-      if (rows.length === 0) {
-        ({ rows } = await sql<TaskRow>`
-          SELECT * FROM ${this.#t}
-           WHERE partition = ${this.#partition} AND status = 'claimed' AND lease_expires_at <= ${query.now} AND capabilities <@ ${caps}
-           ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED`.execute(trx));
-      }
-      const row = rows[0];
-      if (!row) return undefined;
-      const before = fromRow(row);
-      const after = decide(before);
-      await this.#write(trx, after);
-      return { before, after };
-    });
+         WHERE partition = ${this.#partition} AND ${where} AND capabilities <@ ${caps}
+         ORDER BY ${order} LIMIT 1 FOR UPDATE SKIP LOCKED
+      )
+      UPDATE ${this.#t} AS t SET status = 'claimed', attempt = t.attempt + 1, worker_id = ${claim.workerId},
+             lease_token = ${claim.token}, lease_expires_at = ${claim.leaseExpiresAt}
+        FROM picked
+       WHERE t.partition = picked.partition AND t.task_id = picked.task_id
+      RETURNING picked.*`.execute(this.#db);
+    let { rows } = await probe(sql`status = 'pending' AND available_at <= ${query.now}`, sql`available_at, seq`);
+    if (rows.length === 0) ({ rows } = await probe(sql`status = 'claimed' AND lease_expires_at <= ${query.now}`, sql`lease_expires_at`));
+    const row = rows[0];
+    if (!row) return undefined;
+    const before = fromRow(row);
+    return { before, after: reservedRecord(before, claim) };
+  }
+
+  async advance(id: string, fromVersion: number, record: TaskRecord, signal?: AbortSignal): Promise<boolean> {
+    throwIfAborted(signal);
+    const result = await this.#write(this.#db, record, fromVersion);
+    return result > 0;
   }
 
   async update(
@@ -264,15 +268,18 @@ class PostgresTaskTable implements TaskTable {
     });
   }
 
-  async #write(db: AnyKysely, r: TaskRecord): Promise<void> {
-    await sql`
+  /** Writes every mutable column; with `fromVersion`, only if the row is still at that version. Resolves the rows written. */
+  async #write(db: AnyKysely, r: TaskRecord, fromVersion?: number): Promise<number> {
+    const guard = fromVersion === undefined ? sql`` : sql`AND version = ${fromVersion}`;
+    const result = await sql`
       UPDATE ${this.#t} SET
         type = ${r.type}, status = ${r.status}, capabilities = ${textArray(r.capabilities)}, payload = ${jsonb(r.payload)},
         attempt = ${r.attempt}, attempt_base = ${r.attemptBase}, max_attempts = ${r.maxAttempts}, version = ${r.version},
         available_at = ${r.availableAt}, worker_id = ${r.workerId ?? null}, lease_token = ${r.leaseToken ?? null},
         lease_expires_at = ${r.leaseExpiresAt ?? null}, result = ${jsonb(r.result)}, last_error = ${jsonb(r.lastError)},
         park_reason = ${r.parkReason ?? null}
-      WHERE partition = ${this.#partition} AND task_id = ${r.id}`.execute(db);
+      WHERE partition = ${this.#partition} AND task_id = ${r.id} ${guard}`.execute(db);
+    return Number(result.numAffectedRows ?? 0n);
   }
 
   async close(): Promise<void> {}

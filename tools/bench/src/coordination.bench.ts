@@ -175,6 +175,8 @@ export default async function run(): Promise<void> {
     await nc.close();
     await pgt.close();
   }
+  // The shared PGlite template of @buckley/testing stays open for the process; end it here.
+  setTimeout(() => process.exit(0), 1_000).unref();
   report('coordination', rows, {
     notes: {
       relay: `${RELAY_EVENTS} events appended 100 per append (4 appends in flight) to the Postgres store; relay batch 256 to JetStream (file storage) with Nats-Msg-Id; delivery measured on a core NATS subscriber in the same process. Latency: ${LATENCY_EVENTS} single-event appends 2 ms apart, from append resolved to delivery. Baseline: raw pg multi-row INSERT then pipelined js.publish (a dual write with no outbox, no checkpoint, no gap safety).`,
