@@ -98,3 +98,24 @@ export { CircuitBreaker, CircuitOpenError } from './circuit-breaker.js';
 export type { CircuitBreakerOptions, CircuitMetrics, CircuitState, CircuitStateChange } from './circuit-breaker.js';
 export { createInMemoryEventStore } from './in-memory-event-store.js';
 export type { InMemoryEventStoreOptions } from './in-memory-event-store.js';
+export {
+  AgentAlreadyRegisteredError,
+  AgentExpiredError,
+  AgentNotFoundError,
+  AgentRegistryConflictError,
+  AgentRegistryError,
+  AgentRegistryErrorCode,
+  InvalidAgentError,
+  createAgentRegistry,
+  createInMemoryAgentStorage,
+  isAgentRegistryError,
+} from './agent-registry.js';
+export type {
+  AgentQuery,
+  AgentRecord,
+  AgentRegistration,
+  AgentRegistry,
+  AgentRegistryOptions,
+  AgentRegistryStorage,
+  RevisionedValue,
+} from './agent-registry.js';

@@ -6,3 +6,9 @@ export { describeBusConformance } from './bus-conformance.js';
 export type { BusConformanceOptions } from './bus-conformance.js';
 export { describeEventStoreConformance, eventStoreConformanceTests } from './event-store-conformance.js';
 export type { EventStoreConformanceOptions } from './event-store-conformance.js';
+export { describeAgentRegistryConformance } from './agent-registry-conformance.js';
+export type {
+  AgentRegistryConformanceOptions,
+  AgentRegistryCreateOptions,
+  AgentRegistryFixture,
+} from './agent-registry-conformance.js';
