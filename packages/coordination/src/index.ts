@@ -119,3 +119,16 @@ export type {
   AgentRegistryStorage,
   RevisionedValue,
 } from './agent-registry.js';
+export {
+  PEER_TOKEN_HEADER,
+  PeerError,
+  PeerErrorCode,
+  PeerRequestError,
+  PeerTokenAuthority,
+  PeerTokenExpiredError,
+  PeerTokenReusedError,
+  PeerTokenUnknownError,
+  createPeer,
+  isPeerError,
+} from './peer.js';
+export type { Peer, PeerOptions, PeerRequestContext, PeerRequestOptions, PeerTokenAuthorityOptions, PeerTokenClaims } from './peer.js';

@@ -12,3 +12,5 @@ export type {
   AgentRegistryCreateOptions,
   AgentRegistryFixture,
 } from './agent-registry-conformance.js';
+export { describePeerConformance } from './peer-conformance.js';
+export type { PeerConformanceOptions } from './peer-conformance.js';
