@@ -79,10 +79,6 @@ interface EventRow {
   recorded_at: Date | string;
 }
 
-interface AppendRow extends EventRow {
-  ord: number;
-}
-
 const EXPECTED_CODES = { any: -1, no_stream: -2, exists: -3 } as const;
 
 /**
@@ -134,19 +130,20 @@ export class SqlEventStore implements EventStore {
     const prepared = prepareAppends(appends, this.#options);
     const flat = prepared.flatMap((entry) => entry.events.map((event) => ({ entry, event })));
     if (flat.length === 0) return prepared.map(() => []);
-    const call = sql<AppendRow>`
+    const call = sql<EventRow>`
       SELECT * FROM ${this.#t('append_events')}(
         ${this.#options.partition},
         ${prepared.map((p) => p.streamId)}::text[],
         ${prepared.map((p) => (typeof p.expectedVersion === 'number' ? p.expectedVersion : EXPECTED_CODES[p.expectedVersion]))}::bigint[],
         ${prepared.map((p) => p.events.length)}::int[],
+        ${prepared.flatMap((p, i) => p.events.map(() => i + 1))}::int[],
         ${flat.map((f) => f.event.id)}::uuid[],
         ${flat.map((f) => f.event.type)}::text[],
-        ${flat.map((f) => f.event.dataJson)}::text[],
-        ${flat.map((f) => f.event.metadataJson)}::text[],
+        ${`[${flat.map((f) => f.event.dataJson).join(',')}]`}::jsonb,
+        ${`[${flat.map((f) => f.event.metadataJson).join(',')}]`}::jsonb,
         ${flat.map((f) => f.event.occurredAt)}::timestamptz[]
       )`;
-    let rows: AppendRow[];
+    let rows: EventRow[];
     try {
       rows = (await call.execute(this.#db)).rows;
     } catch (error) {
@@ -161,13 +158,14 @@ export class SqlEventStore implements EventStore {
         throw this.#mapAppendError(again, prepared);
       }
     }
-    const byOrd = new Map(rows.map((row) => [Number(row.ord), row]));
+    const byId = new Map(rows.map((row) => [row.event_id, row]));
     let wrote = false;
-    let ord = 0;
     const result = prepared.map((entry) =>
       entry.events.map((event) => {
-        const row = byOrd.get(++ord);
-        if (!row) throw new EventStoreError(EventStoreErrorCode.Unavailable, `append returned no row for event ${JSON.stringify(event.id)}`);
+        const row = byId.get(event.id);
+        if (!row) {
+          throw new EventStoreError(EventStoreErrorCode.Backend, `append returned no row for event ${JSON.stringify(event.id)}`);
+        }
         if (row.data === null) {
           wrote = true;
           return this.#toEvent({ ...row, data: event.data, metadata: event.metadata });
