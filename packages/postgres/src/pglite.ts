@@ -1,19 +1,13 @@
 import { InvalidEventStoreOptionError } from '@buckley/coordination';
 import { resolveStoreOptions } from '@buckley/coordination/internal';
-import { Kysely, PGliteDialect } from 'kysely';
+import { Kysely, type PGlite as KyselyPGlite, PGliteDialect } from 'kysely';
 import { resolvePollMs } from './postgres.js';
 import { type EventStoreBackend, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
 import { DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
 
-/** The part of a PGlite instance the store uses. */
-export interface PGliteLike {
-  query<T>(query: string, params?: any[], options?: object): Promise<{ rows: T[]; affectedRows?: number; fields: Array<{ name: string; dataTypeID: number }> }>;
-  transaction<T>(callback: (tx: any) => Promise<T>): Promise<T>;
+/** The part of a PGlite instance the store uses: what kysely's dialect needs, plus LISTEN. */
+export interface PGliteLike extends KyselyPGlite {
   listen(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>;
-  close(): Promise<void>;
-  readonly closed: boolean;
-  readonly ready: boolean;
-  readonly waitReady: Promise<void>;
 }
 
 /** Options of {@link createPGliteEventStore}. */
@@ -55,7 +49,7 @@ export async function createPGliteEventStore(options: PGliteEventStoreOptions = 
   const instance = pglite;
   try {
     // Not destroyed on close: destroying the dialect would close a PGlite the caller owns.
-    const db = new Kysely<any>({ dialect: new PGliteDialect({ pglite: instance as never }) });
+    const db = new Kysely<Record<string, never>>({ dialect: new PGliteDialect({ pglite: instance }) });
     if (options.migrate !== false) await migrateEventStore(db, { schema });
     const backend: EventStoreBackend = {
       db,

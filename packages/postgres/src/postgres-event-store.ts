@@ -37,12 +37,12 @@ import {
   resolveSubscribeFrom,
 } from '@buckley/coordination/internal';
 import { isBuckleyError, throwIfAborted } from '@buckley/utils';
-import { type Kysely, type RawBuilder, sql } from 'kysely';
-import { WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
+import { type RawBuilder, sql } from 'kysely';
+import { type AnyKysely, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
 
 /** What the store needs from its database beyond queries: wake-ups across connections. */
 export interface EventStoreBackend {
-  readonly db: Kysely<any>;
+  readonly db: AnyKysely;
   /**
    * Starts delivering notifications on `channel` to `onNotify`; also calls it after a lost
    * listening connection is re-established, since notifications sent meanwhile are gone.
@@ -79,10 +79,6 @@ interface EventRow {
   recorded_at: Date | string;
 }
 
-interface AppendRow extends EventRow {
-  ord: number;
-}
-
 const EXPECTED_CODES = { any: -1, no_stream: -2, exists: -3 } as const;
 
 /**
@@ -91,7 +87,7 @@ const EXPECTED_CODES = { any: -1, no_stream: -2, exists: -3 } as const;
  */
 export class SqlEventStore implements EventStore {
   readonly #backend: EventStoreBackend;
-  readonly #db: Kysely<any>;
+  readonly #db: AnyKysely;
   readonly #options: ResolvedStoreOptions;
   readonly #schema: string;
   readonly #channel: string;
@@ -134,38 +130,42 @@ export class SqlEventStore implements EventStore {
     const prepared = prepareAppends(appends, this.#options);
     const flat = prepared.flatMap((entry) => entry.events.map((event) => ({ entry, event })));
     if (flat.length === 0) return prepared.map(() => []);
-    const call = sql<AppendRow>`
+    const call = sql<EventRow>`
       SELECT * FROM ${this.#t('append_events')}(
         ${this.#options.partition},
         ${prepared.map((p) => p.streamId)}::text[],
         ${prepared.map((p) => (typeof p.expectedVersion === 'number' ? p.expectedVersion : EXPECTED_CODES[p.expectedVersion]))}::bigint[],
         ${prepared.map((p) => p.events.length)}::int[],
+        ${prepared.flatMap((p, i) => p.events.map(() => i + 1))}::int[],
         ${flat.map((f) => f.event.id)}::uuid[],
         ${flat.map((f) => f.event.type)}::text[],
-        ${flat.map((f) => f.event.dataJson)}::text[],
-        ${flat.map((f) => f.event.metadataJson)}::text[],
+        ${`[${flat.map((f) => f.event.dataJson).join(',')}]`}::jsonb,
+        ${`[${flat.map((f) => f.event.metadataJson).join(',')}]`}::jsonb,
         ${flat.map((f) => f.event.occurredAt)}::timestamptz[]
       )`;
-    let rows: AppendRow[];
+    let rows: EventRow[];
     try {
       rows = (await call.execute(this.#db)).rows;
     } catch (error) {
       // Two calls racing with the same new event id: the loser's insert fails on the unique
-      // key; once the winner committed, a second try finds the id stored and returns it.
-      if (sqlState(error) !== '23505') throw this.#mapAppendError(error, prepared);
+      // key; once the winner committed, a second try finds the id stored and returns it. A
+      // pooled connection found dead before the call was sent is also safe to try again.
+      // Any other failure is the caller's to retry (the ids make that retry idempotent).
+      if (sqlState(error) !== '23505' && !neverSent(error)) throw this.#mapAppendError(error, prepared);
       try {
         rows = (await call.execute(this.#db)).rows;
       } catch (again) {
         throw this.#mapAppendError(again, prepared);
       }
     }
-    const byOrd = new Map(rows.map((row) => [Number(row.ord), row]));
+    const byId = new Map(rows.map((row) => [row.event_id, row]));
     let wrote = false;
-    let ord = 0;
     const result = prepared.map((entry) =>
       entry.events.map((event) => {
-        const row = byOrd.get(++ord);
-        if (!row) throw new EventStoreError(EventStoreErrorCode.Unavailable, `append returned no row for event ${JSON.stringify(event.id)}`);
+        const row = byId.get(event.id);
+        if (!row) {
+          throw new EventStoreError(EventStoreErrorCode.Backend, `append returned no row for event ${JSON.stringify(event.id)}`);
+        }
         if (row.data === null) {
           wrote = true;
           return this.#toEvent({ ...row, data: event.data, metadata: event.metadata });
@@ -358,11 +358,17 @@ export class SqlEventStore implements EventStore {
     if (this.#closed) throw new EventStoreClosedError();
   }
 
+  /** Runs a read (or an idempotent upsert); one retry when the connection was lost. */
   async #run<R>(query: RawBuilder<R>): Promise<R[]> {
     try {
       return (await query.execute(this.#db)).rows;
     } catch (error) {
-      throw this.#mapError(error);
+      if (this.#closed || !isConnectionError(error)) throw this.#mapError(error);
+      try {
+        return (await query.execute(this.#db)).rows;
+      } catch (again) {
+        throw this.#mapError(again);
+      }
     }
   }
 
@@ -460,6 +466,11 @@ function isConnectionError(error: unknown): boolean {
   return /connection terminated|terminating connection|client has encountered a connection error|not queryable|connection ended|Connection terminated/i.test(
     message,
   );
+}
+
+/** pg's error for a query on a client already known to be broken: nothing reached the server. */
+function neverSent(error: unknown): boolean {
+  return /not queryable|Client was closed and is not queryable/i.test((error as Error | null)?.message ?? '');
 }
 
 function iso(value: Date | string): string {

@@ -2,7 +2,7 @@ import { InvalidEventStoreOptionError } from '@buckley/coordination';
 import { resolveStoreOptions } from '@buckley/coordination/internal';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import { type EventStoreBackend, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
-import { DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
+import { type AnyKysely, DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
 
 /** A notification as `pg` delivers it. */
 export interface PostgresNotification {
@@ -37,7 +37,7 @@ export interface PostgresEventStoreOptions extends SqlEventStoreOptions {
    * The caller's Kysely over Postgres, used for queries instead of `pool` (its plugins are
    * bypassed). Without `pool`, subscriptions see other processes' events by polling only.
    */
-  readonly db?: Kysely<any>;
+  readonly db?: AnyKysely;
 }
 
 /**
@@ -64,7 +64,7 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
   // A Kysely we create over the caller's pool is never destroyed: destroying ends the pool.
   const db = options.db
     ? options.db.withoutPlugins()
-    : new Kysely<any>({ dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }) });
+    : new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: guardedPool(pool!) as unknown as PostgresPool }) });
   if (options.migrate !== false) await migrateEventStore(db, { schema });
   const backend: EventStoreBackend = {
     db,
@@ -72,6 +72,27 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
     close: async () => undefined,
   };
   return new SqlEventStore(backend, schema, resolved, pollMs);
+}
+
+/**
+ * The caller's pool, except that every client the store checks out gets an `error` listener:
+ * `pg` emits `error` on a checked-out client whose connection dies, and with no listener that
+ * would crash the process. The failure still reaches the caller through the query's promise.
+ */
+function guardedPool(pool: PostgresEventStorePool): { connect(): Promise<PostgresListenClient>; end(): Promise<void> } {
+  const guarded = new WeakSet<object>();
+  return {
+    async connect() {
+      const client = await pool.connect();
+      if (!guarded.has(client)) {
+        guarded.add(client);
+        client.on('error', () => undefined);
+      }
+      return client;
+    },
+    // Never called: the store does not destroy this Kysely, since that would end the pool.
+    end: async () => undefined,
+  };
 }
 
 /** Checks `pollMs` (default 1000). */
@@ -130,8 +151,9 @@ async function listenWithPool(
       if (stopped) return;
       connect().then(
         () => {
-          if (stopped) void stop();
-          else onNotify();
+          if (stopped) return stop();
+          onNotify();
+          return undefined;
         },
         (error: unknown) => {
           onError(error);
