@@ -66,12 +66,21 @@ export class NatsBus implements Bus {
     return this.#nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   }
 
-  publish(subject: string, data?: BusPayload, options: BusPublishOptions = {}): void {
+  publish(subject: string, data?: BusPayload, options?: BusPublishOptions): void {
     this.#checkOpen();
     assertSubject(subject, 'publish');
+    const body = toBytes(data);
+    if (options === undefined) {
+      if (body.byteLength > this.maxPayload) throw new PayloadTooLargeError(subject, body.byteLength, this.maxPayload);
+      try {
+        this.#nc.publish(subject, body);
+      } catch (error) {
+        throw this.#mapError(error, subject);
+      }
+      return;
+    }
     if (options.reply !== undefined) assertSubject(options.reply, 'publish');
     const headerBytes = assertHeaders(options.headers);
-    const body = toBytes(data);
     if (body.byteLength + headerBytes > this.maxPayload) {
       throw new PayloadTooLargeError(subject, body.byteLength + headerBytes, this.maxPayload);
     }

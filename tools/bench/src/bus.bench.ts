@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { NatsBus } from '@buckley/nats';
 import { connect } from '@nats-io/transport-node';
-import { type BenchRow, latencyStats, report } from './harness.ts';
+import { type BenchRow, latencyStats, report } from './harness.js';
 
 const url = process.env.BUCKLEY_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const MESSAGES = Number(process.env.BENCH_BUS_MESSAGES ?? 500_000);
 const REQUESTS = Number(process.env.BENCH_BUS_REQUESTS ?? 10_000);
-const ROUNDS = Number(process.env.BENCH_BUS_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_BUS_ROUNDS ?? 4);
 const body = new Uint8Array(128).fill(120);
 const tsx = join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsx');
 
@@ -78,9 +78,11 @@ export default async function run(): Promise<void> {
   const rawPub: number[] = [];
   const busPub: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    // Alternate so drift on the shared machine hits both sides alike.
-    const a = await throughput('raw', `${prefix}.tp.raw${r}`);
-    const b = await throughput('bus', `${prefix}.tp.bus${r}`);
+    // Alternate which goes first so drift and warm-up on the shared machine hit both alike.
+    const first = r % 2 === 0 ? 'raw' : 'bus';
+    const x = await throughput(first, `${prefix}.tp.${first}${r}`);
+    const y = await throughput(first === 'raw' ? 'bus' : 'raw', `${prefix}.tp.other${r}`);
+    const [a, b] = first === 'raw' ? [x, y] : [y, x];
     raw.push(a.subscriber);
     rawPub.push(a.publisher);
     bus.push(b.subscriber);
@@ -89,8 +91,13 @@ export default async function run(): Promise<void> {
   const rawRr: number[] = [];
   const busRr: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    rawRr.push(...(await roundTrips('raw', `${prefix}.rr.raw${r}`)));
-    busRr.push(...(await roundTrips('bus', `${prefix}.rr.bus${r}`)));
+    if (r % 2 === 0) {
+      rawRr.push(...(await roundTrips('raw', `${prefix}.rr.raw${r}`)));
+      busRr.push(...(await roundTrips('bus', `${prefix}.rr.bus${r}`)));
+    } else {
+      busRr.push(...(await roundTrips('bus', `${prefix}.rr.bus${r}`)));
+      rawRr.push(...(await roundTrips('raw', `${prefix}.rr.raw${r}`)));
+    }
   }
   const rawStats = latencyStats(rawRr);
   const busStats = latencyStats(busRr);
