@@ -51,6 +51,11 @@ export interface EventStoreBackend {
   listen(channel: string, onNotify: () => void, onError: (error: unknown) => void): Promise<() => Promise<void>>;
   /** Releases what the backend itself opened (never a client the caller passed in). */
   close(): Promise<void>;
+  /**
+   * NOTIFY inside each append's transaction (a single-connection embedded database, where
+   * commits cannot contend) instead of in a separate statement after it.
+   */
+  readonly notifyInTransaction: boolean;
 }
 
 /** Options shared by the Postgres and PGlite factories. */
@@ -141,7 +146,8 @@ export class SqlEventStore implements EventStore {
         ${flat.map((f) => f.event.type)}::text[],
         ${`[${flat.map((f) => f.event.dataJson).join(',')}]`}::jsonb,
         ${`[${flat.map((f) => f.event.metadataJson).join(',')}]`}::jsonb,
-        ${flat.map((f) => f.event.occurredAt)}::timestamptz[]
+        ${flat.map((f) => f.event.occurredAt)}::timestamptz[],
+        ${this.#backend.notifyInTransaction ? this.#channel : null}::text
       )`;
     let rows: EventRow[];
     try {
@@ -392,6 +398,7 @@ export class SqlEventStore implements EventStore {
    */
   #wake(): void {
     this.#notifier.notify();
+    if (this.#backend.notifyInTransaction) return;
     if (this.#notifying) {
       this.#notifyAgain = true;
       return;
@@ -400,7 +407,8 @@ export class SqlEventStore implements EventStore {
       do {
         this.#notifyAgain = false;
         if (this.#closed) return;
-        await sql`SELECT pg_notify(${this.#channel}, ${this.#options.partition})`.execute(this.#db);
+        // The wake-up needs no durability: commit it without waiting for a WAL flush.
+        await sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${this.#channel}, ${this.#options.partition})`.execute(this.#db);
       } while (this.#notifyAgain);
     };
     // A lost NOTIFY only delays remote subscribers until their next poll; rows are the truth.

@@ -101,11 +101,13 @@ function migrations(schema: string): Record<string, Migration> {
         // is assigned only once every stream is held), skip ids already stored, check expected
         // versions, insert set-based. Expected versions: -1 any, -2 no_stream, -3 exists, n >= 0
         // exact. p_stream_idx gives each event's 1-based index into p_streams; data and
-        // metadata come as one JSON array each, parsed once by the server.
+        // metadata come as one JSON array each, parsed once by the server. p_notify: the channel to
+        // NOTIFY inside the transaction, or NULL.
         await sql`
           CREATE FUNCTION ${s('append_events')}(
             p_partition text, p_streams text[], p_expected bigint[], p_counts int[], p_stream_idx int[],
-            p_ids uuid[], p_types text[], p_data jsonb, p_metadata jsonb, p_occurred timestamptz[]
+            p_ids uuid[], p_types text[], p_data jsonb, p_metadata jsonb, p_occurred timestamptz[],
+            p_notify text
           ) RETURNS TABLE (
             "position" bigint, event_id uuid, stream_id text, version bigint, type text,
             data jsonb, metadata jsonb, occurred_at timestamptz, recorded_at timestamptz
@@ -117,6 +119,7 @@ function migrations(schema: string): Record<string, Migration> {
             v_current bigint;
             v_expected bigint;
             v_new int;
+            v_inserted int;
             v_existing uuid[];
             v_base bigint[] := array_fill(0::bigint, ARRAY[cardinality(p_streams)]);
           BEGIN
@@ -164,6 +167,12 @@ function migrations(schema: string): Record<string, Migration> {
               SELECT i.position, i.event_id, i.stream_id, i.version, i.type, NULL::jsonb, NULL::jsonb,
                      i.occurred_at, i.recorded_at
                 FROM inserted i;
+            GET DIAGNOSTICS v_inserted = ROW_COUNT;
+            -- Embedded (single-connection) stores notify here; server stores notify after
+            -- commit instead, since notifying transactions serialise their commits.
+            IF p_notify IS NOT NULL AND v_inserted > 0 THEN
+              PERFORM pg_notify(p_notify, p_partition);
+            END IF;
             IF cardinality(v_existing) > 0 THEN
               RETURN QUERY
                 SELECT e.position, e.event_id, e.stream_id, e.version, e.type, e.data, e.metadata,
