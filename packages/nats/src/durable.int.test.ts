@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { consumeDurable, publishDurable } from './durable.js';
+import { NatsBus } from './nats-bus.js';
 import { connectTest } from './test-env.js';
 import { startPrivateNatsServer } from './test-server.js';
 
@@ -26,6 +27,12 @@ describe('NATS server restarted in the middle of a publish stream', () => {
         received.set(m.id, (received.get(m.id) ?? 0) + 1);
       });
 
+      const busSub = new NatsBus(sub);
+      const busPub = new NatsBus(pub);
+      const probes: string[] = [];
+      await busSub.subscribe(`${prefix}.probe`, (m) => void probes.push(m.text()));
+      await busPub.subscribe(`${prefix}.echo`, (m) => m.respond(`echo ${m.text()}`));
+
       const total = 600;
       const ids = Array.from({ length: total }, () => uuidv7());
       let retries = 0;
@@ -45,6 +52,15 @@ describe('NATS server restarted in the middle of a publish stream', () => {
       const deadline = Date.now() + 30_000;
       while (received.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await consumer.stop();
+
+      // The bus rides the same reconnecting connections: subscriptions made before the restart
+      // are restored by the client and work again afterwards.
+      busPub.publish(`${prefix}.probe`, 'after restart');
+      expect((await busSub.request(`${prefix}.echo`, 'ping', { timeoutMs: 2_000 })).text()).toBe('echo ping');
+      while (probes.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(probes).toEqual(['after restart']);
+      await busSub.close();
+      await busPub.close();
 
       // The restart really interrupted the stream: some publishes had to be retried.
       expect(retries).toBeGreaterThan(0);
