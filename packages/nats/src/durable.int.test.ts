@@ -31,7 +31,7 @@ describe('NATS server restarted in the middle of a publish stream', () => {
       const busPub = new NatsBus(pub);
       const probes: string[] = [];
       await busSub.subscribe(`${prefix}.probe`, (m) => void probes.push(m.text()));
-      await busPub.subscribe(`${prefix}.echo`, (m) => m.respond(`echo ${m.text()}`));
+      await busPub.subscribe(`${prefix}.echo`, (m) => void m.respond(`echo ${m.text()}`));
 
       const total = 600;
       const ids = Array.from({ length: total }, () => uuidv7());
