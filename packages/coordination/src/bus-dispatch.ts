@@ -65,8 +65,8 @@ export class SerialDispatcher {
     this.delivered++;
     try {
       const result = this.#handler(message);
-      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-        return (result as Promise<void>).then(undefined, (error: unknown) => this.#report(error, message));
+      if (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function') {
+        return settle(result as PromiseLike<unknown>, (error) => this.#report(error, message));
       }
     } catch (error) {
       this.#report(error, message);
@@ -96,6 +96,14 @@ export class SerialDispatcher {
     } catch {
       // An error reporter that throws must not stop delivery.
     }
+  }
+}
+
+async function settle(pending: PromiseLike<unknown>, onError: (error: unknown) => void): Promise<void> {
+  try {
+    await pending;
+  } catch (error) {
+    onError(error);
   }
 }
 

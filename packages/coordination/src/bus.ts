@@ -39,10 +39,10 @@ export interface BusMessage {
 
 /**
  * Handles one message. Messages of one subscription are handled one at a time in arrival
- * order: a returned promise is awaited before the next message. A throw or rejection goes to
- * the subscription's `onError`; delivery goes on.
+ * order: a returned promise is awaited before the next message (any other return value is
+ * ignored). A throw or rejection goes to the subscription's `onError`; delivery goes on.
  */
-export type BusHandler = (message: BusMessage) => void | Promise<void>;
+export type BusHandler = (message: BusMessage) => unknown;
 
 /** Options of {@link Bus.publish}. */
 export interface BusPublishOptions {
@@ -243,7 +243,7 @@ export interface SubscribeJsonOptions extends BusSubscribeOptions {
 export function subscribeJson<T>(
   bus: Bus,
   pattern: string,
-  handler: (value: T, message: BusMessage) => void | Promise<void>,
+  handler: (value: T, message: BusMessage) => unknown,
   options: SubscribeJsonOptions = {},
 ): Promise<BusSubscription> {
   const { validate, deadLetterSubject, onInvalid, ...subscribeOptions } = options;

@@ -98,6 +98,40 @@ export { CircuitBreaker, CircuitOpenError } from './circuit-breaker.js';
 export type { CircuitBreakerOptions, CircuitMetrics, CircuitState, CircuitStateChange } from './circuit-breaker.js';
 export { createInMemoryEventStore } from './in-memory-event-store.js';
 export type { InMemoryEventStoreOptions } from './in-memory-event-store.js';
+export {
+  AgentAlreadyRegisteredError,
+  AgentExpiredError,
+  AgentNotFoundError,
+  AgentRegistryConflictError,
+  AgentRegistryError,
+  AgentRegistryErrorCode,
+  InvalidAgentError,
+  createAgentRegistry,
+  createInMemoryAgentStorage,
+  isAgentRegistryError,
+} from './agent-registry.js';
+export type {
+  AgentQuery,
+  AgentRecord,
+  AgentRegistration,
+  AgentRegistry,
+  AgentRegistryOptions,
+  AgentRegistryStorage,
+  RevisionedValue,
+} from './agent-registry.js';
+export {
+  PEER_TOKEN_HEADER,
+  PeerError,
+  PeerErrorCode,
+  PeerRequestError,
+  PeerTokenAuthority,
+  PeerTokenExpiredError,
+  PeerTokenReusedError,
+  PeerTokenUnknownError,
+  createPeer,
+  isPeerError,
+} from './peer.js';
+export type { Peer, PeerOptions, PeerRequestContext, PeerRequestOptions, PeerTokenAuthorityOptions, PeerTokenClaims } from './peer.js';
 
 // Task coordinator (issue 6).
 export { TASK_EVENT_TYPES, taskStreamId } from './task-coordinator.js';

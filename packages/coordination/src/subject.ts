@@ -78,6 +78,18 @@ function hasForbidden(text: string): boolean {
  * @throws {InvalidSubjectError} naming what was wrong
  */
 export function assertSubject(subject: string, kind: SubjectKind): void {
+  if (kind === 'publish' && validPublishSubjects.has(subject)) return;
+  checkSubject(subject, kind);
+  if (kind === 'publish') {
+    // Hot publish loops reuse a few subjects; remembering them keeps validation off the fast path.
+    if (validPublishSubjects.size >= 4096) validPublishSubjects.clear();
+    validPublishSubjects.add(subject);
+  }
+}
+
+const validPublishSubjects = new Set<string>();
+
+function checkSubject(subject: string, kind: SubjectKind): void {
   if (typeof subject !== 'string' || subject.length === 0) {
     throw new InvalidSubjectError(String(subject), `subject ${JSON.stringify(subject)} must be a non-empty string`);
   }

@@ -224,6 +224,7 @@ export function jsonProblem(value: unknown, path: string, object = false): strin
   const walk = (v: unknown, at: string): string | undefined => {
     switch (typeof v) {
       case 'string':
+        return v.includes('\u0000') ? `${at} contains a NUL character (\\u0000), which Postgres cannot store` : undefined;
       case 'boolean':
         return undefined;
       case 'number':
@@ -255,6 +256,7 @@ export function jsonProblem(value: unknown, path: string, object = false): strin
       if (!isPlainObject(obj)) return `${at} is ${describe(obj)}, not a plain object`;
       if (Object.getOwnPropertySymbols(obj).length > 0) return `${at} has symbol keys`;
       for (const [key, member] of Object.entries(obj)) {
+        if (key.includes('\u0000')) return `${at} has a key with a NUL character (\\u0000)`;
         const problem = walk(member, /^[A-Za-z_$][\w$]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`);
         if (problem) return problem;
       }

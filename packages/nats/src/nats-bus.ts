@@ -66,12 +66,21 @@ export class NatsBus implements Bus {
     return this.#nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   }
 
-  publish(subject: string, data?: BusPayload, options: BusPublishOptions = {}): void {
+  publish(subject: string, data?: BusPayload, options?: BusPublishOptions): void {
     this.#checkOpen();
     assertSubject(subject, 'publish');
+    const body = toBytes(data);
+    if (options === undefined) {
+      if (body.byteLength > this.maxPayload) throw new PayloadTooLargeError(subject, body.byteLength, this.maxPayload);
+      try {
+        this.#nc.publish(subject, body);
+      } catch (error) {
+        throw this.#mapError(error, subject);
+      }
+      return;
+    }
     if (options.reply !== undefined) assertSubject(options.reply, 'publish');
     const headerBytes = assertHeaders(options.headers);
-    const body = toBytes(data);
     if (body.byteLength + headerBytes > this.maxPayload) {
       throw new PayloadTooLargeError(subject, body.byteLength + headerBytes, this.maxPayload);
     }
@@ -236,19 +245,48 @@ function fromNatsHeaders(h: MsgHdrs | undefined): BusHeaders {
   return out;
 }
 
+/** A delivered message; a class (not a closure per message) keeps the hot path cheap. */
+class NatsBusMessage implements BusMessage {
+  readonly #msg: Msg;
+  #headers: BusHeaders | undefined;
+
+  constructor(msg: Msg) {
+    this.#msg = msg;
+  }
+
+  get subject(): string {
+    return this.#msg.subject;
+  }
+
+  get data(): Uint8Array {
+    return this.#msg.data;
+  }
+
+  get reply(): string | undefined {
+    const reply = this.#msg.reply;
+    return reply === undefined || reply === '' ? undefined : reply;
+  }
+
+  get headers(): BusHeaders {
+    this.#headers ??= fromNatsHeaders(this.#msg.headers);
+    return this.#headers;
+  }
+
+  text(): string {
+    return decodeText(this.#msg.subject, this.#msg.data);
+  }
+
+  json<T>(): T {
+    return decodeJson<T>(this.#msg.subject, this.#msg.data);
+  }
+
+  respond(body?: BusPayload, options?: { readonly headers?: BusHeaders }): boolean {
+    if (this.reply === undefined) return false;
+    assertHeaders(options?.headers);
+    return this.#msg.respond(toBytes(body), options?.headers === undefined ? undefined : { headers: toNatsHeaders(options.headers) });
+  }
+}
+
 function wrap(msg: Msg): BusMessage {
-  const { subject, data, reply } = msg;
-  return {
-    subject,
-    data,
-    headers: fromNatsHeaders(msg.headers),
-    reply: reply === undefined || reply === '' ? undefined : reply,
-    text: () => decodeText(subject, data),
-    json: <T>() => decodeJson<T>(subject, data),
-    respond(body?: BusPayload, options?: { readonly headers?: BusHeaders }): boolean {
-      if (reply === undefined || reply === '') return false;
-      assertHeaders(options?.headers);
-      return msg.respond(toBytes(body), options?.headers === undefined ? undefined : { headers: toNatsHeaders(options.headers) });
-    },
-  };
+  return new NatsBusMessage(msg);
 }

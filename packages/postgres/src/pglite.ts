@@ -53,6 +53,7 @@ export async function createPGliteEventStore(options: PGliteEventStoreOptions = 
     if (options.migrate !== false) await migrateEventStore(db, { schema });
     const backend: EventStoreBackend = {
       db,
+      notifyInTransaction: true,
       listen: async (channel, onNotify) => {
         const unlisten = await instance.listen(channel, () => onNotify());
         return async () => {

@@ -46,8 +46,8 @@ describe('Postgres event store: gap safety', () => {
       await held.query('BEGIN');
       const heldId = uuidv7();
       const { rows } = await held.query<{ position: string }>(
-        `SELECT "position" FROM "${pgt.schema}".append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [partition, ['gap:held'], [-1], [1], [heldId], ['test.held'], ['{}'], ['{}'], [new Date().toISOString()]],
+        `SELECT "position" FROM "${pgt.schema}".append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)`,
+        [partition, ["gap:held"], [-1], [1], [1], [heldId], ["test.held"], "[{}]", "[{}]", [new Date().toISOString()]],
       );
       const heldPosition = BigInt(rows[0]!.position);
 

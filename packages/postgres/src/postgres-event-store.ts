@@ -51,6 +51,11 @@ export interface EventStoreBackend {
   listen(channel: string, onNotify: () => void, onError: (error: unknown) => void): Promise<() => Promise<void>>;
   /** Releases what the backend itself opened (never a client the caller passed in). */
   close(): Promise<void>;
+  /**
+   * NOTIFY inside each append's transaction (a single-connection embedded database, where
+   * commits cannot contend) instead of in a separate statement after it.
+   */
+  readonly notifyInTransaction: boolean;
 }
 
 /** Options shared by the Postgres and PGlite factories. */
@@ -77,10 +82,6 @@ interface EventRow {
   metadata: unknown;
   occurred_at: Date | string;
   recorded_at: Date | string;
-}
-
-interface AppendRow extends EventRow {
-  ord: number;
 }
 
 const EXPECTED_CODES = { any: -1, no_stream: -2, exists: -3 } as const;
@@ -134,19 +135,21 @@ export class SqlEventStore implements EventStore {
     const prepared = prepareAppends(appends, this.#options);
     const flat = prepared.flatMap((entry) => entry.events.map((event) => ({ entry, event })));
     if (flat.length === 0) return prepared.map(() => []);
-    const call = sql<AppendRow>`
+    const call = sql<EventRow>`
       SELECT * FROM ${this.#t('append_events')}(
         ${this.#options.partition},
         ${prepared.map((p) => p.streamId)}::text[],
         ${prepared.map((p) => (typeof p.expectedVersion === 'number' ? p.expectedVersion : EXPECTED_CODES[p.expectedVersion]))}::bigint[],
         ${prepared.map((p) => p.events.length)}::int[],
+        ${prepared.flatMap((p, i) => p.events.map(() => i + 1))}::int[],
         ${flat.map((f) => f.event.id)}::uuid[],
         ${flat.map((f) => f.event.type)}::text[],
-        ${flat.map((f) => f.event.dataJson)}::text[],
-        ${flat.map((f) => f.event.metadataJson)}::text[],
-        ${flat.map((f) => f.event.occurredAt)}::timestamptz[]
+        ${`[${flat.map((f) => f.event.dataJson).join(',')}]`}::jsonb,
+        ${`[${flat.map((f) => f.event.metadataJson).join(',')}]`}::jsonb,
+        ${flat.map((f) => f.event.occurredAt)}::timestamptz[],
+        ${this.#backend.notifyInTransaction ? this.#channel : null}::text
       )`;
-    let rows: AppendRow[];
+    let rows: EventRow[];
     try {
       rows = (await call.execute(this.#db)).rows;
     } catch (error) {
@@ -161,13 +164,14 @@ export class SqlEventStore implements EventStore {
         throw this.#mapAppendError(again, prepared);
       }
     }
-    const byOrd = new Map(rows.map((row) => [Number(row.ord), row]));
+    const byId = new Map(rows.map((row) => [row.event_id, row]));
     let wrote = false;
-    let ord = 0;
     const result = prepared.map((entry) =>
       entry.events.map((event) => {
-        const row = byOrd.get(++ord);
-        if (!row) throw new EventStoreError(EventStoreErrorCode.Unavailable, `append returned no row for event ${JSON.stringify(event.id)}`);
+        const row = byId.get(event.id);
+        if (!row) {
+          throw new EventStoreError(EventStoreErrorCode.Backend, `append returned no row for event ${JSON.stringify(event.id)}`);
+        }
         if (row.data === null) {
           wrote = true;
           return this.#toEvent({ ...row, data: event.data, metadata: event.metadata });
@@ -394,6 +398,7 @@ export class SqlEventStore implements EventStore {
    */
   #wake(): void {
     this.#notifier.notify();
+    if (this.#backend.notifyInTransaction) return;
     if (this.#notifying) {
       this.#notifyAgain = true;
       return;
@@ -402,7 +407,8 @@ export class SqlEventStore implements EventStore {
       do {
         this.#notifyAgain = false;
         if (this.#closed) return;
-        await sql`SELECT pg_notify(${this.#channel}, ${this.#options.partition})`.execute(this.#db);
+        // The wake-up needs no durability: commit it without waiting for a WAL flush.
+        await sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${this.#channel}, ${this.#options.partition})`.execute(this.#db);
       } while (this.#notifyAgain);
     };
     // A lost NOTIFY only delays remote subscribers until their next poll; rows are the truth.

@@ -68,6 +68,7 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
   if (options.migrate !== false) await migrateEventStore(db, { schema });
   const backend: EventStoreBackend = {
     db,
+    notifyInTransaction: false,
     listen: pool ? (channel, onNotify, onError) => listenWithPool(pool, channel, onNotify, onError) : async () => async () => undefined,
     close: async () => undefined,
   };

@@ -99,27 +99,29 @@ function migrations(schema: string): Record<string, Migration> {
         // One round trip per append: lock the streams (advisory locks, taken in sorted order so
         // two multi-stream appends cannot deadlock, and before any write so the transaction id
         // is assigned only once every stream is held), skip ids already stored, check expected
-        // versions, insert. Expected versions: -1 any, -2 no_stream, -3 exists, n >= 0 exact.
+        // versions, insert set-based. Expected versions: -1 any, -2 no_stream, -3 exists, n >= 0
+        // exact. p_stream_idx gives each event's 1-based index into p_streams; data and
+        // metadata come as one JSON array each, parsed once by the server. p_notify: the channel to
+        // NOTIFY inside the transaction, or NULL.
         await sql`
           CREATE FUNCTION ${s('append_events')}(
-            p_partition text, p_streams text[], p_expected bigint[], p_counts int[],
-            p_ids uuid[], p_types text[], p_data text[], p_metadata text[], p_occurred timestamptz[]
+            p_partition text, p_streams text[], p_expected bigint[], p_counts int[], p_stream_idx int[],
+            p_ids uuid[], p_types text[], p_data jsonb, p_metadata jsonb, p_occurred timestamptz[],
+            p_notify text
           ) RETURNS TABLE (
-            ord int, "position" bigint, stream_id text, version bigint, event_id uuid, type text,
+            "position" bigint, event_id uuid, stream_id text, version bigint, type text,
             data jsonb, metadata jsonb, occurred_at timestamptz, recorded_at timestamptz
           ) LANGUAGE plpgsql AS $fn$
           #variable_conflict use_column
           DECLARE
             v_stream text;
             v_i int;
-            v_j int;
-            v_offset int := 0;
             v_current bigint;
             v_expected bigint;
+            v_new int;
+            v_inserted int;
             v_existing uuid[];
-            v_stream_of text[] := array_fill(NULL::text, ARRAY[cardinality(p_ids)]);
-            v_version bigint[] := array_fill(NULL::bigint, ARRAY[cardinality(p_ids)]);
-            v_new boolean;
+            v_base bigint[] := array_fill(0::bigint, ARRAY[cardinality(p_streams)]);
           BEGIN
             FOR v_stream IN SELECT u.s FROM unnest(p_streams) AS u(s) ORDER BY u.s COLLATE "C" LOOP
               PERFORM pg_advisory_xact_lock(hashtextextended(p_partition || '/' || v_stream, 0));
@@ -127,11 +129,13 @@ function migrations(schema: string): Record<string, Migration> {
             SELECT coalesce(array_agg(e.event_id), '{}') INTO v_existing
               FROM ${s('events')} e WHERE e.partition = p_partition AND e.event_id = ANY (p_ids);
             FOR v_i IN 1 .. cardinality(p_streams) LOOP
-              v_new := false;
-              FOR v_j IN v_offset + 1 .. v_offset + p_counts[v_i] LOOP
-                IF NOT (p_ids[v_j] = ANY (v_existing)) THEN v_new := true; END IF;
-              END LOOP;
-              IF v_new THEN
+              IF cardinality(v_existing) = 0 THEN
+                v_new := p_counts[v_i];
+              ELSE
+                SELECT count(*) INTO v_new FROM unnest(p_stream_idx, p_ids) AS u(si, id)
+                 WHERE u.si = v_i AND NOT (u.id = ANY (v_existing));
+              END IF;
+              IF v_new > 0 THEN
                 SELECT st.version INTO v_current FROM ${s('streams')} st
                   WHERE st.partition = p_partition AND st.stream_id = p_streams[v_i];
                 v_current := coalesce(v_current, 0);
@@ -142,40 +146,40 @@ function migrations(schema: string): Record<string, Migration> {
                     ERRCODE = ${sql.lit(WRONG_EXPECTED_VERSION_SQLSTATE)},
                     DETAIL = json_build_object('streamId', p_streams[v_i], 'actual', v_current)::text;
                 END IF;
-                FOR v_j IN v_offset + 1 .. v_offset + p_counts[v_i] LOOP
-                  IF NOT (p_ids[v_j] = ANY (v_existing)) THEN
-                    v_current := v_current + 1;
-                    v_version[v_j] := v_current;
-                    v_stream_of[v_j] := p_streams[v_i];
-                  END IF;
-                END LOOP;
+                v_base[v_i] := v_current;
                 INSERT INTO ${s('streams')} AS st (partition, stream_id, version)
-                  VALUES (p_partition, p_streams[v_i], v_current)
+                  VALUES (p_partition, p_streams[v_i], v_current + v_new)
                   ON CONFLICT ON CONSTRAINT streams_pkey DO UPDATE SET version = EXCLUDED.version, updated_at = now();
               END IF;
-              v_offset := v_offset + p_counts[v_i];
             END LOOP;
             RETURN QUERY
               WITH inserted AS (
                 INSERT INTO ${s('events')} AS e
                   (partition, stream_id, version, event_id, type, data, metadata, occurred_at)
-                SELECT p_partition, v_stream_of[g.j], v_version[g.j], p_ids[g.j], p_types[g.j],
-                       p_data[g.j]::jsonb, p_metadata[g.j]::jsonb, p_occurred[g.j]
-                  FROM generate_series(1, cardinality(p_ids)) AS g(j)
-                 WHERE v_version[g.j] IS NOT NULL
-                 ORDER BY g.j
-                RETURNING e.position, e.stream_id, e.version, e.event_id, e.type, e.occurred_at, e.recorded_at
+                SELECT p_partition, p_streams[u.si],
+                       v_base[u.si] + row_number() OVER (PARTITION BY u.si ORDER BY u.j),
+                       u.id, u.t, p_data -> (u.j::int - 1), p_metadata -> (u.j::int - 1), u.o
+                  FROM unnest(p_stream_idx, p_ids, p_types, p_occurred) WITH ORDINALITY AS u(si, id, t, o, j)
+                 WHERE cardinality(v_existing) = 0 OR NOT (u.id = ANY (v_existing))
+                 ORDER BY u.j
+                RETURNING e.position, e.event_id, e.stream_id, e.version, e.type, e.occurred_at, e.recorded_at
               )
-              SELECT i.j::int, ins.position, ins.stream_id, ins.version, ins.event_id, ins.type,
-                     NULL::jsonb, NULL::jsonb, ins.occurred_at, ins.recorded_at
-                FROM inserted ins
-                JOIN unnest(p_ids) WITH ORDINALITY AS i(id, j) ON i.id = ins.event_id
-              UNION ALL
-              SELECT i.j::int, e.position, e.stream_id, e.version, e.event_id, e.type,
-                     e.data, e.metadata, e.occurred_at, e.recorded_at
-                FROM unnest(p_ids) WITH ORDINALITY AS i(id, j)
-                JOIN ${s('events')} e ON e.partition = p_partition AND e.event_id = i.id
-               WHERE i.id = ANY (v_existing);
+              SELECT i.position, i.event_id, i.stream_id, i.version, i.type, NULL::jsonb, NULL::jsonb,
+                     i.occurred_at, i.recorded_at
+                FROM inserted i;
+            GET DIAGNOSTICS v_inserted = ROW_COUNT;
+            -- Embedded (single-connection) stores notify here; server stores notify after
+            -- commit instead, since notifying transactions serialise their commits.
+            IF p_notify IS NOT NULL AND v_inserted > 0 THEN
+              PERFORM pg_notify(p_notify, p_partition);
+            END IF;
+            IF cardinality(v_existing) > 0 THEN
+              RETURN QUERY
+                SELECT e.position, e.event_id, e.stream_id, e.version, e.type, e.data, e.metadata,
+                       e.occurred_at, e.recorded_at
+                  FROM ${s('events')} e
+                 WHERE e.partition = p_partition AND e.event_id = ANY (v_existing);
+            END IF;
           END
           $fn$`.execute(db);
       },

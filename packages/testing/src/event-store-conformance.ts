@@ -279,6 +279,7 @@ const cases: Record<string, Case> = {
       [{ list: [1, undefined] }, 'data.list[1] is undefined'],
       [{ nan: Number.NaN }, 'data.nan is NaN'],
       [{ inf: Number.POSITIVE_INFINITY }, 'data.inf is Infinity'],
+      [{ text: 'nul\u0000byte' }, 'data.text contains a NUL character'],
     ];
     for (const [data, problem] of bad) {
       const error = await rejection(

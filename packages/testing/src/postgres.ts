@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import pg from 'pg';
+import { Client, Pool, type PoolConfig } from 'pg';
 
 /** The Postgres of the integration tier: `BUCKLEY_TEST_POSTGRES_URL` or the local default. */
 export function postgresUrl(): string {
@@ -16,9 +16,9 @@ export interface TestPostgres extends AsyncDisposable {
   /** A fresh schema name, e.g. `t_store_0193...`. */
   readonly schema: string;
   /** A pool whose idle-client errors are swallowed, so terminating backends cannot crash the test. */
-  readonly pool: pg.Pool;
+  readonly pool: Pool;
   /** Another pool on the same database (for the same schema), e.g. to act as a second process. */
-  newPool(config?: pg.PoolConfig): pg.Pool;
+  newPool(config?: PoolConfig): Pool;
   close(): Promise<void>;
 }
 
@@ -32,12 +32,12 @@ export interface TestPostgres extends AsyncDisposable {
  * afterAll(() => pg.close());
  * ```
  */
-export async function createTestPostgres(prefix = 'test', config: pg.PoolConfig = {}): Promise<TestPostgres> {
+export async function createTestPostgres(prefix = 'test', config: PoolConfig = {}): Promise<TestPostgres> {
   const url = postgresUrl();
   const schema = `t_${prefix.replaceAll(/[^a-z0-9_]/g, '_')}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-  const pools: pg.Pool[] = [];
-  const newPool = (extra: pg.PoolConfig = {}) => {
-    const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: 10_000, ...config, ...extra });
+  const pools: Pool[] = [];
+  const newPool = (extra: PoolConfig = {}) => {
+    const pool = new Pool({ connectionString: url, connectionTimeoutMillis: 10_000, ...config, ...extra });
     pool.on('error', () => undefined);
     pools.push(pool);
     return pool;
@@ -53,7 +53,7 @@ export async function createTestPostgres(prefix = 'test', config: pg.PoolConfig 
   const close = async () => {
     if (closed) return;
     closed = true;
-    const admin = new pg.Client({ connectionString: url });
+    const admin = new Client({ connectionString: url });
     admin.on('error', () => undefined);
     try {
       await admin.connect();
