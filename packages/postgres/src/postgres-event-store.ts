@@ -209,7 +209,8 @@ export class SqlEventStore implements EventStore {
     assertStreamId(streamId);
     throwIfAborted(options.signal);
     const rows = await this.#run(sql<{ version: string }>`
-      SELECT version FROM ${this.#t('streams')} WHERE partition = ${this.#options.partition} AND stream_id = ${streamId}`);
+      SELECT version FROM ${this.#t('events')} WHERE partition = ${this.#options.partition} AND stream_id = ${streamId}
+       ORDER BY version DESC LIMIT 1`);
     return rows.length === 0 ? 0 : Number(rows[0]!.version);
   }
 
