@@ -227,7 +227,7 @@ export default async function run(): Promise<void> {
   pool.on('error', () => undefined);
   readerPool.on('error', () => undefined);
   const raw: Sql = pool;
-  const version = (await pool.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+  const version = (await pool.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
   try {
     await pool.query(`CREATE SCHEMA ${schema}`);
     await pool.query(BARE(`${schema}.bare_events`));
