@@ -85,13 +85,16 @@ describe('Postgres event store: faults', () => {
     const pool = pgt.newPool({ application_name: 'buckley-fault-append', max: 4 });
     await using store = await createPostgresEventStore({ pool, schema: pgt.schema, partition: 'fault-append' });
     await store.append('b:stream', [{ type: 'test.b', data: {} }]);
-    // Block the append after it has written stream "a:stream" but before "b:stream": another
-    // transaction holds the row lock of b's stream row.
+    // Block the append after it has inserted the events of "a:stream" but not yet b's: another
+    // transaction holds an uncommitted row at b's next version, so the insert waits on it.
     const blocker = await pgt.pool.connect();
     const admin = await pgt.pool.connect();
     try {
       await blocker.query('BEGIN');
-      await blocker.query(`SELECT 1 FROM "${pgt.schema}".streams WHERE partition = 'fault-append' AND stream_id = 'b:stream' FOR UPDATE`);
+      await blocker.query(
+        `INSERT INTO "${pgt.schema}".events (partition, stream_id, version, event_id, type, data, occurred_at)
+         VALUES ('fault-append', 'b:stream', 2, gen_random_uuid(), 'test.blocker', '{}', now())`,
+      );
       const appending = store.appendToStreams([
         { streamId: 'a:stream', events: [{ type: 'test.a', data: {} }, { type: 'test.a', data: {} }] },
         { streamId: 'b:stream', events: [{ type: 'test.b', data: {} }] },

@@ -60,7 +60,6 @@ function migrations(schema: string): Record<string, Migration> {
           )`.execute(db);
         await sql`CREATE INDEX ${sql.id('events_log_order')} ON ${s('events')} (partition, transaction_id, position)`.execute(db);
         await sql`CREATE INDEX ${sql.id('events_type')} ON ${s('events')} (partition, type, transaction_id, position)`.execute(db);
-        await sql`CREATE INDEX ${sql.id('events_occurred_at')} ON ${s('events')} (partition, occurred_at)`.execute(db);
         // Partial indexes: events without the field cost nothing to index, and `x = $1` implies
         // `x IS NOT NULL`, so the planner uses them for equality filters.
         for (const [key, name] of [
@@ -78,15 +77,6 @@ function migrations(schema: string): Record<string, Migration> {
               (partition, (metadata->>${sql.lit(key)}), transaction_id, position)
               WHERE (metadata->>${sql.lit(key)}) IS NOT NULL`.execute(db);
         }
-        await sql`
-          CREATE TABLE ${s('streams')} (
-            partition  text        NOT NULL,
-            stream_id  text        NOT NULL,
-            version    bigint      NOT NULL CHECK (version > 0),
-            created_at timestamptz NOT NULL DEFAULT now(),
-            updated_at timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (partition, stream_id)
-          )`.execute(db);
         await sql`
           CREATE TABLE ${s('snapshots')} (
             partition text        NOT NULL,
@@ -136,8 +126,10 @@ function migrations(schema: string): Record<string, Migration> {
                  WHERE u.si = v_i AND NOT (u.id = ANY (v_existing));
               END IF;
               IF v_new > 0 THEN
-                SELECT st.version INTO v_current FROM ${s('streams')} st
-                  WHERE st.partition = p_partition AND st.stream_id = p_streams[v_i];
+                -- The stream's lock is held, so its head cannot move until this commits.
+                SELECT e.version INTO v_current FROM ${s('events')} e
+                  WHERE e.partition = p_partition AND e.stream_id = p_streams[v_i]
+                  ORDER BY e.version DESC LIMIT 1;
                 v_current := coalesce(v_current, 0);
                 v_expected := p_expected[v_i];
                 IF NOT (v_expected = -1 OR (v_expected = -2 AND v_current = 0)
@@ -147,9 +139,6 @@ function migrations(schema: string): Record<string, Migration> {
                     DETAIL = json_build_object('streamId', p_streams[v_i], 'actual', v_current)::text;
                 END IF;
                 v_base[v_i] := v_current;
-                INSERT INTO ${s('streams')} AS st (partition, stream_id, version)
-                  VALUES (p_partition, p_streams[v_i], v_current + v_new)
-                  ON CONFLICT ON CONSTRAINT streams_pkey DO UPDATE SET version = EXCLUDED.version, updated_at = now();
               END IF;
             END LOOP;
             RETURN QUERY
