@@ -65,12 +65,15 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
     const signal = AbortSignal.any([lost.signal, stopSignal]);
     const every = options.extendEveryMs ?? Math.max(1, Math.floor((options.leaseMs ?? 30_000) / 3));
     let current = lease;
+    let finished = false;
     const timer = setInterval(() => {
       coordinator.extend(current, { leaseMs: options.leaseMs }).then(
         (next) => {
           current = next;
         },
         (error: unknown) => {
+          // An extension racing with our own completion is expected to find the lease gone.
+          if (finished) return;
           onError(error, current);
           if (isTaskLeaseLostError(error)) lost.abort(error);
         },
@@ -93,6 +96,7 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
     } catch (error) {
       onError(error, current);
     } finally {
+      finished = true;
       clearInterval(timer);
     }
   };
