@@ -4,7 +4,6 @@
 // BUCKLEY_TEST_NATS_URL with a private schema, stream and subject prefix, dropped afterwards.
 import {
   type EventStore,
-  InMemoryCheckpointStore,
   type TaskCoordinator,
   createBusTaskWakeup,
   createInMemoryEventStore,
@@ -23,6 +22,7 @@ import { createTestPGlite, createTestPostgres } from '@buckley/testing/postgres'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
 import { Kysely, PGliteDialect } from 'kysely';
+import type { Pool } from 'pg';
 import { type BenchRow, latencyStats, report } from './harness.js';
 
 const NATS_URL = process.env.BUCKLEY_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -186,7 +186,7 @@ export default async function run(): Promise<void> {
 }
 
 /** 4 clients claiming and completing rows of a plain table with SKIP LOCKED: the floor of any Postgres queue. */
-async function rawSkipLocked(pool: import('pg').Pool, schema: string, n: number): Promise<number> {
+async function rawSkipLocked(pool: Pool, schema: string, n: number): Promise<number> {
   const t = `"${schema}".raw_jobs`;
   await pool.query(`CREATE TABLE ${t} (id bigserial PRIMARY KEY, status text NOT NULL DEFAULT 'pending', payload jsonb, worker text)`);
   await pool.query(`CREATE INDEX ON ${t} (id) WHERE status = 'pending'`);
