@@ -30,7 +30,7 @@ describeTaskCoordinatorConformance({
 });
 
 describe('Postgres task coordinator across coordinators', () => {
-  it('three coordinators on separate pools complete 300 tasks exactly once between them', async () => {
+  it('three coordinators on separate pools complete 150 tasks exactly once between them', async () => {
     const partition = `multi${Date.now().toString(36)}`;
     const pools = [pgt.newPool({ max: 4 }), pgt.newPool({ max: 4 }), pgt.newPool({ max: 4 })];
     const coordinators: TaskCoordinator[] = [];
@@ -41,7 +41,7 @@ describe('Postgres task coordinator across coordinators', () => {
       coordinators.push(await createPostgresTaskCoordinator({ pool, schema: pgt.schema, store, leaseMs: 5_000, pollIntervalMs: 50 }));
     }
     try {
-      const ids = Array.from({ length: 300 }, (_, i) => `m${i}`);
+      const ids = Array.from({ length: 150 }, (_, i) => `m${i}`);
       await Promise.all(ids.map((id, i) => coordinators[i % 3]!.submit({ id, payload: { i } })));
       const handled = new Map<string, number>();
       const workers = coordinators.map((c, n) =>
