@@ -1,6 +1,8 @@
 import { describeTaskCoordinatorConformance } from '@buckley/testing';
 import { ManualClock } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
+import { createBusTaskWakeup } from './bus-task-wakeup.js';
+import { InMemoryBus } from './in-memory-bus.js';
 import { createInMemoryEventStore } from './in-memory-event-store.js';
 import { createInMemoryTaskCoordinator } from './in-memory-task-coordinator.js';
 import { taskStreamId } from './task-coordinator.js';
@@ -56,5 +58,28 @@ describe('core coordinator over a stale table', () => {
     expect(lease).toMatchObject({ taskId: 'orphan', attempt: 1, version: 2, payload: { n: 1 } });
     expect((await store.read(taskStreamId('orphan'))).map((e) => e.type)).toEqual(['coordinator.task.submitted', 'coordinator.task.claimed']);
     await a.close();
+  });
+});
+
+describe('createBusTaskWakeup', () => {
+  it('wakes a waiting worker of another coordinator when work is submitted, and carries no task data', async () => {
+    const bus = new InMemoryBus();
+    const seen: string[] = [];
+    await bus.subscribe('buckley.coordinator.tasks.available', (m) => {
+      seen.push(m.text());
+    });
+    const store = createInMemoryEventStore();
+    const a = createInMemoryTaskCoordinator({ store, wakeup: createBusTaskWakeup(bus) });
+    const b = createInMemoryTaskCoordinator({ store, wakeup: createBusTaskWakeup(bus), pollIntervalMs: 60_000 });
+    const started = Date.now();
+    const woke = b.waitForWork({ timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 10));
+    await a.submit({ id: 'w1', payload: { secret: 'x' } });
+    await woke;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(seen).toEqual(['']);
+    await a.close();
+    await b.close();
+    await bus.close();
   });
 });
