@@ -3,10 +3,11 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
-import { taskStreamId } from '@buckley/coordination';
+import { EventHeader, createEventDeduper, taskStreamId } from '@buckley/coordination';
+import { connect } from '@nats-io/transport-node';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPostgresEventStore, createPostgresTaskCoordinator } from './index.js';
+import { createPostgresCheckpointStore, createPostgresEventStore, createPostgresTaskCoordinator } from './index.js';
 
 const root = resolve(import.meta.dirname, '../../..');
 // Node itself runs the fixture with tsx's loader, so the pid we kill is the worker (the tsx
@@ -32,8 +33,8 @@ interface Child {
   readonly exited: Promise<void>;
 }
 
-function start(settings: Record<string, unknown>): Child {
-  const child = spawn(process.execPath, ['--conditions=@buckley/source', '--import', tsxLoader, fixture], {
+function start(settings: Record<string, unknown>, script = fixture): Child {
+  const child = spawn(process.execPath, ['--conditions=@buckley/source', '--import', tsxLoader, script], {
     cwd: root,
     env: { ...process.env, BUCKLEY_FIXTURE: JSON.stringify({ url: pgt.url, schema: pgt.schema, ...settings }) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -150,4 +151,54 @@ describe('task coordinator faults (real processes)', () => {
     expect(perProcess.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
     expect((await c.coordinator.list({ status: 'completed', limit: 2_000 })).length).toBe(ids.length);
   }, 180_000);
+});
+
+describe('outbox relay crash (real processes)', () => {
+  it('a relay process killed with SIGKILL mid-stream: its successor resumes from the Postgres checkpoint and the deduped stream has every event once, in order', async () => {
+    const partition = 'relaycrash';
+    const prefix = `buckley_test_${pgt.schema}.events`;
+    const pool = pgt.newPool({ max: 2 });
+    await using store = await createPostgresEventStore({ pool, schema: pgt.schema, partition });
+    await createPostgresCheckpointStore({ pool, schema: pgt.schema, partition });
+    const total = 2_000;
+    for (let i = 0; i < total; i += 100) {
+      await store.append(`session:${i % 3}`, Array.from({ length: 100 }, (_, j) => ({ type: 'test.happened', data: { n: i + j } })));
+    }
+    const nc = await connect({ servers: natsUrl });
+    try {
+      const dedupe = createEventDeduper();
+      const unique: string[] = [];
+      let received = 0;
+      const sub = nc.subscribe(`${prefix}.>`, {
+        callback: (_error, msg) => {
+          received++;
+          const id = msg.headers!.get(EventHeader.MsgId);
+          if (dedupe.firstSeen(id)) unique.push(id);
+        },
+      });
+      await nc.flush();
+      const settings = { partition, natsUrl, prefix, batchDelayMs: 20 };
+      const fixtureRelay = join(import.meta.dirname, 'fixtures/relay-process.ts');
+      const first = start(settings, fixtureRelay);
+      await first.line('READY');
+      const deadline = Date.now() + 30_000;
+      while (unique.length < 400 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      first.process.kill('SIGKILL');
+      await first.exited;
+      const atKill = unique.length;
+      expect(atKill).toBeGreaterThanOrEqual(400);
+      expect(atKill).toBeLessThan(total);
+      const second = start({ ...settings, batchDelayMs: 0 }, fixtureRelay);
+      await second.line('READY');
+      await store.append('session:late', [{ type: 'test.happened', data: { n: total } }]);
+      while (unique.length < total + 1 && Date.now() < deadline + 30_000) await new Promise((r) => setTimeout(r, 10));
+      second.process.kill('SIGKILL');
+      sub.unsubscribe();
+      const log = await store.readAll({ limit: total + 10 });
+      expect(unique).toEqual(log.map((e) => e.id));
+      expect(received).toBeGreaterThanOrEqual(unique.length);
+    } finally {
+      await nc.close();
+    }
+  }, 90_000);
 });
