@@ -222,9 +222,11 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
     async drain(drainOptions = {}) {
       const timeoutMs = drainOptions.timeoutMs ?? 30_000;
       const deadline = clock.now() + timeoutMs;
-      // The head of the log now; everything up to it must be checkpointed.
-      let head: string | undefined;
-      for (let after: string | undefined = undefined; ; ) {
+      // The head of the log now (looked up from what the relay has already seen, not from the
+      // start); everything up to it must be published and checkpointed.
+      const start = lastSeen;
+      let head = start;
+      for (let after = start; ; ) {
         const page = await options.store.readAll({ after, limit: 1000, signal: drainOptions.signal });
         if (page.length === 0) break;
         head = page.at(-1)!.position;
@@ -232,10 +234,11 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
       }
       if (head === undefined) return;
       const target = head;
-      // Watch before looking, so a delivery racing with the look is not missed.
+      // Watch before looking again, so a delivery racing with the look is not missed.
       watched.add(target);
-      const seenAt = lastSeen;
-      let seen = seenAt === target || reached.has(target) || (seenAt !== undefined && !(await logContains(options.store, seenAt, target)));
+      const now = lastSeen;
+      let seen =
+        now === target || reached.has(target) || (now !== start && now !== undefined && !(await logContains(options.store, now, target)));
       try {
         while (!(seen && buffer.length === 0 && loop === undefined && checkpoint === lastSeen)) {
           throwIfAborted(drainOptions.signal);
