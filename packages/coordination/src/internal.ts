@@ -31,5 +31,7 @@ export type {
   ResolvedStoreOptions,
   ResolvedSubscribeFrom,
 } from './validation.js';
+export { DEFAULT_MAX_PENDING, SerialDispatcher, warnBusError } from './bus-dispatch.js';
+export { assertHeaders, toBytes } from './bus.js';
 export { ChangeNotifier, createPullSubscription } from './subscription.js';
 export type { PullSource, PullSubscriptionOptions } from './subscription.js';

@@ -1,0 +1,364 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
+import { join } from 'node:path';
+import { type SandboxConfig, defaultConfig } from '@buckley/config';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SandboxEvent, type SandboxOptions, SandboxUnavailableError, createSandbox } from './index.js';
+
+// /var/tmp, not /tmp: the sandbox gets a private /tmp, and these tests need a host directory
+// that stays visible (read-only) inside, next to the workspace.
+const base = mkdtempSync('/var/tmp/buckley-sandbox-test-');
+const ws = join(base, 'app');
+const sibling = join(base, 'app-secrets');
+const home = join(base, 'home');
+
+const testLimits = { maxProcesses: 64, maxMemoryMb: 128, maxFileSizeMb: 8, cpuSeconds: 30 };
+
+function config(overrides: Partial<SandboxConfig> = {}): SandboxConfig {
+  return { ...defaultConfig().sandbox, limits: testLimits, ...overrides };
+}
+
+function sandbox(overrides: Partial<SandboxConfig> = {}, options: Partial<SandboxOptions> = {}) {
+  return createSandbox({ config: config(overrides), workspace: ws, home, killGraceMs: 500, ...options });
+}
+
+/** Host processes whose command line contains `marker` (checked with ps, as a user would). */
+function survivors(marker: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(marker) && !line.includes('ps -eo'));
+}
+
+function buckleyCgroups(): string[] {
+  return ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/memory/'].flatMap((dir) => {
+    try {
+      return readdirSync(dir).filter((n) => n.startsWith(`buckley-${process.pid}-`));
+    } catch {
+      return [];
+    }
+  });
+}
+
+beforeAll(() => {
+  mkdirSync(join(ws, '.git', 'objects'), { recursive: true });
+  writeFileSync(join(ws, '.git', 'config'), '[core]\n\trepositoryformatversion = 0\n');
+  mkdirSync(join(ws, '.buckley'));
+  writeFileSync(join(ws, '.buckley', 'config.yaml'), 'secret: project-state\n');
+  mkdirSync(join(ws, 'sub'));
+  mkdirSync(sibling);
+  writeFileSync(join(sibling, 'secret.txt'), 'sibling-secret\n');
+  mkdirSync(join(home, '.ssh'), { recursive: true });
+  writeFileSync(join(home, '.ssh', 'id_rsa'), 'PRIVATE-KEY-MATERIAL\n');
+  mkdirSync(join(home, 'private'));
+  writeFileSync(join(home, 'private', 'notes'), 'private-notes\n');
+  writeFileSync(join(home, 'token.txt'), 'file-token\n');
+  symlinkSync(sibling, join(ws, 'link-out'));
+});
+
+afterAll(() => {
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe('basics', () => {
+  it('runs a shell string and returns exit code, output and duration', async () => {
+    const r = await sandbox().run('echo out; echo err >&2; exit 3');
+    expect(r).toMatchObject({ exitCode: 3, signal: null, timedOut: false, unsafe: false, violation: null });
+    expect(r.stdout).toEqual({ text: 'out\n', totalBytes: 4, truncated: false });
+    expect(r.stderr.text).toBe('err\n');
+    expect(r.durationMs).toBeGreaterThan(0);
+  });
+
+  it('runs an argv without a shell, feeds stdin and honours cwd inside the workspace', async () => {
+    const r = await sandbox().run(['sh', '-c', 'pwd; cat', 'ignored $HOME'], { stdin: 'from-stdin', cwd: 'sub' });
+    expect(r.stdout.text).toBe(`${ws}/sub\nfrom-stdin`);
+    const literal = await sandbox().run(['echo', '$HOME', '; rm -rf /']);
+    expect(literal.stdout.text).toBe('$HOME ; rm -rf /\n');
+  });
+
+  it('refuses a cwd outside the workspace as a typed violation and starts nothing', async () => {
+    const events: SandboxEvent[] = [];
+    const r = await sandbox({}, { onEvent: (e) => events.push(e) }).run('touch started', { cwd: '..' });
+    expect(r.violation).toMatchObject({ rule: 'cwd-outside-workspace' });
+    expect(r.exitCode).toBeNull();
+    expect(events.map((e) => e.type)).toEqual(['sandbox.violation']);
+    expect(existsSync(join(base, 'started'))).toBe(false);
+  });
+
+  it('refuses an empty command', async () => {
+    expect((await sandbox().run('   ')).violation?.rule).toBe('empty-command');
+    expect((await sandbox().run([])).violation?.rule).toBe('empty-command');
+  });
+
+  it('strict mode refuses a program outside the allow-list', async () => {
+    const sb = sandbox({ mode: 'strict', allowedCommands: ['echo'] });
+    expect((await sb.run(['echo', 'ok'])).stdout.text).toBe('ok\n');
+    expect((await sb.run(['rm', '-rf', 'x'])).violation).toMatchObject({ rule: 'command-not-allowed', subject: 'rm' });
+  });
+
+  it('leaves no cgroup behind', async () => {
+    await sandbox().run('true');
+    expect(buckleyCgroups()).toEqual([]);
+  });
+});
+
+describe('filesystem: path escapes and protected paths', () => {
+  it('the workspace is writable; its sibling with a common prefix is not', async () => {
+    const r = await sandbox().run(`echo ok > inside.txt && echo bad > ${JSON.stringify(`${sibling}/new.txt`)}`);
+    expect(readFileSync(join(ws, 'inside.txt'), 'utf8')).toBe('ok\n');
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr.text).toMatch(/Read-only file system/);
+    expect(existsSync(join(sibling, 'new.txt'))).toBe(false);
+  });
+
+  it.each([
+    ['../ relative', 'echo x > ../escape-rel.txt', join(base, 'escape-rel.txt')],
+    ['quoted absolute', `echo x > "${base}/escape-abs.txt"`, join(base, 'escape-abs.txt')],
+    ['$VAR expansion', `D='${base}'; echo x > "$D"/escape-var.txt`, join(base, 'escape-var.txt')],
+    ['cd .. then relative', 'cd .. && echo x > escape-cd.txt', join(base, 'escape-cd.txt')],
+    ['a symlink in the workspace pointing out', 'echo x > link-out/escape-link.txt', join(sibling, 'escape-link.txt')],
+    ['a symlink the command creates', `ln -s ${base} made-link && echo x > made-link/escape-made.txt`, join(base, 'escape-made.txt')],
+    ['$HOME', 'echo x > "$HOME/escape-home.txt"', '/root/escape-home.txt'],
+  ])('writing outside the workspace fails: %s', async (_name, command, target) => {
+    const r = await sandbox().run(command);
+    expect(r.exitCode).not.toBe(0);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('.git/hooks and .git/config are read-only inside the writable workspace; .git/objects stays writable', async () => {
+    const r = await sandbox().run('cat .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; echo "[x]" >> .git/config; echo obj > .git/objects/o && echo objects-ok');
+    expect(r.stdout.text).toContain('repositoryformatversion');
+    expect(r.stdout.text).toContain('objects-ok');
+    expect(existsSync(join(ws, '.git', 'hooks', 'pre-commit'))).toBe(false);
+    expect(readFileSync(join(ws, '.git', 'config'), 'utf8')).not.toContain('[x]');
+  });
+
+  it('.buckley in the workspace is hidden and cannot be written', async () => {
+    const r = await sandbox().run('cat .buckley/config.yaml; ls -A .buckley; echo x > .buckley/new');
+    expect(r.stdout.text).toBe('');
+    expect(r.stderr.text).toMatch(/No such file|Read-only/);
+    expect(existsSync(join(ws, '.buckley', 'new'))).toBe(false);
+  });
+
+  it('home credentials and configured denied paths are hidden, also through ~ and $HOME spellings', async () => {
+    const sb = sandbox({ deniedPaths: ['~/private', '~/token.txt'] });
+    const r = await sb.run(`cat ${home}/.ssh/id_rsa; HOME=${home}; cat ~/.ssh/id_rsa "$HOME/private/notes" ~/token.txt; ls -A ${home}/.ssh`);
+    expect(r.stdout.text).not.toMatch(/PRIVATE-KEY|private-notes|file-token/);
+    expect(r.stdout.text).toBe('');
+  });
+
+  it('read-only mode makes the workspace read-only', async () => {
+    const r = await sandbox({ mode: 'read-only' }).run('ls >/dev/null && echo x > ro.txt');
+    expect(r.stderr.text).toMatch(/Read-only file system/);
+    expect(existsSync(join(ws, 'ro.txt'))).toBe(false);
+  });
+});
+
+describe('network', () => {
+  let server: ReturnType<typeof createServer>;
+  let port = 0;
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  beforeAll(async () => {
+    server = createServer((socket) => {
+      connections++;
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.end('hello-from-host\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('is off by default: no host loopback port, no /dev/tcp, no DNS, only lo', async () => {
+    const r = await sandbox().run(
+      `curl -s --http0.9 -m 2 http://127.0.0.1:${port}/ && echo CURL-OK; (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && echo TCP-OK; ` +
+        `curl -s -m 2 http://1.1.1.1/ >/dev/null && echo EGRESS-OK; getent hosts example.com && echo DNS-OK; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '`,
+    );
+    expect(r.stdout.text).toBe('lo\n');
+    expect(connections).toBe(0);
+  });
+
+  it('network: true reaches the host loopback port (so the test above can fail)', async () => {
+    const r = await sandbox({ network: true }).run(`curl -s --http0.9 -m 2 http://127.0.0.1:${port}/`);
+    expect(r.stdout.text).toBe('hello-from-host\n');
+    expect(connections).toBe(1);
+  });
+});
+
+describe('resource limits as root', () => {
+  it.each([
+    ['classic', ':(){ :|:& };:; sleep 2'],
+    ['renamed', 'b(){ b|b& };b; sleep 2'],
+  ])('fork bomb (%s) is stopped by pids.max, returns, and leaves nothing', async (_name, bomb) => {
+    expect(process.getuid?.()).toBe(0);
+    const started = performance.now();
+    const r = await sandbox().run(bomb, { timeoutMs: 10_000 });
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(r.limitsHit).toContain('processes');
+    expect(r.timedOut).toBe(false);
+    expect(buckleyCgroups()).toEqual([]);
+  });
+
+  it('a memory hog is killed by the memory limit and reported, not a host OOM', async () => {
+    const r = await sandbox().run('python3 -c "a = bytearray(1024 ** 3); print(len(a))"');
+    expect(r.exitCode).toBe(137);
+    expect(r.limitsHit).toContain('memory');
+    expect(r.stdout.text).toBe('');
+  });
+
+  it('disk fill in the workspace stops at the file size limit', async () => {
+    const r = await sandbox().run('head -c 100M /dev/zero > big.bin; ls -l big.bin');
+    expect(r.stderr.text).toMatch(/File size limit exceeded/);
+    expect(readFileSync(join(ws, 'big.bin')).length).toBe(testLimits.maxFileSizeMb * 1024 * 1024);
+    rmSync(join(ws, 'big.bin'));
+  });
+
+  it('disk fill in /tmp stops at the private tmpfs size', async () => {
+    const r = await sandbox().run('for i in 1 2 3 4 5; do head -c 4M /dev/zero > /tmp/f$i || exit 9; done');
+    expect(r.exitCode).toBe(9);
+    expect(r.stderr.text).toMatch(/No space left on device/);
+  });
+
+  it('the rlimit fallback still caps file size', async () => {
+    const r = await sandbox({}, { limitMechanism: 'rlimit' }).run('head -c 100M /dev/zero > big2.bin');
+    expect(r.stderr.text).toMatch(/File size limit exceeded/);
+    expect(readFileSync(join(ws, 'big2.bin')).length).toBe(testLimits.maxFileSizeMb * 1024 * 1024);
+    rmSync(join(ws, 'big2.bin'));
+  });
+});
+
+describe('output', () => {
+  it('`yes` is capped, flagged, killed past the hard limit, and memory stays flat', async () => {
+    const before = process.memoryUsage().rss;
+    const r = await sandbox().run('yes', { maxOutputBytes: 64 * 1024, timeoutMs: 20_000 });
+    expect(r.stdout.truncated).toBe(true);
+    expect(Buffer.byteLength(r.stdout.text)).toBe(64 * 1024);
+    expect(r.stdout.totalBytes).toBeGreaterThan(128 * 1024 * 1024);
+    expect(r.limitsHit).toContain('output');
+    expect(r.timedOut).toBe(false);
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('100 MB of random bytes: counted in full, capped, invalid UTF-8 at the cut does not throw', async () => {
+    const before = process.memoryUsage().rss;
+    const r = await sandbox().run('head -c 100M /dev/urandom', { maxOutputBytes: 1000 });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.totalBytes).toBe(100 * 1024 * 1024);
+    expect(r.stdout.truncated).toBe(true);
+    expect(r.stdout.text.length).toBeGreaterThan(0);
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+describe('timeouts and process trees', () => {
+  it('sleep 100 is killed at the timeout (SIGTERM) and the call returns', async () => {
+    const started = performance.now();
+    const r = await sandbox().run('sleep 1001', { timeoutMs: 300 });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(r).toMatchObject({ timedOut: true, exitCode: null, signal: 'SIGTERM' });
+    expect(survivors('sleep 1001')).toEqual([]);
+  });
+
+  it.each([
+    ['background', 'sleep 1002 & echo started'],
+    ['setsid', 'setsid sleep 1003 & echo started'],
+    ['nohup', 'nohup sleep 1004 >/dev/null 2>&1 & echo started'],
+    ['subshell holding stdout', '(sleep 1005; echo late) & echo started'],
+  ])('%s: returns at once and no process survives', async (_name, command) => {
+    const started = performance.now();
+    const r = await sandbox().run(command, { timeoutMs: 10_000 });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(r.stdout.text).toBe('started\n');
+    expect(survivors(command.match(/sleep \d+/)![0])).toEqual([]);
+  });
+
+  it('aborting kills the whole tree', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const r = await sandbox().run('sleep 1006 & sleep 1006; wait', { signal: controller.signal });
+    expect(r).toMatchObject({ aborted: true, timedOut: false });
+    expect(survivors('sleep 1006')).toEqual([]);
+  });
+
+  it('a command ignoring SIGTERM is killed with SIGKILL after the grace period', async () => {
+    const started = performance.now();
+    const r = await sandbox({}, { limitMechanism: 'rlimit' }).run("trap '' TERM; sleep 1008", { timeoutMs: 200, unsafe: true });
+    expect(r.timedOut).toBe(true);
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(survivors('sleep 1008')).toEqual([]);
+  });
+
+  it('under the unsafe override a daemonised grandchild holding the pipes does not hold the call, and is killed', async () => {
+    const started = performance.now();
+    const r = await sandbox({ allowUnsafe: true, mode: 'disabled' }).run('setsid sleep 1009 & echo started', { timeoutMs: 10_000 });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(r.unsafe).toBe(true);
+    expect(survivors('sleep 1009')).toEqual([]);
+  });
+});
+
+describe('isolation between runs and from the parent', () => {
+  it('secrets in the parent environment are never visible inside, even when allow-listed', async () => {
+    const parentEnv = {
+      ...process.env,
+      OPENROUTER_API_KEY: 'sk-or-secret-1',
+      AWS_SECRET_ACCESS_KEY: 'aws-secret-2',
+      GITHUB_TOKEN: 'ghp_secret3',
+      BUCKLEY_IPC_TOKEN: 'ipc-secret-4',
+      SSH_AUTH_SOCK: '/tmp/agent.sock',
+    };
+    const sb = sandbox({ envAllow: ['PATH', 'HOME', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY'] }, { parentEnv });
+    const r = await sb.run('env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"', { env: { EXTRA_API_KEY: 'sk-extra-5', VISIBLE: 'yes' } });
+    expect(r.stdout.text).toContain('VISIBLE=yes');
+    expect(r.stdout.text).not.toMatch(/secret|sk-extra|agent\.sock|OPENROUTER|BUCKLEY_/);
+    expect(r.withheldEnv.toSorted()).toEqual(['AWS_SECRET_ACCESS_KEY', 'EXTRA_API_KEY', 'GITHUB_TOKEN']);
+  });
+
+  it('two parallel runs see neither each other’s processes nor each other’s /tmp', async () => {
+    const sb = sandbox();
+    const script = (name: string, nap: string) => `sleep ${nap} & echo ${name} > /tmp/${name}; sleep 0.3; ls /tmp; ps -eo args`;
+    const [a, b] = await Promise.all([sb.run(script('mine', '0.71')), sb.run(script('other', '0.72'))]);
+    expect(a.stdout.text).toMatch(/^mine\n/);
+    expect(a.stdout.text).toContain('sleep 0.71');
+    expect(a.stdout.text).not.toMatch(/other|sleep 0\.72/);
+    expect(b.stdout.text).toMatch(/^other\n/);
+    expect(b.stdout.text).toContain('sleep 0.72');
+    expect(b.stdout.text).not.toMatch(/mine|sleep 0\.71/);
+  });
+});
+
+describe('fail closed and the unsafe override', () => {
+  const missingBwrap = { bwrapPath: '/nonexistent/bwrap' };
+
+  it('refuses with a clear error and fix when bubblewrap is missing', async () => {
+    const error = await sandbox({}, missingBwrap)
+      .run('touch should-not-exist')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SandboxUnavailableError);
+    expect(error).toMatchObject({ code: 'SANDBOX_UNAVAILABLE', missing: 'bwrap' });
+    expect((error as Error).message).toMatch(/apt-get install bubblewrap/);
+    expect(existsSync(join(ws, 'should-not-exist'))).toBe(false);
+  });
+
+  it('with allow_unsafe and no bubblewrap, runs unconfined, marks the result and records the override', async () => {
+    const events: SandboxEvent[] = [];
+    const r = await sandbox({ allowUnsafe: true }, { ...missingBwrap, onEvent: (e) => events.push(e) }).run('echo hi');
+    expect(r).toMatchObject({ unsafe: true, exitCode: 0 });
+    expect(events).toEqual([{ type: 'sandbox.unsafe_override', data: expect.objectContaining({ reason: 'sandbox-unavailable', missing: 'bwrap' }) }]);
+  });
+
+  it('mode disabled without the override is a violation; the caller option runs unconfined and is recorded', async () => {
+    const refused = await sandbox({ mode: 'disabled' }).run('echo hi');
+    expect(refused.violation?.rule).toBe('mode-disabled-needs-unsafe');
+    const events: SandboxEvent[] = [];
+    const r = await sandbox({}, { onEvent: (e) => events.push(e) }).run('cat /proc/net/dev | wc -l', { unsafe: true });
+    expect(r.unsafe).toBe(true);
+    expect(Number(r.stdout.text.trim())).toBeGreaterThan(3);
+    expect(events[0]).toMatchObject({ type: 'sandbox.unsafe_override', data: { reason: 'caller-option' } });
+  });
+});

@@ -1,0 +1,137 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig } from '@buckley/config';
+import { BWRAP_FIX, USERNS_FIX, createSandbox, findExecutable, probeBwrap } from './bubblewrap-sandbox.js';
+import { detectCgroups } from './cgroup.js';
+import { ISOLATED_VM_FIX, createJsRunner, resolveIsolatedVm } from './js-runner.js';
+
+/** One prerequisite of the sandbox. */
+export interface DoctorCheck {
+  readonly name: 'bwrap' | 'user-namespaces' | 'cgroups' | 'unprivileged-uid' | 'limits' | 'isolated-vm';
+  readonly ok: boolean;
+  /** What was found. */
+  readonly detail: string;
+  /** How to fix it, when it failed. */
+  readonly fix?: string | undefined;
+  /** Whether the sandbox works without it (only isolated-vm, which only JavaScript tools need). */
+  readonly optional: boolean;
+}
+
+/** How process and memory limits are enforced on this host. */
+export type LimitMechanism = 'cgroup-v1' | 'cgroup-v2' | 'rlimit';
+
+/** Result of {@link doctor}. */
+export interface DoctorReport {
+  /** Every required check passed. */
+  readonly ok: boolean;
+  readonly checks: readonly DoctorCheck[];
+  /** The mechanism the command sandbox uses for limits here. */
+  readonly limitMechanism: LimitMechanism;
+}
+
+/** Options of {@link doctor}. */
+export interface DoctorOptions {
+  /** Path or name of bubblewrap; default `bwrap`. */
+  readonly bwrapPath?: string | undefined;
+}
+
+/**
+ * Checks each prerequisite of the sandbox on this host, by trying it: bubblewrap present, user
+ * namespaces usable, a cgroup to hold limits, whether `RLIMIT_NPROC` can hold (non-root host
+ * user), a real fork flood stopped by the limit in force, and isolated-vm loadable. Never throws.
+ *
+ * @example
+ * ```ts
+ * const report = await doctor();
+ * for (const c of report.checks) console.log(c.ok ? 'ok  ' : 'FAIL', c.name, c.detail, c.fix ?? '');
+ * ```
+ */
+export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
+  const checks: DoctorCheck[] = [];
+  const bwrap = findExecutable(options.bwrapPath ?? 'bwrap');
+  checks.push(
+    bwrap === null
+      ? { name: 'bwrap', ok: false, detail: 'bubblewrap (bwrap) not found on PATH', fix: BWRAP_FIX, optional: false }
+      : { name: 'bwrap', ok: true, detail: `found at ${bwrap}`, optional: false },
+  );
+  const bwrapError = bwrap === null ? 'bwrap not found' : await probeBwrap(bwrap);
+  checks.push(
+    bwrapError === null
+      ? { name: 'user-namespaces', ok: true, detail: 'bwrap created user, PID, IPC and network namespaces', optional: false }
+      : { name: 'user-namespaces', ok: false, detail: `bwrap could not create namespaces: ${bwrapError}`, fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false },
+  );
+
+  const cgroups = detectCgroups();
+  const root = process.getuid?.() === 0;
+  const limitMechanism: LimitMechanism = cgroups.ok ? (cgroups.support.version === 1 ? 'cgroup-v1' : 'cgroup-v2') : 'rlimit';
+  checks.push(
+    cgroups.ok
+      ? {
+          name: 'cgroups',
+          ok: true,
+          detail:
+            cgroups.support.version === 1
+              ? `cgroup v1: pids at ${cgroups.support.pids}${cgroups.support.memory ? `, memory at ${cgroups.support.memory}` : ', no memory controller'}`
+              : `cgroup v2 at ${cgroups.support.dir}${cgroups.support.memory ? ' with memory' : ' without memory'}`,
+          optional: !root,
+        }
+      : { name: 'cgroups', ok: false, detail: cgroups.reason, fix: 'give Buckley a writable cgroup with the pids and memory controllers (cgroup v2: a delegated scope)', optional: !root },
+  );
+  checks.push(
+    !root
+      ? { name: 'unprivileged-uid', ok: true, detail: `host uid ${process.getuid?.()} is not root, so RLIMIT_NPROC holds`, optional: false }
+      : cgroups.ok
+        ? { name: 'unprivileged-uid', ok: true, detail: 'running as root; not needed because cgroup pids.max bounds processes', optional: false }
+        : {
+            name: 'unprivileged-uid',
+            ok: false,
+            detail: 'running as root without a cgroup: the kernel ignores RLIMIT_NPROC for root, so a fork bomb is not bounded',
+            fix: 'run Buckley as an unprivileged user, or give it a writable cgroup',
+            optional: false,
+          },
+  );
+
+  if (bwrapError === null) checks.push(await checkLimits(bwrap!, limitMechanism));
+  else checks.push({ name: 'limits', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
+
+  checks.push(await checkIsolatedVm());
+  return { ok: checks.every((c) => c.ok || c.optional), checks, limitMechanism };
+}
+
+async function checkLimits(bwrap: string, mechanism: LimitMechanism): Promise<DoctorCheck> {
+  const dir = mkdtempSync(join(tmpdir(), 'buckley-doctor-'));
+  try {
+    const config = { ...defaultConfig().sandbox, limits: { maxProcesses: 8, maxMemoryMb: 64, maxFileSizeMb: 1, cpuSeconds: 5 } };
+    const sandbox = createSandbox({ config, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, limitMechanism: mechanism === 'rlimit' ? 'rlimit' : 'auto' });
+    // dash, not bash: bash retries a failed fork with growing sleeps, dash fails at once.
+    const flood = await sandbox.run(['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do sleep 1 & done; exit 0'], { timeoutMs: 5000 });
+    const held = flood.limitsHit.includes('processes') || /fork|Resource temporarily unavailable/i.test(flood.stderr.text);
+    const fsize = await sandbox.run('head -c 2M /dev/zero > f; stat -c %s f', { timeoutMs: 5000 });
+    const fileHeld = fsize.stdout.text.trim() === String(1024 * 1024);
+    const detail = `${mechanism}: ${held ? 'a 16-process flood was cut at 8' : 'a 16-process flood was NOT stopped'}; ${fileHeld ? 'a 2 MiB write was cut at 1 MiB' : 'file size limit did NOT hold'}`;
+    return held && fileHeld
+      ? { name: 'limits', ok: true, detail, optional: false }
+      : { name: 'limits', ok: false, detail, fix: 'run as a non-root user or give Buckley a writable cgroup (pids, memory)', optional: false };
+  } catch (error) {
+    return { name: 'limits', ok: false, detail: `the limit probe failed: ${(error as Error).message}`, fix: 'see the cgroups and user-namespaces checks', optional: false };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function checkIsolatedVm(): Promise<DoctorCheck> {
+  const resolved = resolveIsolatedVm();
+  if (!resolved.ok) return { name: 'isolated-vm', ok: false, detail: `not loadable: ${resolved.reason}`, fix: ISOLATED_VM_FIX, optional: true };
+  const runner = createJsRunner({ timeoutMs: 2000 });
+  try {
+    const r = await runner.run('6 * 7');
+    return r.ok && r.value === 42
+      ? { name: 'isolated-vm', ok: true, detail: `loaded from ${resolved.path}; an isolate ran in a child process`, optional: true }
+      : { name: 'isolated-vm', ok: false, detail: `an isolate did not run: ${r.ok ? String(r.value) : r.error.message}`, fix: ISOLATED_VM_FIX, optional: true };
+  } catch (error) {
+    return { name: 'isolated-vm', ok: false, detail: `the runner did not start: ${(error as Error).message}`, fix: ISOLATED_VM_FIX, optional: true };
+  } finally {
+    await runner.close();
+  }
+}

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { buildEnvironment, isSecretEnvName } from './env.js';
+
+describe('isSecretEnvName', () => {
+  it.each(['OPENROUTER_API_KEY', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'BUCKLEY_IPC_TOKEN', 'BUCKLEY_UNSAFE', 'SSH_AUTH_SOCK', 'DB_PASSWORD', 'CLIENT_SECRET', 'npm_token'])(
+    '%s is a secret',
+    (name) => expect(isSecretEnvName(name)).toBe(true),
+  );
+  it.each(['PATH', 'HOME', 'LANG', 'TERM', 'KEYBOARD', 'MONKEY_BUSINESS'])('%s is not a secret', (name) =>
+    expect(isSecretEnvName(name)).toBe(false),
+  );
+});
+
+describe('buildEnvironment', () => {
+  const parent = { PATH: '/usr/bin', HOME: '/h', GITHUB_TOKEN: 'ghp_x', SHELL: '/bin/bash', OPENAI_API_KEY: 'sk-x' };
+
+  it('copies only allow-listed names and withholds secrets even when allow-listed', () => {
+    const out = buildEnvironment(parent, ['PATH', 'HOME', 'GITHUB_TOKEN', 'MISSING']);
+    expect(out.env).toEqual({ PATH: '/usr/bin', HOME: '/h' });
+    expect(out.withheld).toEqual(['GITHUB_TOKEN']);
+  });
+
+  it('applies overrides, dropping invalid and secret names', () => {
+    const out = buildEnvironment(parent, ['PATH'], { FOO: 'bar', '1A': 'x', 'A-B': 'y', '': 'z', MY_API_KEY: 'k', PATH: '/bin' });
+    expect(out.env).toEqual({ PATH: '/bin', FOO: 'bar' });
+    expect(out.invalid).toEqual(['1A', 'A-B', '']);
+    expect(out.withheld).toEqual(['MY_API_KEY']);
+  });
+});

@@ -1,0 +1,278 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { ClosedError, InvalidArgumentError } from '@buckley/utils';
+import { JsRunnerCrashedError, SandboxUnavailableError } from './errors.js';
+import { JS_WORKER_SOURCE } from './js-worker-source.js';
+
+/** Options of {@link createJsRunner}; each is also a per-call default. */
+export interface JsRunnerOptions {
+  /** Heap limit of each isolate in MiB (isolated-vm minimum 8; V8 may overshoot it 2-3x). Default 64. */
+  readonly memoryLimitMb?: number | undefined;
+  /** Wall-clock limit of one run or call, in milliseconds. Default 1000. */
+  readonly timeoutMs?: number | undefined;
+  /** Cap on console output per run or call, in bytes. Default 64 KiB. */
+  readonly maxConsoleBytes?: number | undefined;
+  /** Extra time the caller waits past `timeoutMs` before killing the child process. Default 2000. */
+  readonly killGraceMs?: number | undefined;
+}
+
+/** Per-call options. */
+export interface JsRunOptions extends JsRunnerOptions {
+  /**
+   * Data copied into the isolate as globals (structured clone: no functions, no references to
+   * host objects). Nothing else is there: no `process`, `require`, timers, network or filesystem.
+   */
+  readonly globals?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** One console call captured inside the isolate. */
+export interface JsLog {
+  readonly level: 'log' | 'info' | 'warn' | 'error' | 'debug';
+  readonly text: string;
+}
+
+/** Why a run failed. */
+export interface JsFailure {
+  /**
+   * `timeout`: the wall clock passed; `memory`: the isolate hit its heap limit; `error`: the code
+   * threw (or its result could not be copied out); `crash`: the runner process died; `disposed`:
+   * a call on a module that is gone.
+   */
+  readonly kind: 'timeout' | 'memory' | 'error' | 'crash' | 'disposed';
+  readonly name?: string | undefined;
+  readonly message: string;
+}
+
+/** Outcome of one run or call. Failures of the guest code are values, never exceptions. */
+export type JsResult<T = unknown> = (
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: JsFailure }
+) & {
+  readonly logs: readonly JsLog[];
+  readonly logsTruncated: boolean;
+  /** Time spent inside the runner process, in milliseconds. */
+  readonly durationMs: number;
+};
+
+/** A script kept alive in its own isolate, whose global functions can be called repeatedly (the warm path). */
+export interface JsModule extends AsyncDisposable {
+  /** Calls global function `name` with copied `args`; resolves with its copied result. */
+  call<T = unknown>(name: string, args?: readonly unknown[], options?: { timeoutMs?: number }): Promise<JsResult<T>>;
+  /** Disposes the isolate. */
+  dispose(): Promise<void>;
+}
+
+interface Pending {
+  readonly resolve: (result: JsResult) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Where isolated-vm is, or why it cannot be loaded. Resolved lazily: nothing loads it until a run. */
+export function resolveIsolatedVm(): { ok: true; path: string } | { ok: false; reason: string } {
+  try {
+    return { ok: true, path: createRequire(import.meta.url).resolve('isolated-vm') };
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message.split('\n')[0]! };
+  }
+}
+
+/** Install hint for the optional peer. */
+export const ISOLATED_VM_FIX = 'install the optional peer: pnpm add isolated-vm (Node 24; builds from source with a C++ toolchain when no prebuild matches)';
+
+/**
+ * Runs untrusted JavaScript in isolated-vm isolates hosted by one child process, so that a V8
+ * out-of-memory or crash ends that process, never the caller. Each `run` gets a fresh isolate
+ * (the cold path); `load` keeps one for repeated `call`s (the warm path). The child is started on
+ * first use and restarted after a crash.
+ *
+ * @example
+ * ```ts
+ * await using js = createJsRunner({ memoryLimitMb: 32, timeoutMs: 500 });
+ * const result = await js.run('input.a + input.b', { globals: { input: { a: 1, b: 2 } } });
+ * // result.ok && result.value === 3
+ * ```
+ */
+export class JsRunner implements AsyncDisposable {
+  readonly #options: Required<JsRunnerOptions>;
+  #child: ChildProcess | null = null;
+  #ready: Promise<ChildProcess> | null = null;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #nextHandle = 1;
+  #closed = false;
+
+  constructor(options: JsRunnerOptions = {}) {
+    this.#options = {
+      memoryLimitMb: options.memoryLimitMb ?? 64,
+      timeoutMs: options.timeoutMs ?? 1000,
+      maxConsoleBytes: options.maxConsoleBytes ?? 64 * 1024,
+      killGraceMs: options.killGraceMs ?? 2000,
+    };
+    checkOptions(this.#options);
+  }
+
+  /** Pid of the runner process while it runs (for diagnostics), else null. */
+  get pid(): number | null {
+    return this.#child?.pid ?? null;
+  }
+
+  /** Runs `code` in a fresh isolate; the value of its last expression (awaited if a promise) is copied back. */
+  async run<T = unknown>(code: string, options: JsRunOptions = {}): Promise<JsResult<T>> {
+    const o = this.#merge(options);
+    return (await this.#request({ op: 'run', code, globals: options.globals, ...o }, o.timeoutMs)) as JsResult<T>;
+  }
+
+  /**
+   * Evaluates `code` once in a new isolate kept for later {@link JsModule.call}s. Throws the
+   * guest's failure as {@link InvalidArgumentError} when the code does not load.
+   */
+  async load(code: string, options: JsRunOptions = {}): Promise<JsModule> {
+    const o = this.#merge(options);
+    const handle = this.#nextHandle++;
+    const loaded = await this.#request({ op: 'load', handle, code, globals: options.globals, ...o }, o.timeoutMs);
+    if (!loaded.ok) throw new InvalidArgumentError(`code did not load: ${loaded.error.kind}: ${loaded.error.message}`);
+    const child = this.#child;
+    const dispose = async (): Promise<void> => {
+      if (this.#child === child && !this.#closed) await this.#request({ op: 'unload', handle }, 1000);
+    };
+    return {
+      call: async <T>(name: string, args: readonly unknown[] = [], callOptions: { timeoutMs?: number } = {}) => {
+        if (this.#child !== child) {
+          return { ok: false, error: { kind: 'disposed', message: 'the runner process restarted; load the module again' }, logs: [], logsTruncated: false, durationMs: 0 } as JsResult<T>;
+        }
+        const timeoutMs = callOptions.timeoutMs ?? o.timeoutMs;
+        return (await this.#request({ op: 'call', handle, name, args, timeoutMs }, timeoutMs)) as JsResult<T>;
+      },
+      dispose,
+      [Symbol.asyncDispose]: dispose,
+    };
+  }
+
+  /** Stops the runner process; pending calls reject with `ClosedError`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const child = this.#child;
+    this.#fail(new ClosedError('the JavaScript runner'));
+    if (child !== null && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      // The child is unref'd while idle; hold the loop open until its exit is seen.
+      child.ref();
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #merge(options: JsRunnerOptions): { memoryLimitMb: number; timeoutMs: number; maxConsoleBytes: number } {
+    const merged = {
+      memoryLimitMb: options.memoryLimitMb ?? this.#options.memoryLimitMb,
+      timeoutMs: options.timeoutMs ?? this.#options.timeoutMs,
+      maxConsoleBytes: options.maxConsoleBytes ?? this.#options.maxConsoleBytes,
+      killGraceMs: this.#options.killGraceMs,
+    };
+    checkOptions(merged);
+    return { memoryLimitMb: merged.memoryLimitMb, timeoutMs: merged.timeoutMs, maxConsoleBytes: merged.maxConsoleBytes };
+  }
+
+  async #request(message: Record<string, unknown>, timeoutMs: number): Promise<JsResult> {
+    if (this.#closed) throw new ClosedError('the JavaScript runner');
+    const child = await this.#start();
+    const id = this.#nextId++;
+    return new Promise<JsResult>((resolve, reject) => {
+      // The isolate's own timeout should fire first; this one catches a wedged or dying process.
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        resolve({ ok: false, error: { kind: 'timeout', message: `no answer from the runner process within ${timeoutMs + this.#options.killGraceMs} ms; it was killed` }, logs: [], logsTruncated: false, durationMs: timeoutMs + this.#options.killGraceMs });
+        child.kill('SIGKILL');
+      }, timeoutMs + this.#options.killGraceMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      child.channel?.ref();
+      child.send({ id, ...message }, (error) => {
+        if (error) this.#settle(id, () => reject(new JsRunnerCrashedError(`cannot send to the runner process: ${error.message}`, { cause: error })));
+      });
+    });
+  }
+
+  #settle(id: number, fn: (p: Pending) => void): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    if (this.#pending.size === 0) this.#child?.channel?.unref();
+    fn(pending);
+  }
+
+  #fail(error: Error | JsFailure): void {
+    for (const id of this.#pending.keys()) {
+      this.#settle(id, (p) => {
+        if (error instanceof Error) p.reject(error);
+        else p.resolve({ ok: false, error, logs: [], logsTruncated: false, durationMs: 0 });
+      });
+    }
+  }
+
+  #start(): Promise<ChildProcess> {
+    if (this.#ready !== null) return this.#ready;
+    const ivm = resolveIsolatedVm();
+    if (!ivm.ok) {
+      return Promise.reject(new SandboxUnavailableError('isolated-vm', `isolated-vm cannot be loaded (${ivm.reason})`, ISOLATED_VM_FIX));
+    }
+    const ready = new Promise<ChildProcess>((resolve, reject) => {
+      // --no-node-snapshot: isolated-vm asks for it on Node >= 20, where the startup snapshot can crash new isolates.
+      const child = spawn(process.execPath, ['--no-node-snapshot', '-e', JS_WORKER_SOURCE], {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        env: { BUCKLEY_IVM_PATH: ivm.path },
+        serialization: 'advanced',
+      });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        if (stderr.length < 4096) stderr += d.toString();
+      });
+      const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null) =>
+        reject(new JsRunnerCrashedError(`the runner process exited during startup (code ${code}, signal ${signal}): ${stderr.trim().slice(0, 500)}`));
+      child.once('exit', onEarlyExit);
+      child.once('error', (error) => reject(new JsRunnerCrashedError(`cannot start the runner process: ${error.message}`, { cause: error })));
+      child.on('message', (msg: { id?: number; ready?: boolean } & JsResult) => {
+        if (msg.ready === true) {
+          child.off('exit', onEarlyExit);
+          child.once('exit', (code, signal) => {
+            if (this.#child === child) {
+              this.#child = null;
+              this.#ready = null;
+            }
+            this.#fail({ kind: 'crash', message: `the runner process died (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim().slice(-300)}` : ''}` });
+          });
+          this.#child = child;
+          child.channel?.unref();
+          child.unref();
+          resolve(child);
+          return;
+        }
+        const { id, ...result } = msg;
+        if (id !== undefined) this.#settle(id, (p) => p.resolve(result as JsResult));
+      });
+    });
+    this.#ready = ready;
+    ready.catch(() => {
+      if (this.#ready === ready) this.#ready = null;
+    });
+    return ready;
+  }
+}
+
+function checkOptions(o: Required<JsRunnerOptions>): void {
+  if (!Number.isFinite(o.memoryLimitMb) || o.memoryLimitMb < 8) throw new InvalidArgumentError(`memoryLimitMb must be >= 8 (isolated-vm minimum), got ${JSON.stringify(o.memoryLimitMb)}`);
+  if (!Number.isFinite(o.timeoutMs) || o.timeoutMs <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${JSON.stringify(o.timeoutMs)}`);
+  if (!Number.isInteger(o.maxConsoleBytes) || o.maxConsoleBytes < 0) throw new InvalidArgumentError(`maxConsoleBytes must be an integer >= 0, got ${JSON.stringify(o.maxConsoleBytes)}`);
+  if (!Number.isFinite(o.killGraceMs) || o.killGraceMs < 0) throw new InvalidArgumentError(`killGraceMs must be >= 0, got ${JSON.stringify(o.killGraceMs)}`);
+}
+
+/** Creates a {@link JsRunner}. isolated-vm is loaded only when the first run starts. */
+export function createJsRunner(options: JsRunnerOptions = {}): JsRunner {
+  return new JsRunner(options);
+}

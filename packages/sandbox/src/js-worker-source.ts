@@ -1,0 +1,174 @@
+/**
+ * Source of the JavaScript runner's child process (CommonJS, run with `node -e`). It owns every
+ * isolate, so a V8 abort or out-of-memory in an isolate takes down only this process. Kept as
+ * a string so the same code runs from `src` and from `dist` without a second build entry.
+ *
+ * Protocol over the IPC channel: requests `{ id, op, ... }`, one response `{ id, ok, ... }` each.
+ */
+export const JS_WORKER_SOURCE = String.raw`
+'use strict';
+const ivm = require(process.env.BUCKLEY_IVM_PATH);
+const isolates = new Map();
+
+// Runs inside each isolate: a console that sends one string per call to the host, stops sending
+// once its budget is spent, and leaves no handle to the host callback on the global object.
+const CONSOLE_SHIM = [
+  '(() => {',
+  '  const send = globalThis.__buckleyLog; delete globalThis.__buckleyLog;',
+  '  let budget = globalThis.__buckleyBudget; delete globalThis.__buckleyBudget;',
+  '  let flagged = false;',
+  '  const fmt = (v) => { if (typeof v === "string") return v; try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch { return String(v); } };',
+  '  const emit = (level) => (...args) => {',
+  '    if (budget <= 0) { if (!flagged) { flagged = true; send(level, null); } return; }',
+  '    let text = args.map(fmt).join(" ");',
+  '    if (text.length > budget) text = text.slice(0, budget);',
+  '    budget -= text.length + 1;',
+  '    send(level, text);',
+  '  };',
+  '  const c = { log: emit("log"), info: emit("info"), warn: emit("warn"), error: emit("error"), debug: emit("debug") };',
+  '  Object.defineProperty(globalThis, "console", { value: Object.freeze(c), writable: false, configurable: false });',
+  '})();',
+].join('\n');
+
+function newIsolate(memoryLimitMb, maxConsoleBytes) {
+  const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb });
+  const context = isolate.createContextSync();
+  const out = { logs: [], bytes: 0, truncated: false, max: maxConsoleBytes };
+  const log = (level, text) => {
+    if (text === null) { out.truncated = true; return; }
+    const size = Buffer.byteLength(text) + 1;
+    if (out.bytes + size > out.max) { out.truncated = true; return; }
+    out.bytes += size;
+    out.logs.push({ level: String(level), text: String(text) });
+  };
+  context.global.setSync('__buckleyLog', new ivm.Callback(log));
+  context.global.setSync('__buckleyBudget', maxConsoleBytes);
+  context.evalSync(CONSOLE_SHIM);
+  return { isolate, context, out, functions: new Map() };
+}
+
+function setGlobals(context, globals) {
+  if (!globals) return;
+  for (const [name, value] of Object.entries(globals)) {
+    context.global.setSync(name, new ivm.ExternalCopy(value).copyInto({ release: true }));
+  }
+}
+
+function classify(error, entry) {
+  const message = error && error.message ? String(error.message) : String(error);
+  if (entry && entry.timedOut) return { kind: 'timeout', message: 'script execution timed out' };
+  if (/timed out/i.test(message)) return { kind: 'timeout', message };
+  if (/memory limit/i.test(message) || (entry && entry.isolate.isDisposed && !entry.disposedByUs)) return { kind: 'memory', message };
+  return { kind: 'error', name: error && error.name ? String(error.name) : 'Error', message };
+}
+
+function takeLogs(entry) {
+  const logs = entry.out.logs;
+  const truncated = entry.out.truncated;
+  entry.out.logs = [];
+  entry.out.bytes = 0;
+  entry.out.truncated = false;
+  return { logs, logsTruncated: truncated };
+}
+
+function dispose(entry) {
+  entry.disposedByUs = true;
+  try { entry.context.release(); } catch {}
+  try { if (!entry.isolate.isDisposed) entry.isolate.dispose(); } catch {}
+}
+
+// Awaited work (promises) is bounded by the wall clock: the isolate is disposed when it passes.
+async function withWallClock(entry, timeoutMs, work) {
+  let timer;
+  const watchdog = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      entry.timedOut = true;
+      dispose(entry);
+      reject(new Error('script execution timed out'));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([work(), watchdog]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function run(msg) {
+  const entry = newIsolate(msg.memoryLimitMb, msg.maxConsoleBytes);
+  const started = performance.now();
+  try {
+    setGlobals(entry.context, msg.globals);
+    const script = entry.isolate.compileScriptSync(msg.code, { filename: 'file:///sandbox.js' });
+    const value = await withWallClock(entry, msg.timeoutMs, () =>
+      script.run(entry.context, { timeout: msg.timeoutMs, promise: true, copy: true }),
+    );
+    return { ok: true, value, durationMs: performance.now() - started, ...takeLogs(entry) };
+  } catch (error) {
+    return { ok: false, error: classify(error, entry), durationMs: performance.now() - started, ...takeLogs(entry) };
+  } finally {
+    dispose(entry);
+  }
+}
+
+function load(msg) {
+  const entry = newIsolate(msg.memoryLimitMb, msg.maxConsoleBytes);
+  const started = performance.now();
+  try {
+    setGlobals(entry.context, msg.globals);
+    const script = entry.isolate.compileScriptSync(msg.code, { filename: 'file:///module.js' });
+    script.runSync(entry.context, { timeout: msg.timeoutMs });
+    isolates.set(msg.handle, entry);
+    return { ok: true, value: null, durationMs: performance.now() - started, ...takeLogs(entry) };
+  } catch (error) {
+    const result = { ok: false, error: classify(error, entry), durationMs: performance.now() - started, ...takeLogs(entry) };
+    dispose(entry);
+    return result;
+  }
+}
+
+function call(msg) {
+  const entry = isolates.get(msg.handle);
+  if (!entry || entry.isolate.isDisposed) {
+    if (entry) isolates.delete(msg.handle);
+    return { ok: false, error: { kind: 'disposed', message: 'the module was disposed (memory limit, timeout or dispose())' }, durationMs: 0, logs: [], logsTruncated: false };
+  }
+  const started = performance.now();
+  try {
+    let fn = entry.functions.get(msg.name);
+    if (!fn) {
+      fn = entry.context.global.getSync(msg.name, { reference: true });
+      if (!fn || fn.typeof !== 'function') return { ok: false, error: { kind: 'error', name: 'TypeError', message: 'global ' + JSON.stringify(msg.name) + ' is not a function' }, durationMs: 0, logs: [], logsTruncated: false };
+      entry.functions.set(msg.name, fn);
+    }
+    const value = fn.applySync(undefined, msg.args, { timeout: msg.timeoutMs, arguments: { copy: true }, result: { copy: true } });
+    return { ok: true, value, durationMs: performance.now() - started, ...takeLogs(entry) };
+  } catch (error) {
+    const result = { ok: false, error: classify(error, entry), durationMs: performance.now() - started, ...takeLogs(entry) };
+    if (entry.isolate.isDisposed) { isolates.delete(msg.handle); dispose(entry); }
+    return result;
+  }
+}
+
+process.on('message', async (msg) => {
+  let result;
+  try {
+    if (msg.op === 'run') result = await run(msg);
+    else if (msg.op === 'load') result = load(msg);
+    else if (msg.op === 'call') result = call(msg);
+    else if (msg.op === 'unload') {
+      const entry = isolates.get(msg.handle);
+      if (entry) { isolates.delete(msg.handle); dispose(entry); }
+      result = { ok: true, value: null, durationMs: 0, logs: [], logsTruncated: false };
+    } else result = { ok: false, error: { kind: 'error', message: 'unknown op ' + JSON.stringify(msg.op) }, durationMs: 0, logs: [], logsTruncated: false };
+  } catch (error) {
+    result = { ok: false, error: { kind: 'error', message: String(error && error.message || error) }, durationMs: 0, logs: [], logsTruncated: false };
+  }
+  try {
+    process.send({ id: msg.id, ...result });
+  } catch (error) {
+    process.send({ id: msg.id, ok: false, error: { kind: 'error', message: 'the result cannot be copied out: ' + String(error && error.message || error) }, durationMs: 0, logs: [], logsTruncated: false });
+  }
+});
+process.send({ ready: true });
+`;

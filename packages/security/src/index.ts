@@ -1,0 +1,17 @@
+export { severities, severityScore, atLeast, maskSecret, noBlockingFindings } from './finding.js';
+export type { Severity, Category, Location, Finding } from './finding.js';
+export { SecurityError, InvalidRuleError, ScanTargetError, isSecurityError } from './errors.js';
+export { validatePath, validatePathSync, isInside } from './path.js';
+export type { ValidatePathOptions, PathValidation } from './path.js';
+export { analyzeCommand } from './command.js';
+export type { CommandAnalysis, AnalyzeCommandOptions, Expansion, Redirection, SimpleCommand, Word, CommandContext } from './command.js';
+export { validateUrl, classifyAddress } from './url.js';
+export type { ValidateUrlOptions, UrlValidation, AddressClass } from './url.js';
+export { SecretScanner, shannonEntropy } from './secret-scanner.js';
+export type { SecretScanOptions } from './secret-scanner.js';
+export type { SecretRule, SecretAllowlist } from './secret-rule.js';
+export { defaultSecretRules, defaultGlobalAllowlists } from './rules/index.js';
+export { scanString, scanFile, scanDirectory, scannerFor } from './scan.js';
+export type { ScanOptions, SkipReason, SkippedFile, FileScanResult, DirectoryScanResult } from './scan.js';
+export { redact, isSensitiveKey, truncateUtf8 } from './redact.js';
+export type { RedactOptions } from './redact.js';

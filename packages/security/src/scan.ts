@@ -1,0 +1,255 @@
+import { lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { isBinaryFile } from 'isbinaryfile';
+import { ScanTargetError } from './errors.js';
+import type { Finding } from './finding.js';
+import { isInside } from './path.js';
+import { defaultGlobalAllowlists, defaultSecretRules } from './rules/index.js';
+import type { SecretAllowlist, SecretRule } from './secret-rule.js';
+import { SecretScanner } from './secret-scanner.js';
+
+/** Options of the file and directory scans. */
+export interface ScanOptions {
+  /** Rules (default: {@link defaultSecretRules}). */
+  readonly rules?: readonly SecretRule[];
+  readonly globalAllowlists?: readonly SecretAllowlist[];
+  /** A prebuilt scanner (overrides `rules`); build once when scanning many times. */
+  readonly scanner?: SecretScanner;
+  /** Files larger than this are skipped with a reason (default 32 MiB). */
+  readonly maxFileSize?: number;
+  /** Bytes read and scanned at a time (default 4 MiB); memory stays near this per file. */
+  readonly chunkSize?: number;
+  /** A line longer than this is cut at this length (default 16 MiB). */
+  readonly maxLineLength?: number;
+  /** Honour `.gitignore` files (default true). */
+  readonly gitignore?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** Why a file was not scanned. */
+export type SkipReason = 'too-large' | 'binary' | 'symlink-outside-root' | 'symlink-loop' | 'gitignored' | 'global-allowlist' | 'unreadable' | 'not-a-file';
+
+/** A file that was not scanned, and why. */
+export interface SkippedFile {
+  readonly path: string;
+  readonly reason: SkipReason;
+  readonly detail?: string;
+}
+
+/** Result of scanning one file. */
+export interface FileScanResult {
+  readonly path: string;
+  readonly findings: readonly Finding[];
+  readonly skipped?: SkippedFile;
+  readonly bytes: number;
+}
+
+/** Result of scanning a directory tree. */
+export interface DirectoryScanResult {
+  readonly findings: readonly Finding[];
+  readonly filesScanned: number;
+  readonly bytesScanned: number;
+  /** Files and links not scanned, with the reason (gitignored entries are not listed, only counted). */
+  readonly skipped: readonly SkippedFile[];
+  readonly ignoredCount: number;
+}
+
+const cache = new WeakMap<object, SecretScanner>();
+let defaultScanner: SecretScanner | undefined;
+
+/** The scanner for `options`: a prebuilt one, one per rules array, or the shared default. */
+export function scannerFor(options: Pick<ScanOptions, 'rules' | 'globalAllowlists' | 'scanner'> = {}): SecretScanner {
+  if (options.scanner) return options.scanner;
+  if (!options.rules) return (defaultScanner ??= new SecretScanner(defaultSecretRules, options.globalAllowlists ?? defaultGlobalAllowlists));
+  let s = cache.get(options.rules);
+  if (!s) cache.set(options.rules, (s = new SecretScanner(options.rules, options.globalAllowlists ?? defaultGlobalAllowlists)));
+  return s;
+}
+
+/**
+ * Scans a string for secrets with the default rules (or `options.rules`). Findings carry
+ * 1-based line and column and a masked match; the secret itself is never returned.
+ *
+ * @example
+ * ```ts
+ * const [finding] = scanString('const key = "AKIAZ7VRSQ5TJN2XMPLQ";');
+ * // finding.ruleId === 'aws-access-token', finding.match === 'AKIA…[20 chars]'
+ * ```
+ */
+export function scanString(text: string, options: Pick<ScanOptions, 'rules' | 'globalAllowlists' | 'scanner'> & { path?: string } = {}): Finding[] {
+  if (typeof text !== 'string' || text.length === 0) return [];
+  return scannerFor(options).scanText(text, options.path !== undefined ? { path: options.path } : {});
+}
+
+/** Multi-line rules may start this far back in the previous chunk. */
+const tailSize = 16 * 1024;
+
+/**
+ * Scans one file, streaming it in chunks cut at line ends so memory stays flat whatever the
+ * file size. Skips (with a reason, never throwing) files over `maxFileSize`, binaries and
+ * unreadable files. `displayPath` is what findings report (default: `path`).
+ */
+export async function scanFile(path: string, options: ScanOptions & { displayPath?: string } = {}): Promise<FileScanResult> {
+  const shown = options.displayPath ?? path;
+  const maxFileSize = options.maxFileSize ?? 32 * 1024 * 1024;
+  const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
+  const maxLine = Math.max(chunkSize, options.maxLineLength ?? 16 * 1024 * 1024);
+  const scanner = scannerFor(options);
+  const skip = (reason: SkipReason, detail?: string): FileScanResult => ({ path: shown, findings: [], bytes: 0, skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    return skip('unreadable', (error as { code?: string }).code ?? 'error');
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) return skip('not-a-file');
+    if (info.size > maxFileSize) return skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`);
+    const head = Buffer.alloc(Math.min(8192, info.size));
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, bytesRead)))) return skip('binary');
+    const pathInfo = scanner.pathFindings(shown);
+    if (pathInfo.excluded) return skip('global-allowlist');
+    const findings: Finding[] = [...pathInfo.findings];
+    const decoder = new TextDecoder('utf-8', { fatal: false });
+    let carry = '';
+    let tail = '';
+    let lineOffset = 0;
+    let offsetBase = 0;
+    let position = 0;
+    let bytes = 0;
+    const buffer = Buffer.alloc(chunkSize);
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const { bytesRead: n } = await handle.read(buffer, 0, chunkSize, position);
+      position += n;
+      bytes += n;
+      const done = n === 0;
+      let text = carry + (done ? decoder.decode() : decoder.decode(buffer.subarray(0, n), { stream: true }));
+      carry = '';
+      if (!done) {
+        const cut = text.lastIndexOf('\n');
+        if (cut >= 0) {
+          carry = text.slice(cut + 1);
+          text = text.slice(0, cut + 1);
+        } else if (text.length < maxLine) {
+          carry = text;
+          continue;
+        }
+      }
+      if (text.length > 0) {
+        for (const f of scanner.scanText(text, { path: shown, lineOffset, offsetBase, tail })) findings.push(f);
+        let lines = 0;
+        for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
+        lineOffset += lines;
+        offsetBase += text.length;
+        tail = text.length >= tailSize ? text.slice(text.length - tailSize) : (tail + text).slice(-tailSize);
+      }
+      if (done) break;
+    }
+    return { path: shown, findings, bytes };
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    return skip('unreadable', (error as { code?: string }).code ?? 'error');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Scans a directory tree: honours `.gitignore` files at every level (and never enters `.git`),
+ * skips binaries and large files with a reason, scans a symlinked file or directory only when
+ * its real path is inside the root (once, so loops end), and never follows a link out.
+ *
+ * @throws ScanTargetError when `root` is not a readable directory
+ */
+export async function scanDirectory(root: string, options: ScanOptions = {}): Promise<DirectoryScanResult> {
+  let realRoot: string;
+  try {
+    realRoot = await realpath(root);
+    if (!(await stat(realRoot)).isDirectory()) throw new Error('not a directory');
+  } catch (error) {
+    throw new ScanTargetError(root, `root ${JSON.stringify(root)} is not a readable directory`, { cause: error });
+  }
+  const findings: Finding[] = [];
+  const skipped: SkippedFile[] = [];
+  let filesScanned = 0;
+  let bytesScanned = 0;
+  let ignoredCount = 0;
+  const visited = new Set<string>();
+  const useGitignore = options.gitignore ?? true;
+
+  const walk = async (dir: string, display: string, rules: { base: string; ig: Ignore }[]): Promise<void> => {
+    options.signal?.throwIfAborted();
+    if (visited.has(dir)) {
+      skipped.push({ path: display || '.', reason: 'symlink-loop' });
+      return;
+    }
+    visited.add(dir);
+    let here = rules;
+    if (useGitignore) {
+      try {
+        const text = await readFile(join(dir, '.gitignore'), 'utf8');
+        here = [...rules, { base: display, ig: ignore().add(text) }];
+      } catch {
+        // no .gitignore here
+      }
+    }
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      skipped.push({ path: display || '.', reason: 'unreadable', detail: (error as { code?: string }).code ?? 'error' });
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (entry.name === '.git') continue;
+      const full = join(dir, entry.name);
+      const shown = display ? `${display}/${entry.name}` : entry.name;
+      let isDir = entry.isDirectory();
+      let target = full;
+      if (entry.isSymbolicLink()) {
+        try {
+          target = await realpath(full);
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          skipped.push({ path: shown, reason: code === 'ELOOP' ? 'symlink-loop' : 'unreadable', detail: code ?? 'error' });
+          continue;
+        }
+        if (!isInside(realRoot, target)) {
+          skipped.push({ path: shown, reason: 'symlink-outside-root' });
+          continue;
+        }
+        try {
+          isDir = (await lstat(target)).isDirectory();
+        } catch {
+          skipped.push({ path: shown, reason: 'unreadable' });
+          continue;
+        }
+      }
+      if (useGitignore && here.some(({ base, ig }) => ig.ignores((base ? relative(base, shown) : shown).split(sep).join('/') + (isDir ? '/' : '')))) {
+        ignoredCount++;
+        continue;
+      }
+      if (isDir) {
+        await walk(target, shown, here);
+        continue;
+      }
+      if (!entry.isFile() && !entry.isSymbolicLink()) continue;
+      if (visited.has(target)) continue;
+      visited.add(target);
+      const result = await scanFile(target, { ...options, displayPath: shown });
+      if (result.skipped) skipped.push(result.skipped);
+      else {
+        filesScanned++;
+        bytesScanned += result.bytes;
+      }
+      for (const f of result.findings) findings.push(f);
+    }
+  };
+  await walk(realRoot, '', []);
+  return { findings, filesScanned, bytesScanned, skipped, ignoredCount };
+}

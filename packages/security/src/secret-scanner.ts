@@ -1,0 +1,323 @@
+import RE2 from 're2';
+import { InvalidRuleError } from './errors.js';
+import { type Finding, type Severity, maskSecret } from './finding.js';
+import type { SecretAllowlist, SecretRule } from './secret-rule.js';
+
+/** Shannon entropy of `text` in bits per character (code point). */
+export function shannonEntropy(text: string): number {
+  if (text.length === 0) return 0;
+  const counts = new Map<string, number>();
+  let n = 0;
+  for (const ch of text) {
+    counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    n++;
+  }
+  let h = 0;
+  for (const c of counts.values()) {
+    const p = c / n;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+interface CompiledAllowlist {
+  readonly and: boolean;
+  readonly target: 'secret' | 'match' | 'line';
+  readonly regexes: readonly RE2[];
+  readonly stopwords: readonly string[];
+  readonly paths: readonly RE2[];
+}
+
+interface CompiledRule {
+  readonly rule: SecretRule;
+  readonly regex: RE2 | undefined;
+  readonly path: RE2 | undefined;
+  /** The regex can match across lines, so it runs over whole chunks instead of single lines. */
+  readonly multiline: boolean;
+  readonly allowlists: readonly CompiledAllowlist[];
+  readonly severity: Severity;
+  readonly confidence: number;
+}
+
+function compile(ruleId: string, source: string, flags = ''): RE2 {
+  try {
+    return new RE2(source, flags);
+  } catch (error) {
+    throw new InvalidRuleError(ruleId, `rule ${JSON.stringify(ruleId)} has a regex RE2 cannot compile: ${JSON.stringify(source.slice(0, 200))}`, { cause: error });
+  }
+}
+
+function compileAllowlist(ruleId: string, list: SecretAllowlist): CompiledAllowlist {
+  return {
+    and: list.condition === 'AND',
+    target: list.regexTarget ?? 'secret',
+    regexes: (list.regexes ?? []).map((r) => compile(ruleId, r)),
+    stopwords: (list.stopwords ?? []).map((s) => s.toLowerCase()),
+    paths: (list.paths ?? []).map((r) => compile(ruleId, r)),
+  };
+}
+
+/**
+ * Whether a rule's regex is meant to span lines (a PEM block, a YAML document, a curl command
+ * with continuation lines): those run over whole chunks, every other rule only on the lines
+ * where one of its keywords occurs.
+ */
+function isMultiline(regex: string): boolean {
+  return regex.includes('[\\s\\S') || regex.includes('(?s') || regex.includes('[\\r\\n]') || regex.includes('\\n]') || regex.includes('-----BEGIN') || /(?<!\\)\\n(?![r\]])/.test(regex);
+}
+
+function severityOf(rule: SecretRule): Severity {
+  if (rule.severity) return rule.severity;
+  if (/private-key|aws-access|gcp-service|azure-ad-client-secret|hashicorp-tf-password/.test(rule.id)) return 'critical';
+  if (rule.id.startsWith('generic')) return 'medium';
+  return 'high';
+}
+
+/** A candidate is allowed (suppressed) by `list`. */
+function allows(list: CompiledAllowlist, secret: string, match: string, line: string, path: string | undefined): boolean {
+  const target = list.target === 'secret' ? secret : list.target === 'match' ? match : line;
+  const checks: boolean[] = [];
+  if (list.regexes.length > 0) checks.push(list.regexes.some((r) => r.test(target)));
+  if (list.stopwords.length > 0) {
+    const lower = secret.toLowerCase();
+    checks.push(list.stopwords.some((w) => lower.includes(w)));
+  }
+  if (list.paths.length > 0) checks.push(path !== undefined && list.paths.some((r) => r.test(path)));
+  if (checks.length === 0) return false;
+  return list.and ? checks.every(Boolean) : checks.some(Boolean);
+}
+
+/** Options shared by every scan. */
+export interface SecretScanOptions {
+  /** Path reported in findings and matched by path rules and allow-lists (forward slashes). */
+  readonly path?: string;
+}
+
+/** A compiled set of rules. Build one and reuse it: compiling ~220 RE2 patterns takes milliseconds. */
+export class SecretScanner {
+  readonly #rules: CompiledRule[] = [];
+  readonly #byKeyword = new Map<string, CompiledRule[]>();
+  readonly #always: CompiledRule[] = [];
+  readonly #keywords: RE2 | undefined;
+  readonly #global: readonly CompiledAllowlist[];
+
+  /**
+   * @param rules the rules (see `defaultSecretRules`)
+   * @param globalAllowlists allow-lists applied to every rule (see `defaultGlobalAllowlists`)
+   * @throws InvalidRuleError when a rule's regex does not compile under RE2
+   */
+  constructor(rules: readonly SecretRule[], globalAllowlists: readonly SecretAllowlist[] = []) {
+    for (const rule of rules) {
+      if (!rule.regex && !rule.path) throw new InvalidRuleError(rule.id, `rule ${JSON.stringify(rule.id)} has neither regex nor path`);
+      const compiled: CompiledRule = {
+        rule,
+        regex: rule.regex ? compile(rule.id, rule.regex, 'g') : undefined,
+        path: rule.path ? compile(rule.id, rule.path) : undefined,
+        multiline: rule.regex !== undefined && isMultiline(rule.regex),
+        allowlists: (rule.allowlists ?? []).map((a) => compileAllowlist(rule.id, a)),
+        severity: severityOf(rule),
+        confidence: rule.id.startsWith('generic') ? 0.5 : rule.entropy !== undefined ? 0.9 : 0.8,
+      };
+      this.#rules.push(compiled);
+      if (!rule.regex) continue;
+      if (rule.keywords.length === 0) this.#always.push(compiled);
+      for (const k of rule.keywords) {
+        const key = k.toLowerCase();
+        const list = this.#byKeyword.get(key) ?? [];
+        list.push(compiled);
+        this.#byKeyword.set(key, list);
+      }
+    }
+    const keys = [...this.#byKeyword.keys()].sort((a, b) => b.length - a.length);
+    this.#keywords = keys.length > 0 ? new RE2(keys.map((k) => k.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')).join('|'), 'g') : undefined;
+    this.#global = globalAllowlists.map((a) => compileAllowlist('global', a));
+  }
+
+  /** Number of rules. */
+  get size(): number {
+    return this.#rules.length;
+  }
+
+  /** Findings of path-only rules (e.g. a `.p12` file) and whether global allow-lists exclude the path. */
+  pathFindings(path: string): { excluded: boolean; findings: Finding[] } {
+    const excluded = this.#global.some((g) => g.paths.length > 0 && g.regexes.length === 0 && g.stopwords.length === 0 && g.paths.some((r) => r.test(path)));
+    const findings: Finding[] = [];
+    for (const c of this.#rules) {
+      if (c.regex || !c.path || !c.path.test(path)) continue;
+      findings.push({ ruleId: c.rule.id, category: c.rule.category ?? 'secrets-exposure', severity: c.severity, confidence: c.confidence, message: c.rule.description, location: { path } });
+    }
+    return { excluded, findings };
+  }
+
+  /**
+   * Scans `text` (a whole string, or one chunk of a stream) and returns findings with 1-based
+   * lines and columns. `lineOffset` / `offsetBase` shift locations for chunks; `tail` is text
+   * just before the chunk that multi-line rules may start in (matches wholly inside it are
+   * dropped, since the previous chunk reported them).
+   */
+  scanText(text: string, options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string } = {}): Finding[] {
+    const findings: Finding[] = [];
+    if (text.length === 0 || !this.#keywords) return findings;
+    const path = options.path;
+    const lower = text.toLowerCase();
+    // Line starts, computed once: every location and per-line run needs them.
+    const starts: number[] = [0];
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+    const lineOf = (offset: number): number => {
+      let lo = 0;
+      let hi = starts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (starts[mid]! <= offset) lo = mid;
+        else hi = mid - 1;
+      }
+      return lo;
+    };
+    const lineText = (index: number): string => {
+      const end = index + 1 < starts.length ? starts[index + 1]! - 1 : text.length;
+      return text.slice(starts[index]!, end);
+    };
+
+    // Keyword pre-filter: which rules could match, and on which lines.
+    const candidates = new Map<CompiledRule, Set<number>>();
+    const kw = this.#keywords;
+    kw.lastIndex = 0;
+    let lastLine = -1;
+    let lastLineStart = -1;
+    let lastLineEnd = -1;
+    for (let m = kw.exec(lower); m; m = kw.exec(lower)) {
+      if (m.index < lastLineStart || m.index >= lastLineEnd) {
+        lastLine = lineOf(m.index);
+        lastLineStart = starts[lastLine]!;
+        lastLineEnd = lastLine + 1 < starts.length ? starts[lastLine + 1]! : text.length + 1;
+      }
+      for (const rule of this.#byKeyword.get(m[0]) ?? []) {
+        if (rule.path && (path === undefined || !rule.path.test(path))) continue;
+        let lines = candidates.get(rule);
+        if (!lines) candidates.set(rule, (lines = new Set()));
+        lines.add(lastLine);
+      }
+      // Overlapping keywords (`sk_` inside `sk_live_`) are found because the alternation prefers the longest.
+      if (m[0].length === 0) kw.lastIndex++;
+    }
+    if (options.tail) {
+      // A multi-line secret may have started in the previous chunk, keyword included.
+      const tailLower = options.tail.toLowerCase();
+      kw.lastIndex = 0;
+      for (let m = kw.exec(tailLower); m; m = kw.exec(tailLower)) {
+        for (const rule of this.#byKeyword.get(m[0]) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
+      }
+    }
+    for (const rule of this.#always) candidates.set(rule, new Set(starts.map((_, i) => i)));
+
+    const lineOffset = options.lineOffset ?? 0;
+    const offsetBase = options.offsetBase ?? 0;
+    for (const [rule, lines] of candidates) {
+      const regex = rule.regex!;
+      // Many candidate lines: one RE2 pass over the chunk beats a native call per line.
+      if (!rule.multiline && lines.size > 32) {
+        regex.lastIndex = 0;
+        for (let m = regex.exec(text); m; m = regex.exec(text)) {
+          if (m[0].length === 0) {
+            regex.lastIndex++;
+            continue;
+          }
+          const index = lineOf(m.index);
+          this.#consider(rule, m, m.index, index, lineText(index), findings, { starts, lineOffset, offsetBase, path });
+        }
+        continue;
+      }
+      if (rule.multiline) {
+        const tail = options.tail ?? '';
+        const subject = tail + text;
+        regex.lastIndex = 0;
+        for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
+          if (m[0].length === 0) {
+            regex.lastIndex++;
+            continue;
+          }
+          const end = m.index + m[0].length;
+          if (end <= tail.length) continue;
+          if (m.index >= tail.length) {
+            const at = m.index - tail.length;
+            this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, { starts, lineOffset, offsetBase, path });
+          } else {
+            // Started in the previous chunk: locate it there (lines before this chunk's first).
+            let back = 0;
+            for (let i = subject.indexOf('\n', m.index); i >= 0 && i < tail.length; i = subject.indexOf('\n', i + 1)) back++;
+            const lineStart = subject.lastIndexOf('\n', m.index - 1) + 1;
+            this.#consider(rule, m, m.index, 0, subject.slice(lineStart, Math.max(lineStart, subject.indexOf('\n', m.index))), findings, {
+              starts: [lineStart],
+              lineOffset: lineOffset - back,
+              offsetBase: offsetBase - tail.length,
+              path,
+            });
+          }
+        }
+        continue;
+      }
+      for (const index of [...lines].sort((a, b) => a - b)) {
+        const line = lineText(index);
+        regex.lastIndex = 0;
+        for (let m = regex.exec(line); m; m = regex.exec(line)) {
+          if (m[0].length === 0) {
+            regex.lastIndex++;
+            continue;
+          }
+          this.#consider(rule, m, starts[index]! + m.index, index, line, findings, { starts, lineOffset, offsetBase, path });
+        }
+      }
+    }
+    findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
+    return findings;
+  }
+
+  #consider(
+    c: CompiledRule,
+    m: RegExpExecArray,
+    offset: number,
+    lineIndex: number,
+    line: string,
+    findings: Finding[],
+    where: { starts: number[]; lineOffset: number; offsetBase: number; path: string | undefined },
+  ): void {
+    const rule = c.rule;
+    let secret: string | undefined;
+    let secretIndex = m.index;
+    if (rule.secretGroup !== undefined) secret = m[rule.secretGroup];
+    else {
+      for (let g = 1; g < m.length; g++) {
+        if (m[g]) {
+          secret = m[g];
+          break;
+        }
+      }
+    }
+    secret ??= m[0];
+    if (secret !== m[0]) {
+      const within = m[0].indexOf(secret);
+      if (within >= 0) secretIndex = m.index + within;
+    }
+    if (rule.entropy !== undefined && shannonEntropy(secret) < rule.entropy) return;
+    // Placeholders (`xxxxxxxx`, `00000000`, `abababab`) are never secrets.
+    if (new Set(secret).size <= 2) return;
+    for (const list of c.allowlists) if (allows(list, secret, m[0], line, where.path)) return;
+    for (const list of this.#global) if ((list.regexes.length > 0 || list.stopwords.length > 0) && allows(list, secret, m[0], line, where.path)) return;
+    const start = offset + (secretIndex - m.index);
+    const column = start - where.starts[lineIndex]! + 1;
+    findings.push({
+      ruleId: rule.id,
+      category: rule.category ?? 'secrets-exposure',
+      severity: c.severity,
+      confidence: c.confidence,
+      message: rule.description,
+      location: {
+        ...(where.path !== undefined ? { path: where.path } : {}),
+        line: lineIndex + 1 + where.lineOffset,
+        column,
+        offset: where.offsetBase + start,
+      },
+      match: maskSecret(secret),
+    });
+  }
+}
