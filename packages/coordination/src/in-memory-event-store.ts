@@ -144,7 +144,12 @@ class InMemoryEventStore implements EventStore {
     this.#assertOpen();
     const { after, limit, filter } = resolveReadAllOptions(options);
     throwIfAborted(options.signal);
+    this.#assertCursor(after);
     return this.#scan(after, limit, filter);
+  }
+
+  #assertCursor(after: string | undefined): void {
+    if (after !== undefined && Number(after) > this.#log.length) throw unknownCursor(after);
   }
 
   #scan(after: string | undefined, limit: number, filter: NormalizedFilter): StoredEvent[] {
@@ -178,6 +183,7 @@ class InMemoryEventStore implements EventStore {
     } else {
       const filter = normalizeFilter(options.filter);
       cursor = from.kind === 'end' ? String(this.#log.length) : from.kind === 'after' ? from.after : undefined;
+      this.#assertCursor(cursor);
       source = {
         notifier: this.#notifier,
         cursorOf: (event: StoredEvent) => event.position,
@@ -229,6 +235,10 @@ class InMemoryEventStore implements EventStore {
   #assertOpen(): void {
     if (this.#closed) throw new EventStoreClosedError();
   }
+}
+
+function unknownCursor(after: string): InvalidEventStoreOptionError {
+  return new InvalidEventStoreOptionError('after', after, 'the position of an event of this partition (or "0" for the start)');
 }
 
 function deepFreeze<T>(value: T): T {

@@ -224,7 +224,19 @@ export class SqlEventStore implements EventStore {
     this.#assertOpen();
     const { after, limit, filter } = resolveReadAllOptions(options);
     throwIfAborted(options.signal);
-    return this.#readLog(after, limit, filter);
+    const page = await this.#readLog(after, limit, filter);
+    // An unknown cursor matches nothing; say so instead of returning an empty page forever.
+    if (page.length === 0) await this.#assertCursor(after);
+    return page;
+  }
+
+  async #assertCursor(after: string | undefined): Promise<void> {
+    if (after === undefined || after === '0') return;
+    const rows = await this.#run(sql`
+      SELECT 1 FROM ${this.#t('events')} WHERE partition = ${this.#options.partition} AND position = ${after}::bigint`);
+    if (rows.length === 0) {
+      throw new InvalidEventStoreOptionError('after', after, 'the position of an event of this partition (or "0" for the start)');
+    }
   }
 
   /**
@@ -235,7 +247,7 @@ export class SqlEventStore implements EventStore {
   #logQuery(after: string | undefined, limit: number, filter: NormalizedFilter, explain = false): RawBuilder<EventRow> {
     const partition = this.#options.partition;
     const conditions = [sql`e.partition = ${partition}`, sql`e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())`];
-    if (after !== undefined) {
+    if (after !== undefined && after !== '0') {
       conditions.push(sql`(e.transaction_id, e.position) > (
         SELECT c.transaction_id, c.position FROM ${this.#t('events')} c
          WHERE c.partition = ${partition} AND c.position = ${after}::bigint)`);
@@ -300,6 +312,7 @@ export class SqlEventStore implements EventStore {
       };
     } else {
       cursor = from.kind === 'after' ? from.after : from.kind === 'end' ? await this.#logHead() : undefined;
+      await this.#assertCursor(cursor);
       source = {
         notifier: this.#notifier,
         cursorOf: (event) => event.position,

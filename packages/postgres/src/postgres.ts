@@ -16,6 +16,8 @@ export interface PostgresListenClient {
   release(destroy?: boolean | Error): void;
   on(event: 'notification', listener: (message: PostgresNotification) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'notification', listener: (message: PostgresNotification) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /**
@@ -80,14 +82,16 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
  * `pg` emits `error` on a checked-out client whose connection dies, and with no listener that
  * would crash the process. The failure still reaches the caller through the query's promise.
  */
+const guarded = new WeakSet<object>();
+const ignoreError = (): void => undefined;
+
 function guardedPool(pool: PostgresEventStorePool): { connect(): Promise<PostgresListenClient>; end(): Promise<void> } {
-  const guarded = new WeakSet<object>();
   return {
     async connect() {
       const client = await pool.connect();
       if (!guarded.has(client)) {
         guarded.add(client);
-        client.on('error', () => undefined);
+        client.on('error', ignoreError);
       }
       return client;
     },
@@ -118,28 +122,40 @@ async function listenWithPool(
   let current: PostgresListenClient | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let failures = 0;
+  let releaseCurrent: ((error?: Error | boolean) => void) | undefined;
 
   const connect = async (): Promise<void> => {
     const client = await pool.connect();
     let dead = false;
-    client.on('notification', (message) => {
+    const onNotification = (message: PostgresNotification): void => {
       if (message.channel === channel) onNotify();
-    });
-    client.on('error', (error) => {
+    };
+    const onClientError = (error: Error): void => {
       if (dead) return;
       dead = true;
       onError(error);
       if (current === client) current = undefined;
-      client.release(error);
+      release(client, error);
       schedule();
-    });
+    };
+    // The client goes back to the caller's pool afterwards: leave no listener of ours on it.
+    const release = (c: PostgresListenClient, error?: Error | boolean): void => {
+      c.removeListener('notification', onNotification);
+      c.removeListener('error', onClientError);
+      // A dead connection may still emit errors after release; keep it from crashing the process.
+      if (error) c.on('error', ignoreError);
+      c.release(error);
+    };
+    client.on('notification', onNotification);
+    client.on('error', onClientError);
     try {
       await client.query(`LISTEN "${channel}"`);
     } catch (error) {
       dead = true;
-      client.release(error instanceof Error ? error : true);
+      release(client, error instanceof Error ? error : true);
       throw error;
     }
+    releaseCurrent = (error) => release(client, error);
     current = client;
     failures = 0;
   };
@@ -172,9 +188,9 @@ async function listenWithPool(
     if (!client) return;
     try {
       await client.query(`UNLISTEN "${channel}"`);
-      client.release();
+      releaseCurrent?.();
     } catch (error) {
-      client.release(error instanceof Error ? error : true);
+      releaseCurrent?.(error instanceof Error ? error : true);
     }
   };
 

@@ -463,9 +463,17 @@ const cases: Record<string, Case> = {
     }
     expect(pages).toEqual(all);
     expect(await store.readAll({ after: all.at(-1)!.position })).toEqual([]);
-    for (const bad of [{ after: '-1' }, { after: 'x' }, { after: 5 }, { limit: 0 }]) {
+    for (const bad of [{ after: '-1' }, { after: 'x' }, { after: 5 }, { limit: 0 }, { after: '999999999' }]) {
       expect(await rejection(store.readAll(bad as never))).toBeInstanceOf(InvalidEventStoreOptionError);
     }
+    expect(await store.readAll({ after: '0' })).toEqual(all);
+    // A cursor from another partition is not a position of this one.
+    await using other = await open({ partition: `${store.partition}x` });
+    const [foreign] = await other.append(a, [ev('test.other')]);
+    if (foreign!.position !== all.at(-1)!.position && BigInt(foreign!.position) > BigInt(all.at(-1)!.position)) {
+      expect(await rejection(store.readAll({ after: foreign!.position }))).toBeInstanceOf(InvalidEventStoreOptionError);
+    }
+    expect(await rejection(store.subscribe({ from: { after: '999999999' } }))).toBeInstanceOf(InvalidEventStoreOptionError);
   },
 
   'readAll filters by type, type prefix, attribution, outcome and time': async (open) => {
@@ -788,7 +796,7 @@ export function describeEventStoreConformance(options: EventStoreConformanceOpti
       if (title in skip) continue;
       it(title, async () => {
         const partition = `p${uuidv7().replaceAll('-', '').slice(-20)}`;
-        const open: Open = async (extra = {}) => create({ ...extra, partition });
+        const open: Open = async (extra = {}) => create({ partition, ...extra });
         await run(open, { timeoutMs });
       });
     }
