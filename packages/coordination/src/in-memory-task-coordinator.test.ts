@@ -7,6 +7,7 @@ import { createInMemoryEventStore } from './in-memory-event-store.js';
 import { createInMemoryTaskCoordinator } from './in-memory-task-coordinator.js';
 import { taskStreamId } from './task-coordinator.js';
 import { InMemoryTaskTable } from './in-memory-task-coordinator.js';
+import { runTaskWorker } from './task-worker.js';
 import { createTaskCoordinatorCore, deterministicEventId } from './task-core.js';
 
 describeTaskCoordinatorConformance({
@@ -81,5 +82,47 @@ describe('createBusTaskWakeup', () => {
     await a.close();
     await b.close();
     await bus.close();
+  });
+});
+
+describe('the event stream is the fence, whatever the tables say', () => {
+  it('two coordinators whose dispatch tables both offer every task still complete each task exactly once', async () => {
+    const store = createInMemoryEventStore();
+    const tableA = new InMemoryTaskTable();
+    const tableB = new InMemoryTaskTable();
+    const a = createTaskCoordinatorCore({ store, table: tableA, leaseMs: 60_000 });
+    const b = createTaskCoordinatorCore({ store, table: tableB, leaseMs: 60_000 });
+    const ids = Array.from({ length: 40 }, (_, i) => `dup${i}`);
+    for (const id of ids) {
+      await a.submit({ id });
+      await tableB.insert((await tableA.get(id))!);
+    }
+    const handled: string[] = [];
+    const lost: unknown[] = [];
+    const options = (workerId: string) => ({
+      workerId,
+      concurrency: 3,
+      handler: async (lease: { taskId: string }) => {
+        handled.push(lease.taskId);
+        await new Promise((r) => setTimeout(r, 1));
+      },
+      onError: (error: unknown) => lost.push(error),
+    });
+    const workers = [runTaskWorker(a, options('a')), runTaskWorker(b, options('b'))];
+    const deadline = Date.now() + 10_000;
+    const completed = async () => (await store.readAll({ filter: { types: ['coordinator.task.completed'] } })).length;
+    while ((await completed()) < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(workers.map((w) => w.stop()));
+    const events = await store.readAll({ filter: { types: ['coordinator.task.completed'] } });
+    expect(events.map((e) => e.streamId).toSorted()).toEqual(ids.map(taskStreamId).toSorted());
+    expect(workers[0]!.completed + workers[1]!.completed).toBe(ids.length);
+    for (const id of ids) {
+      const claims = (await store.read(taskStreamId(id))).filter((e) => e.type === 'coordinator.task.claimed');
+      expect(claims).toHaveLength(1);
+    }
+    expect(lost).toEqual([]);
+    expect(handled.toSorted()).toEqual(ids.toSorted());
+    await a.close();
+    await b.close();
   });
 });
