@@ -270,7 +270,12 @@ const cases: Record<string, Case> = {
     await worker.stop();
     expect(worker.completed).toBe(ids.length);
     expect(seen.toSorted()).toEqual(ids);
-    const completed = await store.readAll({ filter: { types: ['coordinator.task.completed'] }, limit: 1000 });
+    // A gap-safe global read may lag behind transactions still open elsewhere on the server: poll.
+    let completed = await store.readAll({ filter: { types: ['coordinator.task.completed'] }, limit: 1000 });
+    for (const until = Date.now() + 10_000; completed.length < ids.length && Date.now() < until; ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      completed = await store.readAll({ filter: { types: ['coordinator.task.completed'] }, limit: 1000 });
+    }
     expect(completed.map((e) => e.streamId).toSorted()).toEqual(ids.map(taskStreamId));
   },
 
