@@ -41,6 +41,20 @@ const ev = (type: string, data: Record<string, unknown> = {}, extra: Partial<New
 
 const stream = (prefix = 'test') => `${prefix}:${uuidv7()}`;
 
+/**
+ * Waits until the global log shows `count` events. A gap-safe store (Postgres) only shows a
+ * committed event once every older transaction on the server has ended, and other test files
+ * write to the same server at the same time: a global read right after an append may lag.
+ */
+async function logHolds(store: EventStore, count: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = (await store.readAll({ limit: 100_000 })).length;
+    if (seen >= count || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Polls `check` until it stops throwing, or fails after `timeoutMs`. */
 async function eventually(check: () => void, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -255,6 +269,7 @@ const cases: Record<string, Case> = {
     for (const good of ['session:01J', 'plan:2026-01-01-slug', 'tool_call:x.y/z@1', 'system', 'x'.repeat(256)]) {
       await store.append(good, [ev('test.ok')]);
     }
+    await logHolds(store, 5);
     expect(await store.readAll()).toHaveLength(5);
   },
 
@@ -368,6 +383,7 @@ const cases: Record<string, Case> = {
       expectedVersion: 'no_stream',
     });
     expect(again).toEqual(first);
+    await logHolds(store, 2);
     expect(await store.readAll()).toEqual(first);
     // Mixed: the stored one comes back as is, the new one is appended after it.
     const mixed = await store.append(s, [ev('test.a', { n: 1 }, { id: ids[0] }), ev('test.c')]);
@@ -396,6 +412,7 @@ const cases: Record<string, Case> = {
     ]);
     expect(sa!.map((e) => e.version)).toEqual([1, 2]);
     expect(sb!.map((e) => e.version)).toEqual([2]);
+    await logHolds(store, 4);
     expect((await store.readAll()).map((e) => e.type)).toEqual(['test.b1', 'test.a1', 'test.a2', 'test.b2']);
     const twice = await rejection(
       store.appendToStreams([
@@ -436,6 +453,7 @@ const cases: Record<string, Case> = {
     const streams = Array.from({ length: 10 }, () => stream());
     await Promise.all(streams.map((s) => Promise.all([1, 2, 3].map(() => store.append(s, [ev('test.n'), ev('test.m')])))));
     for (const s of streams) expect((await store.read(s)).map((e) => e.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    await logHolds(store, 60);
     const all = await store.readAll();
     expect(all).toHaveLength(60);
     expect(new Set(all.map((e) => e.position)).size).toBe(60);
@@ -449,6 +467,7 @@ const cases: Record<string, Case> = {
       await store.append(a, [ev('test.a', { i })]);
       await store.append(b, [ev('test.b', { i })]);
     }
+    await logHolds(store, 10);
     const all = await store.readAll();
     expect(all).toHaveLength(10);
     expect(all.map((e) => e.streamId)).toEqual([a, b, a, b, a, b, a, b, a, b]);
@@ -489,6 +508,7 @@ const cases: Record<string, Case> = {
       ev('tool.run.failed', {}, { metadata: { sessionId: 'S2', toolName: 'edit', outcome: 'failure', experimentId: 'E', agentId: 'A', taskId: 'T' }, occurredAt: t('2026-01-01T00:00:03.000Z') }),
       ev('tool.runner.note', {}, { metadata: { sessionId: 'S2' }, occurredAt: t('2026-01-01T00:00:04.000Z') }),
     ]);
+    await logHolds(store, 5);
     const types = async (filter: EventFilter) =>
       (await store.readAll({ filter })).map((e) => e.type);
     expect(await types({ typePrefix: 'tool.run.' })).toEqual(['tool.run.started', 'tool.run.completed', 'tool.run.failed']);
