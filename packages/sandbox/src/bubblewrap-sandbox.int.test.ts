@@ -184,6 +184,19 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(r.stdout.text).toBe('');
   });
 
+  it('missing protected paths are masked too: a command cannot create .git/config, .git/hooks or .buckley', async () => {
+    const fresh = join(base, 'fresh');
+    mkdirSync(join(fresh, '.git', 'objects'), { recursive: true });
+    const command = 'printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; mkdir -p .git/hooks && echo "#!/bin/sh" > .git/hooks/post-checkout; mkdir -p .buckley && echo "sandbox: {}" > .buckley/config.yaml; ls -A; echo objects > .git/objects/o';
+    const r = await createSandbox({ config: config(), workspace: fresh, home, killGraceMs: 500 }).run(bypass(command));
+    expect(r.violation).toBeNull();
+    expect(readFileSync(join(fresh, '.git', 'config'), 'utf8')).toBe('');
+    expect(existsSync(join(fresh, '.git', 'hooks', 'post-checkout'))).toBe(false);
+    expect(readdirSync(join(fresh, '.buckley'))).toEqual([]);
+    // The rest of .git stays writable (so the masks above are what refused the writes).
+    expect(readFileSync(join(fresh, '.git', 'objects', 'o'), 'utf8')).toBe('objects\n');
+  });
+
   it('read-only mode makes the workspace read-only', async () => {
     expect((await sandbox({ mode: 'read-only' }).run('ls >/dev/null && echo x > ro.txt')).violation).toMatchObject({ rule: 'write-in-read-only-mode' });
     const r = await sandbox({ mode: 'read-only' }).run(bypass('ls >/dev/null && echo x > ro.txt'));
