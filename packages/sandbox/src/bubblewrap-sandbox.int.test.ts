@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
@@ -294,11 +294,47 @@ describe('resource limits as root', () => {
     expect(r.stderr.text).toMatch(/No space left on device/);
   });
 
-  it('the rlimit fallback still caps file size', async () => {
-    const r = await sandbox({}, { limitMechanism: 'rlimit' }).run('head -c 100M /dev/zero > big2.bin');
-    expect(r.stderr.text).toMatch(/File size limit exceeded/);
-    expect(readFileSync(join(ws, 'big2.bin')).length).toBe(testLimits.maxFileSizeMb * 1024 * 1024);
-    rmSync(join(ws, 'big2.bin'));
+  describe('without cgroups, as root: the run switches to an unprivileged host uid', () => {
+    // A workspace owned by a non-root user, as on a developer machine where Buckley runs as root.
+    const owned = join(base, 'owned');
+    beforeAll(() => {
+      chmodSync(base, 0o755);
+      mkdirSync(owned);
+      chownSync(owned, 1000, 1000);
+    });
+    const rlimitSandbox = (workspace = owned, options: Partial<SandboxOptions> = {}) =>
+      createSandbox({ config: config(), workspace, home, killGraceMs: 500, limitMechanism: 'rlimit', ...options });
+
+    it('refuses, with the fix, when the workspace is root-owned and no uid is given', async () => {
+      const error = await rlimitSandbox(ws)
+        .run('touch should-not-exist')
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'SANDBOX_UNAVAILABLE', missing: 'process-limit' });
+      expect((error as Error).message).toMatch(/RLIMIT_NPROC/);
+      expect(existsSync(join(ws, 'should-not-exist'))).toBe(false);
+    });
+
+    it('runs as the workspace owner; RLIMIT_NPROC stops a process flood, RLIMIT_FSIZE a disk fill', async () => {
+      const sb = rlimitSandbox(owned, { config: config({ limits: { ...testLimits, maxProcesses: 16 } }) } as Partial<SandboxOptions>);
+      // The file the command creates belongs to host uid 1000: the whole tree ran as that user.
+      const who = await sb.run(['sh', '-c', 'touch mine']);
+      expect(who.exitCode).toBe(0);
+      expect(statSync(join(owned, 'mine')).uid).toBe(1000);
+      // dash fails a refused fork at once (bash would retry for seconds).
+      const flood = await sb.run(['sh', '-c', 'for i in $(seq 40); do sleep 1010 & done; echo spawned'], { timeoutMs: 30_000 });
+      expect(flood.stderr.text).toMatch(/Cannot fork|Resource temporarily unavailable/);
+      expect(survivors('sleep 1010')).toEqual([]);
+      const fill = await sb.run(['sh', '-c', 'head -c 100M /dev/zero > big2.bin']);
+      expect(fill.stderr.text).toMatch(/File size limit exceeded/);
+      expect(statSync(join(owned, 'big2.bin')).size).toBe(testLimits.maxFileSizeMb * 1024 * 1024);
+    });
+
+    it('runAs picks the uid for a root-owned workspace (which that uid then cannot write)', async () => {
+      const r = await rlimitSandbox(ws, { runAs: { uid: 1000, gid: 1000 } }).run(['sh', '-c', 'id -u; touch nope']);
+      expect(r.stdout.text).toBe('1000\n');
+      expect(r.exitCode).not.toBe(0);
+      expect(existsSync(join(ws, 'nope'))).toBe(false);
+    });
   });
 });
 

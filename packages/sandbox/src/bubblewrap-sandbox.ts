@@ -62,6 +62,12 @@ export interface SandboxOptions {
    * rlimits), or `rlimit` to skip cgroups. Default `auto`.
    */
   readonly limitMechanism?: 'auto' | 'rlimit' | undefined;
+  /**
+   * Host uid and gid the sandbox runs commands as when the host user is root and no cgroup
+   * holds the process limit (the kernel ignores `RLIMIT_NPROC` for root). Defaults to the
+   * workspace's owner when that is not root. Without either, such runs are refused.
+   */
+  readonly runAs?: { readonly uid: number; readonly gid: number } | undefined;
 }
 
 /** How long to keep reading stdout/stderr after the process exited before giving up on them. */
@@ -240,6 +246,22 @@ export class BubblewrapSandbox implements Sandbox {
       }
       unsafeReason = 'sandbox-unavailable';
     }
+    // Root without a cgroup: RLIMIT_NPROC only holds for another host uid, so the run switches to one.
+    let runAs: { uid: number; gid: number } | null = null;
+    if (unsafeReason === null && !probe.cgroups.ok && process.getuid?.() === 0) {
+      runAs = this.#runAs();
+      if (runAs === null) {
+        if (!overridden) {
+          throw new SandboxUnavailableError(
+            'process-limit',
+            `no cgroup can hold the process limit (${probe.cgroups.reason}) and the host user is root, for whom the kernel ignores RLIMIT_NPROC`,
+            'give Buckley a writable cgroup (a cgroup v1 pids hierarchy or a delegated cgroup v2), pass runAs: { uid, gid } of an unprivileged user who may write the workspace, or let a non-root user own the workspace',
+          );
+        }
+        unsafeReason = 'sandbox-unavailable';
+        missing = 'process-limit';
+      }
+    }
     if (unsafeReason !== null) {
       this.#emit({ type: 'sandbox.unsafe_override', data: { reason: unsafeReason, command, cwd: realCwd, missing } });
     }
@@ -257,7 +279,7 @@ export class BubblewrapSandbox implements Sandbox {
         network: this.#config.network,
         tmpBytes: limits.maxFileSizeMb * MIB,
       });
-      program = [probe.bwrap!, ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: process.getuid?.() ?? 0, resolvConf: resolvConfUnderRun() })];
+      program = [probe.bwrap!, ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: runAs?.uid ?? process.getuid?.() ?? 0, resolvConf: resolvConfUnderRun() })];
       spawnEnv = {};
       spawnCwd = this.#workspace;
     } else {
@@ -282,7 +304,15 @@ export class BubblewrapSandbox implements Sandbox {
       withheld,
       warnings,
       bwrap: unsafeReason === null,
+      runAs,
     });
+  }
+
+  /** The unprivileged host user to run as: the caller's choice, else the workspace's owner if not root. */
+  #runAs(): { uid: number; gid: number } | null {
+    if (this.#options.runAs !== undefined) return { uid: this.#options.runAs.uid, gid: this.#options.runAs.gid };
+    const owner = statSync(this.#workspace);
+    return owner.uid === 0 ? null : { uid: owner.uid, gid: owner.gid };
   }
 
   #emit(event: SandboxEvent): void {
@@ -347,6 +377,8 @@ interface ExecuteInput {
   readonly warnings: readonly Finding[];
   /** `program[0]` is bubblewrap (which then joins the cgroup through its info and block fds). */
   readonly bwrap: boolean;
+  /** Host user to run the launcher as (root host without cgroups); null keeps the caller's. */
+  readonly runAs: { readonly uid: number; readonly gid: number } | null;
 }
 
 /**
@@ -365,7 +397,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
   const spareKey = input.bwrap && input.cgroups !== null && isExecutable('/bin/bash') ? JSON.stringify([input.program[0], input.cgroups, limits]) : null;
   const spare = spareKey === null ? null : takeSpare(spareKey);
   const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
-  const rlimits = rlimitsFor(limits, cgroup !== null);
+  const rlimits = rlimitsFor(limits, cgroup !== null, input.runAs !== null);
   // bwrap's own fds: 3 = info (it writes the child pid), 4 = block (it waits for one byte).
   const handshake = spare === null && input.bwrap && cgroup !== null;
   const program = handshake ? [input.program[0]!, '--info-fd', '3', '--block-fd', '4', ...input.program.slice(1)] : input.program;
@@ -401,6 +433,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
         cwd: input.cwd,
         env: input.env,
         detached: true,
+        ...(input.runAs === null ? {} : { uid: input.runAs.uid, gid: input.runAs.gid }),
         stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
       });
     }
@@ -589,7 +622,7 @@ function cgroupLimits(limits: SandboxLimits): { maxProcesses: number; maxMemoryB
   return { maxProcesses: limits.maxProcesses, maxMemoryBytes: limits.maxMemoryMb * MIB };
 }
 
-function rlimitsFor(limits: SandboxLimits, cgroup: boolean): Rlimit[] {
+function rlimitsFor(limits: SandboxLimits, cgroup: boolean, switchedUser = false): Rlimit[] {
   const rlimits: Rlimit[] = [
     { flag: '-f', value: (limits.maxFileSizeMb * MIB) / 512 },
     { flag: '-t', value: limits.cpuSeconds },
@@ -597,7 +630,7 @@ function rlimitsFor(limits: SandboxLimits, cgroup: boolean): Rlimit[] {
   if (!cgroup) {
     // Without cgroups: address space per process stands in for the memory limit, and NPROC holds only for a non-root host user.
     rlimits.push({ flag: '-v', value: (limits.maxMemoryMb * MIB) / 1024 });
-    if (process.getuid?.() !== 0) rlimits.push({ flag: 'nproc', value: limits.maxProcesses });
+    if (process.getuid?.() !== 0 || switchedUser) rlimits.push({ flag: 'nproc', value: limits.maxProcesses });
   }
   return rlimits;
 }
