@@ -1,4 +1,4 @@
-import { lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { isBinaryFile } from 'isbinaryfile';
@@ -82,6 +82,32 @@ export function scanString(text: string, options: Pick<ScanOptions, 'rules' | 'g
   return scannerFor(options).scanText(text, options.path !== undefined ? { path: options.path } : {});
 }
 
+/**
+ * Opens `path` for a scan, or says why not (never throws): unreadable, not a regular file,
+ * over `maxFileSize` (decided from `stat`, before any read) or binary (from its first 8 KiB).
+ */
+export async function openForScan(path: string, shown: string, maxFileSize: number): Promise<{ handle: FileHandle; size: number } | { skipped: SkippedFile }> {
+  const skip = (reason: SkipReason, detail?: string): { skipped: SkippedFile } => ({ skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    return skip('unreadable', (error as { code?: string }).code ?? 'error');
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) return (await handle.close(), skip('not-a-file'));
+    if (info.size > maxFileSize) return (await handle.close(), skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`));
+    const head = Buffer.alloc(Math.min(8192, info.size));
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, bytesRead)))) return (await handle.close(), skip('binary'));
+    return { handle, size: info.size };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    return skip('unreadable', (error as { code?: string }).code ?? 'error');
+  }
+}
+
 /** Multi-line rules may start this far back in the previous chunk. */
 const tailSize = 16 * 1024;
 
@@ -96,20 +122,11 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
   const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
   const maxLine = Math.max(chunkSize, options.maxLineLength ?? 16 * 1024 * 1024);
   const scanner = scannerFor(options);
+  const opened = await openForScan(path, shown, maxFileSize);
+  if ('skipped' in opened) return { path: shown, findings: [], bytes: 0, skipped: opened.skipped };
+  const handle = opened.handle;
   const skip = (reason: SkipReason, detail?: string): FileScanResult => ({ path: shown, findings: [], bytes: 0, skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
-  let handle;
   try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    return skip('unreadable', (error as { code?: string }).code ?? 'error');
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) return skip('not-a-file');
-    if (info.size > maxFileSize) return skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`);
-    const head = Buffer.alloc(Math.min(8192, info.size));
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, bytesRead)))) return skip('binary');
     const pathInfo = scanner.pathFindings(shown);
     if (pathInfo.excluded) return skip('global-allowlist');
     const findings: Finding[] = [...pathInfo.findings];
@@ -166,6 +183,21 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
  * @throws ScanTargetError when `root` is not a readable directory
  */
 export async function scanDirectory(root: string, options: ScanOptions = {}): Promise<DirectoryScanResult> {
+  return walkFiles(root, options, (file, shown) => scanFile(file, { ...options, displayPath: shown }));
+}
+
+/** What a {@link walkFiles} visitor reports for one file; `undefined` means "not for this analyzer" (counted as ignored). */
+export type FileVisit = { readonly findings: readonly Finding[]; readonly bytes: number; readonly skipped?: SkippedFile } | undefined;
+
+/**
+ * The directory walk every tree scan shares: `.gitignore` at every level, `.git` never
+ * entered, symlinks followed only to real paths inside the root and only once (loops end),
+ * links out of the root listed as skipped. `visit` gets each file's real path and its path
+ * relative to the root (forward slashes) and does the per-file work.
+ *
+ * @throws ScanTargetError when `root` is not a readable directory
+ */
+export async function walkFiles(root: string, options: Pick<ScanOptions, 'gitignore' | 'signal'>, visit: (file: string, shown: string) => Promise<FileVisit>): Promise<DirectoryScanResult> {
   let realRoot: string;
   try {
     realRoot = await realpath(root);
@@ -241,7 +273,11 @@ export async function scanDirectory(root: string, options: ScanOptions = {}): Pr
       if (!entry.isFile() && !entry.isSymbolicLink()) continue;
       if (visited.has(target)) continue;
       visited.add(target);
-      const result = await scanFile(target, { ...options, displayPath: shown });
+      const result = await visit(target, shown);
+      if (!result) {
+        ignoredCount++;
+        continue;
+      }
       if (result.skipped) skipped.push(result.skipped);
       else {
         filesScanned++;
