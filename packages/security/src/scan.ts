@@ -137,10 +137,11 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
     let offsetBase = 0;
     let position = 0;
     let bytes = 0;
-    const buffer = Buffer.alloc(chunkSize);
+    // Not zero-filled: only the bytes each read returns are used. Small files get a small buffer.
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(chunkSize, opened.size + 1)));
     for (;;) {
       options.signal?.throwIfAborted();
-      const { bytesRead: n } = await handle.read(buffer, 0, chunkSize, position);
+      const { bytesRead: n } = await handle.read(buffer, 0, buffer.length, position);
       position += n;
       bytes += n;
       const done = n === 0;

@@ -98,7 +98,16 @@ export class SecretScanner {
   readonly #rules: CompiledRule[] = [];
   readonly #byKeyword = new Map<string, CompiledRule[]>();
   readonly #always: CompiledRule[] = [];
-  readonly #keywords: RE2 | undefined;
+  /** Keywords, longest first, so the alternation prefers `sk_live_` over `sk_`. */
+  readonly #keywordList: readonly string[];
+  readonly #keywordRegexes = new Map<string, RE2 | undefined>();
+  /**
+   * Keywords seen often in earlier chunks (`key`, `token` in ordinary code): later chunks only
+   * test them for presence and run their rules over the whole chunk, since every keyword hit
+   * costs a native call and a whole-chunk RE2 pass costs about a millisecond per MB.
+   */
+  readonly #hot = new Set<string>();
+  readonly #presence = new Map<string, RE2>();
   readonly #global: readonly CompiledAllowlist[];
 
   /**
@@ -128,8 +137,7 @@ export class SecretScanner {
         this.#byKeyword.set(key, list);
       }
     }
-    const keys = [...this.#byKeyword.keys()].sort((a, b) => b.length - a.length);
-    this.#keywords = keys.length > 0 ? new RE2(keys.map((k) => k.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')).join('|'), 'g') : undefined;
+    this.#keywordList = [...this.#byKeyword.keys()].sort((a, b) => b.length - a.length);
     this.#global = globalAllowlists.map((a) => compileAllowlist('global', a));
   }
 
@@ -157,13 +165,20 @@ export class SecretScanner {
    */
   scanText(text: string, options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string } = {}): Finding[] {
     const findings: Finding[] = [];
-    if (text.length === 0 || !this.#keywords) return findings;
+    if (text.length === 0 || this.#keywordList.length === 0) return findings;
     const path = options.path;
-    const lower = text.toLowerCase();
-    // Line starts, computed once: every location and per-line run needs them.
-    const starts: number[] = [0];
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
-    const lineOf = (offset: number): number => {
+    // One UTF-8 copy of the chunk: RE2 runs on bytes, and a JS string would be converted again
+    // by every regex object it is passed to.
+    const buf = Buffer.from(text, 'utf8');
+    const ascii = buf.length === text.length;
+    const byteStarts: number[] = [0];
+    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) byteStarts.push(i + 1);
+    let charStarts = byteStarts;
+    if (!ascii) {
+      charStarts = [0];
+      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) charStarts.push(i + 1);
+    }
+    const search = (starts: number[], offset: number): number => {
       let lo = 0;
       let hi = starts.length - 1;
       while (lo < hi) {
@@ -173,60 +188,78 @@ export class SecretScanner {
       }
       return lo;
     };
+    const lineOf = (offset: number): number => search(charStarts, offset);
     const lineText = (index: number): string => {
-      const end = index + 1 < starts.length ? starts[index + 1]! - 1 : text.length;
-      return text.slice(starts[index]!, end);
+      const end = index + 1 < charStarts.length ? charStarts[index + 1]! - 1 : text.length;
+      return text.slice(charStarts[index]!, end);
+    };
+    const charOffset = (byteOffset: number): number => {
+      if (ascii) return byteOffset;
+      const line = search(byteStarts, byteOffset);
+      return charStarts[line]! + buf.toString('utf8', byteStarts[line]!, byteOffset).length;
     };
 
-    // Keyword pre-filter: which rules could match, and on which lines.
-    const candidates = new Map<CompiledRule, Set<number>>();
-    const kw = this.#keywords;
-    kw.lastIndex = 0;
+    // Keyword pre-filter: which rules could match, and on which lines. A keyword seen more than
+    // `frequentAt` times is dropped from the alternation for the rest of the chunk (and later
+    // chunks: `#hot`) and its rules run over the whole chunk.
+    const candidates = new Map<CompiledRule, Set<number> | 'all'>();
+    // Lines of candidate per-line work above which one whole-chunk pass is cheaper.
+    const frequentAt = Math.max(32, Math.min(256, byteStarts.length >> 6));
+    const wholeChunk = (key: string): void => {
+      for (const rule of this.#byKeyword.get(key) ?? []) if (!rule.path || (path !== undefined && rule.path.test(path))) candidates.set(rule, 'all');
+    };
+    // Keywords that were frequent in earlier chunks are only tested for presence.
+    const dropped = [...this.#hot];
+    for (const key of dropped) if (this.#presenceRegex(key).test(buf as unknown as string)) wholeChunk(key);
+    const hits = new Map<string, number>();
+    let kw = this.#keywordRegex(dropped);
     let lastLine = -1;
     let lastLineStart = -1;
     let lastLineEnd = -1;
-    for (let m = kw.exec(lower); m; m = kw.exec(lower)) {
-      if (m.index < lastLineStart || m.index >= lastLineEnd) {
-        lastLine = lineOf(m.index);
-        lastLineStart = starts[lastLine]!;
-        lastLineEnd = lastLine + 1 < starts.length ? starts[lastLine + 1]! : text.length + 1;
+    if (kw) kw.lastIndex = 0;
+    for (let m = kw?.exec(buf as unknown as string); kw && m; m = kw.exec(buf as unknown as string)) {
+      const at = m.index;
+      const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
+      if (at < lastLineStart || at >= lastLineEnd) {
+        lastLine = search(byteStarts, at);
+        lastLineStart = byteStarts[lastLine]!;
+        lastLineEnd = lastLine + 1 < byteStarts.length ? byteStarts[lastLine + 1]! : buf.length + 1;
       }
-      for (const rule of this.#byKeyword.get(m[0]) ?? []) {
+      const count = (hits.get(key) ?? 0) + 1;
+      hits.set(key, count);
+      if (count > frequentAt && this.#byKeyword.has(key)) {
+        wholeChunk(key);
+        dropped.push(key);
+        if (this.#hot.size < 64) this.#hot.add(key);
+        const next = this.#keywordRegex(dropped);
+        if (!next) break;
+        next.lastIndex = kw.lastIndex;
+        kw = next;
+        continue;
+      }
+      for (const rule of this.#byKeyword.get(key) ?? []) {
         if (rule.path && (path === undefined || !rule.path.test(path))) continue;
         let lines = candidates.get(rule);
+        if (lines === 'all') continue;
         if (!lines) candidates.set(rule, (lines = new Set()));
         lines.add(lastLine);
       }
-      // Overlapping keywords (`sk_` inside `sk_live_`) are found because the alternation prefers the longest.
-      if (m[0].length === 0) kw.lastIndex++;
     }
     if (options.tail) {
       // A multi-line secret may have started in the previous chunk, keyword included.
-      const tailLower = options.tail.toLowerCase();
-      kw.lastIndex = 0;
-      for (let m = kw.exec(tailLower); m; m = kw.exec(tailLower)) {
-        for (const rule of this.#byKeyword.get(m[0]) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
+      const all = this.#keywordRegex([])!;
+      all.lastIndex = 0;
+      for (let m = all.exec(options.tail); m; m = all.exec(options.tail)) {
+        for (const rule of this.#byKeyword.get(m[0].toLowerCase()) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
       }
     }
-    for (const rule of this.#always) candidates.set(rule, new Set(starts.map((_, i) => i)));
+    for (const rule of this.#always) candidates.set(rule, 'all');
 
     const lineOffset = options.lineOffset ?? 0;
     const offsetBase = options.offsetBase ?? 0;
+    const where = { starts: charStarts, lineOffset, offsetBase, path };
     for (const [rule, lines] of candidates) {
       const regex = rule.regex!;
-      // Many candidate lines: one RE2 pass over the chunk beats a native call per line.
-      if (!rule.multiline && lines.size > 32) {
-        regex.lastIndex = 0;
-        for (let m = regex.exec(text); m; m = regex.exec(text)) {
-          if (m[0].length === 0) {
-            regex.lastIndex++;
-            continue;
-          }
-          const index = lineOf(m.index);
-          this.#consider(rule, m, m.index, index, lineText(index), findings, { starts, lineOffset, offsetBase, path });
-        }
-        continue;
-      }
       if (rule.multiline) {
         const tail = options.tail ?? '';
         const subject = tail + text;
@@ -240,7 +273,7 @@ export class SecretScanner {
           if (end <= tail.length) continue;
           if (m.index >= tail.length) {
             const at = m.index - tail.length;
-            this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, { starts, lineOffset, offsetBase, path });
+            this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, where);
           } else {
             // Started in the previous chunk: locate it there (lines before this chunk's first).
             let back = 0;
@@ -256,6 +289,26 @@ export class SecretScanner {
         }
         continue;
       }
+      // Many candidate lines: one RE2 pass over the chunk's bytes beats a native call per line.
+      if (lines === 'all' || lines.size > frequentAt) {
+        regex.lastIndex = 0;
+        for (let m = regex.exec(buf as unknown as string); m; m = regex.exec(buf as unknown as string)) {
+          const whole = m[0] as unknown as Buffer;
+          if (whole.length === 0) {
+            regex.lastIndex++;
+            continue;
+          }
+          // Back to the string's terms (UTF-16 offsets, string groups) for the shared checks.
+          const at = charOffset(m.index);
+          const match = Object.assign(
+            Array.from(m, (g) => (g === undefined ? undefined : (g as unknown as Buffer).toString('utf8'))),
+            { index: at, input: text },
+          ) as unknown as RegExpExecArray;
+          const index = lineOf(at);
+          this.#consider(rule, match, at, index, lineText(index), findings, where);
+        }
+        continue;
+      }
       for (const index of [...lines].sort((a, b) => a - b)) {
         const line = lineText(index);
         regex.lastIndex = 0;
@@ -264,12 +317,32 @@ export class SecretScanner {
             regex.lastIndex++;
             continue;
           }
-          this.#consider(rule, m, starts[index]! + m.index, index, line, findings, { starts, lineOffset, offsetBase, path });
+          this.#consider(rule, m, charStarts[index]! + m.index, index, line, findings, where);
         }
       }
     }
     findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
     return findings;
+  }
+
+  /** A case-insensitive test for one keyword (cached). */
+  #presenceRegex(key: string): RE2 {
+    let regex = this.#presence.get(key);
+    if (!regex) this.#presence.set(key, (regex = new RE2(`(?i)${key.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}`)));
+    return regex;
+  }
+
+  /** The keyword alternation without `dropped` (cached per set), or undefined when nothing is left. */
+  #keywordRegex(dropped: readonly string[]): RE2 | undefined {
+    const key = dropped.join('\u0000');
+    let regex = this.#keywordRegexes.get(key);
+    if (regex === undefined) {
+      const left = this.#keywordList.filter((k) => !dropped.includes(k));
+      regex = left.length > 0 ? new RE2(`(?i)(?:${left.map((k) => k.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')).join('|')})`, 'g') : undefined;
+      if (this.#keywordRegexes.size >= 256) this.#keywordRegexes.clear();
+      this.#keywordRegexes.set(key, regex);
+    }
+    return regex;
   }
 
   #consider(
@@ -293,7 +366,12 @@ export class SecretScanner {
         }
       }
     }
-    secret ??= m[0];
+    // A pattern ending in `(?:[^\w]|\z)` takes the line break after a secret at a line end.
+    if (secret === undefined) {
+      let end = m[0].length;
+      while (end > 0 && (m[0].charCodeAt(end - 1) === 10 || m[0].charCodeAt(end - 1) === 13)) end--;
+      secret = m[0].slice(0, end);
+    }
     if (secret !== m[0]) {
       const within = m[0].indexOf(secret);
       if (within >= 0) secretIndex = m.index + within;
