@@ -38,12 +38,13 @@ describe('default secret rules', () => {
     }
   });
 
-  // The same samples after 300 lines of the rule's own keywords: the keyword gets frequent, so
-  // the rule runs over the whole chunk's UTF-8 bytes instead of line by line, behind non-ASCII
-  // text whose UTF-16 and UTF-8 offsets differ.
+  // The same samples after 300 lines of the rule's own keywords and those of the generic and JWT
+  // rules: the keywords get frequent, so the rules run as one union over the whole chunk's
+  // UTF-8 bytes instead of line by line, behind non-ASCII text whose UTF-16 and UTF-8 offsets
+  // differ. (The test below covers a single rule over the whole chunk.)
   it.each(contentRules.filter((r) => !withoutTruePositive.has(r.id)).map((r) => [r.id, r] as const))('%s: finds its true positives in a whole-chunk pass too', (id, rule) => {
     const path = pathFor(rule);
-    const filler = Array.from({ length: 300 }, (_, i) => `// ключ 😀 ${rule.keywords.join(' ')} ${i}`).join('\n');
+    const filler = Array.from({ length: 300 }, (_, i) => `// ключ 😀 key token ey ${rule.keywords.join(' ')} ${i}`).join('\n');
     for (const sample of rule.samples?.truePositives ?? []) {
       // Blank lines keep multi-line rules (curl continuations) from starting in the filler.
       const found = scanner.scanText(`${filler}${'\n'.repeat(13)}${sample}\n`, { path }).filter((f) => f.ruleId === id && f.location!.line! > 312);

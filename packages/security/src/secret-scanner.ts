@@ -108,6 +108,7 @@ export class SecretScanner {
    */
   readonly #hot = new Set<string>();
   readonly #presence = new Map<string, RE2>();
+  readonly #unions = new Map<string, RE2>();
   readonly #global: readonly CompiledAllowlist[];
 
   /**
@@ -258,6 +259,22 @@ export class SecretScanner {
     const lineOffset = options.lineOffset ?? 0;
     const offsetBase = options.offsetBase ?? 0;
     const where = { starts: charStarts, lineOffset, offsetBase, path };
+    const wide: CompiledRule[] = [];
+    /** Runs `rule` over lines `from` to `to` of the chunk (as one string). */
+    const onLines = (rule: CompiledRule, from: number, to: number): void => {
+      const regex = rule.regex!;
+      const base = charStarts[from]!;
+      const subject = from === to ? lineText(from) : text.slice(base, to + 1 < charStarts.length ? charStarts[to + 1]! - 1 : text.length);
+      regex.lastIndex = 0;
+      for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
+        if (m[0].length === 0) {
+          regex.lastIndex++;
+          continue;
+        }
+        const index = from === to ? from : lineOf(base + m.index);
+        this.#consider(rule, m, base + m.index, index, from === to ? subject : lineText(index), findings, where);
+      }
+    };
     for (const [rule, lines] of candidates) {
       const regex = rule.regex!;
       if (rule.multiline) {
@@ -290,39 +307,58 @@ export class SecretScanner {
         continue;
       }
       // Many candidate lines: one RE2 pass over the chunk's bytes beats a native call per line.
-      if (lines === 'all' || lines.size > frequentAt) {
-        regex.lastIndex = 0;
-        for (let m = regex.exec(buf as unknown as string); m; m = regex.exec(buf as unknown as string)) {
-          const whole = m[0] as unknown as Buffer;
-          if (whole.length === 0) {
-            regex.lastIndex++;
-            continue;
-          }
-          // Back to the string's terms (UTF-16 offsets, string groups) for the shared checks.
-          const at = charOffset(m.index);
-          const match = Object.assign(
-            Array.from(m, (g) => (g === undefined ? undefined : (g as unknown as Buffer).toString('utf8'))),
-            { index: at, input: text },
-          ) as unknown as RegExpExecArray;
-          const index = lineOf(at);
-          this.#consider(rule, match, at, index, lineText(index), findings, where);
+      if (lines === 'all' || lines.size > frequentAt) wide.push(rule);
+      else for (const index of [...lines].sort((a, b) => a - b)) onLines(rule, index, index);
+    }
+    if (wide.length === 1) {
+      const rule = wide[0]!;
+      const regex = rule.regex!;
+      regex.lastIndex = 0;
+      for (let m = regex.exec(buf as unknown as string); m; m = regex.exec(buf as unknown as string)) {
+        const whole = m[0] as unknown as Buffer;
+        if (whole.length === 0) {
+          regex.lastIndex++;
+          continue;
         }
-        continue;
+        // Back to the string's terms (UTF-16 offsets, string groups) for the shared checks.
+        const at = charOffset(m.index);
+        const match = Object.assign(
+          Array.from(m, (g) => (g === undefined ? undefined : (g as unknown as Buffer).toString('utf8'))),
+          { index: at, input: text },
+        ) as unknown as RegExpExecArray;
+        const index = lineOf(at);
+        this.#consider(rule, match, at, index, lineText(index), findings, where);
       }
-      for (const index of [...lines].sort((a, b) => a - b)) {
-        const line = lineText(index);
-        regex.lastIndex = 0;
-        for (let m = regex.exec(line); m; m = regex.exec(line)) {
-          if (m[0].length === 0) {
-            regex.lastIndex++;
-            continue;
-          }
-          this.#consider(rule, m, charStarts[index]! + m.index, index, line, findings, where);
-        }
+    } else if (wide.length > 1) {
+      wide.sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1));
+      // Several rules over the whole chunk: one pass of their union finds the lines where any
+      // of them matches, and each rule then runs on just those lines. A DFA pass costs about
+      // the same for the union as for one rule.
+      const union = this.#unionRegex(wide);
+      union.lastIndex = 0;
+      for (let m = union.exec(buf as unknown as string); m; m = union.exec(buf as unknown as string)) {
+        const first = search(byteStarts, m.index);
+        const last = search(byteStarts, Math.max(m.index, m.index + (m[0] as unknown as Buffer).length - 1));
+        for (const rule of wide) onLines(rule, first, last);
+        if (last + 1 >= byteStarts.length) break;
+        union.lastIndex = byteStarts[last + 1]!;
       }
     }
     findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
     return findings;
+  }
+
+  /** One regex matching wherever any of `rules` matches (cached per set of rules). */
+  #unionRegex(rules: readonly CompiledRule[]): RE2 {
+    const key = rules.map((r) => r.rule.id).join('\u0000');
+    let regex = this.#unions.get(key);
+    if (!regex) {
+      // Each pattern in its own group, so an inline flag like `(?i)` stays inside it.
+      regex = new RE2(rules.map((r) => `(?:${r.rule.regex!})`).join('|'), 'g');
+      if (this.#unions.size >= 64) this.#unions.clear();
+      this.#unions.set(key, regex);
+    }
+    return regex;
   }
 
   /** A case-insensitive test for one keyword (cached). */
