@@ -90,6 +90,25 @@ describe('scanFile', () => {
     expect(pem.findings.map((f) => [f.ruleId, f.location?.line])).toEqual([['private-key', 301]]);
   });
 
+  it('keeps lines, columns and offsets right with multi-byte and invalid UTF-8 across small chunks', async () => {
+    const file = join(dir, 'utf8.txt');
+    const long = '😀é'.repeat(200); // a line longer than maxLineLength: cut, never inside a character
+    const lines = [long, `ключ ${'😀'.repeat(30)}`, `/* 😀 */ token = "${secret}"`, 'x'.repeat(10)];
+    const bad = Buffer.from([0xff, 0xc3, 0x28, 0xe2, 0x82]);
+    writeFileSync(file, Buffer.concat([Buffer.from(`${lines.join('\n')}\n`), bad, Buffer.from(` "${secret}"\n`)]));
+    const text = `${lines.join('\n')}\n`;
+    for (const chunkSize of [64, 4096]) {
+      const result = await scanFile(file, { chunkSize, maxLineLength: 64 });
+      const found = result.findings.filter((f) => f.ruleId === 'github-pat').map((f) => f.location);
+      expect(found).toEqual([
+        { path: file, line: 3, column: lines[2]!.indexOf(secret) + 1, offset: text.indexOf(secret) },
+        // Each invalid byte sequence decodes to one U+FFFD per maximal bad subsequence.
+        expect.objectContaining({ line: 5, column: Buffer.concat([bad, Buffer.from(' "')]).toString('utf8').length + 1 }),
+      ]);
+      expect(result.bytes).toBe(Buffer.byteLength(text) + bad.length + secret.length + 4);
+    }
+  });
+
   it('handles empty and unreadable files', async () => {
     expect(await scanFile(join(dir, 'repo', 'empty.txt'))).toMatchObject({ findings: [], bytes: 0 });
     expect((await scanFile(join(dir, 'nope'))).skipped?.reason).toBe('unreadable');

@@ -1,5 +1,6 @@
 import { type FileHandle, lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import { isUtf8 } from 'node:buffer';
 import ignore, { type Ignore } from 'ignore';
 import { isBinaryFile } from 'isbinaryfile';
 import { ScanTargetError } from './errors.js';
@@ -108,6 +109,12 @@ export async function openForScan(path: string, shown: string, maxFileSize: numb
   }
 }
 
+/** `parts` as one buffer of `length` bytes, without a copy when there is one part. */
+function concat(parts: readonly Buffer[], length: number): Buffer {
+  if (parts.length === 0) return Buffer.alloc(0);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+}
+
 /** Multi-line rules may start this far back in the previous chunk. */
 const tailSize = 16 * 1024;
 
@@ -130,38 +137,52 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
     const pathInfo = scanner.pathFindings(shown);
     if (pathInfo.excluded) return skip('global-allowlist');
     const findings: Finding[] = [...pathInfo.findings];
-    const decoder = new TextDecoder('utf-8', { fatal: false });
-    let carry = '';
     let tail = '';
     let lineOffset = 0;
     let offsetBase = 0;
     let position = 0;
     let bytes = 0;
-    // Not zero-filled: only the bytes each read returns are used. Small files get a small buffer.
-    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(chunkSize, opened.size + 1)));
+    // Bytes of the line still open at the end of the last read: scanned with the next chunk.
+    let pending: Buffer[] = [];
+    let pendingLength = 0;
+    const readSize = Math.max(1, Math.min(chunkSize, opened.size + 1));
     for (;;) {
       options.signal?.throwIfAborted();
-      const { bytesRead: n } = await handle.read(buffer, 0, buffer.length, position);
+      // A fresh buffer per read (not zero-filled): the open line's bytes are kept without a copy.
+      const piece = Buffer.allocUnsafe(readSize);
+      const { bytesRead: n } = await handle.read(piece, 0, readSize, position);
       position += n;
       bytes += n;
       const done = n === 0;
-      let text = carry + (done ? decoder.decode() : decoder.decode(buffer.subarray(0, n), { stream: true }));
-      carry = '';
-      if (!done) {
-        const cut = text.lastIndexOf('\n');
-        if (cut >= 0) {
-          carry = text.slice(cut + 1);
-          text = text.slice(0, cut + 1);
-        } else if (text.length < maxLine) {
-          carry = text;
-          continue;
+      let chunk: Buffer;
+      if (done) chunk = concat(pending, pendingLength);
+      else {
+        const data = piece.subarray(0, n);
+        let cut = data.lastIndexOf(10) + 1;
+        if (cut === 0) {
+          if (pendingLength + n < maxLine) {
+            pending.push(data);
+            pendingLength += n;
+            continue;
+          }
+          // A line longer than maxLineLength is cut, at a character boundary.
+          cut = n;
+          while (cut > 0 && cut > n - 4 && (data[cut - 1]! & 0xc0) === 0x80) cut--;
+          if (cut > 0 && data[cut - 1]! >= 0xc0) cut--;
+          if (cut === 0) cut = n;
         }
+        pending.push(data.subarray(0, cut));
+        chunk = concat(pending, pendingLength + cut);
+        pending = cut < n ? [data.subarray(cut)] : [];
+        pendingLength = n - cut;
       }
-      if (text.length > 0) {
-        for (const f of scanner.scanText(text, { path: shown, lineOffset, offsetBase, tail })) findings.push(f);
-        let lines = 0;
-        for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
-        lineOffset += lines;
+      if (chunk.length > 0) {
+        // Invalid UTF-8 decodes to U+FFFD, whose encoding differs from the bytes read: then
+        // the scanner encodes the decoded text itself so offsets stay consistent.
+        const text = chunk.toString('utf8');
+        const result = scanner.scanChunk(text, { path: shown, lineOffset, offsetBase, tail, ...(isUtf8(chunk) ? { bytes: chunk } : {}) });
+        for (const f of result.findings) findings.push(f);
+        lineOffset += result.lineBreaks;
         offsetBase += text.length;
         tail = text.length >= tailSize ? text.slice(text.length - tailSize) : (tail + text).slice(-tailSize);
       }

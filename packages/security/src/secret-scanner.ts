@@ -165,12 +165,21 @@ export class SecretScanner {
    * dropped, since the previous chunk reported them).
    */
   scanText(text: string, options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string } = {}): Finding[] {
+    return this.scanChunk(text, options).findings;
+  }
+
+  /**
+   * {@link scanText} for streams: also returns how many line breaks `text` holds (the next
+   * chunk's `lineOffset` grows by that), and takes `bytes`, the chunk as read, when it is
+   * exactly the UTF-8 encoding of `text` (valid UTF-8), which saves encoding it again.
+   */
+  scanChunk(text: string, options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; bytes?: Buffer } = {}): { findings: Finding[]; lineBreaks: number } {
     const findings: Finding[] = [];
-    if (text.length === 0 || this.#keywordList.length === 0) return findings;
+    if (text.length === 0) return { findings, lineBreaks: 0 };
     const path = options.path;
     // One UTF-8 copy of the chunk: RE2 runs on bytes, and a JS string would be converted again
     // by every regex object it is passed to.
-    const buf = Buffer.from(text, 'utf8');
+    const buf = options.bytes ?? Buffer.from(text, 'utf8');
     const ascii = buf.length === text.length;
     const byteStarts: number[] = [0];
     for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) byteStarts.push(i + 1);
@@ -179,6 +188,8 @@ export class SecretScanner {
       charStarts = [0];
       for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) charStarts.push(i + 1);
     }
+    const lineBreaks = byteStarts.length - 1;
+    if (this.#keywordList.length === 0) return { findings, lineBreaks };
     const search = (starts: number[], offset: number): number => {
       let lo = 0;
       let hi = starts.length - 1;
@@ -345,7 +356,7 @@ export class SecretScanner {
       }
     }
     findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
-    return findings;
+    return { findings, lineBreaks };
   }
 
   /** One regex matching wherever any of `rules` matches (cached per set of rules). */
