@@ -145,6 +145,7 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
     // Bytes of the line still open at the end of the last read: scanned with the next chunk.
     let pending: Buffer[] = [];
     let pendingLength = 0;
+    let uncounted: string | undefined;
     const readSize = Math.max(1, Math.min(chunkSize, opened.size + 1));
     for (;;) {
       options.signal?.throwIfAborted();
@@ -180,9 +181,17 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
         // Invalid UTF-8 decodes to U+FFFD, whose encoding differs from the bytes read: then
         // the scanner encodes the decoded text itself so offsets stay consistent.
         const text = chunk.toString('utf8');
-        const result = scanner.scanChunk(text, { path: shown, lineOffset, offsetBase, tail, ...(isUtf8(chunk) ? { bytes: chunk } : {}) });
+        if (uncounted !== undefined) {
+          // The file grew after its size was read: count the lines of the chunk taken as last.
+          for (let i = uncounted.indexOf('\n'); i >= 0; i = uncounted.indexOf('\n', i + 1)) lineOffset++;
+          uncounted = undefined;
+        }
+        // The last chunk's lines need not be counted (a full newline scan).
+        const last = done || position >= opened.size;
+        const result = scanner.scanChunk(text, { path: shown, lineOffset, offsetBase, tail, countLines: !last, ...(isUtf8(chunk) ? { bytes: chunk } : {}) });
         for (const f of result.findings) findings.push(f);
-        lineOffset += result.lineBreaks;
+        if (last) uncounted = text;
+        else lineOffset += result.lineBreaks;
         offsetBase += text.length;
         tail = text.length >= tailSize ? text.slice(text.length - tailSize) : (tail + text).slice(-tailSize);
       }

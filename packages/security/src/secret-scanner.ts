@@ -20,6 +20,60 @@ export function shannonEntropy(text: string): number {
   return h;
 }
 
+/** Line starts of a text, found on demand up to the furthest offset asked about. */
+class LineIndex {
+  readonly #starts: number[] = [0];
+  #complete = false;
+  readonly #find: (from: number) => number;
+  readonly #length: number;
+
+  /** @param find the index of the next line break at or after `from`, or -1 */
+  constructor(find: (from: number) => number, length: number) {
+    this.#find = find;
+    this.#length = length;
+  }
+
+  #more(): boolean {
+    if (this.#complete) return false;
+    const i = this.#find(this.#starts.at(-1)!);
+    if (i < 0) this.#complete = true;
+    else this.#starts.push(i + 1);
+    return !this.#complete;
+  }
+
+  /** 0-based line of `offset`. */
+  lineOf(offset: number): number {
+    while (this.#starts.at(-1)! <= offset && this.#more());
+    const starts = this.#starts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Offset where line `index` starts (`index` must exist). */
+  start(index: number): number {
+    while (this.#starts.length <= index && this.#more());
+    return this.#starts[index]!;
+  }
+
+  /** Offset of the line break ending line `index`, or the text's length for the last line. */
+  end(index: number): number {
+    while (this.#starts.length <= index + 1 && this.#more());
+    return index + 1 < this.#starts.length ? this.#starts[index + 1]! - 1 : this.#length;
+  }
+
+  /** Number of line breaks in the whole text. */
+  count(): number {
+    while (this.#more());
+    return this.#starts.length - 1;
+  }
+}
+
 interface CompiledAllowlist {
   readonly and: boolean;
   readonly target: 'secret' | 'match' | 'line';
@@ -170,10 +224,11 @@ export class SecretScanner {
 
   /**
    * {@link scanText} for streams: also returns how many line breaks `text` holds (the next
-   * chunk's `lineOffset` grows by that), and takes `bytes`, the chunk as read, when it is
-   * exactly the UTF-8 encoding of `text` (valid UTF-8), which saves encoding it again.
+   * chunk's `lineOffset` grows by that; -1 when `countLines` is false, for a last chunk), and
+   * takes `bytes`, the chunk as read, when it is exactly the UTF-8 encoding of `text` (valid
+   * UTF-8), which saves encoding it again.
    */
-  scanChunk(text: string, options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; bytes?: Buffer } = {}): { findings: Finding[]; lineBreaks: number } {
+  scanChunk(text: string, options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; bytes?: Buffer; countLines?: boolean } = {}): { findings: Finding[]; lineBreaks: number } {
     const findings: Finding[] = [];
     if (text.length === 0) return { findings, lineBreaks: 0 };
     const path = options.path;
@@ -181,34 +236,18 @@ export class SecretScanner {
     // by every regex object it is passed to.
     const buf = options.bytes ?? Buffer.from(text, 'utf8');
     const ascii = buf.length === text.length;
-    const byteStarts: number[] = [0];
-    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) byteStarts.push(i + 1);
-    let charStarts = byteStarts;
-    if (!ascii) {
-      charStarts = [0];
-      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) charStarts.push(i + 1);
-    }
-    const lineBreaks = byteStarts.length - 1;
-    if (this.#keywordList.length === 0) return { findings, lineBreaks };
-    const search = (starts: number[], offset: number): number => {
-      let lo = 0;
-      let hi = starts.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if (starts[mid]! <= offset) lo = mid;
-        else hi = mid - 1;
-      }
-      return lo;
-    };
-    const lineOf = (offset: number): number => search(charStarts, offset);
-    const lineText = (index: number): string => {
-      const end = index + 1 < charStarts.length ? charStarts[index + 1]! - 1 : text.length;
-      return text.slice(charStarts[index]!, end);
-    };
+    // Line starts in bytes and in UTF-16 units (the same for ASCII), found only as far as a
+    // hit needs: most chunks have few hits, and a newline scan costs as much as a regex pass.
+    const bl = new LineIndex((from) => buf.indexOf(10, from), buf.length);
+    const cl = ascii ? bl : new LineIndex((from) => text.indexOf('\n', from), text.length);
+    const lineBreaks = (): number => (options.countLines === false ? -1 : bl.count());
+    if (this.#keywordList.length === 0) return { findings, lineBreaks: lineBreaks() };
+    const lineOf = (offset: number): number => cl.lineOf(offset);
+    const lineText = (index: number): string => text.slice(cl.start(index), cl.end(index));
     const charOffset = (byteOffset: number): number => {
       if (ascii) return byteOffset;
-      const line = search(byteStarts, byteOffset);
-      return charStarts[line]! + buf.toString('utf8', byteStarts[line]!, byteOffset).length;
+      const line = bl.lineOf(byteOffset);
+      return cl.start(line) + buf.toString('utf8', bl.start(line), byteOffset).length;
     };
 
     // Keyword pre-filter: which rules could match, and on which lines. A keyword seen more than
@@ -216,7 +255,7 @@ export class SecretScanner {
     // chunks: `#hot`) and its rules run over the whole chunk.
     const candidates = new Map<CompiledRule, Set<number> | 'all'>();
     // Lines of candidate per-line work above which one whole-chunk pass is cheaper.
-    const frequentAt = Math.max(32, Math.min(256, byteStarts.length >> 6));
+    const frequentAt = Math.max(32, Math.min(256, buf.length >> 12));
     const wholeChunk = (key: string): void => {
       for (const rule of this.#byKeyword.get(key) ?? []) if (!rule.path || (path !== undefined && rule.path.test(path))) candidates.set(rule, 'all');
     };
@@ -233,9 +272,9 @@ export class SecretScanner {
       const at = m.index;
       const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
       if (at < lastLineStart || at >= lastLineEnd) {
-        lastLine = search(byteStarts, at);
-        lastLineStart = byteStarts[lastLine]!;
-        lastLineEnd = lastLine + 1 < byteStarts.length ? byteStarts[lastLine + 1]! : buf.length + 1;
+        lastLine = bl.lineOf(at);
+        lastLineStart = bl.start(lastLine);
+        lastLineEnd = bl.end(lastLine) + 1;
       }
       const count = (hits.get(key) ?? 0) + 1;
       hits.set(key, count);
@@ -269,13 +308,13 @@ export class SecretScanner {
 
     const lineOffset = options.lineOffset ?? 0;
     const offsetBase = options.offsetBase ?? 0;
-    const where = { starts: charStarts, lineOffset, offsetBase, path };
+    const where = { lineStart: (index: number) => cl.start(index), lineOffset, offsetBase, path };
     const wide: CompiledRule[] = [];
     /** Runs `rule` over lines `from` to `to` of the chunk (as one string). */
     const onLines = (rule: CompiledRule, from: number, to: number): void => {
       const regex = rule.regex!;
-      const base = charStarts[from]!;
-      const subject = from === to ? lineText(from) : text.slice(base, to + 1 < charStarts.length ? charStarts[to + 1]! - 1 : text.length);
+      const base = cl.start(from);
+      const subject = text.slice(base, cl.end(to));
       regex.lastIndex = 0;
       for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
         if (m[0].length === 0) {
@@ -308,7 +347,7 @@ export class SecretScanner {
             for (let i = subject.indexOf('\n', m.index); i >= 0 && i < tail.length; i = subject.indexOf('\n', i + 1)) back++;
             const lineStart = subject.lastIndexOf('\n', m.index - 1) + 1;
             this.#consider(rule, m, m.index, 0, subject.slice(lineStart, Math.max(lineStart, subject.indexOf('\n', m.index))), findings, {
-              starts: [lineStart],
+              lineStart: () => lineStart,
               lineOffset: lineOffset - back,
               offsetBase: offsetBase - tail.length,
               path,
@@ -348,15 +387,17 @@ export class SecretScanner {
       const union = this.#unionRegex(wide);
       union.lastIndex = 0;
       for (let m = union.exec(buf as unknown as string); m; m = union.exec(buf as unknown as string)) {
-        const first = search(byteStarts, m.index);
-        const last = search(byteStarts, Math.max(m.index, m.index + (m[0] as unknown as Buffer).length - 1));
+        const first = bl.lineOf(m.index);
+        const last = bl.lineOf(Math.max(m.index, m.index + (m[0] as unknown as Buffer).length - 1));
+        // Line numbers are the same in bytes and in UTF-16 units.
         for (const rule of wide) onLines(rule, first, last);
-        if (last + 1 >= byteStarts.length) break;
-        union.lastIndex = byteStarts[last + 1]!;
+        const next = bl.end(last) + 1;
+        if (next >= buf.length) break;
+        union.lastIndex = next;
       }
     }
     findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
-    return { findings, lineBreaks };
+    return { findings, lineBreaks: lineBreaks() };
   }
 
   /** One regex matching wherever any of `rules` matches (cached per set of rules). */
@@ -399,7 +440,7 @@ export class SecretScanner {
     lineIndex: number,
     line: string,
     findings: Finding[],
-    where: { starts: number[]; lineOffset: number; offsetBase: number; path: string | undefined },
+    where: { lineStart: (index: number) => number; lineOffset: number; offsetBase: number; path: string | undefined },
   ): void {
     const rule = c.rule;
     let secret: string | undefined;
@@ -429,7 +470,7 @@ export class SecretScanner {
     for (const list of c.allowlists) if (allows(list, secret, m[0], line, where.path)) return;
     for (const list of this.#global) if ((list.regexes.length > 0 || list.stopwords.length > 0) && allows(list, secret, m[0], line, where.path)) return;
     const start = offset + (secretIndex - m.index);
-    const column = start - where.starts[lineIndex]! + 1;
+    const column = start - where.lineStart(lineIndex) + 1;
     findings.push({
       ruleId: rule.id,
       category: rule.category ?? 'secrets-exposure',

@@ -4,7 +4,7 @@
 // Corpus size: BENCH_SECRET_MB (default 200). The corpus lives in a temp dir, deleted after.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scanDirectory } from '@buckley/security';
 import { lintSource } from '@secretlint/core';
@@ -76,22 +76,32 @@ export default async function main(): Promise<void> {
     const planted = generate(dir, mb * 1024 * 1024);
     const files = readdirSync(dir).flatMap((d) => readdirSync(join(dir, d)).map((f) => `${d}/${f}`));
 
-    let start = performance.now();
-    const ours = await scanDirectory(dir, { gitignore: false });
-    const oursMs = performance.now() - start;
-    const oursFound = new Set(ours.findings.map((f) => `${f.location?.path}:${f.location?.line}`));
-
+    // The machine is shared: rather than timing one tool after the other (load changes in
+    // between), the tools take turns directory by directory (50 directories of 16 files) and
+    // each tool's time is summed. Our first turn includes compiling the rules.
     const config = { rules: [{ id: '@secretlint/secretlint-rule-preset-recommend', rule: presetRecommend }] };
+    const oursFound = new Set<string>();
     const theirsFound = new Set<string>();
+    let oursMs = 0;
+    let theirsMs = 0;
+    let oursFindings = 0;
     let bytes = 0;
-    start = performance.now();
-    for (const file of files) {
-      const content = await readFile(join(dir, file), 'utf8');
-      bytes += Buffer.byteLength(content);
-      const result = await lintSource({ source: { filePath: join(dir, file), content, contentType: 'text' }, options: { config, maskSecrets: true } });
-      for (const m of result.messages) theirsFound.add(`${file}:${m.loc.start.line}`);
+    for (const sub of readdirSync(dir).sort()) {
+      let start = performance.now();
+      const ours = await scanDirectory(join(dir, sub), { gitignore: false });
+      oursMs += performance.now() - start;
+      oursFindings += ours.findings.length;
+      for (const f of ours.findings) oursFound.add(`${sub}/${f.location?.path}:${f.location?.line}`);
+
+      start = performance.now();
+      for (const name of readdirSync(join(dir, sub))) {
+        const content = await readFile(join(dir, sub, name), 'utf8');
+        bytes += Buffer.byteLength(content);
+        const result = await lintSource({ source: { filePath: join(dir, sub, name), content, contentType: 'text' }, options: { config, maskSecrets: true } });
+        for (const m of result.messages) theirsFound.add(`${sub}/${name}:${m.loc.start.line}`);
+      }
+      theirsMs += performance.now() - start;
     }
-    const theirsMs = performance.now() - start;
 
     const mbScanned = bytes / 1024 / 1024;
     const oursMbps = mbScanned / (oursMs / 1000);
@@ -104,7 +114,7 @@ export default async function main(): Promise<void> {
         { name: `scanDirectory, ${Math.round(mbScanned)} MB, ${files.length} files`, unit: 'MB/s', value: oursMbps, baseline: theirsMbps, ratio: oursMbps / theirsMbps, ratioNote: 'vs secretlint preset-recommend', target: '>= 3x', met: oursMbps / theirsMbps >= 3 },
         { name: `recall on ${planted.length} planted secrets`, unit: 'fraction', value: oursRecall, baseline: theirsRecall, target: '>= secretlint', met: oursRecall >= theirsRecall },
       ],
-      { corpusMB: mbScanned, files: files.length, planted: planted.length, oursMs, secretlintMs: theirsMs, oursFindings: ours.findings.length },
+      { corpusMB: mbScanned, files: files.length, planted: planted.length, oursMs, secretlintMs: theirsMs, oursFindings, loadAverage: loadavg(), method: 'interleaved by directory' },
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
