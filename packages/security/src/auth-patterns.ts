@@ -223,10 +223,18 @@ export interface AuthPatternScanOptions extends Pick<ScanOptions, 'gitignore' | 
 export async function analyzeAuthFile(path: string, options: AuthPatternScanOptions & { displayPath?: string } = {}): Promise<FileScanResult> {
   const shown = options.displayPath ?? path;
   const analyzer = analyzerFor(options);
-  const opened = await openForScan(path, shown, options.maxFileSize ?? 4 * 1024 * 1024);
+  const maxFileSize = options.maxFileSize ?? 4 * 1024 * 1024;
+  const opened = await openForScan(path, shown, maxFileSize, maxFileSize);
   if ('skipped' in opened) return { path: shown, findings: [], bytes: 0, skipped: opened.skipped };
   try {
-    const buffer = await opened.handle.readFile();
+    let buffer = opened.head;
+    // A short first read (rare for regular files): read the rest.
+    while (buffer.length < opened.size) {
+      const more = Buffer.allocUnsafe(opened.size - buffer.length);
+      const { bytesRead } = await opened.handle.read(more, 0, more.length, buffer.length);
+      if (bytesRead === 0) break;
+      buffer = Buffer.concat([buffer, more.subarray(0, bytesRead)]);
+    }
     return { path: shown, findings: analyzer.analyze(buffer.toString('utf8'), { path: shown.split('\\').join('/') }), bytes: buffer.length };
   } catch (error) {
     return { path: shown, findings: [], bytes: 0, skipped: { path: shown, reason: 'unreadable', detail: (error as { code?: string }).code ?? 'error' } };

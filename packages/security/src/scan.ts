@@ -84,10 +84,11 @@ export function scanString(text: string, options: Pick<ScanOptions, 'rules' | 'g
 }
 
 /**
- * Opens `path` for a scan, or says why not (never throws): unreadable, not a regular file,
- * over `maxFileSize` (decided from `stat`, before any read) or binary (from its first 8 KiB).
+ * Opens `path` for a scan and reads its first `firstChunk` bytes, or says why not (never
+ * throws): unreadable, not a regular file, over `maxFileSize` (decided from `stat`, before
+ * any read) or binary (from its first 8 KiB).
  */
-export async function openForScan(path: string, shown: string, maxFileSize: number): Promise<{ handle: FileHandle; size: number } | { skipped: SkippedFile }> {
+export async function openForScan(path: string, shown: string, maxFileSize: number, firstChunk: number): Promise<{ handle: FileHandle; size: number; head: Buffer } | { skipped: SkippedFile }> {
   const skip = (reason: SkipReason, detail?: string): { skipped: SkippedFile } => ({ skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
   let handle: FileHandle;
   try {
@@ -99,10 +100,12 @@ export async function openForScan(path: string, shown: string, maxFileSize: numb
     const info = await handle.stat();
     if (!info.isFile()) return (await handle.close(), skip('not-a-file'));
     if (info.size > maxFileSize) return (await handle.close(), skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`));
-    const head = Buffer.alloc(Math.min(8192, info.size));
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, bytesRead)))) return (await handle.close(), skip('binary'));
-    return { handle, size: info.size };
+    // The first chunk is read at once (one round trip for most files); its start decides binary.
+    const first = Buffer.allocUnsafe(Math.max(1, Math.min(firstChunk, info.size)));
+    const { bytesRead } = info.size > 0 ? await handle.read(first, 0, first.length, 0) : { bytesRead: 0 };
+    const head = first.subarray(0, bytesRead);
+    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, 8192)))) return (await handle.close(), skip('binary'));
+    return { handle, size: info.size, head };
   } catch (error) {
     await handle.close().catch(() => undefined);
     return skip('unreadable', (error as { code?: string }).code ?? 'error');
@@ -129,7 +132,7 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
   const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
   const maxLine = Math.max(chunkSize, options.maxLineLength ?? 16 * 1024 * 1024);
   const scanner = scannerFor(options);
-  const opened = await openForScan(path, shown, maxFileSize);
+  const opened = await openForScan(path, shown, maxFileSize, chunkSize);
   if ('skipped' in opened) return { path: shown, findings: [], bytes: 0, skipped: opened.skipped };
   const handle = opened.handle;
   const skip = (reason: SkipReason, detail?: string): FileScanResult => ({ path: shown, findings: [], bytes: 0, skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
@@ -146,19 +149,27 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
     let pending: Buffer[] = [];
     let pendingLength = 0;
     let uncounted: string | undefined;
-    const readSize = Math.max(1, Math.min(chunkSize, opened.size + 1));
+    // The file is scanned up to the size it had when opened: a file growing meanwhile (a log)
+    // neither runs past maxFileSize nor keeps the scan going.
+    let head: Buffer | undefined = opened.head;
     for (;;) {
       options.signal?.throwIfAborted();
-      // A fresh buffer per read (not zero-filled): the open line's bytes are kept without a copy.
-      const piece = Buffer.allocUnsafe(readSize);
-      const { bytesRead: n } = await handle.read(piece, 0, readSize, position);
+      let n = 0;
+      let piece = head;
+      head = undefined;
+      if (piece) n = piece.length;
+      else if (position < opened.size) {
+        // A fresh buffer per read (not zero-filled): the open line's bytes are kept without a copy.
+        piece = Buffer.allocUnsafe(Math.min(chunkSize, opened.size - position));
+        n = (await handle.read(piece, 0, piece.length, position)).bytesRead;
+      }
       position += n;
       bytes += n;
       const done = n === 0;
       let chunk: Buffer;
       if (done) chunk = concat(pending, pendingLength);
       else {
-        const data = piece.subarray(0, n);
+        const data = piece!.subarray(0, n);
         let cut = data.lastIndexOf(10) + 1;
         if (cut === 0) {
           if (pendingLength + n < maxLine) {
@@ -181,13 +192,13 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
         // Invalid UTF-8 decodes to U+FFFD, whose encoding differs from the bytes read: then
         // the scanner encodes the decoded text itself so offsets stay consistent.
         const text = chunk.toString('utf8');
+        // The last chunk's lines need not be counted (a full newline scan). It is the last when
+        // the read reached the size, or when a short read left an open line to scan at the end.
+        const last = done || position >= opened.size;
         if (uncounted !== undefined) {
-          // The file grew after its size was read: count the lines of the chunk taken as last.
           for (let i = uncounted.indexOf('\n'); i >= 0; i = uncounted.indexOf('\n', i + 1)) lineOffset++;
           uncounted = undefined;
         }
-        // The last chunk's lines need not be counted (a full newline scan).
-        const last = done || position >= opened.size;
         const result = scanner.scanChunk(text, { path: shown, lineOffset, offsetBase, tail, countLines: !last, ...(isUtf8(chunk) ? { bytes: chunk } : {}) });
         for (const f of result.findings) findings.push(f);
         if (last) uncounted = text;
@@ -242,6 +253,22 @@ export async function walkFiles(root: string, options: Pick<ScanOptions, 'gitign
   let bytesScanned = 0;
   let ignoredCount = 0;
   const visited = new Set<string>();
+  // A few files in flight: one file's reads overlap another's scanning. Results are recorded
+  // in walk order, so the output does not depend on timing.
+  const concurrency = 4;
+  const inFlight: Promise<FileVisit>[] = [];
+  const record = (result: FileVisit): void => {
+    if (!result) {
+      ignoredCount++;
+      return;
+    }
+    if (result.skipped) skipped.push(result.skipped);
+    else {
+      filesScanned++;
+      bytesScanned += result.bytes;
+    }
+    for (const f of result.findings) findings.push(f);
+  };
   const useGitignore = options.gitignore ?? true;
 
   const walk = async (dir: string, display: string, rules: { base: string; ig: Ignore }[]): Promise<void> => {
@@ -304,19 +331,14 @@ export async function walkFiles(root: string, options: Pick<ScanOptions, 'gitign
       if (!entry.isFile() && !entry.isSymbolicLink()) continue;
       if (visited.has(target)) continue;
       visited.add(target);
-      const result = await visit(target, shown);
-      if (!result) {
-        ignoredCount++;
-        continue;
-      }
-      if (result.skipped) skipped.push(result.skipped);
-      else {
-        filesScanned++;
-        bytesScanned += result.bytes;
-      }
-      for (const f of result.findings) findings.push(f);
+      const pending = visit(target, shown);
+      // Rejections (an abort) surface when awaited in order; until then they are not "unhandled".
+      pending.catch(() => undefined);
+      inFlight.push(pending);
+      if (inFlight.length >= concurrency) record(await inFlight.shift()!);
     }
   };
   await walk(realRoot, '', []);
+  while (inFlight.length > 0) record(await inFlight.shift()!);
   return { findings, filesScanned, bytesScanned, skipped, ignoredCount };
 }
