@@ -1,6 +1,6 @@
 import { type FileHandle, lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { isUtf8 } from 'node:buffer';
+
 import ignore, { type Ignore } from 'ignore';
 import { isBinaryFile } from 'isbinaryfile';
 import { ScanTargetError } from './errors.js';
@@ -121,6 +121,15 @@ function concat(parts: readonly Buffer[], length: number): Buffer {
 /** Multi-line rules may start this far back in the previous chunk. */
 const tailSize = 16 * 1024;
 
+/** The last `tailSize` characters of `previous` followed by `chunk` decoded. */
+function tailOf(previous: string, chunk: Buffer): string {
+  // At most 4 bytes a character: decode no more than needed, from a character's first byte.
+  let from = Math.max(0, chunk.length - 4 * tailSize);
+  while (from < chunk.length && (chunk[from]! & 0xc0) === 0x80) from++;
+  const text = chunk.toString('utf8', from);
+  return text.length >= tailSize ? text.slice(text.length - tailSize) : (from === 0 ? previous + text : text).slice(-tailSize);
+}
+
 /**
  * Scans one file, streaming it in chunks cut at line ends so memory stays flat whatever the
  * file size. Skips (with a reason, never throwing) files over `maxFileSize`, binaries and
@@ -148,7 +157,7 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
     // Bytes of the line still open at the end of the last read: scanned with the next chunk.
     let pending: Buffer[] = [];
     let pendingLength = 0;
-    let uncounted: string | undefined;
+    let uncounted: Buffer | undefined;
     // The file is scanned up to the size it had when opened: a file growing meanwhile (a log)
     // neither runs past maxFileSize nor keeps the scan going.
     let head: Buffer | undefined = opened.head;
@@ -189,22 +198,22 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
         pendingLength = n - cut;
       }
       if (chunk.length > 0) {
-        // Invalid UTF-8 decodes to U+FFFD, whose encoding differs from the bytes read: then
-        // the scanner encodes the decoded text itself so offsets stay consistent.
-        const text = chunk.toString('utf8');
-        // The last chunk's lines need not be counted (a full newline scan). It is the last when
-        // the read reached the size, or when a short read left an open line to scan at the end.
+        // The last chunk's lines need not be counted (a full newline scan), nor its tail taken.
+        // It is the last when the read reached the size, or when a short read left an open line
+        // to scan at the end (then the lines of the one before are counted late).
         const last = done || position >= opened.size;
         if (uncounted !== undefined) {
-          for (let i = uncounted.indexOf('\n'); i >= 0; i = uncounted.indexOf('\n', i + 1)) lineOffset++;
+          for (let i = uncounted.indexOf(10); i >= 0; i = uncounted.indexOf(10, i + 1)) lineOffset++;
           uncounted = undefined;
         }
-        const result = scanner.scanChunk(text, { path: shown, lineOffset, offsetBase, tail, countLines: !last, ...(isUtf8(chunk) ? { bytes: chunk } : {}) });
+        const result = scanner.scanChunk(chunk, { path: shown, lineOffset, offsetBase, tail, countLines: !last });
         for (const f of result.findings) findings.push(f);
-        if (last) uncounted = text;
-        else lineOffset += result.lineBreaks;
-        offsetBase += text.length;
-        tail = text.length >= tailSize ? text.slice(text.length - tailSize) : (tail + text).slice(-tailSize);
+        offsetBase += result.length;
+        if (last) uncounted = chunk;
+        else {
+          lineOffset += result.lineBreaks;
+          tail = tailOf(tail, chunk);
+        }
       }
       if (done) break;
     }

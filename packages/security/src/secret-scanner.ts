@@ -1,3 +1,4 @@
+import { isAscii, isUtf8 } from 'node:buffer';
 import RE2 from 're2';
 import { InvalidRuleError } from './errors.js';
 import { type Finding, type Severity, maskSecret } from './finding.js';
@@ -223,27 +224,40 @@ export class SecretScanner {
   }
 
   /**
-   * {@link scanText} for streams: also returns how many line breaks `text` holds (the next
-   * chunk's `lineOffset` grows by that; -1 when `countLines` is false, for a last chunk), and
-   * takes `bytes`, the chunk as read, when it is exactly the UTF-8 encoding of `text` (valid
-   * UTF-8), which saves encoding it again.
+   * {@link scanText} for streams: takes the chunk as a string or as the bytes read (decoded as
+   * UTF-8, invalid sequences as U+FFFD), and also returns how many line breaks it holds (the
+   * next chunk's `lineOffset` grows by that; -1 when `countLines` is false, for a last chunk)
+   * and its length in UTF-16 units (the next chunk's `offsetBase` grows by that).
    */
-  scanChunk(text: string, options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; bytes?: Buffer; countLines?: boolean } = {}): { findings: Finding[]; lineBreaks: number } {
+  scanChunk(
+    input: string | Buffer,
+    options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; countLines?: boolean } = {},
+  ): { findings: Finding[]; lineBreaks: number; length: number } {
     const findings: Finding[] = [];
-    if (text.length === 0) return { findings, lineBreaks: 0 };
+    if (input.length === 0) return { findings, lineBreaks: 0, length: 0 };
     const path = options.path;
-    // One UTF-8 copy of the chunk: RE2 runs on bytes, and a JS string would be converted again
-    // by every regex object it is passed to.
-    const buf = options.bytes ?? Buffer.from(text, 'utf8');
-    const ascii = buf.length === text.length;
+    // RE2 runs on one UTF-8 copy of the chunk (a JS string would be converted again by every
+    // regex object it is passed to). Bytes as read are used as they are when they are valid
+    // UTF-8; an ASCII chunk is never decoded whole, only the lines with hits.
+    let decoded: string | undefined = typeof input === 'string' ? input : undefined;
+    let buf: Buffer;
+    if (typeof input === 'string') buf = Buffer.from(input, 'utf8');
+    else if (isAscii(input) || isUtf8(input)) buf = input;
+    else buf = Buffer.from((decoded = input.toString('utf8')), 'utf8');
+    const ascii = decoded === undefined ? isAscii(buf) : buf.length === decoded.length;
+    const text = (): string => (decoded ??= buf.toString(ascii ? 'latin1' : 'utf8'));
+    // Short ASCII lines are copied out of the bytes; anything longer comes from the decoded chunk,
+    // whose slices share memory (a long line with many matches must not be copied per match).
+    const slice = (from: number, to: number): string => (ascii && decoded === undefined && to - from < 4096 ? buf.toString('latin1', from, to) : text().slice(from, to));
+    const length = ascii ? buf.length : text().length;
     // Line starts in bytes and in UTF-16 units (the same for ASCII), found only as far as a
     // hit needs: most chunks have few hits, and a newline scan costs as much as a regex pass.
     const bl = new LineIndex((from) => buf.indexOf(10, from), buf.length);
-    const cl = ascii ? bl : new LineIndex((from) => text.indexOf('\n', from), text.length);
+    const cl = ascii ? bl : new LineIndex((from) => text().indexOf('\n', from), length);
     const lineBreaks = (): number => (options.countLines === false ? -1 : bl.count());
-    if (this.#keywordList.length === 0) return { findings, lineBreaks: lineBreaks() };
+    if (this.#keywordList.length === 0) return { findings, lineBreaks: lineBreaks(), length };
     const lineOf = (offset: number): number => cl.lineOf(offset);
-    const lineText = (index: number): string => text.slice(cl.start(index), cl.end(index));
+    const lineText = (index: number): string => slice(cl.start(index), cl.end(index));
     const charOffset = (byteOffset: number): number => {
       if (ascii) return byteOffset;
       const line = bl.lineOf(byteOffset);
@@ -314,7 +328,7 @@ export class SecretScanner {
     const onLines = (rule: CompiledRule, from: number, to: number): void => {
       const regex = rule.regex!;
       const base = cl.start(from);
-      const subject = text.slice(base, cl.end(to));
+      const subject = slice(base, cl.end(to));
       regex.lastIndex = 0;
       for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
         if (m[0].length === 0) {
@@ -329,7 +343,7 @@ export class SecretScanner {
       const regex = rule.regex!;
       if (rule.multiline) {
         const tail = options.tail ?? '';
-        const subject = tail + text;
+        const subject = tail + text();
         regex.lastIndex = 0;
         for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
           if (m[0].length === 0) {
@@ -374,7 +388,7 @@ export class SecretScanner {
         const at = charOffset(m.index);
         const match = Object.assign(
           Array.from(m, (g) => (g === undefined ? undefined : (g as unknown as Buffer).toString('utf8'))),
-          { index: at, input: text },
+          { index: at },
         ) as unknown as RegExpExecArray;
         const index = lineOf(at);
         this.#consider(rule, match, at, index, lineText(index), findings, where);
@@ -397,7 +411,7 @@ export class SecretScanner {
       }
     }
     findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
-    return { findings, lineBreaks: lineBreaks() };
+    return { findings, lineBreaks: lineBreaks(), length };
   }
 
   /** One regex matching wherever any of `rules` matches (cached per set of rules). */
