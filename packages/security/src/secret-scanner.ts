@@ -21,6 +21,11 @@ export function shannonEntropy(text: string): number {
   return h;
 }
 
+/** `text` as a regex matching it literally. */
+function escapeLiteral(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+}
+
 /** Line starts of a text, found on demand up to the furthest offset asked about. */
 class LineIndex {
   readonly #starts: number[] = [0];
@@ -155,6 +160,8 @@ export class SecretScanner {
   readonly #always: CompiledRule[] = [];
   /** Keywords, longest first, so the alternation prefers `sk_live_` over `sk_`. */
   readonly #keywordList: readonly string[];
+  /** Each keyword as searched: the literal, or `\b` + literal when every rule needs it at a word start. */
+  readonly #keywordSource = new Map<string, string>();
   readonly #keywordRegexes = new Map<string, RE2 | undefined>();
   /**
    * Keywords seen often in earlier chunks (`key`, `token` in ordinary code): later chunks only
@@ -194,6 +201,18 @@ export class SecretScanner {
       }
     }
     this.#keywordList = [...this.#byKeyword.keys()].sort((a, b) => b.length - a.length);
+    // A keyword that every rule using it needs at a word start (`\bey` for JWTs) is searched
+    // as such: `ey` inside `key` would otherwise make the JWT rule a candidate on most lines.
+    for (const [key, list] of this.#byKeyword) {
+      const literal = escapeLiteral(key);
+      const atWordStart = list.every((c) => {
+        const source = c.rule.regex!.replace(/^\(\?i\)/, '');
+        if (!source.startsWith('\\b')) return false;
+        const rest = source.slice(2).replace(/^\((?:\?:)?/, '');
+        return rest.toLowerCase().startsWith(literal) && /^[a-z0-9_]/.test(key);
+      });
+      this.#keywordSource.set(key, atWordStart ? `\\b${literal}` : literal);
+    }
     this.#global = globalAllowlists.map((a) => compileAllowlist('global', a));
   }
 
@@ -430,7 +449,7 @@ export class SecretScanner {
   /** A case-insensitive test for one keyword (cached). */
   #presenceRegex(key: string): RE2 {
     let regex = this.#presence.get(key);
-    if (!regex) this.#presence.set(key, (regex = new RE2(`(?i)${key.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}`)));
+    if (!regex) this.#presence.set(key, (regex = new RE2(`(?i)${this.#keywordSource.get(key) ?? escapeLiteral(key)}`)));
     return regex;
   }
 
@@ -440,7 +459,7 @@ export class SecretScanner {
     let regex = this.#keywordRegexes.get(key);
     if (regex === undefined) {
       const left = this.#keywordList.filter((k) => !dropped.includes(k));
-      regex = left.length > 0 ? new RE2(`(?i)(?:${left.map((k) => k.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')).join('|')})`, 'g') : undefined;
+      regex = left.length > 0 ? new RE2(`(?i)(?:${left.map((k) => this.#keywordSource.get(k) ?? escapeLiteral(k)).join('|')})`, 'g') : undefined;
       if (this.#keywordRegexes.size >= 256) this.#keywordRegexes.clear();
       this.#keywordRegexes.set(key, regex);
     }
