@@ -47,13 +47,13 @@ describe('analyzeAuthDirectory', () => {
     expect(result.ignoredCount).toBeGreaterThanOrEqual(3);
     expect(result.filesScanned).toBe(3);
     expect(JSON.stringify(result)).not.toContain(password);
-  });
+  }, 60_000);
 
   it('takes an include filter and a larger size limit', async () => {
     const result = await analyzeAuthDirectory(root, { include: (p) => p.endsWith('.js') || p.endsWith('.md'), maxFileSize: 16 * 1024 * 1024 });
     expect(result.findings.map((f) => f.location?.path).sort()).toEqual(['README.md', 'node_modules/dep/index.js', 'src/big.js']);
     expect(result.findings.find((f) => f.location?.path === 'src/big.js')?.location?.line).toBe(600_001);
-  });
+  }, 60_000);
 
   it('throws a typed error for a root that is not a directory', async () => {
     await expect(analyzeAuthDirectory(join(dir, 'missing'))).rejects.toBeInstanceOf(ScanTargetError);
