@@ -66,6 +66,20 @@ describe('scanDirectory', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(400 * 1024 * 1024);
   }, 60_000);
 
+  it('stops with the abort reason when its signal aborts, files in flight included', async () => {
+    const many = join(dir, 'many');
+    mkdirSync(many);
+    for (let i = 0; i < 40; i++) writeFileSync(join(many, `f${i}.ts`), `const t = "${secret}";\n`.repeat(2000));
+    const controller = new AbortController();
+    const scan = scanDirectory(many, { signal: controller.signal });
+    setImmediate(() => controller.abort(new Error('stop')));
+    // Rejected promises of the other files in flight must not surface as unhandled (vitest fails on those).
+    await expect(scan).rejects.toThrow('stop');
+    const aborted = new AbortController();
+    aborted.abort(new Error('before'));
+    await expect(scanDirectory(many, { signal: aborted.signal })).rejects.toThrow('before');
+  });
+
   it('throws a typed error for a root that is not a directory', async () => {
     await expect(scanDirectory(join(dir, 'missing'))).rejects.toBeInstanceOf(ScanTargetError);
   });
