@@ -1,3 +1,18 @@
 export { readmeExamples, runReadmeExamples } from './readme.js';
 export type { ReadmeExample } from './readme.js';
 export { thrown, rejected } from './errors.js';
+export { waitUntil, randomSuffix } from './wait.js';
+export { describeBusConformance } from './bus-conformance.js';
+export type { BusConformanceOptions } from './bus-conformance.js';
+export { describeEventStoreConformance, eventStoreConformanceTests } from './event-store-conformance.js';
+export type { EventStoreConformanceOptions } from './event-store-conformance.js';
+export { describeAgentRegistryConformance } from './agent-registry-conformance.js';
+export type {
+  AgentRegistryConformanceOptions,
+  AgentRegistryCreateOptions,
+  AgentRegistryFixture,
+} from './agent-registry-conformance.js';
+export { describePeerConformance } from './peer-conformance.js';
+export type { PeerConformanceOptions } from './peer-conformance.js';
+export { describeTaskCoordinatorConformance, taskCoordinatorConformanceTests } from './task-coordinator-conformance.js';
+export type { TaskCoordinatorConformanceContext, TaskCoordinatorConformanceOptions } from './task-coordinator-conformance.js';

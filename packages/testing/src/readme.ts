@@ -13,8 +13,8 @@ export interface ReadmeExample {
  * The ```` ```ts ```` blocks of a package README, in order. Blocks fenced as ```` ```ts skip ````
  * are left out (for fragments that cannot run alone, such as a config file).
  */
-export function readmeExamples(packageDir: string): ReadmeExample[] {
-  const text = readFileSync(join(packageDir, 'README.md'), 'utf8');
+export function readmeExamples(packageDir: string, readme = join(packageDir, 'README.md')): ReadmeExample[] {
+  const text = readFileSync(readme, 'utf8');
   const lines = text.split('\n');
   const examples: ReadmeExample[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -30,12 +30,13 @@ export function readmeExamples(packageDir: string): ReadmeExample[] {
 
 /**
  * Runs each README example of the package as a module (through Vitest's TypeScript transform,
- * so it imports the workspace packages from source). An example that throws fails the test.
+ * so it imports the workspace packages from source). `readme` defaults to the package's own;
+ * the examples always run from the package's `src`, so they resolve its dependencies. An example that throws fails the test.
  * Examples use `node:assert` to state what they print, so a wrong README fails too.
  */
-export async function runReadmeExamples(packageDir: string): Promise<number> {
-  const examples = readmeExamples(packageDir);
-  if (examples.length === 0) throw new Error(`no runnable \`\`\`ts example in ${join(packageDir, 'README.md')}`);
+export async function runReadmeExamples(packageDir: string, readme = join(packageDir, 'README.md')): Promise<number> {
+  const examples = readmeExamples(packageDir, readme);
+  if (examples.length === 0) throw new Error(`no runnable \`\`\`ts example in ${readme}`);
   const dir = join(packageDir, 'src', `.readme-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   try {

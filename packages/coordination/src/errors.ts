@@ -1,0 +1,156 @@
+import { BuckleyError, type BuckleyErrorOptions, isBuckleyError } from '@buckley/utils';
+import type { ExpectedVersion } from './event-store.js';
+
+/** Stable codes of the event store's errors. */
+export const EventStoreErrorCode = {
+  WrongExpectedVersion: 'WRONG_EXPECTED_VERSION',
+  InvalidEvent: 'INVALID_EVENT',
+  InvalidStreamId: 'INVALID_STREAM_ID',
+  InvalidExpectedVersion: 'INVALID_EXPECTED_VERSION',
+  InvalidOption: 'INVALID_EVENT_STORE_OPTION',
+  Unavailable: 'EVENT_STORE_UNAVAILABLE',
+  Backend: 'EVENT_STORE_BACKEND_ERROR',
+  Closed: 'EVENT_STORE_CLOSED',
+} as const;
+
+/** One of {@link EventStoreErrorCode}'s values. */
+export type EventStoreErrorCode = (typeof EventStoreErrorCode)[keyof typeof EventStoreErrorCode];
+
+/** The base of every error an event store throws; driver errors travel as `cause`. */
+export class EventStoreError extends BuckleyError {
+  declare readonly code: EventStoreErrorCode;
+}
+
+/** The stream's version did not satisfy the append's `expectedVersion`; nothing was written. */
+export class WrongExpectedVersionError extends EventStoreError {
+  readonly streamId: string;
+  readonly expected: ExpectedVersion;
+  /** The stream's version when the append was checked (`0` = no events). */
+  readonly actual: number;
+
+  constructor(streamId: string, expected: ExpectedVersion, actual: number, options?: BuckleyErrorOptions) {
+    super(
+      EventStoreErrorCode.WrongExpectedVersion,
+      `stream ${JSON.stringify(streamId)} is at version ${actual}, expected version ${JSON.stringify(expected)}`,
+      options,
+    );
+    this.streamId = streamId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** An event of an append was malformed; no event of that call was written. */
+export class InvalidEventError extends EventStoreError {
+  readonly streamId: string;
+  /** 0-based index of the bad event in the call's list (for that stream). */
+  readonly eventIndex: number;
+  /** The event's id when it had a usable one. */
+  readonly eventId: string | undefined;
+  /** What was wrong, e.g. `data.items[2] is a function`. */
+  readonly problem: string;
+
+  constructor(
+    streamId: string,
+    eventIndex: number,
+    eventId: string | undefined,
+    problem: string,
+    options?: BuckleyErrorOptions,
+  ) {
+    const which = eventId === undefined ? `event ${eventIndex}` : `event ${eventIndex} (id ${JSON.stringify(eventId)})`;
+    super(EventStoreErrorCode.InvalidEvent, `${which} of stream ${JSON.stringify(streamId)}: ${problem}`, options);
+    this.streamId = streamId;
+    this.eventIndex = eventIndex;
+    this.eventId = eventId;
+    this.problem = problem;
+  }
+}
+
+/** A stream id was empty, too long, not a string or contained whitespace or control characters. */
+export class InvalidStreamIdError extends EventStoreError {
+  readonly streamId: unknown;
+
+  constructor(streamId: unknown, problem: string, options?: BuckleyErrorOptions) {
+    super(EventStoreErrorCode.InvalidStreamId, `stream id ${stringify(streamId)} ${problem}`, options);
+    this.streamId = streamId;
+  }
+}
+
+/** `expectedVersion` was neither an integer >= 0 nor `'any'`, `'no_stream'` or `'exists'`. */
+export class InvalidExpectedVersionError extends EventStoreError {
+  readonly expectedVersion: unknown;
+
+  constructor(expectedVersion: unknown, options?: BuckleyErrorOptions) {
+    super(
+      EventStoreErrorCode.InvalidExpectedVersion,
+      `expectedVersion ${stringify(expectedVersion)} is invalid, expected an integer >= 0, "any", "no_stream" or "exists"`,
+      options,
+    );
+    this.expectedVersion = expectedVersion;
+  }
+}
+
+/** Another option (a limit, a cursor, a filter field, a snapshot version) was invalid. */
+export class InvalidEventStoreOptionError extends EventStoreError {
+  /** The option's name, e.g. `limit` or `filter.outcome`. */
+  readonly option: string;
+  readonly value: unknown;
+
+  constructor(option: string, value: unknown, expected: string, options?: BuckleyErrorOptions) {
+    super(EventStoreErrorCode.InvalidOption, `${option} ${stringify(value)} is invalid, expected ${expected}`, options);
+    this.option = option;
+    this.value = value;
+  }
+}
+
+/**
+ * The backend could not complete the call (connection lost, server shutting down). Retryable:
+ * the call wrote nothing, so the same call may be made again.
+ */
+export class EventStoreUnavailableError extends EventStoreError {
+  constructor(message: string, options?: BuckleyErrorOptions) {
+    super(EventStoreErrorCode.Unavailable, message, { retryable: true, ...options });
+  }
+}
+
+/** The store was used after `close()`. */
+export class EventStoreClosedError extends EventStoreError {
+  constructor(options?: BuckleyErrorOptions) {
+    super(EventStoreErrorCode.Closed, 'event store is closed', options);
+  }
+}
+
+/** True for any event store error (by shape, so it holds across duplicate installs). */
+export function isEventStoreError(value: unknown): value is EventStoreError {
+  return isBuckleyError(value) && (Object.values(EventStoreErrorCode) as string[]).includes(value.code);
+}
+
+/** True for a {@link WrongExpectedVersionError} (by code). */
+export function isWrongExpectedVersionError(value: unknown): value is WrongExpectedVersionError {
+  return isBuckleyError(value, EventStoreErrorCode.WrongExpectedVersion);
+}
+
+/** True for an {@link InvalidEventError} (by code). */
+export function isInvalidEventError(value: unknown): value is InvalidEventError {
+  return isBuckleyError(value, EventStoreErrorCode.InvalidEvent);
+}
+
+/** True for an {@link EventStoreUnavailableError} (by code). */
+export function isEventStoreUnavailableError(value: unknown): value is EventStoreUnavailableError {
+  return isBuckleyError(value, EventStoreErrorCode.Unavailable);
+}
+
+/** True for an {@link EventStoreClosedError} (by code). */
+export function isEventStoreClosedError(value: unknown): value is EventStoreClosedError {
+  return isBuckleyError(value, EventStoreErrorCode.Closed);
+}
+
+function stringify(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,6 @@
+import { InMemoryBus } from '@buckley/coordination';
+import { describeBusConformance } from '@buckley/testing';
+
+// One in-process "server" per file; each test's buses are connections to it.
+const server = new InMemoryBus();
+describeBusConformance({ name: 'InMemoryBus', prefix: 'mem', create: async () => server.connect() });

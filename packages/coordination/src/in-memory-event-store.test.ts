@@ -1,0 +1,4 @@
+import { describeEventStoreConformance } from '@buckley/testing';
+import { createInMemoryEventStore } from './index.js';
+
+describeEventStoreConformance({ name: 'in-memory', create: (options) => createInMemoryEventStore(options) });

@@ -1,0 +1,225 @@
+import { type StoredEvent, EventStoreUnavailableError, isEventStoreUnavailableError } from '@buckley/coordination';
+import { describeEventStoreConformance } from '@buckley/testing';
+import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
+import { uuidv7 } from '@buckley/utils';
+import { Kysely, PostgresDialect } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresEventStore, migrateEventStore } from './index.js';
+
+// Every Postgres test of this package lives in this one file on purpose: the gap-safety test
+// holds a transaction open, which (correctly) holds back every global reader of the cluster,
+// so it must not run beside the conformance suite.
+
+let pgt: TestPostgres;
+beforeAll(async () => {
+  pgt = await createTestPostgres('store');
+});
+afterAll(() => pgt?.close());
+
+describeEventStoreConformance({
+  name: 'postgres',
+  create: (options) => createPostgresEventStore({ ...options, pool: pgt.pool, schema: pgt.schema, pollMs: 200 }),
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+describe('Postgres event store: gap safety', () => {
+  it('a global subscriber waits for a transaction that took a lower position, then gets everything in order', async () => {
+    const partition = 'gap';
+    await using store = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition, pollMs: 50 });
+    const got: StoredEvent[] = [];
+    await using sub = await store.subscribe({ handler: (e) => void got.push(e) });
+    const first = await store.append('gap:before', [{ type: 'test.before', data: {} }]);
+    await until(() => got.length === 1);
+
+    // An appender that takes its position now and commits last.
+    const held = await pgt.pool.connect();
+    try {
+      await held.query('BEGIN');
+      const heldId = uuidv7();
+      const { rows } = await held.query<{ position: string }>(
+        `SELECT "position" FROM "${pgt.schema}".append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)`,
+        [partition, ["gap:held"], [-1], [1], [1], [heldId], ["test.held"], "[{}]", "[{}]", [new Date().toISOString()]],
+      );
+      const heldPosition = BigInt(rows[0]!.position);
+
+      const later: StoredEvent[] = [];
+      for (let i = 0; i < 5; i++) later.push(...(await store.append(`gap:later${i % 2}`, [{ type: 'test.later', data: { i } }])));
+      expect(later.every((e) => BigInt(e.position) > heldPosition)).toBe(true);
+
+      await sleep(400);
+      // Committed later events with higher positions are visible to plain SELECTs, but the
+      // log may not pass the open transaction: nothing after `first` is delivered or read.
+      expect(got.map((e) => e.id)).toEqual(first.map((e) => e.id));
+      expect((await store.readAll()).map((e) => e.id)).toEqual(first.map((e) => e.id));
+      expect(await store.read('gap:later0')).toHaveLength(3);
+
+      await held.query('COMMIT');
+      await until(() => got.length === 7);
+      expect(got.map((e) => e.type)).toEqual(['test.before', 'test.held', ...later.map(() => 'test.later')]);
+      expect(got[1]!.id).toBe(heldId);
+      expect(got.slice(2).map((e) => e.id)).toEqual(later.map((e) => e.id));
+      expect((await store.readAll()).map((e) => e.id)).toEqual(got.map((e) => e.id));
+      // A reader resuming from any delivered position misses nothing.
+      for (const [i, e] of got.entries()) {
+        expect((await store.readAll({ after: e.position })).map((x) => x.id)).toEqual(got.slice(i + 1).map((x) => x.id));
+      }
+    } finally {
+      await held.query('ROLLBACK').catch(() => undefined);
+      held.release();
+    }
+    void sub;
+  });
+});
+
+describe('Postgres event store: faults', () => {
+  it('a backend terminated mid-append rejects with a retryable error, leaves nothing half-written, and the next append succeeds', async () => {
+    const pool = pgt.newPool({ application_name: 'buckley-fault-append', max: 4 });
+    await using store = await createPostgresEventStore({ pool, schema: pgt.schema, partition: 'fault-append' });
+    await store.append('b:stream', [{ type: 'test.b', data: {} }]);
+    // Block the append after it has inserted the events of "a:stream" but not yet b's: another
+    // transaction holds an uncommitted row at b's next version, so the insert waits on it.
+    const blocker = await pgt.pool.connect();
+    const admin = await pgt.pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO "${pgt.schema}".events (partition, stream_id, version, event_id, type, data, occurred_at)
+         VALUES ('fault-append', 'b:stream', 2, gen_random_uuid(), 'test.blocker', '{}', now())`,
+      );
+      const appending = store.appendToStreams([
+        { streamId: 'a:stream', events: [{ type: 'test.a', data: {} }, { type: 'test.a', data: {} }] },
+        { streamId: 'b:stream', events: [{ type: 'test.b', data: {} }] },
+      ]);
+      const outcome = appending.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      let pid: number | undefined;
+      await until(async () => {
+        const { rows } = await admin.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = 'buckley-fault-append' AND wait_event_type = 'Lock'`,
+        );
+        pid = rows[0]?.pid;
+        return pid !== undefined;
+      });
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      const error = await outcome;
+      expect(error).toBeInstanceOf(EventStoreUnavailableError);
+      expect(isEventStoreUnavailableError(error)).toBe(true);
+      expect((error as EventStoreUnavailableError).retryable).toBe(true);
+      await blocker.query('ROLLBACK');
+      expect(await store.read('a:stream')).toEqual([]);
+      expect(await store.streamVersion('a:stream')).toBe(0);
+      expect(await store.streamVersion('b:stream')).toBe(1);
+      expect((await store.readAll()).map((e) => e.type)).toEqual(['test.b']);
+      const retried = await store.appendToStreams([
+        { streamId: 'a:stream', events: [{ type: 'test.a', data: {} }] },
+        { streamId: 'b:stream', events: [{ type: 'test.b', data: {} }], expectedVersion: 1 },
+      ]);
+      expect(retried.map((events) => events.map((e) => e.version))).toEqual([[1], [2]]);
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+      admin.release();
+    }
+  });
+
+  it('a live subscription whose connections drop resumes from its last position with nothing skipped or repeated', async () => {
+    const pool = pgt.newPool({ application_name: 'buckley-fault-sub', max: 4 });
+    const partition = 'fault-sub';
+    await using reader = await createPostgresEventStore({ pool, schema: pgt.schema, partition, pollMs: 100 });
+    await using writer = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition, migrate: false });
+    const got: StoredEvent[] = [];
+    const errors: unknown[] = [];
+    await using sub = await reader.subscribe({ handler: (e) => void got.push(e), onError: (e) => void errors.push(e) });
+    for (let i = 0; i < 5; i++) await writer.append(`s${i % 2}`, [{ type: 'test.before', data: { i } }]);
+    await until(() => got.length === 5);
+    const terminate = async () => {
+      const { rows } = await pgt.pool.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'buckley-fault-sub'`,
+      );
+      return rows[0]!.n;
+    };
+    expect(await terminate()).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) await writer.append(`s${i % 2}`, [{ type: 'test.after', data: { i } }]);
+    await until(() => got.length >= 10);
+    // Drop again while it is live, then write more.
+    await terminate();
+    for (let i = 0; i < 5; i++) await writer.append(`s${i % 2}`, [{ type: 'test.again', data: { i } }]);
+    await until(() => got.length >= 15);
+    await sleep(300);
+    const log = await writer.readAll();
+    expect(log).toHaveLength(15);
+    expect(got.map((e) => e.id)).toEqual(log.map((e) => e.id));
+    void sub;
+  });
+});
+
+describe('Postgres event store: migrations', () => {
+  it('are idempotent and safe from two pools at once', async () => {
+    const schema = `${pgt.schema}_mig`;
+    const pools = [pgt.newPool(), pgt.newPool()];
+    const dbs = pools.map((pool) => new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) }));
+    try {
+      const results = await Promise.all(dbs.map((db) => migrateEventStore(db, { schema })));
+      const applied = results.flatMap((r) => r.results ?? []).filter((r) => r.status === 'Success');
+      expect(applied).toHaveLength(1);
+      expect((await migrateEventStore(dbs[0]!, { schema })).results).toEqual([]);
+      await using store = await createPostgresEventStore({ pool: pools[0], schema });
+      expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);
+    } finally {
+      await pgt.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
+  it('reject a schema name that is not a plain identifier', async () => {
+    await expect(createPostgresEventStore({ pool: pgt.pool, schema: 'bad"name' })).rejects.toMatchObject({
+      code: 'INVALID_EVENT_STORE_OPTION',
+    });
+  });
+});
+
+describe('Postgres event store: query plans', () => {
+  it('serves the common readAll filters from their indexes', async () => {
+    const partition = 'explain';
+    await pgt.pool.query(
+      `INSERT INTO "${pgt.schema}".events (partition, stream_id, version, event_id, type, data, metadata, occurred_at)
+       SELECT $1, 'stream-' || (g % 200), g / 200 + 1, gen_random_uuid(),
+              (ARRAY['tool.run.started', 'tool.run.completed', 'model.call.completed', 'plan.updated'])[1 + g % 4],
+              '{}'::jsonb,
+              jsonb_build_object('sessionId', 'session-' || (g % 500), 'toolName', 'tool-' || (g % 40),
+                                 'outcome', CASE WHEN g % 50 = 0 THEN 'failure' ELSE 'success' END),
+              now() - make_interval(secs => g)
+         FROM generate_series(1, 40000) AS g`,
+      [partition],
+    );
+    await pgt.pool.query(`ANALYZE "${pgt.schema}".events`);
+    await using store = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition, migrate: false });
+    const plans: Record<string, string[]> = {
+      'no filter': await store.explainReadAll({ limit: 100 }),
+      'after a position': await store.explainReadAll({ after: '20000', limit: 100 }),
+      sessionId: await store.explainReadAll({ filter: { sessionId: 'session-7' } }),
+      'typePrefix tool.run.': await store.explainReadAll({ filter: { typePrefix: 'tool.run.' }, limit: 100 }),
+      'outcome failure': await store.explainReadAll({ filter: { outcome: 'failure' } }),
+      toolName: await store.explainReadAll({ filter: { toolName: 'tool-3' } }),
+    };
+    for (const [name, plan] of Object.entries(plans)) console.log(`-- readAll ${name}\n${plan.join('\n')}\n`);
+    const uses = (name: string, index: string) => expect(`${name}: ${plans[name]!.join('\n')}`).toContain(index);
+    uses('no filter', 'events_log_order');
+    uses('after a position', 'events_log_order');
+    uses('sessionId', 'events_session');
+    uses('outcome failure', 'events_outcome');
+    uses('toolName', 'events_tool');
+    for (const plan of Object.values(plans)) expect(plan.join('\n')).not.toMatch(/Seq Scan on events/);
+  });
+});
+

@@ -1,0 +1,525 @@
+import {
+  type AppendOptions,
+  type AppendToStreamsOptions,
+  type EventStore,
+  EventStoreClosedError,
+  EventStoreError,
+  EventStoreErrorCode,
+  type EventStoreOptions,
+  EventStoreUnavailableError,
+  InvalidEventStoreOptionError,
+  type JsonValue,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadOptions,
+  type SignalOptions,
+  type Snapshot,
+  type StoredEvent,
+  type StreamAppend,
+  type SubscribeOptions,
+  type Subscription,
+  WrongExpectedVersionError,
+  isEventStoreError,
+} from '@buckley/coordination';
+import {
+  ChangeNotifier,
+  type NormalizedFilter,
+  type PreparedAppend,
+  type PullSource,
+  type ResolvedStoreOptions,
+  assertStreamId,
+  createPullSubscription,
+  normalizeFilter,
+  prepareAppends,
+  prepareSnapshot,
+  resolveReadAllOptions,
+  resolveReadOptions,
+  resolveSubscribeFrom,
+} from '@buckley/coordination/internal';
+import { isBuckleyError, throwIfAborted } from '@buckley/utils';
+import { type RawBuilder, sql } from 'kysely';
+import { type AnyKysely, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
+
+/** What the store needs from its database beyond queries: wake-ups across connections. */
+export interface EventStoreBackend {
+  readonly db: AnyKysely;
+  /**
+   * Starts delivering notifications on `channel` to `onNotify`; also calls it after a lost
+   * listening connection is re-established, since notifications sent meanwhile are gone.
+   * Returns a function that stops listening.
+   */
+  listen(channel: string, onNotify: () => void, onError: (error: unknown) => void): Promise<() => Promise<void>>;
+  /** Releases what the backend itself opened (never a client the caller passed in). */
+  close(): Promise<void>;
+  /**
+   * NOTIFY inside each append's transaction (a single-connection embedded database, where
+   * commits cannot contend) instead of in a separate statement after it.
+   */
+  readonly notifyInTransaction: boolean;
+}
+
+/** Options shared by the Postgres and PGlite factories. */
+export interface SqlEventStoreOptions extends EventStoreOptions {
+  /** Schema of the tables; default `buckley`. */
+  readonly schema?: string;
+  /** Run the migrations when the store is created (default `true`). */
+  readonly migrate?: boolean;
+  /**
+   * Longest time a subscription waits without a notification before it reads again, in
+   * milliseconds (default 1000). Bounds the delay when the snapshot horizon moves without a
+   * notification (an unrelated long transaction ended) or a notification was lost.
+   */
+  readonly pollMs?: number;
+}
+
+interface EventRow {
+  position: string | number | bigint;
+  stream_id: string;
+  version: string | number | bigint;
+  event_id: string;
+  type: string;
+  data: unknown;
+  metadata: unknown;
+  occurred_at: Date | string;
+  recorded_at: Date | string;
+}
+
+/** Shortest gap between two NOTIFYs of one store during a burst of appends. */
+const NOTIFY_INTERVAL_MS = 2;
+
+const EXPECTED_CODES = { any: -1, no_stream: -2, exists: -3 } as const;
+
+/**
+ * The event store over Postgres SQL, shared by the server (`pg`) and embedded (PGlite)
+ * factories: the same tables, the same `append_events` function, the same queries.
+ */
+export class SqlEventStore implements EventStore {
+  readonly #backend: EventStoreBackend;
+  readonly #db: AnyKysely;
+  readonly #options: ResolvedStoreOptions;
+  readonly #schema: string;
+  readonly #channel: string;
+  readonly #pollMs: number;
+  readonly #notifier = new ChangeNotifier();
+  readonly #subscriptions = new Set<Subscription>();
+  #stopListening: Promise<() => Promise<void>> | undefined;
+  #notifying: Promise<void> | undefined;
+  #notifyAgain = false;
+  #closed = false;
+
+  /** @internal use {@link createPostgresEventStore} or {@link createPGliteEventStore} */
+  constructor(backend: EventStoreBackend, schema: string, options: ResolvedStoreOptions, pollMs: number) {
+    this.#backend = backend;
+    this.#db = backend.db;
+    this.#options = options;
+    this.#schema = schema;
+    this.#channel = notifyChannel(schema);
+    this.#pollMs = pollMs;
+  }
+
+  get partition(): string {
+    return this.#options.partition;
+  }
+
+  #t(name: string): RawBuilder<unknown> {
+    return sql.id(this.#schema, name) as unknown as RawBuilder<unknown>;
+  }
+
+  async append(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<StoredEvent[]> {
+    const [stored] = await this.appendToStreams([{ streamId, events, expectedVersion: options.expectedVersion }], {
+      signal: options.signal,
+    });
+    return stored ?? [];
+  }
+
+  async appendToStreams(appends: readonly StreamAppend[], options: AppendToStreamsOptions = {}): Promise<StoredEvent[][]> {
+    this.#assertOpen();
+    throwIfAborted(options.signal);
+    const prepared = prepareAppends(appends, this.#options);
+    const flat = prepared.flatMap((entry) => entry.events.map((event) => ({ entry, event })));
+    if (flat.length === 0) return prepared.map(() => []);
+    const call = sql<EventRow>`
+      SELECT f.position, f.event_id, f.stream_id, f.version, f.type, f.data, f.metadata,
+             ${isoText('f.occurred_at')} AS occurred_at, ${isoText('f.recorded_at')} AS recorded_at
+        FROM ${this.#t('append_events')}(
+        ${this.#options.partition},
+        ${prepared.map((p) => p.streamId)}::text[],
+        ${prepared.map((p) => (typeof p.expectedVersion === 'number' ? p.expectedVersion : EXPECTED_CODES[p.expectedVersion]))}::bigint[],
+        ${prepared.map((p) => p.events.length)}::int[],
+        ${prepared.flatMap((p, i) => p.events.map(() => i + 1))}::int[],
+        ${flat.map((f) => f.event.id)}::uuid[],
+        ${flat.map((f) => f.event.type)}::text[],
+        ${`[${flat.map((f) => f.event.dataJson).join(',')}]`}::jsonb,
+        ${`[${flat.map((f) => f.event.metadataJson).join(',')}]`}::jsonb,
+        ${flat.map((f) => f.event.occurredAt)}::timestamptz[],
+        ${this.#backend.notifyInTransaction ? this.#channel : null}::text
+      ) AS f`;
+    let rows: EventRow[];
+    try {
+      rows = (await call.execute(this.#db)).rows;
+    } catch (error) {
+      // Two calls racing with the same new event id: the loser's insert fails on the unique
+      // key; once the winner committed, a second try finds the id stored and returns it. A
+      // pooled connection found dead before the call was sent is also safe to try again.
+      // Any other failure is the caller's to retry (the ids make that retry idempotent).
+      if (sqlState(error) !== '23505' && !neverSent(error)) throw this.#mapAppendError(error, prepared);
+      try {
+        rows = (await call.execute(this.#db)).rows;
+      } catch (again) {
+        throw this.#mapAppendError(again, prepared);
+      }
+    }
+    const byId = new Map(rows.map((row) => [row.event_id, row]));
+    let wrote = false;
+    const result = prepared.map((entry) =>
+      entry.events.map((event) => {
+        const row = byId.get(event.id);
+        if (!row) {
+          throw new EventStoreError(EventStoreErrorCode.Backend, `append returned no row for event ${JSON.stringify(event.id)}`);
+        }
+        if (row.data === null) {
+          wrote = true;
+          return this.#toEvent({ ...row, data: event.data, metadata: event.metadata });
+        }
+        return this.#toEvent(row);
+      }),
+    );
+    if (wrote) this.#wake();
+    return result;
+  }
+
+  async read(streamId: string, options: ReadOptions = {}): Promise<StoredEvent[]> {
+    this.#assertOpen();
+    assertStreamId(streamId);
+    const { fromVersion, limit, direction } = resolveReadOptions(options);
+    throwIfAborted(options.signal);
+    const forward = direction === 'forward';
+    const bound =
+      fromVersion === undefined
+        ? sql``
+        : forward
+          ? sql`AND version >= ${fromVersion}`
+          : sql`AND version <= ${fromVersion}`;
+    const query = sql<EventRow>`
+      SELECT position, stream_id, version, event_id, type, data, metadata,
+             ${isoText('occurred_at')} AS occurred_at, ${isoText('recorded_at')} AS recorded_at
+        FROM ${this.#t('events')}
+       WHERE partition = ${this.#options.partition} AND stream_id = ${streamId} ${bound}
+       ORDER BY version ${forward ? sql`ASC` : sql`DESC`}
+       ${limit === undefined ? sql`` : sql`LIMIT ${limit}`}`;
+    return (await this.#run(query)).map((row) => this.#toEvent(row));
+  }
+
+  async streamVersion(streamId: string, options: SignalOptions = {}): Promise<number> {
+    this.#assertOpen();
+    assertStreamId(streamId);
+    throwIfAborted(options.signal);
+    const rows = await this.#run(sql<{ version: string }>`
+      SELECT version FROM ${this.#t('events')} WHERE partition = ${this.#options.partition} AND stream_id = ${streamId}
+       ORDER BY version DESC LIMIT 1`);
+    return rows.length === 0 ? 0 : Number(rows[0]!.version);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<StoredEvent[]> {
+    this.#assertOpen();
+    const { after, limit, filter } = resolveReadAllOptions(options);
+    throwIfAborted(options.signal);
+    const page = await this.#readLog(after, limit, filter);
+    // An unknown cursor matches nothing; say so instead of returning an empty page forever.
+    if (page.length === 0) await this.#assertCursor(after);
+    return page;
+  }
+
+  async #assertCursor(after: string | undefined): Promise<void> {
+    if (after === undefined || after === '0') return;
+    const rows = await this.#run(sql`
+      SELECT 1 FROM ${this.#t('events')} WHERE partition = ${this.#options.partition} AND position = ${after}::bigint`);
+    if (rows.length === 0) {
+      throw new InvalidEventStoreOptionError('after', after, 'the position of an event of this partition (or "0" for the start)');
+    }
+  }
+
+  /**
+   * The query behind `readAll` and log subscriptions. Log order is (transaction id, position)
+   * and only rows of transactions older than the oldest running one are read, so the visible
+   * log only ever grows at its end (see README, "Gap safety").
+   */
+  #logQuery(after: string | undefined, limit: number, filter: NormalizedFilter, explain = false): RawBuilder<EventRow> {
+    const partition = this.#options.partition;
+    const conditions = [sql`e.partition = ${partition}`, sql`e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())`];
+    if (after !== undefined && after !== '0') {
+      conditions.push(sql`(e.transaction_id, e.position) > (
+        SELECT c.transaction_id, c.position FROM ${this.#t('events')} c
+         WHERE c.partition = ${partition} AND c.position = ${after}::bigint)`);
+    }
+    if (filter.types) conditions.push(sql`e.type = ANY (${filter.types}::text[])`);
+    if (filter.typePrefixes) {
+      conditions.push(sql`(${sql.join(filter.typePrefixes.map((p) => sql`e.type LIKE ${escapeLike(p) + '%'}`), sql` OR `)})`);
+    }
+    for (const [key, value] of filter.attribution) conditions.push(sql`(e.metadata->>${sql.lit(key)}) = ${value}`);
+    if (filter.outcomes) {
+      conditions.push(
+        filter.outcomes.length === 1
+          ? sql`(e.metadata->>'outcome') = ${filter.outcomes[0]}`
+          : sql`(e.metadata->>'outcome') = ANY (${filter.outcomes}::text[])`,
+      );
+    }
+    if (filter.occurredFrom) conditions.push(sql`e.occurred_at >= ${filter.occurredFrom}::timestamptz`);
+    if (filter.occurredBefore) conditions.push(sql`e.occurred_at < ${filter.occurredBefore}::timestamptz`);
+    return sql<EventRow>`${explain ? sql`EXPLAIN ` : sql``}
+      SELECT e.position, e.stream_id, e.version, e.event_id, e.type, e.data, e.metadata,
+             ${isoText('e.occurred_at')} AS occurred_at, ${isoText('e.recorded_at')} AS recorded_at
+        FROM ${this.#t('events')} e
+       WHERE ${sql.join(conditions, sql` AND `)}
+       ORDER BY e.transaction_id, e.position
+       LIMIT ${limit}`;
+  }
+
+  async #readLog(after: string | undefined, limit: number, filter: NormalizedFilter): Promise<StoredEvent[]> {
+    return (await this.#run(this.#logQuery(after, limit, filter))).map((row) => this.#toEvent(row));
+  }
+
+  /**
+   * The plan Postgres chooses for a `readAll` with these options (`EXPLAIN` text lines), so
+   * tests and docs can show which index serves a filter.
+   */
+  async explainReadAll(options: ReadAllOptions = {}): Promise<string[]> {
+    this.#assertOpen();
+    const { after, limit, filter } = resolveReadAllOptions(options);
+    const rows = await this.#run(this.#logQuery(after, limit, filter, true) as unknown as RawBuilder<Record<string, string>>);
+    return rows.map((row) => Object.values(row)[0]!);
+  }
+
+  async subscribe(options: SubscribeOptions = {}): Promise<Subscription> {
+    this.#assertOpen();
+    const { streamId } = options;
+    if (streamId !== undefined) assertStreamId(streamId);
+    const from = resolveSubscribeFrom(options.from, streamId !== undefined);
+    if (streamId !== undefined && options.filter !== undefined) {
+      throw new InvalidEventStoreOptionError('filter', options.filter, 'no filter on a stream subscription (filter the global log instead)');
+    }
+    const filter = normalizeFilter(options.filter);
+    await this.#ensureListening();
+    let cursor: string | undefined;
+    let source: PullSource;
+    if (streamId !== undefined) {
+      const start = from.kind === 'end' ? await this.streamVersion(streamId) : from.kind === 'version' ? from.version - 1 : 0;
+      cursor = String(start);
+      source = {
+        notifier: this.#notifier,
+        cursorOf: (event) => String(event.version),
+        fetch: (after, limit) => this.read(streamId, { fromVersion: Number(after ?? 0) + 1, limit }),
+      };
+    } else {
+      cursor = from.kind === 'after' ? from.after : from.kind === 'end' ? await this.#logHead() : undefined;
+      await this.#assertCursor(cursor);
+      source = {
+        notifier: this.#notifier,
+        cursorOf: (event) => event.position,
+        fetch: (after, limit) => {
+          this.#assertOpen();
+          return this.#readLog(after, limit, filter);
+        },
+      };
+    }
+    const subscription = createPullSubscription({
+      source,
+      cursor,
+      handler: options.handler,
+      onError: options.onError,
+      signal: options.signal,
+      pollMs: this.#pollMs,
+      onClose: () => this.#subscriptions.delete(subscription),
+    });
+    if (!subscription.closed) this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /** The position of the last readable event of the log, or `undefined` when it is empty. */
+  async #logHead(): Promise<string | undefined> {
+    const rows = await this.#run(sql<{ position: string }>`
+      SELECT position FROM ${this.#t('events')}
+       WHERE partition = ${this.#options.partition} AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY transaction_id DESC, position DESC LIMIT 1`);
+    return rows.length === 0 ? undefined : String(rows[0]!.position);
+  }
+
+  async saveSnapshot(streamId: string, version: number, state: JsonValue, options: SignalOptions = {}): Promise<void> {
+    this.#assertOpen();
+    const json = prepareSnapshot(streamId, version, state, this.#options.maxEventBytes);
+    throwIfAborted(options.signal);
+    await this.#run(sql`
+      INSERT INTO ${this.#t('snapshots')} (partition, stream_id, version, state, saved_at)
+      VALUES (${this.#options.partition}, ${streamId}, ${version}, ${json}::jsonb, ${new Date(this.#options.now()).toISOString()}::timestamptz)
+      ON CONFLICT (partition, stream_id, version) DO UPDATE SET state = EXCLUDED.state, saved_at = EXCLUDED.saved_at`);
+  }
+
+  async loadSnapshot(streamId: string, options: SignalOptions = {}): Promise<Snapshot | undefined> {
+    this.#assertOpen();
+    assertStreamId(streamId);
+    throwIfAborted(options.signal);
+    const rows = await this.#run(sql<{ version: string; state: JsonValue; saved_at: Date | string }>`
+      SELECT version, state, ${isoText('saved_at')} AS saved_at FROM ${this.#t('snapshots')}
+       WHERE partition = ${this.#options.partition} AND stream_id = ${streamId}
+       ORDER BY version DESC LIMIT 1`);
+    const row = rows[0];
+    if (!row) return undefined;
+    return { streamId, version: Number(row.version), state: row.state, savedAt: iso(row.saved_at) };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#subscriptions].map((s) => s.unsubscribe()));
+    const stop = await this.#stopListening?.catch(() => undefined);
+    await stop?.().catch(() => undefined);
+    await this.#notifying?.catch(() => undefined);
+    await this.#backend.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new EventStoreClosedError();
+  }
+
+  /** Runs a read (or an idempotent upsert); one retry when the connection was lost. */
+  async #run<R>(query: RawBuilder<R>): Promise<R[]> {
+    try {
+      return (await query.execute(this.#db)).rows;
+    } catch (error) {
+      if (this.#closed || !isConnectionError(error)) throw this.#mapError(error);
+      try {
+        return (await query.execute(this.#db)).rows;
+      } catch (again) {
+        throw this.#mapError(again);
+      }
+    }
+  }
+
+  #ensureListening(): Promise<unknown> {
+    this.#stopListening ??= this.#backend.listen(
+      this.#channel,
+      () => this.#notifier.notify(),
+      () => this.#notifier.notify(),
+    );
+    return this.#stopListening.catch((error: unknown) => {
+      this.#stopListening = undefined;
+      throw this.#mapError(error);
+    });
+  }
+
+  /**
+   * Wakes subscribers after a commit: in this process at once, in others through NOTIFY. The
+   * NOTIFY is sent after the append's own commit, never inside it, because Postgres serialises
+   * the commits of notifying transactions on one lock, which would defeat group commit. Bursts
+   * coalesce: the first append of a quiet period notifies at once, later ones at most once per
+   * {@link NOTIFY_INTERVAL_MS}, so a busy writer spends little on wake-ups.
+   */
+  #wake(): void {
+    this.#notifier.notify();
+    if (this.#backend.notifyInTransaction) return;
+    if (this.#notifying) {
+      this.#notifyAgain = true;
+      return;
+    }
+    const send = async (): Promise<void> => {
+      for (;;) {
+        this.#notifyAgain = false;
+        if (this.#closed) return;
+        // The wake-up needs no durability: commit it without waiting for a WAL flush.
+        await sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${this.#channel}, ${this.#options.partition})`.execute(this.#db);
+        await new Promise((resolve) => setTimeout(resolve, NOTIFY_INTERVAL_MS));
+        if (!this.#notifyAgain) return;
+      }
+    };
+    // A lost NOTIFY only delays remote subscribers until their next poll; rows are the truth.
+    this.#notifying = send()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#notifying = undefined;
+      });
+  }
+
+  #toEvent(row: EventRow): StoredEvent {
+    return {
+      id: row.event_id,
+      partition: this.#options.partition,
+      streamId: row.stream_id,
+      version: Number(row.version),
+      position: String(row.position),
+      type: row.type,
+      data: row.data as StoredEvent['data'],
+      metadata: (row.metadata ?? {}) as StoredEvent['metadata'],
+      occurredAt: iso(row.occurred_at),
+      recordedAt: iso(row.recorded_at),
+    };
+  }
+
+  #mapAppendError(error: unknown, prepared: readonly PreparedAppend[]): unknown {
+    if (sqlState(error) === WRONG_EXPECTED_VERSION_SQLSTATE) {
+      const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { streamId: string; actual: number };
+      const expected = prepared.find((p) => p.streamId === detail.streamId)?.expectedVersion ?? 'any';
+      return new WrongExpectedVersionError(detail.streamId, expected, Number(detail.actual), { cause: error });
+    }
+    return this.#mapError(error);
+  }
+
+  #mapError(error: unknown): unknown {
+    if (isEventStoreError(error) || isBuckleyError(error)) return error;
+    if (this.#closed) return new EventStoreClosedError({ cause: error });
+    if (isConnectionError(error)) {
+      return new EventStoreUnavailableError(`event store backend unavailable: ${(error as Error).message}`, { cause: error });
+    }
+    return new EventStoreError(EventStoreErrorCode.Backend, `event store query failed: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/**
+ * Errors after which the same call may succeed on another connection: the server closed or
+ * lost the connection (class 08, admin shutdown / crash 57P01-57P03, 53300 too many
+ * connections), or the socket failed below the protocol.
+ */
+function isConnectionError(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state !== undefined) return state.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40001', '40P01'].includes(state);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN'].includes(code)) return true;
+  const message = (error as Error | null)?.message ?? '';
+  return /connection terminated|terminating connection|client has encountered a connection error|not queryable|connection ended|Connection terminated/i.test(
+    message,
+  );
+}
+
+/** pg's error for a query on a client already known to be broken: nothing reached the server. */
+function neverSent(error: unknown): boolean {
+  return /not queryable|Client was closed and is not queryable/i.test((error as Error | null)?.message ?? '');
+}
+
+const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function iso(value: Date | string): string {
+  if (typeof value === 'string' && ISO_MILLIS.test(value)) return value;
+  return (value instanceof Date ? value : new Date(value)).toISOString();
+}
+
+/**
+ * A timestamptz column as ISO-8601 UTC text with milliseconds, formatted by the server: much
+ * cheaper than the driver parsing each value into a Date and formatting it again.
+ */
+function isoText(column: string): RawBuilder<string> {
+  return sql<string>`to_char(${sql.ref(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+function escapeLike(prefix: string): string {
+  return prefix.replaceAll(/[\\%_]/g, (c) => `\\${c}`);
+}

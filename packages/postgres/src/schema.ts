@@ -1,0 +1,214 @@
+import { InvalidEventStoreOptionError } from '@buckley/coordination';
+import { type Kysely, sql } from 'kysely';
+import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely/migration';
+
+/**
+ * A Kysely over any database shape: the store speaks raw SQL through `sql` templates, so it
+ * does not type the caller's tables.
+ */
+// oxlint-disable-next-line typescript/no-explicit-any
+export type AnyKysely = Kysely<any>;
+
+/** Default Postgres schema of the event store's tables. */
+export const DEFAULT_SCHEMA = 'buckley';
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
+
+/** Throws unless `schema` is a plain lower-case identifier (it is spliced into DDL and channel names). */
+export function assertSchemaName(schema: unknown): asserts schema is string {
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
+    throw new InvalidEventStoreOptionError('schema', schema, 'a lower-case identifier of at most 40 characters ([a-z_][a-z0-9_]*)');
+  }
+}
+
+/** The LISTEN/NOTIFY channel that wakes subscribers of the store in `schema`. */
+export function notifyChannel(schema: string): string {
+  return `${schema}_events`;
+}
+
+/** The SQLSTATE `append_events` raises when an expected version does not hold. */
+export const WRONG_EXPECTED_VERSION_SQLSTATE = 'BK001';
+
+/**
+ * The event store's migrations, oldest first. Each only adds; names sort in order. The DDL is
+ * plain Postgres (15+, also PGlite), so the server and the embedded store share it.
+ */
+function migrations(schema: string): Record<string, Migration> {
+  const s = (name: string) => sql.id(schema, name);
+  return {
+    '2026-11-24-001-event-store': {
+      async up(db) {
+        await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+        // Positions come from this sequence at insert time; transaction_id orders readers so a
+        // late-committing transaction is never skipped (see README, "Gap safety").
+        await sql`
+          CREATE TABLE ${s('events')} (
+            partition      text        NOT NULL,
+            position       bigint      GENERATED ALWAYS AS IDENTITY,
+            transaction_id xid8        NOT NULL DEFAULT pg_current_xact_id(),
+            stream_id      text        NOT NULL,
+            version        bigint      NOT NULL CHECK (version > 0),
+            event_id       uuid        NOT NULL,
+            type           text        COLLATE "C" NOT NULL,
+            data           jsonb       NOT NULL,
+            metadata       jsonb       NOT NULL DEFAULT '{}',
+            occurred_at    timestamptz NOT NULL,
+            recorded_at    timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (partition, position),
+            UNIQUE (partition, stream_id, version),
+            UNIQUE (partition, event_id)
+          )`.execute(db);
+        await sql`CREATE INDEX ${sql.id('events_log_order')} ON ${s('events')} (partition, transaction_id, position)`.execute(db);
+        await sql`CREATE INDEX ${sql.id('events_type')} ON ${s('events')} (partition, type, transaction_id, position)`.execute(db);
+        // Partial indexes: events without the field cost nothing to index, and `x = $1` implies
+        // `x IS NOT NULL`, so the planner uses them for equality filters.
+        for (const [key, name] of [
+          ['sessionId', 'session'],
+          ['planId', 'plan'],
+          ['taskId', 'task'],
+          ['experimentId', 'experiment'],
+          ['modelId', 'model'],
+          ['toolName', 'tool'],
+          ['agentId', 'agent'],
+          ['outcome', 'outcome'],
+        ] as const) {
+          await sql`
+            CREATE INDEX ${sql.id(`events_${name}`)} ON ${s('events')}
+              (partition, (metadata->>${sql.lit(key)}), transaction_id, position)
+              WHERE (metadata->>${sql.lit(key)}) IS NOT NULL`.execute(db);
+        }
+        await sql`
+          CREATE TABLE ${s('snapshots')} (
+            partition text        NOT NULL,
+            stream_id text        NOT NULL,
+            version   bigint      NOT NULL CHECK (version > 0),
+            state     jsonb       NOT NULL,
+            saved_at  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (partition, stream_id, version)
+          )`.execute(db);
+        // One round trip per append: lock the streams (advisory locks, taken in sorted order so
+        // two multi-stream appends cannot deadlock, and before any write so the transaction id
+        // is assigned only once every stream is held), skip ids already stored, check expected
+        // versions, insert set-based. Expected versions: -1 any, -2 no_stream, -3 exists, n >= 0
+        // exact. p_stream_idx gives each event's 1-based index into p_streams; data and
+        // metadata come as one JSON array each, parsed once by the server. p_notify: the channel to
+        // NOTIFY inside the transaction, or NULL.
+        await sql`
+          CREATE FUNCTION ${s('append_events')}(
+            p_partition text, p_streams text[], p_expected bigint[], p_counts int[], p_stream_idx int[],
+            p_ids uuid[], p_types text[], p_data jsonb, p_metadata jsonb, p_occurred timestamptz[],
+            p_notify text
+          ) RETURNS TABLE (
+            "position" bigint, event_id uuid, stream_id text, version bigint, type text,
+            data jsonb, metadata jsonb, occurred_at timestamptz, recorded_at timestamptz
+          ) LANGUAGE plpgsql AS $fn$
+          #variable_conflict use_column
+          DECLARE
+            v_stream text;
+            v_i int;
+            v_current bigint;
+            v_expected bigint;
+            v_new int;
+            v_inserted int;
+            v_existing uuid[];
+            v_base bigint[] := array_fill(0::bigint, ARRAY[cardinality(p_streams)]);
+          BEGIN
+            FOR v_stream IN SELECT u.s FROM unnest(p_streams) AS u(s) ORDER BY u.s COLLATE "C" LOOP
+              PERFORM pg_advisory_xact_lock(hashtextextended(p_partition || '/' || v_stream, 0));
+            END LOOP;
+            SELECT coalesce(array_agg(e.event_id), '{}') INTO v_existing
+              FROM ${s('events')} e WHERE e.partition = p_partition AND e.event_id = ANY (p_ids);
+            FOR v_i IN 1 .. cardinality(p_streams) LOOP
+              IF cardinality(v_existing) = 0 THEN
+                v_new := p_counts[v_i];
+              ELSE
+                SELECT count(*) INTO v_new FROM unnest(p_stream_idx, p_ids) AS u(si, id)
+                 WHERE u.si = v_i AND NOT (u.id = ANY (v_existing));
+              END IF;
+              IF v_new > 0 THEN
+                -- The stream's lock is held, so its head cannot move until this commits.
+                SELECT e.version INTO v_current FROM ${s('events')} e
+                  WHERE e.partition = p_partition AND e.stream_id = p_streams[v_i]
+                  ORDER BY e.version DESC LIMIT 1;
+                v_current := coalesce(v_current, 0);
+                v_expected := p_expected[v_i];
+                IF NOT (v_expected = -1 OR (v_expected = -2 AND v_current = 0)
+                        OR (v_expected = -3 AND v_current > 0) OR v_expected = v_current) THEN
+                  RAISE EXCEPTION 'wrong expected version' USING
+                    ERRCODE = ${sql.lit(WRONG_EXPECTED_VERSION_SQLSTATE)},
+                    DETAIL = json_build_object('streamId', p_streams[v_i], 'actual', v_current)::text;
+                END IF;
+                v_base[v_i] := v_current;
+              END IF;
+            END LOOP;
+            RETURN QUERY
+              WITH inserted AS (
+                INSERT INTO ${s('events')} AS e
+                  (partition, stream_id, version, event_id, type, data, metadata, occurred_at)
+                SELECT p_partition, p_streams[u.si],
+                       v_base[u.si] + row_number() OVER (PARTITION BY u.si ORDER BY u.j),
+                       u.id, u.t, p_data -> (u.j::int - 1), p_metadata -> (u.j::int - 1), u.o
+                  FROM unnest(p_stream_idx, p_ids, p_types, p_occurred) WITH ORDINALITY AS u(si, id, t, o, j)
+                 WHERE cardinality(v_existing) = 0 OR NOT (u.id = ANY (v_existing))
+                 ORDER BY u.j
+                RETURNING e.position, e.event_id, e.stream_id, e.version, e.type, e.occurred_at, e.recorded_at
+              )
+              SELECT i.position, i.event_id, i.stream_id, i.version, i.type, NULL::jsonb, NULL::jsonb,
+                     i.occurred_at, i.recorded_at
+                FROM inserted i;
+            GET DIAGNOSTICS v_inserted = ROW_COUNT;
+            -- Embedded (single-connection) stores notify here; server stores notify after
+            -- commit instead, since notifying transactions serialise their commits.
+            IF p_notify IS NOT NULL AND v_inserted > 0 THEN
+              PERFORM pg_notify(p_notify, p_partition);
+            END IF;
+            IF cardinality(v_existing) > 0 THEN
+              RETURN QUERY
+                SELECT e.position, e.event_id, e.stream_id, e.version, e.type, e.data, e.metadata,
+                       e.occurred_at, e.recorded_at
+                  FROM ${s('events')} e
+                 WHERE e.partition = p_partition AND e.event_id = ANY (v_existing);
+            END IF;
+          END
+          $fn$`.execute(db);
+      },
+    },
+  };
+}
+
+class StaticProvider implements MigrationProvider {
+  constructor(private readonly all: Record<string, Migration>) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return this.all;
+  }
+}
+
+/** Options of {@link migrateEventStore}. */
+export interface MigrateEventStoreOptions {
+  /** Schema of the tables; default `buckley`. */
+  readonly schema?: string;
+}
+
+/**
+ * Creates or updates the event store's tables in `schema` with kysely's `Migrator`. Idempotent,
+ * and safe from several processes at once: the migrator holds a Postgres advisory lock while
+ * it checks and applies, so the second process waits and then finds nothing to do.
+ *
+ * @throws the migration's error (with kysely's result set as `cause`) when one failed
+ */
+export async function migrateEventStore(db: AnyKysely, options: MigrateEventStoreOptions = {}): Promise<MigrationResultSet> {
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  assertSchemaName(schema);
+  const migrator = new Migrator({
+    db,
+    provider: new StaticProvider(migrations(schema)),
+    migrationTableSchema: schema,
+    migrationTableName: 'migrations',
+    migrationLockTableName: 'migrations_lock',
+  });
+  const result = await migrator.migrateToLatest();
+  if (result.error !== undefined) {
+    throw new Error(`event store migration in schema ${JSON.stringify(schema)} failed`, { cause: result.error });
+  }
+  return result;
+}
