@@ -83,6 +83,16 @@ describe('scanString', () => {
     }
   });
 
+  it('keeps finding secrets once their keywords became frequent (then only tested for presence)', () => {
+    const fresh = new SecretScanner(defaultSecretRules, defaultGlobalAllowlists);
+    const secret = 'ghp_Zx8Kq2Lm7Rt4Vb9Nc3Hd6Jf1Gs5Pw0Ya2Ue8Q';
+    fresh.scanText(Array.from({ length: 300 }, (_, i) => `// ghp_ key token ${i}`).join('\n'));
+    expect(fresh.scanText(`x = "${secret}"`).map((f) => f.ruleId)).toContain('github-pat');
+    expect(fresh.scanText(`API_KEY = "Zx8Kq2Lm7Rt4Vb9Nc3Hd6Jf1"`).map((f) => f.ruleId)).toEqual(['generic-api-key']);
+    expect(fresh.scanText('nothing to see here\n'.repeat(10))).toEqual([]);
+    expect(fresh.scanText(`// a TOKEN\n${'filler\n'.repeat(5)}const t = "${secret}";`).map((f) => [f.ruleId, f.location?.line])).toEqual([['github-pat', 7]]);
+  });
+
   it('applies entropy thresholds and allow-lists', () => {
     expect(scanString('aws_key = "AKIAIOSFODNN7EXAMPLE"')).toEqual([]);
     expect(scanString('password = "xxxxxxxxxxxxxxxxxxxx"')).toEqual([]);

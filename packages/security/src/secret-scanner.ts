@@ -294,7 +294,22 @@ export class SecretScanner {
     };
     // Keywords that were frequent in earlier chunks are only tested for presence.
     const dropped = [...this.#hot];
-    for (const key of dropped) if (this.#presenceRegex(key).test(buf as unknown as string)) wholeChunk(key);
+    // One pass at most: each keyword leaves the search once seen, and the search stops when
+    // none is left (a test per keyword would scan a chunk lacking them once per keyword).
+    let missing = dropped.toSorted((a, b) => b.length - a.length);
+    let searchFrom = 0;
+    while (missing.length > 0) {
+      const any = this.#anyOf(missing);
+      any.lastIndex = searchFrom;
+      const m = any.exec(buf as unknown as string);
+      if (!m) break;
+      const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
+      // A Unicode case folding (the Kelvin sign for `k`) may spell a keyword otherwise: count it present.
+      const seen = missing.includes(key) ? key : undefined;
+      for (const k of seen !== undefined ? [seen] : missing) wholeChunk(k);
+      missing = seen !== undefined ? missing.filter((k) => k !== seen) : [];
+      searchFrom = m.index + 1;
+    }
     const hits = new Map<string, number>();
     let kw = this.#keywordRegex(dropped);
     let lastLine = -1;
@@ -446,10 +461,15 @@ export class SecretScanner {
     return regex;
   }
 
-  /** A case-insensitive test for one keyword (cached). */
-  #presenceRegex(key: string): RE2 {
-    let regex = this.#presence.get(key);
-    if (!regex) this.#presence.set(key, (regex = new RE2(`(?i)${this.#keywordSource.get(key) ?? escapeLiteral(key)}`)));
+  /** A case-insensitive search for any of `keys` (longest first; cached per list). */
+  #anyOf(keys: readonly string[]): RE2 {
+    const id = keys.join('\u0000');
+    let regex = this.#presence.get(id);
+    if (!regex) {
+      regex = new RE2(`(?i)(?:${keys.map((k) => this.#keywordSource.get(k) ?? escapeLiteral(k)).join('|')})`, 'g');
+      if (this.#presence.size >= 256) this.#presence.clear();
+      this.#presence.set(id, regex);
+    }
     return regex;
   }
 
