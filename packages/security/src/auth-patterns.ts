@@ -23,6 +23,9 @@ function compile(ruleId: string, source: string, flags = ''): RE2 {
   }
 }
 
+/** A line that is only a comment: `//`, `/*`, ` * ` (block comment body), `#`, `<!--`, `--`. */
+const commentLine = /^\s*(?:\/\/|\/\*|\*(?:\s|$)|#(?!!)|<!--|--\s)/;
+
 /** Paths of test code and fixtures: findings there are usually deliberate, so confidence is halved. */
 const testPath = /(?:^|\/)(?:tests?|__tests__|spec|specs|fixtures?|testdata|__fixtures__)\/|[._-](?:test|spec)\.[\w]+$|_test\.go$|(?:^|\/)test_[^/]*\.py$/i;
 
@@ -127,12 +130,16 @@ export class AuthPatternAnalyzer {
         }
         const line = lineOf(start);
         if (seen.has(line)) continue;
+        // The analyzer is about code that runs: comment lines (prose, examples, commented-out
+        // code) are skipped. Secrets in comments are the secret scanner's job.
+        if (commentLine.test(lines(line, line))) continue;
         const endLine = lineOf(m.index + m[0].length - 1);
         const w = rule.window ?? 0;
         if (c.requires || c.unless) {
           // Many matches can share one (possibly huge) line: test each context once, so the
           // work stays linear in the source size.
-          const from = lineOf(m.index) - w;
+          // From the reported line, not m.index: some patterns consume the previous line's break.
+          const from = line - w;
           const key = `${from}:${endLine + w}`;
           let ok = contexts.get(key);
           if (ok === undefined) {

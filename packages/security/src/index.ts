@@ -12,7 +12,7 @@ export type { SecretScanOptions } from './secret-scanner.js';
 export type { SecretRule, SecretAllowlist } from './secret-rule.js';
 export { defaultSecretRules, defaultGlobalAllowlists } from './rules/index.js';
 export { scanString, scanFile, scanDirectory, scannerFor } from './scan.js';
-export type { ScanOptions, SkipReason, SkippedFile, FileScanResult, DirectoryScanResult, FileVisit } from './scan.js';
+export type { ScanOptions, SkipReason, SkippedFile, FileScanResult, DirectoryScanResult } from './scan.js';
 export { redact, isSensitiveKey, truncateUtf8 } from './redact.js';
 export type { RedactOptions } from './redact.js';
 export { AuthPatternAnalyzer, analyzeAuthPatterns, analyzeAuthFile, analyzeAuthDirectory } from './auth-patterns.js';

@@ -7,7 +7,7 @@ const literal = r`(?:"([^"\s]{4,200})"|'([^'\s]{4,200})'|\x60([^\x60\s$]{4,200})
 /** Identifier fragments that name a credential. */
 const credentialWord = r`(?:passw(?:or)?d|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?key|credentials?)`;
 /** Identifiers that name something about a credential rather than the credential itself. */
-const notACredentialKey = r`(?i)(?:name|field|label|type|path|file|dir|url|uri|id|header|param|env|var|prompt|placeholder|hint|message|msg|text|title|length|len|policy|regex|pattern|format|route|endpoint|ref|arn|hash|hashed|digest|salt|mode|required|reset|confirm|confirmation|changed|expires|expiry|ttl|count|min|max|key_?id|selector|input|column|prop)['"]?\s*(?::\s*string\s*)?(?::=|=|:)`;
+const notACredentialKey = r`(?i)(?:name|field|label|type|path|file|dir|url|uri|id|header|param|env|var|prompt|placeholder|hint|message|msg|text|title|length|len|policy|regex|pattern|format|route|endpoint|ref|arn|hash|hashed|digest|salt|mode|required|reset|confirm|confirmation|changed|expires|expiry|ttl|count|min|max|key_?id|selector|input|column|prop|level|severity|kind|status|state|strategy|provider|algorithm|scheme|method|version|prefix|suffix|source|store|manager|backend)['"]?\s*(?::\s*string\s*)?(?::=|=|:)`;
 /** Values that are placeholders, references or file paths rather than secrets. */
 const placeholders = [
   r`^(?:\$\{.*\}|\{\{.*\}\}|<[^>]*>|%\(.*\)s|%[A-Z_]+%|\$[A-Za-z_]\w*)$`,
@@ -16,6 +16,10 @@ const placeholders = [
   r`^(?:\.{0,2}/|~/|[A-Za-z]:\\)`,
   r`(?i)\.(?:pem|key|crt|cer|json|ya?ml|txt|p12|pfx|jks|env)$`,
   r`^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$`,
+  // Names rather than values: snake_case around a credential word (`private_key_id`), and
+  // fetch's `credentials: 'include'`.
+  r`(?i)^(?:(?:[a-z]+_)+(?:key|secret|token|passw(?:or)?d|pwd|credentials?|auth)(?:_[a-z]+)*|(?:key|secret|token|passw(?:or)?d|pwd|credentials?|auth)(?:_[a-z]+)+)$`,
+  r`^(?:include|omit|same-origin|use-credentials|anonymous)$`,
 ];
 const config = r`(?i)(?:\.(?:ya?ml|env|properties|ini|toml|conf|cfg)|(?:^|/)\.env(?:\.[\w-]+)?)$`;
 const credentialsOn = r`(?i)(?:credentials['"]?\s*[:=]\s*(?:true|['"]include)|allow-credentials['"]?\]?\s*[,:=]\s*['"]?true|AllowCredentials\s*[:=]\s*true|supports_credentials\s*=\s*True|CORS_ALLOW_CREDENTIALS\s*=\s*True|allowCredentials\(\s*true)`;
@@ -34,6 +38,8 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
     confidence: 0.7,
     regex: r`(?i)(?:^|[^\w$])[\w$.-]*` + credentialWord + r`[\w$-]*['"]?\s*(?::\s*string\s*)?(?::=|=|:)\s*` + literal,
     keywords: ['pass', 'pwd', 'secret', 'key', 'token', 'credential'],
+    // A TypeScript type alias (`type SecretLevel = "info" | ...`) names types, not values.
+    unless: r`\btype\s+[\w$]+\s*=\s*["'\x60]`,
     secret: true,
     allow: { match: [notACredentialKey], secret: placeholders },
     remediation: 'read the value from the environment or a secret manager at run time, and rotate the exposed one',
@@ -69,6 +75,13 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
         { code: `String password = request.getParameter("password");`, path: 'Login.java' },
         { code: `<input type="password" name="password">`, path: 'login.html' },
         { code: `const tokenizer = "cl100k_base";` },
+        { code: `await fetch(url, { credentials: 'include' });` },
+        { code: `const USE_CREDENTIALS = 'use-credentials';` },
+        { code: `export type SecretLevel = "info" | "warning" | "error";` },
+        { code: `const isPrivateKey = "private_key_id" in credentialObject;` },
+        { code: `// the secret: \`match\` is masked` },
+        { code: `/**\n * const password = 'hunter2hunter2';\n */` },
+        { code: `# password = "hunter2hunter2"`, path: 'settings.py' },
       ],
     },
   },
@@ -298,6 +311,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
         { code: `r = requests.get(url, verify="/etc/ssl/ca.pem")`, path: 'client.py' },
         { code: `tls.Config{InsecureSkipVerify: false, RootCAs: pool}`, path: 'client.go' },
         { code: `claims = jwt.decode(token, key, verify=False)`, path: 'auth.py' },
+        { code: `// never set rejectUnauthorized: false outside tests` },
       ],
     },
   },
