@@ -1,8 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   EventHeader,
   InMemoryCheckpointStore,
@@ -18,50 +13,14 @@ import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createNatsEventPublisher, ensureEventStream } from './index.js';
 import { connectTest } from './test-env.js';
+import { type PrivateNatsServer, startPrivateNatsServer } from './test-server.js';
 
-const servers = new Set<ChildProcess>();
-const dirs: string[] = [];
 const connections: NatsConnection[] = [];
+const servers: PrivateNatsServer[] = [];
 afterAll(async () => {
   for (const nc of connections) await nc.close().catch(() => undefined);
-  for (const server of servers) if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const server of servers) await server.stop();
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts a private nats-server with JetStream on `port`, storing in `dir`; resolves once it accepts connections. */
-async function startServer(port: number, dir: string): Promise<ChildProcess> {
-  const server = spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
-  servers.add(server);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const probe = await connect({ servers: `nats://127.0.0.1:${port}`, timeout: 500 });
-      await probe.close();
-      return server;
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`nats-server on port ${port} did not start`, { cause: error });
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
-async function stopServer(server: ChildProcess): Promise<void> {
-  if (server.exitCode !== null || server.signalCode !== null) return;
-  const exited = new Promise((r) => server.once('exit', r));
-  server.kill('SIGTERM');
-  await exited;
-}
 
 const ev = (n: number) => ({ type: 'test.happened', data: { n } });
 
@@ -101,11 +60,9 @@ describe('outbox relay to JetStream', () => {
   });
 
   it('a NATS restart in the middle of publishing: the relay catches up and a subscriber ends with every event exactly once after dedupe', async () => {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'buckley-nats-'));
-    dirs.push(dir);
-    let server = await startServer(port, dir);
-    const url = `nats://127.0.0.1:${port}`;
+    const server = await startPrivateNatsServer();
+    servers.push(server);
+    const { url } = server;
     const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 50, name: 'relay' });
     const sub = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 50, name: 'subscriber' });
     connections.push(nc, sub);
@@ -129,9 +86,7 @@ describe('outbox relay to JetStream', () => {
       while (relay.published < 600 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       expect(relay.published).toBeGreaterThanOrEqual(600);
       expect(relay.published).toBeLessThan(total);
-      await stopServer(server);
-      await new Promise((r) => setTimeout(r, 300));
-      server = await startServer(port, dir);
+      await server.restart({ downMs: 300 });
       await relay.drain({ timeoutMs: 30_000 });
       expect(errors.length).toBeGreaterThan(0);
 
@@ -153,7 +108,7 @@ describe('outbox relay to JetStream', () => {
       expect(received).toEqual((await store.readAll({ limit: total })).map((e) => e.id));
     } finally {
       await relay.stop();
-      await stopServer(server);
+      await server.stop();
     }
   }, 90_000);
 });
