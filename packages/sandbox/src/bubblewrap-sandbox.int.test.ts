@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
@@ -469,6 +469,24 @@ describe('fail closed and the unsafe override', () => {
     expect(r.unsafe).toBe(true);
     expect(Number(r.stdout.text.trim())).toBeGreaterThan(3);
     expect(events[0]).toMatchObject({ type: 'sandbox.unsafe_override', data: { reason: 'caller-option' } });
+  });
+});
+
+describe('cgroups of processes that are gone', () => {
+  it('are removed when a sandbox starts, while a live process’s are kept', async () => {
+    const dead = execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim();
+    const stale = `/sys/fs/cgroup/pids/buckley-${dead}-s1-test`;
+    const live = `/sys/fs/cgroup/pids/buckley-1-s1-test`;
+    mkdirSync(stale);
+    mkdirSync(live);
+    try {
+      await sandbox().run('true');
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+    } finally {
+      if (existsSync(stale)) rmdirSync(stale);
+      rmdirSync(live);
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
 import type { Finding } from '@buckley/security';
 import { InvalidArgumentError } from '@buckley/utils';
-import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups } from './cgroup.js';
+import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups, sweepStaleCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
 import { SandboxUnavailableError } from './errors.js';
 import { LAUNCHER_FAILURE, type Rlimit, launcherArgs, spareLauncherArgs } from './launcher.js';
@@ -180,6 +180,7 @@ export class BubblewrapSandbox implements Sandbox {
       const bwrapError = bwrap === null ? 'bwrap not found' : await probeBwrap(bwrap);
       const cgroups: CgroupDetection =
         this.#options.limitMechanism === 'rlimit' ? { ok: false, reason: 'cgroups turned off by limitMechanism "rlimit"' } : detectCgroups();
+      if (cgroups.ok) sweepStaleCgroups(cgroups.support);
       return { bwrap, bwrapError, cgroups };
     })();
     return this.#probe;

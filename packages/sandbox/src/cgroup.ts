@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 
@@ -288,3 +288,42 @@ export class RunCgroup {
     return ok;
   }
 }
+
+/**
+ * Removes the empty run cgroups (`buckley-<pid>-...`) of Buckley processes that are gone: a
+ * process that exits while it keeps a spare cannot remove that spare's cgroup. Non-empty
+ * directories and those of live processes are left alone. Returns how many were removed.
+ */
+export function sweepStaleCgroups(support: CgroupSupport): number {
+  const parents = support.version === 1 ? [support.pids, ...(support.memory === null ? [] : [support.memory])] : [support.dir];
+  let removed = 0;
+  for (const parent of parents) {
+    let names: string[];
+    try {
+      names = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const match = /^buckley-(\d+)-/.exec(name);
+      if (match === null || Number(match[1]) === process.pid || isAlive(Number(match[1]))) continue;
+      try {
+        rmdirSync(join(parent, name));
+        removed++;
+      } catch {
+        // Busy (still has processes) or already gone.
+      }
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
