@@ -184,6 +184,26 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(r.stdout.text).toBe('');
   });
 
+  it('a credential that appears or disappears between two runs of one sandbox is judged at each run (no stale mount plan)', async () => {
+    const sb = sandbox();
+    const aws = join(home, '.aws');
+    const read = `cat ${aws}/credentials 2>/dev/null; echo done`;
+    expect((await sb.run(bypass(read))).stdout.text).toBe('done\n');
+    mkdirSync(aws);
+    writeFileSync(join(aws, 'credentials'), 'AWS-KEY-MATERIAL\n');
+    try {
+      const hidden = await sb.run(bypass(read));
+      expect(hidden.stdout.text).toBe('done\n');
+      expect(hidden.stdout.text).not.toContain('AWS-KEY');
+    } finally {
+      rmSync(aws, { recursive: true });
+    }
+    // Gone again: the next run must start (a mask over a missing path would make bwrap fail).
+    const after = await sb.run(bypass(`ls -A ${home}; echo done`));
+    expect(after.exitCode).toBe(0);
+    expect(after.stdout.text).not.toContain('.aws');
+  });
+
   it('missing protected paths are masked too: a command cannot create .git/config, .git/hooks or .buckley', async () => {
     const fresh = join(base, 'fresh');
     mkdirSync(join(fresh, '.git', 'objects'), { recursive: true });

@@ -214,7 +214,7 @@ export class BubblewrapSandbox implements Sandbox {
     }
     let realCwd: string;
     try {
-      realCwd = realpathSync(cwd);
+      realCwd = realpathSync.native(cwd);
     } catch {
       return refuse({ rule: 'cwd-outside-workspace', message: `cwd ${JSON.stringify(options.cwd)} does not exist`, subject: cwd });
     }
@@ -267,7 +267,8 @@ export class BubblewrapSandbox implements Sandbox {
       this.#emit({ type: 'sandbox.unsafe_override', data: { reason: unsafeReason, command, cwd: realCwd, missing } });
     }
 
-    const argv = typeof command === 'string' ? [shellPath(), ...(shellPath().endsWith('bash') ? ['--noprofile', '--norc'] : []), '-c', command] : [...command];
+    const shell = shellPath();
+    const argv = typeof command === 'string' ? [shell, ...(shell.endsWith('bash') ? ['--noprofile', '--norc'] : []), '-c', command] : [...command];
     let program: string[];
     let spawnEnv: Record<string, string>;
     let spawnCwd: string;
@@ -280,7 +281,7 @@ export class BubblewrapSandbox implements Sandbox {
         network: this.#config.network,
         tmpBytes: limits.maxFileSizeMb * MIB,
       });
-      program = [probe.bwrap!, ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: runAs?.uid ?? process.getuid?.() ?? 0, resolvConf: resolvConfUnderRun() })];
+      program = [probe.bwrap!, ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: runAs?.uid ?? process.getuid?.() ?? 0, resolvConf: this.#config.network ? resolvConfUnderRun() : null })];
       spawnEnv = {};
       spawnCwd = this.#workspace;
     } else {
@@ -330,13 +331,21 @@ export function createSandbox(options: SandboxOptions): BubblewrapSandbox {
   return new BubblewrapSandbox(options);
 }
 
+let bashPresent: boolean | undefined;
+
+/** Whether `/bin/bash` is there, checked once per process: it decides the shell and the spare on every run. */
+function hasBash(): boolean {
+  bashPresent ??= isExecutable('/bin/bash');
+  return bashPresent;
+}
+
 function shellPath(): string {
-  return isExecutable('/bin/bash') ? '/bin/bash' : '/bin/sh';
+  return hasBash() ? '/bin/bash' : '/bin/sh';
 }
 
 function resolvConfUnderRun(): string | null {
   try {
-    const target = realpathSync('/etc/resolv.conf');
+    const target = realpathSync.native('/etc/resolv.conf');
     return isInside('/run', target) ? target : null;
   } catch {
     return null;
@@ -395,7 +404,7 @@ interface ExecuteInput {
  */
 async function execute(input: ExecuteInput): Promise<RunResult> {
   const { limits } = input;
-  const spareKey = input.bwrap && input.cgroups !== null && isExecutable('/bin/bash') ? JSON.stringify([input.program[0], input.cgroups, limits]) : null;
+  const spareKey = input.bwrap && input.cgroups !== null && hasBash() ? JSON.stringify([input.program[0], input.cgroups, limits]) : null;
   const spare = spareKey === null ? null : takeSpare(spareKey);
   const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
   const rlimits = rlimitsFor(limits, cgroup !== null, input.runAs !== null);
@@ -438,8 +447,6 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
         stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
       });
     }
-    // The next run with the same limits finds its process already started and in its cgroup.
-    if (spareKey !== null) setImmediate(() => prepareSpare(spareKey, input));
     const pid = child.pid;
 
     let stopping = false;
@@ -567,6 +574,10 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
     };
   } finally {
     if (cgroup !== null) await removeCgroup(cgroup);
+    // The next run with the same limits finds its process already started and in its cgroup.
+    // Started once this run is over, not during it: `spawn` blocks the event loop (fork and
+    // exec, 1-5 ms on a loaded host) and would compete with this run's bwrap for the CPU.
+    if (spareKey !== null) setImmediate(() => prepareSpare(spareKey, input));
   }
 }
 
@@ -709,10 +720,10 @@ export async function releaseSpare(): Promise<void> {
 
 /** Kills whatever is left in the cgroup and removes it, retrying while the kernel reaps the tree. */
 async function removeCgroup(cgroup: RunCgroup): Promise<void> {
-  // The kernel reaps a killed tree within a few milliseconds; poll fast first, then back off (about 2 s in all).
-  for (let attempt = 0; attempt < 60; attempt++) {
+  // The kernel reaps a killed tree within a few milliseconds: poll at once, then every 1, 2, 3 ... ms, then back off (about 2 s in all).
+  for (let attempt = 0; attempt < 80; attempt++) {
     if (cgroup.remove()) return;
     cgroup.killAll('SIGKILL');
-    await new Promise((r) => (attempt < 10 ? setImmediate(r) : setTimeout(r, Math.min(50, attempt))));
+    await new Promise((r) => (attempt < 5 ? setImmediate(r) : setTimeout(r, Math.min(50, attempt - 4))));
   }
 }
