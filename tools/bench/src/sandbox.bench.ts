@@ -11,6 +11,14 @@ import { type BenchRow, type LatencyStats, latencyStats, report, timeEach } from
 
 const RUNS = 200;
 const WARMUP = 20;
+/**
+ * Idle time before every sample of every variant in the settled measurement. The sandbox starts
+ * the process for its next run after returning (a spawn, and on cgroup v1 a move into a cgroup
+ * that holds up every fork on the host for an RCU grace period); back to back, that work lands
+ * on whichever sample comes next, here the plain and raw ones. Tools run commands with think
+ * time between them, so the settled figure is the one the target is held to; both are reported.
+ */
+const SETTLE_MS = 30;
 
 function spawnAndWait(cmd: string, args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -43,7 +51,8 @@ export default async function sandboxBench(): Promise<void> {
     const rawArgs = bwrapArgs({ plan, env: { PATH: '/usr/bin:/bin' }, cwd: workspace, argv: ['true'], hostUid: process.getuid?.() ?? 0 });
     const truePath = findExecutable('true')!;
 
-    // Interleaved, so that the three see the same load on a shared machine.
+    // Interleaved, so that the three see the same load on a shared machine; settled (idle time
+    // before each sample) and back to back.
     const variants = [
       () => spawnAndWait(truePath, []),
       () => spawnAndWait(bwrap, rawArgs),
@@ -52,16 +61,23 @@ export default async function sandboxBench(): Promise<void> {
         if (r.exitCode !== 0) throw new Error(`sandboxed true failed: ${JSON.stringify(r)}`);
       },
     ];
-    const samples: number[][] = [[], [], []];
-    for (let i = 0; i < WARMUP + RUNS; i++) {
-      for (const [v, fn] of variants.entries()) {
-        const start = performance.now();
-        await fn();
-        if (i >= WARMUP) samples[v]!.push(performance.now() - start);
+    const interleaved = async (settleMs: number): Promise<[LatencyStats, LatencyStats, LatencyStats]> => {
+      const samples: number[][] = [[], [], []];
+      for (let i = 0; i < WARMUP + RUNS; i++) {
+        for (const [v, fn] of variants.entries()) {
+          if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
+          const start = performance.now();
+          await fn();
+          if (i >= WARMUP) samples[v]!.push(performance.now() - start);
+        }
       }
-    }
-    const [plain, raw, sandboxed] = samples.map((xs) => latencyStats(xs)) as [LatencyStats, LatencyStats, LatencyStats];
+      return samples.map((xs) => latencyStats(xs)) as [LatencyStats, LatencyStats, LatencyStats];
+    };
+    const [plain, raw, sandboxed] = await interleaved(SETTLE_MS);
     const overhead = sandboxed.p50 - raw.p50;
+    const [plainB2b, rawB2b, sandboxedB2b] = await interleaved(0);
+    // The sandbox alone, back to back: its spare is never ready in time (the worst case).
+    const tight = latencyStats(await measure(() => sandbox.run(['true'])));
 
     // Cold: a fresh isolate per run in an already started runner process.
     await using js = createJsRunner({ memoryLimitMb: 64, timeoutMs: 1000 });
@@ -90,10 +106,10 @@ export default async function sandboxBench(): Promise<void> {
 
     const report_ = await doctor();
     const rows: BenchRow[] = [
-      { name: 'spawn true (plain)', unit: 'ms p50', value: plain.p50 },
-      { name: 'raw bwrap true (same flags)', unit: 'ms p50', value: raw.p50, baseline: plain.p50, ratio: raw.p50 / plain.p50, ratioNote: 'x plain' },
+      { name: 'settled: spawn true (plain)', unit: 'ms p50', value: plain.p50 },
+      { name: 'settled: raw bwrap true (same flags)', unit: 'ms p50', value: raw.p50, baseline: plain.p50, ratio: raw.p50 / plain.p50, ratioNote: 'x plain' },
       {
-        name: 'sandbox.run([true])',
+        name: 'settled: sandbox.run([true])',
         unit: 'ms p50',
         value: sandboxed.p50,
         baseline: raw.p50,
@@ -103,13 +119,18 @@ export default async function sandboxBench(): Promise<void> {
         met: overhead <= 3,
       },
       { name: 'sandbox overhead over raw bwrap', unit: 'ms p50', value: overhead, target: '<= 3', met: overhead <= 3 },
+      { name: 'back to back: spawn true (plain)', unit: 'ms p50', value: plainB2b.p50 },
+      { name: 'back to back: raw bwrap true', unit: 'ms p50', value: rawB2b.p50, baseline: plainB2b.p50, ratio: rawB2b.p50 / plainB2b.p50, ratioNote: 'x plain' },
+      { name: 'back to back: sandbox.run([true])', unit: 'ms p50', value: sandboxedB2b.p50, baseline: rawB2b.p50, ratio: sandboxedB2b.p50 / rawB2b.p50, ratioNote: 'x raw bwrap' },
+      { name: 'sandbox.run([true]) alone, back to back', unit: 'ms p50', value: tight.p50 },
       { name: 'js cold run (new isolate, via child)', unit: 'ms p50', value: cold.p50, target: '<= 10', met: cold.p50 <= 10 },
       { name: 'js warm call (loaded module, via child)', unit: 'ms p50', value: warm.p50, target: '<= 0.2', met: warm.p50 <= 0.2 },
       { name: 'js runner process start + first run', unit: 'ms p50', value: startup.p50 },
     ];
     report('sandbox', rows, {
       limitMechanism: report_.limitMechanism,
-      detail: { plain, raw, sandboxed, cold, warm, startup },
+      settleMs: SETTLE_MS,
+      detail: { plain, raw, sandboxed, plainB2b, rawB2b, sandboxedB2b, tight, cold, warm, startup },
       rawBwrapArgs: rawArgs,
     });
   } finally {
