@@ -111,6 +111,15 @@ describe('basics', () => {
     expect(buckleyCgroups()).toEqual([]);
   });
 
+  it('releasing right after a run also stops the spare that run was about to start', async () => {
+    await sandbox().run('true');
+    await releaseSpare();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(buckleyCgroups()).toEqual([]);
+    // And the next run still works (it starts its own process, then a spare again).
+    expect((await sandbox().run(['true'])).exitCode).toBe(0);
+  });
+
   it('a spare process taken for a run has that run’s cgroup and rlimits, and no extra file descriptor', async () => {
     const sb = sandbox();
     await sb.run('true');

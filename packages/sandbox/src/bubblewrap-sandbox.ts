@@ -577,7 +577,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
     // The next run with the same limits finds its process already started and in its cgroup.
     // Started once this run is over, not during it: `spawn` blocks the event loop (fork and
     // exec, 1-5 ms on a loaded host) and would compete with this run's bwrap for the CPU.
-    if (spareKey !== null) setImmediate(() => prepareSpare(spareKey, input));
+    if (spareKey !== null) scheduleSpare(spareKey, input);
   }
 }
 
@@ -663,6 +663,19 @@ interface Spare {
 let spare: Spare | null = null;
 let spareCounter = 0;
 
+/** A spare start scheduled after a run and not yet done; `releaseSpare()` cancels it. */
+let pendingSpare: NodeJS.Immediate | null = null;
+
+function scheduleSpare(key: string, input: ExecuteInput): void {
+  if (pendingSpare !== null) clearImmediate(pendingSpare);
+  pendingSpare = setImmediate(() => {
+    pendingSpare = null;
+    prepareSpare(key, input);
+  });
+  // A caller that is done must not be kept alive to start a process it will never use.
+  pendingSpare.unref();
+}
+
 function takeSpare(key: string): Spare | null {
   const s = spare;
   if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null) return null;
@@ -702,10 +715,15 @@ function prepareSpare(key: string, input: ExecuteInput): void {
 
 /**
  * Stops the idle process the sandbox keeps ready for the next run (see the README,
- * Performance) and removes its cgroup; later runs start a new one. For tests and a tidy
+ * Performance) and removes its cgroup, or cancels its start when a run has just ended; later
+ * runs start a new one. For tests and a tidy
  * shutdown: an exiting process needs no call, its spare exits on its own.
  */
 export async function releaseSpare(): Promise<void> {
+  if (pendingSpare !== null) {
+    clearImmediate(pendingSpare);
+    pendingSpare = null;
+  }
   const s = spare;
   if (s === null) return;
   spare = null;
