@@ -716,8 +716,8 @@ function prepareSpare(key: string, input: ExecuteInput): void {
 /**
  * Stops the idle process the sandbox keeps ready for the next run (see the README,
  * Performance) and removes its cgroup, or cancels its start when a run has just ended; later
- * runs start a new one. For tests and a tidy
- * shutdown: an exiting process needs no call, its spare exits on its own.
+ * runs start a new one. For tests and a tidy shutdown: an exiting process needs no call, its
+ * spare exits on its own.
  */
 export async function releaseSpare(): Promise<void> {
   if (pendingSpare !== null) {

@@ -13,9 +13,9 @@ const RUNS = 200;
 const WARMUP = 20;
 /**
  * Idle time before every sample of every variant in the settled measurement. The sandbox starts
- * the process for its next run after returning (a spawn, and on cgroup v1 a move into a cgroup
- * that holds up every fork on the host for an RCU grace period); back to back, that work lands
- * on whichever sample comes next, here the plain and raw ones. Tools run commands with think
+ * the process for its next run after returning (a synchronous spawn, then a cgroup move that on
+ * v1 waits for an RCU grace period); back to back, that work lands on whichever sample comes
+ * next, here the plain one. Tools run commands with think
  * time between them, so the settled figure is the one the target is held to; both are reported.
  */
 const SETTLE_MS = 30;
