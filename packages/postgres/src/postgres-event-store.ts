@@ -138,7 +138,7 @@ export class SqlEventStore implements EventStore {
     const prepared = prepareAppends(appends, this.#options);
     const flat = prepared.flatMap((entry) => entry.events.map((event) => ({ entry, event })));
     if (flat.length === 0) return prepared.map(() => []);
-    const call = sql<EventRow>`
+    const call = (probe: boolean) => sql<EventRow>`
       SELECT f.position, f.event_id, f.stream_id, f.version, f.type, f.data, f.metadata,
              ${isoText('f.occurred_at')} AS occurred_at, ${isoText('f.recorded_at')} AS recorded_at
         FROM ${this.#t('append_events')}(
@@ -152,19 +152,22 @@ export class SqlEventStore implements EventStore {
         ${`[${flat.map((f) => f.event.dataJson).join(',')}]`}::jsonb,
         ${`[${flat.map((f) => f.event.metadataJson).join(',')}]`}::jsonb,
         ${flat.map((f) => f.event.occurredAt)}::timestamptz[],
-        ${this.#backend.notifyInTransaction ? this.#channel : null}::text
+        ${this.#backend.notifyInTransaction ? this.#channel : null}::text,
+        ${probe}::boolean
       ) AS f`;
     let rows: EventRow[];
     try {
-      rows = (await call.execute(this.#db)).rows;
+      rows = (await call(false).execute(this.#db)).rows;
     } catch (error) {
-      // Two calls racing with the same new event id: the loser's insert fails on the unique
-      // key; once the winner committed, a second try finds the id stored and returns it. A
-      // pooled connection found dead before the call was sent is also safe to try again.
-      // Any other failure is the caller's to retry (the ids make that retry idempotent).
-      if (sqlState(error) !== '23505' && !neverSent(error)) throw this.#mapAppendError(error, prepared);
+      // The first try does not look for stored ids (the unique key on event_id notices them):
+      // a unique violation means some id is stored, by an earlier call or by a concurrent one
+      // that has committed since, and the second try looks them up and returns them. A pooled
+      // connection found dead before the call was sent is also safe to try again. Any other
+      // failure is the caller's to retry (the ids make that retry idempotent).
+      const duplicate = sqlState(error) === '23505';
+      if (!duplicate && !neverSent(error)) throw this.#mapAppendError(error, prepared);
       try {
-        rows = (await call.execute(this.#db)).rows;
+        rows = (await call(duplicate).execute(this.#db)).rows;
       } catch (again) {
         throw this.#mapAppendError(again, prepared);
       }
