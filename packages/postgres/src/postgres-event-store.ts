@@ -124,10 +124,10 @@ export class SqlEventStore implements EventStore {
     this.#pollMs = pollMs;
     // The append statement is the same for every call: its text is built once (schema names are
     // plain identifiers, checked by the factories) rather than compiled by kysely per call.
-    const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    const isoSql = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
     this.#appendName = `${schema}_append_events`;
     this.#appendText = `SELECT f.position, f.event_id, f.stream_id, f.version, f.type, f.data, f.metadata,
-        ${iso('f.occurred_at')} AS occurred_at, ${iso('f.recorded_at')} AS recorded_at
+        ${isoSql('f.occurred_at')} AS occurred_at, ${isoSql('f.recorded_at')} AS recorded_at
       FROM "${schema}".append_events($1::text, $2::text[], $3::bigint[], $4::int[], $5::int[], $6::uuid[], $7::text[],
         $8::jsonb, $9::jsonb, $10::timestamptz[], $11::text, $12::boolean) AS f`;
   }
