@@ -1,5 +1,5 @@
 import { SlowConsumerError } from './bus-errors.js';
-import type { BusHandler, BusMessage } from './bus.js';
+import type { BusHandler, BusMessage, BusSubscription } from './bus.js';
 
 /** Default bound of messages waiting for a slow async handler. */
 export const DEFAULT_MAX_PENDING = 65_536;
@@ -51,6 +51,28 @@ export class SerialDispatcher {
     }
     const pending = this.#run(message);
     if (pending !== undefined) this.#busy = this.#drain(pending);
+  }
+
+  /** The caller's handle on this dispatcher's subscription, stopped by `unsubscribe`. */
+  handle(subject: string, queue: string | undefined, unsubscribe: () => Promise<void>): BusSubscription {
+    const closed = () => this.closed;
+    const delivered = () => this.delivered;
+    const dropped = () => this.dropped;
+    return {
+      subject,
+      queue,
+      get closed() {
+        return closed();
+      },
+      get delivered() {
+        return delivered();
+      },
+      get dropped() {
+        return dropped();
+      },
+      unsubscribe,
+      [Symbol.asyncDispose]: unsubscribe,
+    };
   }
 
   /** Stops delivery; resolves when an in-flight handler call has finished. */

@@ -101,21 +101,7 @@ export class InMemoryBus implements Bus {
     const onAbort = () => void unsubscribe();
     if (options.signal?.aborted) await unsubscribe();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
-    return {
-      subject: pattern,
-      queue: options.queue,
-      get closed() {
-        return dispatcher.closed;
-      },
-      get delivered() {
-        return dispatcher.delivered;
-      },
-      get dropped() {
-        return dispatcher.dropped;
-      },
-      unsubscribe,
-      [Symbol.asyncDispose]: unsubscribe,
-    };
+    return dispatcher.handle(pattern, options.queue, unsubscribe);
   }
 
   async request(subject: string, data?: BusPayload, options: BusRequestOptions = {}): Promise<BusMessage> {

@@ -132,3 +132,59 @@ export {
   isPeerError,
 } from './peer.js';
 export type { Peer, PeerOptions, PeerRequestContext, PeerRequestOptions, PeerTokenAuthorityOptions, PeerTokenClaims } from './peer.js';
+
+// Task coordinator (issue 6).
+export { TASK_EVENT_TYPES, taskStreamId } from './task-coordinator.js';
+export type {
+  ClaimTaskOptions,
+  FailTaskOptions,
+  ListTasksOptions,
+  SubmitTaskInput,
+  Task,
+  TaskCoordinator,
+  TaskError,
+  TaskEventType,
+  TaskLease,
+  TaskParkReason,
+  TaskRetryPolicy,
+  TaskStatus,
+  WaitForWorkOptions,
+} from './task-coordinator.js';
+export {
+  InvalidTaskError,
+  TaskCoordinatorClosedError,
+  TaskCoordinatorError,
+  TaskErrorCode,
+  TaskLeaseLostError,
+  TaskNotFoundError,
+  TaskStateError,
+  isTaskCoordinatorError,
+  isTaskLeaseLostError,
+} from './task-errors.js';
+export { createInMemoryTaskCoordinator } from './in-memory-task-coordinator.js';
+export type { InMemoryTaskCoordinatorOptions } from './in-memory-task-coordinator.js';
+export { createLocalTaskWakeup, deterministicEventId } from './task-core.js';
+export type { TaskWakeup } from './task-core.js';
+export { runTaskWorker } from './task-worker.js';
+export type { TaskHandler, TaskWorkContext, TaskWorker, TaskWorkerOptions } from './task-worker.js';
+export { DEFAULT_TASK_WAKEUP_SUBJECT, createBusTaskWakeup } from './bus-task-wakeup.js';
+export type { BusTaskWakeupOptions } from './bus-task-wakeup.js';
+export {
+  EVENT_SUBJECT_PREFIX,
+  EventHeader,
+  InMemoryCheckpointStore,
+  createBusEventPublisher,
+  createEventDeduper,
+  createOutboxRelay,
+  eventHeaders,
+  eventSubject,
+} from './outbox-relay.js';
+export type {
+  BusEventPublisherOptions,
+  CheckpointStore,
+  EventDeduper,
+  EventDeduperOptions,
+  EventPublisher,
+  OutboxRelay,
+  OutboxRelayOptions,
+} from './outbox-relay.js';

@@ -35,3 +35,8 @@ export { DEFAULT_MAX_PENDING, SerialDispatcher, warnBusError } from './bus-dispa
 export { assertHeaders, toBytes } from './bus.js';
 export { ChangeNotifier, createPullSubscription } from './subscription.js';
 export type { PullSource, PullSubscriptionOptions } from './subscription.js';
+
+// Task coordinator building blocks for the Postgres adapter (issue 6).
+export { applyTaskEvents, createTaskCoordinatorCore, reservedRecord, toTask } from './task-core.js';
+export type { ReserveClaim, ReserveQuery, TaskCoordinatorCoreOptions, TaskRecord, TaskTable } from './task-core.js';
+export { InMemoryTaskTable, hasCapabilities, isClaimable } from './in-memory-task-coordinator.js';

@@ -4,3 +4,5 @@ export { DEFAULT_AGENT_BUCKET, createNatsAgentRegistry, natsAgentStorage, openNa
 export type { NatsAgentRegistryOptions, NatsAgentStorageOptions } from './nats-agent-registry.js';
 export { MSG_ID_HEADER, consumeDurable, isTransientNatsError, publishDurable } from './durable.js';
 export type { ConsumeDurableOptions, DurableConsumer, DurableMessage, PublishDurableOptions } from './durable.js';
+export { createNatsEventPublisher, ensureEventStream } from './nats-event-publisher.js';
+export type { EnsureEventStreamOptions, NatsEventPublisherOptions } from './nats-event-publisher.js';

@@ -139,21 +139,7 @@ export class NatsBus implements Bus {
     await this.#nc.flush().catch((error: unknown) => {
       throw this.#mapError(error, pattern);
     });
-    return {
-      subject: pattern,
-      queue: options.queue,
-      get closed() {
-        return dispatcher.closed;
-      },
-      get delivered() {
-        return dispatcher.delivered;
-      },
-      get dropped() {
-        return dispatcher.dropped;
-      },
-      unsubscribe,
-      [Symbol.asyncDispose]: unsubscribe,
-    };
+    return dispatcher.handle(pattern, options.queue, unsubscribe);
   }
 
   async request(subject: string, data?: BusPayload, options: BusRequestOptions = {}): Promise<BusMessage> {

@@ -6,3 +6,7 @@ export { SqlEventStore } from './postgres-event-store.js';
 export type { EventStoreBackend, SqlEventStoreOptions } from './postgres-event-store.js';
 export { DEFAULT_SCHEMA, migrateEventStore, notifyChannel } from './schema.js';
 export type { MigrateEventStoreOptions } from './schema.js';
+export { createPostgresTaskCoordinator, migrateTaskCoordinator } from './postgres-task-coordinator.js';
+export type { MigrateTaskCoordinatorOptions, PostgresTaskCoordinatorOptions } from './postgres-task-coordinator.js';
+export { createPostgresCheckpointStore } from './postgres-checkpoint-store.js';
+export type { PostgresCheckpointStoreOptions } from './postgres-checkpoint-store.js';

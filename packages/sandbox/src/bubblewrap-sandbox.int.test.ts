@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SandboxEvent, type SandboxOptions, SandboxUnavailableError, createSandbox } from './index.js';
+import { type SandboxEvent, type SandboxOptions, SandboxUnavailableError, createSandbox, releaseSpare } from './index.js';
 
 // /var/tmp, not /tmp: the sandbox gets a private /tmp, and these tests need a host directory
 // that stays visible (read-only) inside, next to the workspace.
@@ -17,6 +17,11 @@ const testLimits = { maxProcesses: 64, maxMemoryMb: 128, maxFileSizeMb: 8, cpuSe
 
 function config(overrides: Partial<SandboxConfig> = {}): SandboxConfig {
   return { ...defaultConfig().sandbox, limits: testLimits, ...overrides };
+}
+
+/** The argv form: the lexical policy does not read it, so these runs prove the OS layer alone. */
+function bypass(command: string): string[] {
+  return ['bash', '-c', command];
 }
 
 function sandbox(overrides: Partial<SandboxConfig> = {}, options: Partial<SandboxOptions> = {}) {
@@ -56,7 +61,8 @@ beforeAll(() => {
   symlinkSync(sibling, join(ws, 'link-out'));
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await releaseSpare();
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -96,15 +102,35 @@ describe('basics', () => {
     expect((await sb.run(['rm', '-rf', 'x'])).violation).toMatchObject({ rule: 'command-not-allowed', subject: 'rm' });
   });
 
-  it('leaves no cgroup behind', async () => {
+  it('leaves no cgroup behind but the spare for the next run, and none once that is released', async () => {
     await sandbox().run('true');
+    await sandbox().run('true');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(buckleyCgroups().filter((n) => !/^buckley-\d+-s\d+-/.test(n))).toEqual([]);
+    await releaseSpare();
     expect(buckleyCgroups()).toEqual([]);
+  });
+
+  it('a spare process taken for a run has that run’s cgroup and rlimits, and no extra file descriptor', async () => {
+    const sb = sandbox();
+    await sb.run('true');
+    await new Promise((r) => setImmediate(r));
+    const r = await sb.run('cat /proc/self/cgroup; ulimit -f; ulimit -t; ls /proc/self/fd | sort -n | tr "\\n" " "');
+    // The cgroup namespace is rooted at the run's own cgroup, which the spare joined before bwrap started.
+    expect(r.stdout.text).toMatch(/^\d+:pids:\/$/m);
+    expect(r.stdout.text).toMatch(/^\d+:memory:\/$/m);
+    // bash inside counts -f in 1024-byte blocks.
+    expect(r.stdout.text).toContain(`\n${(testLimits.maxFileSizeMb * 1024 * 1024) / 1024}\n${testLimits.cpuSeconds}\n0 1 2 3 `);
+    expect(r.stdout.text).not.toMatch(/ 4 /);
   });
 });
 
 describe('filesystem: path escapes and protected paths', () => {
   it('the workspace is writable; its sibling with a common prefix is not', async () => {
-    const r = await sandbox().run(`echo ok > inside.txt && echo bad > ${JSON.stringify(`${sibling}/new.txt`)}`);
+    const command = `echo ok > inside.txt && echo bad > ${JSON.stringify(`${sibling}/new.txt`)}`;
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'path-outside-workspace' });
+    expect(existsSync(join(ws, 'inside.txt'))).toBe(false);
+    const r = await sandbox().run(bypass(command));
     expect(readFileSync(join(ws, 'inside.txt'), 'utf8')).toBe('ok\n');
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr.text).toMatch(/Read-only file system/);
@@ -112,21 +138,30 @@ describe('filesystem: path escapes and protected paths', () => {
   });
 
   it.each([
-    ['../ relative', 'echo x > ../escape-rel.txt', join(base, 'escape-rel.txt')],
-    ['quoted absolute', `echo x > "${base}/escape-abs.txt"`, join(base, 'escape-abs.txt')],
-    ['$VAR expansion', `D='${base}'; echo x > "$D"/escape-var.txt`, join(base, 'escape-var.txt')],
-    ['cd .. then relative', 'cd .. && echo x > escape-cd.txt', join(base, 'escape-cd.txt')],
-    ['a symlink in the workspace pointing out', 'echo x > link-out/escape-link.txt', join(sibling, 'escape-link.txt')],
-    ['a symlink the command creates', `ln -s ${base} made-link && echo x > made-link/escape-made.txt`, join(base, 'escape-made.txt')],
-    ['$HOME', 'echo x > "$HOME/escape-home.txt"', '/root/escape-home.txt'],
-  ])('writing outside the workspace fails: %s', async (_name, command, target) => {
-    const r = await sandbox().run(command);
-    expect(r.exitCode).not.toBe(0);
+    ['../ relative', 'echo x > ../escape-rel.txt', join(base, 'escape-rel.txt'), 'path-outside-workspace'],
+    ['quoted absolute', `echo x > "${base}/escape-abs.txt"`, join(base, 'escape-abs.txt'), 'path-outside-workspace'],
+    ['$VAR expansion', `D='${base}'; echo x > "$D"/escape-var.txt`, join(base, 'escape-var.txt'), null],
+    ['cd .. then relative', 'cd .. && echo x > escape-cd.txt', join(base, 'escape-cd.txt'), null],
+    ['a symlink in the workspace pointing out', 'echo x > link-out/escape-link.txt', join(sibling, 'escape-link.txt'), 'path-outside-workspace'],
+    ['a symlink the command creates', `ln -s ${base} made-link && echo x > made-link/escape-made.txt`, join(base, 'escape-made.txt'), null],
+    ['$HOME', 'echo x > "$HOME/escape-home.txt"', '/root/escape-home.txt', 'path-outside-workspace'],
+  ])('writing outside the workspace fails: %s', async (_name, command, target, lexical) => {
+    // The lexical policy refuses what it can see before the run; the rest runs and the OS refuses it.
+    const checked = await sandbox().run(command);
+    expect(checked.violation?.rule ?? null).toBe(lexical);
+    expect(checked.exitCode).not.toBe(0);
     expect(existsSync(target)).toBe(false);
+    const r = await sandbox().run(bypass(command));
+    expect(r.exitCode).not.toBe(0);
+    expect(r.violation).toBeNull();
+    expect(existsSync(target)).toBe(false);
+    rmSync(join(ws, 'made-link'), { force: true });
   });
 
   it('.git/hooks and .git/config are read-only inside the writable workspace; .git/objects stays writable', async () => {
-    const r = await sandbox().run('cat .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; echo "[x]" >> .git/config; echo obj > .git/objects/o && echo objects-ok');
+    const command = 'cat .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; echo "[x]" >> .git/config; echo obj > .git/objects/o && echo objects-ok';
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected-path' });
+    const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toContain('repositoryformatversion');
     expect(r.stdout.text).toContain('objects-ok');
     expect(existsSync(join(ws, '.git', 'hooks', 'pre-commit'))).toBe(false);
@@ -134,7 +169,9 @@ describe('filesystem: path escapes and protected paths', () => {
   });
 
   it('.buckley in the workspace is hidden and cannot be written', async () => {
-    const r = await sandbox().run('cat .buckley/config.yaml; ls -A .buckley; echo x > .buckley/new');
+    const command = 'cat .buckley/config.yaml; ls -A .buckley; echo x > .buckley/new';
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected-path' });
+    const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toBe('');
     expect(r.stderr.text).toMatch(/No such file|Read-only/);
     expect(existsSync(join(ws, '.buckley', 'new'))).toBe(false);
@@ -147,8 +184,22 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(r.stdout.text).toBe('');
   });
 
+  it('missing protected paths are masked too: a command cannot create .git/config, .git/hooks or .buckley', async () => {
+    const fresh = join(base, 'fresh');
+    mkdirSync(join(fresh, '.git', 'objects'), { recursive: true });
+    const command = 'printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; mkdir -p .git/hooks && echo "#!/bin/sh" > .git/hooks/post-checkout; mkdir -p .buckley && echo "sandbox: {}" > .buckley/config.yaml; ls -A; echo objects > .git/objects/o';
+    const r = await createSandbox({ config: config(), workspace: fresh, home, killGraceMs: 500 }).run(bypass(command));
+    expect(r.violation).toBeNull();
+    expect(readFileSync(join(fresh, '.git', 'config'), 'utf8')).toBe('');
+    expect(existsSync(join(fresh, '.git', 'hooks', 'post-checkout'))).toBe(false);
+    expect(readdirSync(join(fresh, '.buckley'))).toEqual([]);
+    // The rest of .git stays writable (so the masks above are what refused the writes).
+    expect(readFileSync(join(fresh, '.git', 'objects', 'o'), 'utf8')).toBe('objects\n');
+  });
+
   it('read-only mode makes the workspace read-only', async () => {
-    const r = await sandbox({ mode: 'read-only' }).run('ls >/dev/null && echo x > ro.txt');
+    expect((await sandbox({ mode: 'read-only' }).run('ls >/dev/null && echo x > ro.txt')).violation).toMatchObject({ rule: 'write-in-read-only-mode' });
+    const r = await sandbox({ mode: 'read-only' }).run(bypass('ls >/dev/null && echo x > ro.txt'));
     expect(r.stderr.text).toMatch(/Read-only file system/);
     expect(existsSync(join(ws, 'ro.txt'))).toBe(false);
   });
@@ -175,10 +226,11 @@ describe('network', () => {
   });
 
   it('is off by default: no host loopback port, no /dev/tcp, no DNS, only lo', async () => {
-    const r = await sandbox().run(
+    const command =
       `curl -s --http0.9 -m 2 http://127.0.0.1:${port}/ && echo CURL-OK; (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && echo TCP-OK; ` +
-        `curl -s -m 2 http://1.1.1.1/ >/dev/null && echo EGRESS-OK; getent hosts example.com && echo DNS-OK; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '`,
-    );
+      `curl -s -m 2 http://1.1.1.1/ >/dev/null && echo EGRESS-OK; getent hosts example.com && echo DNS-OK; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '`;
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'dangerous-command', finding: { ruleId: 'command.dev-tcp' } });
+    const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toBe('lo\n');
     expect(connections).toBe(0);
   });
@@ -192,16 +244,34 @@ describe('network', () => {
 
 describe('resource limits as root', () => {
   it.each([
-    ['classic', ':(){ :|:& };:; sleep 2'],
-    ['renamed', 'b(){ b|b& };b; sleep 2'],
-  ])('fork bomb (%s) is stopped by pids.max, returns, and leaves nothing', async (_name, bomb) => {
+    ['classic', ':(){ :|:& };:; sleep 100'],
+    ['renamed', 'b(){ b|b& };b; sleep 100'],
+  ])('fork bomb (%s) is stopped by pids.max and killed by the sandbox long before the timeout, leaving nothing', async (_name, bomb) => {
     expect(process.getuid?.()).toBe(0);
     const started = performance.now();
-    const r = await sandbox().run(bomb, { timeoutMs: 10_000 });
-    expect(performance.now() - started).toBeLessThan(10_000);
+    // The main shell would sleep 100 s (and bash retries a refused fork for seconds): only the sandbox's own fork watch ends this early.
+    const refused = await sandbox().run(bomb);
+    expect(refused.violation).toMatchObject({ rule: 'dangerous-command', finding: { ruleId: 'command.fork-bomb' } });
+    const r = await sandbox().run(bypass(bomb), { timeoutMs: 45_000 });
+    expect(performance.now() - started).toBeLessThan(20_000);
     expect(r.limitsHit).toContain('processes');
     expect(r.timedOut).toBe(false);
+    expect(r.exitCode).not.toBe(0);
+    await releaseSpare();
     expect(buckleyCgroups()).toEqual([]);
+    expect(survivors('sleep 100')).toEqual([]);
+  });
+
+  it('a parallel build under the process limit is not killed (make -j)', async () => {
+    writeFileSync(join(ws, 'Makefile'), `all: ${Array.from({ length: 12 }, (_, i) => `t${i}`).join(' ')}\n${Array.from({ length: 12 }, (_, i) => `t${i}:\n\t@sleep 0.2; echo t${i} > /dev/null\n`).join('')}`);
+    try {
+      const r = await sandbox().run('make -s -j12 && echo built', { timeoutMs: 60_000 });
+      expect(r.stderr.text).toBe('');
+      expect(r.stdout.text).toBe('built\n');
+      expect(r).toMatchObject({ exitCode: 0, limitsHit: [], timedOut: false });
+    } finally {
+      rmSync(join(ws, 'Makefile'));
+    }
   });
 
   it('a memory hog is killed by the memory limit and reported, not a host OOM', async () => {
@@ -224,11 +294,47 @@ describe('resource limits as root', () => {
     expect(r.stderr.text).toMatch(/No space left on device/);
   });
 
-  it('the rlimit fallback still caps file size', async () => {
-    const r = await sandbox({}, { limitMechanism: 'rlimit' }).run('head -c 100M /dev/zero > big2.bin');
-    expect(r.stderr.text).toMatch(/File size limit exceeded/);
-    expect(readFileSync(join(ws, 'big2.bin')).length).toBe(testLimits.maxFileSizeMb * 1024 * 1024);
-    rmSync(join(ws, 'big2.bin'));
+  describe('without cgroups, as root: the run switches to an unprivileged host uid', () => {
+    // A workspace owned by a non-root user, as on a developer machine where Buckley runs as root.
+    const owned = join(base, 'owned');
+    beforeAll(() => {
+      chmodSync(base, 0o755);
+      mkdirSync(owned);
+      chownSync(owned, 1000, 1000);
+    });
+    const rlimitSandbox = (workspace = owned, options: Partial<SandboxOptions> = {}) =>
+      createSandbox({ config: config(), workspace, home, killGraceMs: 500, limitMechanism: 'rlimit', ...options });
+
+    it('refuses, with the fix, when the workspace is root-owned and no uid is given', async () => {
+      const error = await rlimitSandbox(ws)
+        .run('touch should-not-exist')
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'SANDBOX_UNAVAILABLE', missing: 'process-limit' });
+      expect((error as Error).message).toMatch(/RLIMIT_NPROC/);
+      expect(existsSync(join(ws, 'should-not-exist'))).toBe(false);
+    });
+
+    it('runs as the workspace owner; RLIMIT_NPROC stops a process flood, RLIMIT_FSIZE a disk fill', async () => {
+      const sb = rlimitSandbox(owned, { config: config({ limits: { ...testLimits, maxProcesses: 16 } }) } as Partial<SandboxOptions>);
+      // The file the command creates belongs to host uid 1000: the whole tree ran as that user.
+      const who = await sb.run(['sh', '-c', 'touch mine']);
+      expect(who.exitCode).toBe(0);
+      expect(statSync(join(owned, 'mine')).uid).toBe(1000);
+      // dash fails a refused fork at once (bash would retry for seconds).
+      const flood = await sb.run(['sh', '-c', 'for i in $(seq 40); do sleep 1010 & done; echo spawned'], { timeoutMs: 30_000 });
+      expect(flood.stderr.text).toMatch(/Cannot fork|Resource temporarily unavailable/);
+      expect(survivors('sleep 1010')).toEqual([]);
+      const fill = await sb.run(['sh', '-c', 'head -c 100M /dev/zero > big2.bin']);
+      expect(fill.stderr.text).toMatch(/File size limit exceeded/);
+      expect(statSync(join(owned, 'big2.bin')).size).toBe(testLimits.maxFileSizeMb * 1024 * 1024);
+    });
+
+    it('runAs picks the uid for a root-owned workspace (which that uid then cannot write)', async () => {
+      const r = await rlimitSandbox(ws, { runAs: { uid: 1000, gid: 1000 } }).run(['sh', '-c', 'id -u; touch nope']);
+      expect(r.stdout.text).toBe('1000\n');
+      expect(r.exitCode).not.toBe(0);
+      expect(existsSync(join(ws, 'nope'))).toBe(false);
+    });
   });
 });
 
@@ -241,7 +347,8 @@ describe('output', () => {
     expect(r.stdout.totalBytes).toBeGreaterThan(128 * 1024 * 1024);
     expect(r.limitsHit).toContain('output');
     expect(r.timedOut).toBe(false);
-    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+    // Flat means far below what streamed through (RSS also holds garbage the GC has not returned yet, so not a tight bound).
+    expect(process.memoryUsage().rss - before).toBeLessThan(r.stdout.totalBytes * 0.75);
   });
 
   it('100 MB of random bytes: counted in full, capped, invalid UTF-8 at the cut does not throw', async () => {
@@ -251,7 +358,7 @@ describe('output', () => {
     expect(r.stdout.totalBytes).toBe(100 * 1024 * 1024);
     expect(r.stdout.truncated).toBe(true);
     expect(r.stdout.text.length).toBeGreaterThan(0);
-    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+    expect(process.memoryUsage().rss - before).toBeLessThan(r.stdout.totalBytes * 0.75);
   });
 });
 
@@ -259,7 +366,8 @@ describe('timeouts and process trees', () => {
   it('sleep 100 is killed at the timeout (SIGTERM) and the call returns', async () => {
     const started = performance.now();
     const r = await sandbox().run('sleep 1001', { timeoutMs: 300 });
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // Bounds here are loose on purpose (2 shared cores, other suites running): they only prove the call did not wait for the command.
+    expect(performance.now() - started).toBeLessThan(15_000);
     expect(r).toMatchObject({ timedOut: true, exitCode: null, signal: 'SIGTERM' });
     expect(survivors('sleep 1001')).toEqual([]);
   });
@@ -271,8 +379,9 @@ describe('timeouts and process trees', () => {
     ['subshell holding stdout', '(sleep 1005; echo late) & echo started'],
   ])('%s: returns at once and no process survives', async (_name, command) => {
     const started = performance.now();
-    const r = await sandbox().run(command, { timeoutMs: 10_000 });
-    expect(performance.now() - started).toBeLessThan(2_000);
+    const r = await sandbox().run(command, { timeoutMs: 45_000 });
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(r.timedOut).toBe(false);
     expect(r.stdout.text).toBe('started\n');
     expect(survivors(command.match(/sleep \d+/)![0])).toEqual([]);
   });
@@ -289,14 +398,15 @@ describe('timeouts and process trees', () => {
     const started = performance.now();
     const r = await sandbox({}, { limitMechanism: 'rlimit' }).run("trap '' TERM; sleep 1008", { timeoutMs: 200, unsafe: true });
     expect(r.timedOut).toBe(true);
-    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(performance.now() - started).toBeLessThan(15_000);
     expect(survivors('sleep 1008')).toEqual([]);
   });
 
   it('under the unsafe override a daemonised grandchild holding the pipes does not hold the call, and is killed', async () => {
     const started = performance.now();
-    const r = await sandbox({ allowUnsafe: true, mode: 'disabled' }).run('setsid sleep 1009 & echo started', { timeoutMs: 10_000 });
-    expect(performance.now() - started).toBeLessThan(2_000);
+    const r = await sandbox({ allowUnsafe: true, mode: 'disabled' }).run('setsid sleep 1009 & echo started', { timeoutMs: 45_000 });
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(r.timedOut).toBe(false);
     expect(r.unsafe).toBe(true);
     expect(survivors('sleep 1009')).toEqual([]);
   });
@@ -360,5 +470,30 @@ describe('fail closed and the unsafe override', () => {
     expect(r.unsafe).toBe(true);
     expect(Number(r.stdout.text.trim())).toBeGreaterThan(3);
     expect(events[0]).toMatchObject({ type: 'sandbox.unsafe_override', data: { reason: 'caller-option' } });
+  });
+});
+
+describe('cgroups of processes that are gone', () => {
+  it('are removed when a sandbox starts, while a live process’s are kept', async () => {
+    const dead = execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim();
+    const stale = `/sys/fs/cgroup/pids/buckley-${dead}-s1-test`;
+    const live = `/sys/fs/cgroup/pids/buckley-1-s1-test`;
+    mkdirSync(stale);
+    mkdirSync(live);
+    try {
+      await sandbox().run('true');
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+    } finally {
+      if (existsSync(stale)) rmdirSync(stale);
+      rmdirSync(live);
+    }
+  });
+});
+
+describe('after every run of this file', () => {
+  it('leaves no cgroup once the spare is released', async () => {
+    await releaseSpare();
+    expect(buckleyCgroups()).toEqual([]);
   });
 });

@@ -1,14 +1,16 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
+import type { Finding } from '@buckley/security';
 import { InvalidArgumentError } from '@buckley/utils';
-import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups } from './cgroup.js';
+import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups, sweepStaleCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
 import { SandboxUnavailableError } from './errors.js';
-import { LAUNCHER_FAILURE, type Rlimit, launcherArgs } from './launcher.js';
+import { LAUNCHER_FAILURE, type Rlimit, launcherArgs, spareLauncherArgs } from './launcher.js';
 import { bwrapArgs, isInside, planMounts } from './mounts.js';
 import { CappedBuffer } from './output.js';
 import { checkCommand } from './policy.js';
@@ -30,6 +32,11 @@ export type SandboxEvent =
   | {
       readonly type: 'sandbox.violation';
       readonly data: SandboxViolation & { readonly command: string | readonly string[]; readonly cwd: string };
+    }
+  | {
+      /** The run went ahead; the lexical analysis flagged something worth a look. */
+      readonly type: 'sandbox.warning';
+      readonly data: { readonly findings: readonly Finding[]; readonly command: string | readonly string[]; readonly cwd: string };
     };
 
 /** Options of {@link createSandbox}. */
@@ -55,6 +62,12 @@ export interface SandboxOptions {
    * rlimits), or `rlimit` to skip cgroups. Default `auto`.
    */
   readonly limitMechanism?: 'auto' | 'rlimit' | undefined;
+  /**
+   * Host uid and gid the sandbox runs commands as when the host user is root and no cgroup
+   * holds the process limit (the kernel ignores `RLIMIT_NPROC` for root). Defaults to the
+   * workspace's owner when that is not root. Without either, such runs are refused.
+   */
+  readonly runAs?: { readonly uid: number; readonly gid: number } | undefined;
 }
 
 /** How long to keep reading stdout/stderr after the process exited before giving up on them. */
@@ -62,6 +75,10 @@ const DRAIN_MS = 250;
 /** Kill a run whose one stream has produced this many times its cap (it only burns CPU after that). */
 const OUTPUT_KILL_FACTOR = 64;
 const MIB = 1024 * 1024;
+/** How often a run's cgroup is checked for refused forks, in milliseconds. */
+const FORK_CHECK_MS = 50;
+/** Consecutive checks with new refused forks after which the run is killed as a fork bomb. */
+const FORK_CHECKS_TO_KILL = 2;
 
 /** Finds an executable named `name` on `PATH` (and the usual system directories). */
 export function findExecutable(name: string, path = process.env.PATH ?? ''): string | null {
@@ -163,6 +180,7 @@ export class BubblewrapSandbox implements Sandbox {
       const bwrapError = bwrap === null ? 'bwrap not found' : await probeBwrap(bwrap);
       const cgroups: CgroupDetection =
         this.#options.limitMechanism === 'rlimit' ? { ok: false, reason: 'cgroups turned off by limitMechanism "rlimit"' } : detectCgroups();
+      if (cgroups.ok) sweepStaleCgroups(cgroups.support);
       return { bwrap, bwrapError, cgroups };
     })();
     return this.#probe;
@@ -186,8 +204,9 @@ export class BubblewrapSandbox implements Sandbox {
 
     const refuse = (violation: SandboxViolation): RunResult => {
       this.#emit({ type: 'sandbox.violation', data: { ...violation, command, cwd } });
-      return emptyResult({ violation, withheld, unsafe: false });
+      return emptyResult({ violation, withheld, unsafe: false, warnings });
     };
+    let warnings: readonly Finding[] = [];
 
     const overridden = this.#config.allowUnsafe || this.#options.unsafe === true || options.unsafe === true;
     if (this.#config.mode === 'disabled' && !overridden) {
@@ -202,8 +221,17 @@ export class BubblewrapSandbox implements Sandbox {
     if (!isInside(this.#workspace, realCwd)) {
       return refuse({ rule: 'cwd-outside-workspace', message: `cwd ${JSON.stringify(options.cwd)} is outside the workspace ${JSON.stringify(this.#workspace)}`, subject: realCwd });
     }
-    const violation = checkCommand(command, { mode: this.#config.mode, allowedCommands: this.#config.allowedCommands, workspace: this.#workspace, cwd: realCwd, home: this.#home });
-    if (violation !== null) return refuse(violation);
+    const decision = checkCommand(command, {
+      mode: this.#config.mode,
+      allowedCommands: this.#config.allowedCommands,
+      workspace: this.#workspace,
+      cwd: realCwd,
+      home: env.HOME ?? this.#home,
+      deniedPaths: this.#config.deniedPaths,
+    });
+    warnings = decision.warnings;
+    if (decision.violation !== null) return refuse(decision.violation);
+    if (warnings.length > 0) this.#emit({ type: 'sandbox.warning', data: { findings: warnings, command, cwd: realCwd } });
 
     const probe = await this.probe();
     let unsafeReason: 'mode-disabled' | 'caller-option' | 'sandbox-unavailable' | null = null;
@@ -218,6 +246,22 @@ export class BubblewrapSandbox implements Sandbox {
           : new SandboxUnavailableError('user-namespaces', `bubblewrap cannot create namespaces here (${probe.bwrapError})`, USERNS_FIX);
       }
       unsafeReason = 'sandbox-unavailable';
+    }
+    // Root without a cgroup: RLIMIT_NPROC only holds for another host uid, so the run switches to one.
+    let runAs: { uid: number; gid: number } | null = null;
+    if (unsafeReason === null && !probe.cgroups.ok && process.getuid?.() === 0) {
+      runAs = this.#runAs();
+      if (runAs === null) {
+        if (!overridden) {
+          throw new SandboxUnavailableError(
+            'process-limit',
+            `no cgroup can hold the process limit (${probe.cgroups.reason}) and the host user is root, for whom the kernel ignores RLIMIT_NPROC`,
+            'give Buckley a writable cgroup (a cgroup v1 pids hierarchy or a delegated cgroup v2), pass runAs: { uid, gid } of an unprivileged user who may write the workspace, or let a non-root user own the workspace',
+          );
+        }
+        unsafeReason = 'sandbox-unavailable';
+        missing = 'process-limit';
+      }
     }
     if (unsafeReason !== null) {
       this.#emit({ type: 'sandbox.unsafe_override', data: { reason: unsafeReason, command, cwd: realCwd, missing } });
@@ -236,7 +280,7 @@ export class BubblewrapSandbox implements Sandbox {
         network: this.#config.network,
         tmpBytes: limits.maxFileSizeMb * MIB,
       });
-      program = [probe.bwrap!, ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: process.getuid?.() ?? 0, resolvConf: resolvConfUnderRun() })];
+      program = [probe.bwrap!, ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: runAs?.uid ?? process.getuid?.() ?? 0, resolvConf: resolvConfUnderRun() })];
       spawnEnv = {};
       spawnCwd = this.#workspace;
     } else {
@@ -259,7 +303,17 @@ export class BubblewrapSandbox implements Sandbox {
       stdin: options.stdin,
       unsafe: unsafeReason !== null,
       withheld,
+      warnings,
+      bwrap: unsafeReason === null,
+      runAs,
     });
+  }
+
+  /** The unprivileged host user to run as: the caller's choice, else the workspace's owner if not root. */
+  #runAs(): { uid: number; gid: number } | null {
+    if (this.#options.runAs !== undefined) return { uid: this.#options.runAs.uid, gid: this.#options.runAs.gid };
+    const owner = statSync(this.#workspace);
+    return owner.uid === 0 ? null : { uid: owner.uid, gid: owner.gid };
   }
 
   #emit(event: SandboxEvent): void {
@@ -289,7 +343,7 @@ function resolvConfUnderRun(): string | null {
   }
 }
 
-function emptyResult(input: { violation: SandboxViolation | null; withheld: string[]; unsafe: boolean }): RunResult {
+function emptyResult(input: { violation: SandboxViolation | null; withheld: string[]; unsafe: boolean; warnings: readonly Finding[] }): RunResult {
   const empty = { text: '', totalBytes: 0, truncated: false };
   return {
     exitCode: null,
@@ -303,6 +357,7 @@ function emptyResult(input: { violation: SandboxViolation | null; withheld: stri
     unsafe: input.unsafe,
     violation: input.violation,
     withheldEnv: input.withheld,
+    warnings: input.warnings,
   };
 }
 
@@ -320,21 +375,33 @@ interface ExecuteInput {
   readonly stdin: string | Uint8Array | undefined;
   readonly unsafe: boolean;
   readonly withheld: string[];
+  readonly warnings: readonly Finding[];
+  /** `program[0]` is bubblewrap (which then joins the cgroup through its info and block fds). */
+  readonly bwrap: boolean;
+  /** Host user to run the launcher as (root host without cgroups); null keeps the caller's. */
+  readonly runAs: { readonly uid: number; readonly gid: number } | null;
 }
 
-/** Spawns `program` through the launcher, enforces time and output limits, kills the tree and cleans up. */
+/**
+ * Spawns `program` through the launcher (which sets the rlimits and execs it), joins the run's
+ * cgroup, enforces time, output and process limits, kills the tree and cleans up.
+ *
+ * With bubblewrap the cgroup is joined from here: bwrap reports its sandbox child's pid on
+ * `--info-fd` and waits on `--block-fd` before it starts the command, so the pid is moved into
+ * the cgroup while bwrap is still building the namespaces, and released only once it is in.
+ * Everything in the sandbox descends from that child, so `pids.max` holds from the first fork
+ * of the command, and killing that child (pid 1 of the PID namespace) ends the whole tree.
+ * Without bubblewrap (the unsafe override) the launcher joins the cgroup itself before exec.
+ */
 async function execute(input: ExecuteInput): Promise<RunResult> {
   const { limits } = input;
-  const cgroup = input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, { maxProcesses: limits.maxProcesses, maxMemoryBytes: limits.maxMemoryMb * MIB });
-  const rlimits: Rlimit[] = [
-    { flag: '-f', value: (limits.maxFileSizeMb * MIB) / 512 },
-    { flag: '-t', value: limits.cpuSeconds },
-  ];
-  if (cgroup === null) {
-    // Without cgroups: address space per process stands in for the memory limit, and NPROC holds only for a non-root host user.
-    rlimits.push({ flag: '-v', value: (limits.maxMemoryMb * MIB) / 1024 });
-    if (process.getuid?.() !== 0) rlimits.push({ flag: 'nproc', value: limits.maxProcesses });
-  }
+  const spareKey = input.bwrap && input.cgroups !== null && isExecutable('/bin/bash') ? JSON.stringify([input.program[0], input.cgroups, limits]) : null;
+  const spare = spareKey === null ? null : takeSpare(spareKey);
+  const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
+  const rlimits = rlimitsFor(limits, cgroup !== null, input.runAs !== null);
+  // bwrap's own fds: 3 = info (it writes the child pid), 4 = block (it waits for one byte).
+  const handshake = spare === null && input.bwrap && cgroup !== null;
+  const program = handshake ? [input.program[0]!, '--info-fd', '3', '--block-fd', '4', ...input.program.slice(1)] : input.program;
 
   const stdout = new CappedBuffer(input.maxOutputBytes);
   const stderr = new CappedBuffer(input.maxOutputBytes);
@@ -344,18 +411,41 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
   let outputKilled = false;
 
   try {
-    if (input.signal?.aborted) return { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe }), aborted: true };
+    if (input.signal?.aborted) return { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe, warnings: input.warnings }), aborted: true };
     const started = performance.now();
-    const child = spawn('/bin/sh', launcherArgs(cgroup?.procsFiles ?? [], rlimits, input.program), {
-      cwd: input.cwd,
-      env: input.env,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    let child: ChildProcess;
+    if (spare !== null) {
+      // The spare sits in its cgroup with its rlimits, waiting for its command line: bwrap's
+      // options go to bwrap itself (`--args 4`, one read), the command after `--` to the launcher.
+      child = spare.child;
+      child.ref();
+      for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { ref?: () => void }).ref?.();
+      const args = input.program.slice(1);
+      const split = args.indexOf('--');
+      for (const fd of [3, 4]) {
+        (child.stdio[fd] as Writable).on('error', () => {
+          // The spare died; its exit is reported below.
+        });
+      }
+      (child.stdio[4] as Writable).end(nulJoin(args.slice(0, split)));
+      (child.stdio[3] as Writable).end(nulJoin(args.slice(split)));
+    } else {
+      child = spawn('/bin/sh', launcherArgs(handshake ? [] : (cgroup?.procsFiles ?? []), rlimits, program), {
+        cwd: input.cwd,
+        env: input.env,
+        detached: true,
+        ...(input.runAs === null ? {} : { uid: input.runAs.uid, gid: input.runAs.gid }),
+        stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      });
+    }
+    // The next run with the same limits finds its process already started and in its cgroup.
+    if (spareKey !== null) setImmediate(() => prepareSpare(spareKey, input));
     const pid = child.pid;
 
     let stopping = false;
     let graceTimer: NodeJS.Timeout | undefined;
+    let watchTimer: NodeJS.Timeout | undefined;
+    let exitedNow = false;
     const killTree = (signal: NodeJS.Signals) => {
       if (pid !== undefined) {
         try {
@@ -390,23 +480,53 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
         stop();
       }
     };
-    child.stdout.on('data', collect(stdout));
-    child.stderr.on('data', collect(stderr));
-    const stdoutClosed = new Promise<void>((r) => child.stdout.once('close', () => r()));
-    const stderrClosed = new Promise<void>((r) => child.stderr.once('close', () => r()));
+    child.stdout!.on('data', collect(stdout));
+    child.stderr!.on('data', collect(stderr));
+    const stdoutClosed = new Promise<void>((r) => child.stdout!.once('close', () => r()));
+    const stderrClosed = new Promise<void>((r) => child.stderr!.once('close', () => r()));
 
-    child.stdin.on('error', () => {
+    child.stdin!.on('error', () => {
       // The command may exit without reading its input (EPIPE); that is its choice.
     });
-    if (input.stdin !== undefined) child.stdin.end(input.stdin);
-    else child.stdin.end();
+    if (input.stdin !== undefined) child.stdin!.end(input.stdin);
+    else child.stdin!.end();
 
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((r) => {
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((r) => {
       child.once('error', (error) => r({ code: null, signal: null, error }));
       child.once('exit', (code, signal) => r({ code, signal }));
     });
+
+    let joinError: Error | null = null;
+    if (handshake) joinError = await joinCgroup(child, cgroup!);
+    if (joinError !== null) killTree('SIGKILL');
+
+    // A fork bomb keeps the kernel refusing forks; one refused fork a program may handle. Stop
+    // the run when refusals keep coming in consecutive checks, instead of waiting for its timeout.
+    if (cgroup !== null && joinError === null) {
+      let seen = 0;
+      let rising = 0;
+      const check = async () => {
+        const refused = await cgroup.refusedForks();
+        rising = refused > seen ? rising + 1 : 0;
+        seen = refused;
+        // The run may have ended while the counter was being read: then there is nothing to watch.
+        if (exitedNow) return;
+        if (rising >= FORK_CHECKS_TO_KILL && !stopping) {
+          stopping = true;
+          // No grace: the tree only forks. Killing the PID namespace's init ends it at once.
+          killTree('SIGKILL');
+          return;
+        }
+        watchTimer = setTimeout(() => void check(), FORK_CHECK_MS);
+      };
+      watchTimer = setTimeout(() => void check(), FORK_CHECK_MS);
+    }
+
+    const exit = await exited;
+    exitedNow = true;
     const durationMs = performance.now() - started;
     clearTimeout(timer);
+    clearTimeout(watchTimer);
     input.signal?.removeEventListener('abort', onAbort);
     if (exit.error) throw exit.error;
 
@@ -418,11 +538,14 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       new Promise<false>((r) => setTimeout(() => r(false), DRAIN_MS).unref()),
     ]);
     if (!drained) {
-      child.stdout.destroy();
-      child.stderr.destroy();
+      child.stdout!.destroy();
+      child.stderr!.destroy();
     }
 
     const err = stderr.result();
+    if (joinError !== null) {
+      throw new SandboxUnavailableError('cgroup', `the sandbox could not join its cgroup: ${joinError.message}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"', { cause: joinError });
+    }
     if (exit.code === 125 && err.text.startsWith(LAUNCHER_FAILURE)) {
       throw new SandboxUnavailableError('cgroup', `the sandbox launcher failed: ${err.text.trim()}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"');
     }
@@ -440,10 +563,148 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       unsafe: input.unsafe,
       violation: null,
       withheldEnv: input.withheld,
+      warnings: input.warnings,
     };
   } finally {
     if (cgroup !== null) await removeCgroup(cgroup);
   }
+}
+
+/**
+ * Reads bwrap's info (`{"child-pid": N, ...}`) from fd 3, moves N into the cgroup and releases
+ * bwrap through fd 4. Resolves with null when done or when bwrap exited before reporting a
+ * child (a bad argument: its error is on stderr), and with the error when the move failed.
+ */
+async function joinCgroup(child: ChildProcess, cgroup: RunCgroup): Promise<Error | null> {
+  const info = child.stdio[3] as Readable;
+  const block = child.stdio[4] as Writable;
+  block.on('error', () => {
+    // bwrap exited before reading the byte; its exit status says why.
+  });
+  let text = '';
+  const childPid = await new Promise<number | null>((r) => {
+    const done = () => {
+      const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
+      r(match ? Number(match[1]) : null);
+    };
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (/"child-pid"\s*:\s*\d+\s*[,}\n]/.test(text)) {
+        info.off('data', onData);
+        info.removeAllListeners('end');
+        done();
+      }
+    };
+    info.on('data', onData);
+    info.once('end', done);
+    info.once('error', done);
+  });
+  // Keep reading to the end: bwrap still writes namespace ids, and a closed pipe would kill it (SIGPIPE).
+  info.on('data', () => {});
+  if (childPid === null) {
+    block.destroy();
+    return null;
+  }
+  try {
+    await cgroup.join(childPid);
+  } catch (error) {
+    block.destroy();
+    return error as Error;
+  }
+  block.end('1');
+  return null;
+}
+
+function nulJoin(words: readonly string[]): Buffer {
+  return Buffer.from(words.map((w) => `${w}\0`).join(''));
+}
+
+function cgroupLimits(limits: SandboxLimits): { maxProcesses: number; maxMemoryBytes: number } {
+  return { maxProcesses: limits.maxProcesses, maxMemoryBytes: limits.maxMemoryMb * MIB };
+}
+
+function rlimitsFor(limits: SandboxLimits, cgroup: boolean, switchedUser = false): Rlimit[] {
+  const rlimits: Rlimit[] = [
+    { flag: '-f', value: (limits.maxFileSizeMb * MIB) / 512 },
+    { flag: '-t', value: limits.cpuSeconds },
+  ];
+  if (!cgroup) {
+    // Without cgroups: address space per process stands in for the memory limit, and NPROC holds only for a non-root host user.
+    rlimits.push({ flag: '-v', value: (limits.maxMemoryMb * MIB) / 1024 });
+    if (process.getuid?.() !== 0 || switchedUser) rlimits.push({ flag: 'nproc', value: limits.maxProcesses });
+  }
+  return rlimits;
+}
+
+/**
+ * A process started ahead of its run: the launcher has joined the run's cgroup (the slow part
+ * on cgroup v1, where a move waits for an RCU grace period) and set the rlimits, and waits for
+ * its command line on fd 3; it then execs `bwrap --args 4 -- <command>`, and bwrap reads its
+ * options from fd 4. Taking it costs two pipe writes instead of a spawn and a cgroup move.
+ */
+interface Spare {
+  readonly key: string;
+  readonly child: ChildProcess;
+  readonly cgroup: RunCgroup;
+}
+
+/** At most one spare per process: the bwrap path, cgroup support and limits of the last run decide which. */
+let spare: Spare | null = null;
+let spareCounter = 0;
+
+function takeSpare(key: string): Spare | null {
+  const s = spare;
+  if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null) return null;
+  spare = null;
+  s.child.removeAllListeners('exit');
+  return s;
+}
+
+function prepareSpare(key: string, input: ExecuteInput): void {
+  if (spare?.key === key || input.cgroups === null) return;
+  void releaseSpare();
+  let cgroup: RunCgroup;
+  try {
+    cgroup = RunCgroup.create(input.cgroups, `buckley-${process.pid}-s${++spareCounter}-${randomBytes(4).toString('hex')}`, cgroupLimits(input.limits));
+  } catch {
+    return;
+  }
+  const child = spawn('/bin/bash', spareLauncherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true), [input.program[0]!, '--args', '4']), {
+    cwd: '/',
+    env: {},
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+  });
+  child.on('error', () => {
+    // Seen as an exit; the next run starts its own process.
+  });
+  // An idle spare must not keep the caller alive; when the caller exits, fd 3 closes and the launcher exits without running anything.
+  child.unref();
+  for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  const s: Spare = { key, child, cgroup };
+  child.once('exit', () => {
+    if (spare === s) spare = null;
+    void removeCgroup(cgroup);
+  });
+  spare = s;
+}
+
+/**
+ * Stops the idle process the sandbox keeps ready for the next run (see the README,
+ * Performance) and removes its cgroup; later runs start a new one. For tests and a tidy
+ * shutdown: an exiting process needs no call, its spare exits on its own.
+ */
+export async function releaseSpare(): Promise<void> {
+  const s = spare;
+  if (s === null) return;
+  spare = null;
+  s.child.removeAllListeners('exit');
+  const exited = new Promise<void>((r) => (s.child.exitCode !== null || s.child.signalCode !== null ? r() : s.child.once('exit', () => r())));
+  // Ref it again: an unreferenced child's exit would not keep the caller's event loop waiting.
+  s.child.ref();
+  s.child.kill('SIGKILL');
+  await exited;
+  await removeCgroup(s.cgroup);
 }
 
 /** Kills whatever is left in the cgroup and removes it, retrying while the kernel reaps the tree. */

@@ -1,4 +1,5 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 
 /** One cgroup or cgroup2 mount from `/proc/self/mountinfo`. */
@@ -135,7 +136,11 @@ export function detectCgroups(
 
 /** Reads counter `key` from a flat-keyed cgroup file such as `pids.events`; 0 when absent. */
 function counter(file: string, key: string): number {
-  const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(readText(file));
+  return counterIn(readText(file), key);
+}
+
+function counterIn(text: string, key: string): number {
+  const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
 }
 
@@ -208,6 +213,26 @@ export class RunCgroup {
     return this.dirs.map((dir) => join(dir, 'cgroup.procs'));
   }
 
+  /**
+   * Moves process `pid` into every directory of the cgroup, off the event loop. On cgroup v1 a
+   * move waits for an RCU grace period (several milliseconds on a loaded host), so the caller
+   * does this while bubblewrap is still setting up its namespaces, not before spawning it.
+   */
+  async join(pid: number): Promise<void> {
+    for (const file of this.procsFiles) await writeFile(file, String(pid));
+  }
+
+  /** How many forks the kernel has refused in this cgroup because `pids.max` was reached. */
+  async refusedForks(): Promise<number> {
+    const dir = this.dirs[0];
+    if (dir === undefined) return 0;
+    try {
+      return counterIn(await readFile(join(dir, 'pids.events'), 'utf8'), 'max');
+    } catch {
+      return 0;
+    }
+  }
+
   /** Pids currently in the cgroup. */
   pids(): number[] {
     const dir = this.dirs[0];
@@ -263,3 +288,42 @@ export class RunCgroup {
     return ok;
   }
 }
+
+/**
+ * Removes the empty run cgroups (`buckley-<pid>-...`) of Buckley processes that are gone: a
+ * process that exits while it keeps a spare cannot remove that spare's cgroup. Non-empty
+ * directories and those of live processes are left alone. Returns how many were removed.
+ */
+export function sweepStaleCgroups(support: CgroupSupport): number {
+  const parents = support.version === 1 ? [support.pids, ...(support.memory === null ? [] : [support.memory])] : [support.dir];
+  let removed = 0;
+  for (const parent of parents) {
+    let names: string[];
+    try {
+      names = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const match = /^buckley-(\d+)-/.exec(name);
+      if (match === null || Number(match[1]) === process.pid || isAlive(Number(match[1]))) continue;
+      try {
+        rmdirSync(join(parent, name));
+        removed++;
+      } catch {
+        // Busy (still has processes) or already gone.
+      }
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+

@@ -87,7 +87,7 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
             name: 'unprivileged-uid',
             ok: false,
             detail: 'running as root without a cgroup: the kernel ignores RLIMIT_NPROC for root, so a fork bomb is not bounded',
-            fix: 'run Buckley as an unprivileged user, or give it a writable cgroup',
+            fix: 'give Buckley a writable cgroup, run it as an unprivileged user, or let a non-root user own the workspace (or pass runAs) so commands run as that uid',
             optional: false,
           },
   );

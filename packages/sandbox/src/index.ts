@@ -8,13 +8,13 @@ export type {
   CapturedOutput,
   LimitHit,
 } from './sandbox.js';
-export { BubblewrapSandbox, createSandbox, findExecutable, probeBwrap } from './bubblewrap-sandbox.js';
+export { BubblewrapSandbox, createSandbox, findExecutable, probeBwrap, releaseSpare } from './bubblewrap-sandbox.js';
 export type { SandboxOptions, SandboxEvent, SandboxProbe } from './bubblewrap-sandbox.js';
 export { SandboxError, SandboxUnavailableError, JsRunnerCrashedError, isSandboxError } from './errors.js';
 export { buildEnvironment, isSecretEnvName } from './env.js';
 export type { SandboxEnvironment } from './env.js';
-export { checkCommand } from './policy.js';
-export type { PolicyContext } from './policy.js';
+export { checkCommand, STRICT_SAFE_BUILTINS } from './policy.js';
+export type { PolicyContext, PolicyDecision } from './policy.js';
 export { HOME_SECRETS, READ_ONLY_IN_WORKSPACE, HIDDEN_IN_WORKSPACE, bwrapArgs, planMounts, isInside } from './mounts.js';
 export type { MountPlan, PlanMountsInput, BwrapArgsInput } from './mounts.js';
 export { JsRunner, createJsRunner, resolveIsolatedVm, ISOLATED_VM_FIX } from './js-runner.js';

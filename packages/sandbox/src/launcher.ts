@@ -46,3 +46,23 @@ export function launcherArgs(procsFiles: readonly string[], rlimits: readonly Rl
     ...program,
   ];
 }
+
+/**
+ * The launcher of a spare process (started before its run is known): the same cgroup join and
+ * rlimits as {@link LAUNCHER_SCRIPT}, in bash (POSIX mode, so `ulimit -f` counts 512-byte
+ * blocks), then it waits for the rest of the command line as NUL-separated words on fd 3 and
+ * execs the fixed program arguments followed by them. fd 3 is closed before the exec.
+ *
+ * Arguments: as for {@link LAUNCHER_SCRIPT}; the program part is the fixed prefix.
+ */
+export const SPARE_LAUNCHER_SCRIPT = LAUNCHER_SCRIPT.replace(
+  'exec "$@"',
+  ['mapfile -d "" -t rest <&3 || exit 125', '[ "${#rest[@]}" -gt 0 ] || exit 125', 'exec 3<&-', 'exec "$@" "${rest[@]}"'].join('\n'),
+);
+
+/** The argv (after `bash`) of a spare launcher; see {@link SPARE_LAUNCHER_SCRIPT}. */
+export function spareLauncherArgs(procsFiles: readonly string[], rlimits: readonly Rlimit[], prefix: readonly string[]): string[] {
+  const args = launcherArgs(procsFiles, rlimits, prefix);
+  args[1] = SPARE_LAUNCHER_SCRIPT;
+  return ['--posix', '--noprofile', '--norc', ...args];
+}

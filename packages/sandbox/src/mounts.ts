@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 
 /**
@@ -41,6 +41,33 @@ export function expandPath(path: string, home: string, base: string): string {
   return isAbsolute(path) ? resolve(path) : resolve(base, path);
 }
 
+/** True when something (even a dangling symlink) is at `path`. */
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isRealDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function createEmptyFile(path: string): void {
+  try {
+    writeFileSync(path, '', { flag: 'wx' });
+  } catch (error) {
+    // Created meanwhile by someone else: it exists now, which is all the mask needs.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}
+
 function real(path: string): string | null {
   try {
     return realpathSync(path);
@@ -79,8 +106,9 @@ export interface PlanMountsInput {
 
 /**
  * Computes which paths to mask. Only existing paths can be masked; a symlinked protected path is
- * masked at its target. One missing protected directory is created first: `.git/hooks` in a git
- * workspace, so the command cannot plant a hook that later runs on the host.
+ * masked at its target. In a writable workspace the missing protected paths are created empty
+ * first (`.git/hooks` and `.git/config` in a git workspace, `.buckley`), so the command cannot
+ * plant a hook or a config that later takes effect on the host.
  */
 export function planMounts(input: PlanMountsInput): MountPlan {
   const workspace = real(input.workspace) ?? resolve(input.workspace);
@@ -96,9 +124,16 @@ export function planMounts(input: PlanMountsInput): MountPlan {
   };
 
   if (input.writable) {
+    // A protected path that does not exist cannot be masked, and the command could create it
+    // (a `.git/config` with `core.fsmonitor` runs code the next time git runs on the host). So
+    // the missing ones are created empty first and then masked like existing ones.
     const gitDir = join(workspace, '.git');
-    if (existsSync(gitDir) && lstatSync(gitDir).isDirectory() && !existsSync(join(gitDir, 'hooks'))) {
-      mkdirSync(join(gitDir, 'hooks'), { recursive: true });
+    if (isRealDirectory(gitDir)) {
+      if (!exists(join(gitDir, 'hooks'))) mkdirSync(join(gitDir, 'hooks'), { recursive: true });
+      if (!exists(join(gitDir, 'config'))) createEmptyFile(join(gitDir, 'config'));
+    }
+    for (const rel of HIDDEN_IN_WORKSPACE) {
+      if (!exists(join(workspace, rel))) mkdirSync(join(workspace, rel), { recursive: true });
     }
     for (const rel of READ_ONLY_IN_WORKSPACE) {
       const target = real(join(workspace, rel));

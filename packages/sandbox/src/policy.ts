@@ -1,5 +1,7 @@
-import { basename } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
+import { type Finding, type SimpleCommand, type Word, analyzeCommand, isInside, validatePathSync } from '@buckley/security';
+import { HIDDEN_IN_WORKSPACE, READ_ONLY_IN_WORKSPACE, expandPath } from './mounts.js';
 import type { SandboxViolation } from './sandbox.js';
 
 /** What the lexical policy needs to judge a command. */
@@ -10,23 +12,179 @@ export interface PolicyContext {
   readonly workspace: string;
   /** Real path of the working directory. */
   readonly cwd: string;
+  /** The home directory the command's shell expands `~` and `$HOME` to. */
   readonly home: string;
+  /** Configured `denied_paths` (`~/` and relative forms allowed); writes onto them are refused. */
+  readonly deniedPaths?: readonly string[] | undefined;
+}
+
+/** What {@link checkCommand} decided: a refusal, and findings that only annotate the run. */
+export interface PolicyDecision {
+  /** Set when the run must not start. */
+  readonly violation: SandboxViolation | null;
+  /** High-severity findings of `@buckley/security` that do not refuse the run (reported on the result). */
+  readonly warnings: readonly Finding[];
 }
 
 /**
- * The lexical command policy: early, readable refusals before anything starts. It is advisory;
- * the boundary is the operating system (namespaces, read-only mounts, limits), so a command this
- * lets through still cannot write outside the workspace or reach the network.
+ * Shell builtins that run nothing else and change nothing outside the shell: strict mode lets
+ * them through without listing them. `eval`, `exec`, `source`, `.`, `command`, `builtin` and
+ * `trap` are not here: they run other programs.
  */
-export function checkCommand(command: string | readonly string[], ctx: PolicyContext): SandboxViolation | null {
+export const STRICT_SAFE_BUILTINS: readonly string[] = [':', 'true', 'false', 'cd', 'pwd', 'echo', 'printf', 'test', '[', 'exit', 'return', 'export', 'unset', 'set', 'shift', 'read', 'local', 'wait'];
+
+/** Where a command may write besides the workspace: the sandbox's private `/tmp` and harmless devices. */
+const scratchRoots = ['/tmp'];
+const harmlessDevice = /^\/dev\/(?:null|zero|full|stdout|stderr|stdin|tty|fd\/\d+)$/;
+/** Programs whose operands are all written (created, truncated, removed). */
+const writesEveryOperand = new Set(['tee', 'touch', 'mkdir', 'rm', 'rmdir', 'truncate', 'shred', 'mkfifo', 'mknod']);
+/** Programs whose last operand is the destination. */
+const writesLastOperand = new Set(['cp', 'mv', 'ln', 'install', 'rsync']);
+
+function violation(rule: SandboxViolation['rule'], message: string, subject?: string, finding?: Finding): SandboxViolation {
+  return { rule, message, ...(subject === undefined ? {} : { subject }), ...(finding === undefined ? {} : { finding }) };
+}
+
+/**
+ * The lexical command policy: early, readable refusals before anything starts, built on
+ * `@buckley/security`'s shell analysis (no second parser). Shell strings are parsed and every
+ * simple command is judged, including those in pipelines, lists, subshells, functions and
+ * `$(...)`: strict mode's allow-list, writes outside the workspace or onto protected paths, and
+ * critical findings (fork bomb, `rm -rf /`, `/dev/tcp`, `curl | sh`, ...). Argv runs are checked
+ * against the strict allow-list only; nothing in them is shell syntax.
+ *
+ * Advisory: the boundary is the operating system (namespaces, read-only mounts, limits), so a
+ * command this lets through (a path in a variable set at run time) still cannot write outside
+ * the workspace or reach the network.
+ */
+export function checkCommand(command: string | readonly string[], ctx: PolicyContext): PolicyDecision {
   if (typeof command === 'string' ? command.trim() === '' : command.length === 0 || command[0] === '') {
-    return { rule: 'empty-command', message: 'command must be a non-empty string or argv' };
+    return { violation: violation('empty-command', 'command must be a non-empty string or argv'), warnings: [] };
   }
-  if (ctx.mode === 'strict' && typeof command !== 'string') {
-    const program = basename(command[0]!);
-    if (!ctx.allowedCommands.includes(program)) {
-      return { rule: 'command-not-allowed', message: `program ${JSON.stringify(program)} is not in sandbox.allowed_commands (strict mode)`, subject: program };
+  if (typeof command !== 'string') {
+    if (command.some((arg) => arg.includes('\0'))) return { violation: violation('invalid-command', 'argv contains a NUL byte'), warnings: [] };
+    if (ctx.mode === 'strict') {
+      const program = basename(command[0]!);
+      if (!ctx.allowedCommands.includes(program)) return { violation: notAllowed(program), warnings: [] };
     }
+    return { violation: null, warnings: [] };
+  }
+
+  const analysis = analyzeCommand(command);
+  const warnings: Finding[] = [];
+  for (const finding of analysis.findings) {
+    if (finding.category === 'invalid-input' && finding.severity !== 'medium' && finding.severity !== 'low') {
+      return { violation: violation('invalid-command', `command cannot be analysed: ${finding.message}`, undefined, finding), warnings };
+    }
+    if (finding.severity === 'critical') {
+      return { violation: violation('dangerous-command', `${finding.message} (${finding.ruleId})`, finding.match, finding), warnings };
+    }
+    if (finding.severity === 'high') warnings.push(finding);
+  }
+
+  if (ctx.mode === 'strict') {
+    const parseError = analysis.findings.find((f) => f.ruleId === 'command.parse-error');
+    if (parseError) return { violation: violation('command-not-allowed', `strict mode cannot judge a command it cannot parse: ${parseError.message}`, undefined, parseError), warnings };
+    for (const c of analysis.commands) {
+      const refused = checkStrict(c, ctx.allowedCommands);
+      if (refused) return { violation: refused, warnings };
+    }
+  }
+
+  if (ctx.mode !== 'disabled') {
+    for (const c of analysis.commands) {
+      for (const target of writeTargets(c)) {
+        const refused = checkWrite(target, ctx);
+        if (refused) return { violation: refused, warnings };
+      }
+    }
+  }
+  return { violation: null, warnings };
+}
+
+function notAllowed(program: string): SandboxViolation {
+  return violation('command-not-allowed', `program ${JSON.stringify(program)} is not in sandbox.allowed_commands (strict mode)`, program);
+}
+
+function checkStrict(c: SimpleCommand, allowed: readonly string[]): SandboxViolation | null {
+  const program = c.program;
+  // A bare assignment or redirection runs no program.
+  if (program === undefined) return null;
+  if (program.expansions.length > 0) {
+    return violation('command-not-allowed', `program ${JSON.stringify(program.text)} is only known when the command runs, so strict mode cannot allow it`, program.text);
+  }
+  const name = basename(program.text);
+  if (allowed.includes(name) || allowed.includes(program.text)) return null;
+  if (STRICT_SAFE_BUILTINS.includes(program.text)) return null;
+  return notAllowed(name);
+}
+
+/** The words a simple command writes to: `>`-style redirections and the operands of a few file tools. */
+function writeTargets(c: SimpleCommand): Word[] {
+  const out: Word[] = [];
+  for (const r of c.redirections) {
+    if (!r.op.includes('>')) continue;
+    // `2>&1`, `>&-`: a file descriptor, not a file.
+    if ((r.op === '>&' || r.op === '<&') && /^(?:\d+|-)$/.test(r.target.text)) continue;
+    out.push(r.target);
+  }
+  const name = c.program === undefined ? undefined : basename(c.program.text);
+  if (name === undefined) return out;
+  const operands: Word[] = [];
+  let options = true;
+  for (const w of c.argv.slice(1)) {
+    if (options && w.text === '--') options = false;
+    else if (options && w.text.startsWith('-') && w.text.length > 1) continue;
+    else operands.push(w);
+  }
+  if (writesEveryOperand.has(name)) out.push(...operands);
+  else if (writesLastOperand.has(name) && operands.length >= 2) out.push(operands.at(-1)!);
+  else if (name === 'dd') {
+    for (const w of c.argv) if (w.text.startsWith('of=')) out.push({ ...w, text: w.text.slice(3) });
+  }
+  return out;
+}
+
+/**
+ * The path a shell would write for `word`, when it can be known before the command runs: `~`
+ * and `$HOME` / `${HOME}` / `$PWD` prefixes are expanded; any other expansion (a variable set at
+ * run time, `$(...)`) makes it unknowable, and the OS layer judges it.
+ */
+function literalPath(word: Word, ctx: PolicyContext): string | null {
+  let text = word.text;
+  for (const e of word.expansions) {
+    if (e.kind === 'glob') continue;
+    if (e.kind === 'tilde' && text.startsWith('~')) continue;
+    if (e.kind === 'parameter' && (e.name === 'HOME' || e.name === 'PWD') && text.startsWith(e.raw)) {
+      text = (e.name === 'HOME' ? ctx.home : ctx.cwd) + text.slice(e.raw.length);
+      continue;
+    }
+    return null;
+  }
+  if (text === '') return null;
+  if (text === '~' || text.startsWith('~/')) return expandPath(text, ctx.home, ctx.cwd);
+  return isAbsolute(text) ? resolve(text) : resolve(ctx.cwd, text);
+}
+
+function checkWrite(word: Word, ctx: PolicyContext): SandboxViolation | null {
+  const path = literalPath(word, ctx);
+  if (path === null) return null;
+  if (harmlessDevice.test(path)) return null;
+  if (scratchRoots.some((root) => isInside(root, path)) && !isInside(ctx.workspace, path)) return null;
+  const checked = validatePathSync(path, { root: ctx.workspace });
+  if (!checked.ok) {
+    const finding = checked.findings[0];
+    return violation('path-outside-workspace', `write to ${JSON.stringify(word.text)} is outside the workspace ${JSON.stringify(ctx.workspace)}${finding ? `: ${finding.message}` : ''}`, path, finding);
+  }
+  const real = checked.resolved ?? path;
+  const protectedRoots = [...READ_ONLY_IN_WORKSPACE, ...HIDDEN_IN_WORKSPACE].map((rel) => join(ctx.workspace, rel));
+  for (const denied of ctx.deniedPaths ?? []) protectedRoots.push(expandPath(denied, ctx.home, ctx.workspace));
+  const hit = protectedRoots.find((root) => isInside(root, real));
+  if (hit !== undefined) {
+    return violation('protected-path', `write to ${JSON.stringify(word.text)} touches the protected path ${JSON.stringify(hit)}`, real);
+  }
+  if (ctx.mode !== 'workspace') {
+    return violation('write-in-read-only-mode', `write to ${JSON.stringify(word.text)} in sandbox.mode ${JSON.stringify(ctx.mode)}, where the workspace is read-only`, real);
   }
   return null;
 }

@@ -1,3 +1,5 @@
+import type { Finding } from '@buckley/security';
+
 /**
  * The `Sandbox` port: run one command confined by policy and by the operating system, and get
  * everything that happened back as a value.
@@ -41,6 +43,7 @@ export interface RunOptions {
 /** Why a run was refused before anything started. */
 export type ViolationRule =
   | 'empty-command'
+  | 'invalid-command'
   | 'cwd-outside-workspace'
   | 'command-not-allowed'
   | 'write-in-read-only-mode'
@@ -58,6 +61,8 @@ export interface SandboxViolation {
   readonly message: string;
   /** The token, path or program that triggered it, when there is one. */
   readonly subject?: string | undefined;
+  /** The `@buckley/security` finding behind it (for `dangerous-command`, path escapes). */
+  readonly finding?: Finding | undefined;
 }
 
 /** The captured bytes of one output stream. */
@@ -95,6 +100,11 @@ export interface RunResult {
   readonly violation: SandboxViolation | null;
   /** Environment variable names that were asked for but withheld because they look like secrets. */
   readonly withheldEnv: readonly string[];
+  /**
+   * High-severity findings of the lexical analysis that did not refuse the run (reading
+   * `~/.ssh`, `kill -1`, ...): the OS layer confines them; they are reported for review.
+   */
+  readonly warnings: readonly Finding[];
 }
 
 /** The command sandbox port. */

@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeCommand } from './command.js';
+import { growthRatio } from './linear-time.test-helper.js';
 
-/** Best of three runs on a hostile command of about `n` characters, in ms. */
-function timeAnalysis(n: number): number {
-  const s = 'a'.repeat(n) + ' "' + '\\$'.repeat(n) + '" ' + '| b '.repeat(n / 10) + ':(){ :|:& };'.repeat(n / 100) + '{ '.repeat(n / 100);
-  let best = Infinity;
-  for (let i = 0; i < 3; i++) {
-    const start = performance.now();
-    analyzeCommand(s);
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
-}
+/** A hostile command of about `n` characters. */
+const hostile = (n: number): string => 'a'.repeat(n) + ' "' + '\\$'.repeat(n) + '" ' + '| b '.repeat(n / 10) + ':(){ :|:& };'.repeat(n / 100) + '{ '.repeat(n / 100);
 
 const rules = (cmd: string): string[] => analyzeCommand(cmd).findings.map((f) => f.ruleId);
 const words = (cmd: string): string[][] => analyzeCommand(cmd).commands.map((c) => c.argv.map((w) => w.text));
@@ -100,13 +92,10 @@ describe('analyzeCommand: lexing', () => {
   it('caps nesting and stays linear on hostile input', () => {
     const deep = '$('.repeat(5000) + ')'.repeat(5000);
     expect(rules(`echo ${deep}`)).toContain('command.parse-error');
-    timeAnalysis(20_000);
-    const small = Math.max(timeAnalysis(50_000), 1);
-    const large = timeAnalysis(200_000);
-    // 4x the input: linear is ~4x; allow generous noise but not quadratic (16x).
-    expect(large / small).toBeLessThan(10);
+    const { ratio, attempts } = growthRatio(hostile, analyzeCommand, 25_000);
+    expect({ ratio: ratio < 32, attempts }).toMatchObject({ ratio: true });
     expect(rules('x'.repeat(2_000_000))).toEqual(['command.too-long']);
-  });
+  }, 60_000);
 });
 
 describe('analyzeCommand: findings', () => {

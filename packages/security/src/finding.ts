@@ -41,7 +41,8 @@ export type Category =
   | 'invalid-input'
   | 'broken-auth'
   | 'security-misconfig'
-  | 'weak-crypto';
+  | 'weak-crypto'
+  | 'injection';
 
 /**
  * Where a finding is. Lines and columns are 1-based; columns count UTF-16 code units of the

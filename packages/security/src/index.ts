@@ -15,3 +15,7 @@ export { scanString, scanFile, scanDirectory, scannerFor } from './scan.js';
 export type { ScanOptions, SkipReason, SkippedFile, FileScanResult, DirectoryScanResult } from './scan.js';
 export { redact, isSensitiveKey, truncateUtf8 } from './redact.js';
 export type { RedactOptions } from './redact.js';
+export { AuthPatternAnalyzer, analyzeAuthPatterns, analyzeAuthFile, analyzeAuthDirectory } from './auth-patterns.js';
+export type { AuthPatternOptions, AuthPatternScanOptions } from './auth-patterns.js';
+export type { AuthPatternRule, AuthPatternSample } from './auth-rule.js';
+export { defaultAuthPatternRules } from './rules/auth-rules.js';

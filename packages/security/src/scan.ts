@@ -1,5 +1,6 @@
-import { lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+
 import ignore, { type Ignore } from 'ignore';
 import { isBinaryFile } from 'isbinaryfile';
 import { ScanTargetError } from './errors.js';
@@ -82,8 +83,52 @@ export function scanString(text: string, options: Pick<ScanOptions, 'rules' | 'g
   return scannerFor(options).scanText(text, options.path !== undefined ? { path: options.path } : {});
 }
 
+/**
+ * Opens `path` for a scan and reads its first `firstChunk` bytes, or says why not (never
+ * throws): unreadable, not a regular file, over `maxFileSize` (decided from `stat`, before
+ * any read) or binary (from its first 8 KiB).
+ */
+export async function openForScan(path: string, shown: string, maxFileSize: number, firstChunk: number): Promise<{ handle: FileHandle; size: number; head: Buffer } | { skipped: SkippedFile }> {
+  const skip = (reason: SkipReason, detail?: string): { skipped: SkippedFile } => ({ skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    return skip('unreadable', (error as { code?: string }).code ?? 'error');
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) return (await handle.close(), skip('not-a-file'));
+    if (info.size > maxFileSize) return (await handle.close(), skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`));
+    // The first chunk is read at once (one round trip for most files); its start decides binary.
+    const first = Buffer.allocUnsafe(Math.max(1, Math.min(firstChunk, info.size)));
+    const { bytesRead } = info.size > 0 ? await handle.read(first, 0, first.length, 0) : { bytesRead: 0 };
+    const head = first.subarray(0, bytesRead);
+    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, 8192)))) return (await handle.close(), skip('binary'));
+    return { handle, size: info.size, head };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    return skip('unreadable', (error as { code?: string }).code ?? 'error');
+  }
+}
+
+/** `parts` as one buffer of `length` bytes, without a copy when there is one part. */
+function concat(parts: readonly Buffer[], length: number): Buffer {
+  if (parts.length === 0) return Buffer.alloc(0);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+}
+
 /** Multi-line rules may start this far back in the previous chunk. */
 const tailSize = 16 * 1024;
+
+/** The last `tailSize` characters of `previous` followed by `chunk` decoded. */
+function tailOf(previous: string, chunk: Buffer): string {
+  // At most 4 bytes a character: decode no more than needed, from a character's first byte.
+  let from = Math.max(0, chunk.length - 4 * tailSize);
+  while (from < chunk.length && (chunk[from]! & 0xc0) === 0x80) from++;
+  const text = chunk.toString('utf8', from);
+  return text.length >= tailSize ? text.slice(text.length - tailSize) : (from === 0 ? previous + text : text).slice(-tailSize);
+}
 
 /**
  * Scans one file, streaming it in chunks cut at line ends so memory stays flat whatever the
@@ -96,56 +141,79 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
   const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
   const maxLine = Math.max(chunkSize, options.maxLineLength ?? 16 * 1024 * 1024);
   const scanner = scannerFor(options);
+  const opened = await openForScan(path, shown, maxFileSize, chunkSize);
+  if ('skipped' in opened) return { path: shown, findings: [], bytes: 0, skipped: opened.skipped };
+  const handle = opened.handle;
   const skip = (reason: SkipReason, detail?: string): FileScanResult => ({ path: shown, findings: [], bytes: 0, skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
-  let handle;
   try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    return skip('unreadable', (error as { code?: string }).code ?? 'error');
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) return skip('not-a-file');
-    if (info.size > maxFileSize) return skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`);
-    const head = Buffer.alloc(Math.min(8192, info.size));
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, bytesRead)))) return skip('binary');
     const pathInfo = scanner.pathFindings(shown);
     if (pathInfo.excluded) return skip('global-allowlist');
     const findings: Finding[] = [...pathInfo.findings];
-    const decoder = new TextDecoder('utf-8', { fatal: false });
-    let carry = '';
     let tail = '';
     let lineOffset = 0;
     let offsetBase = 0;
     let position = 0;
     let bytes = 0;
-    const buffer = Buffer.alloc(chunkSize);
+    // Bytes of the line still open at the end of the last read: scanned with the next chunk.
+    let pending: Buffer[] = [];
+    let pendingLength = 0;
+    let uncounted: Buffer | undefined;
+    // The file is scanned up to the size it had when opened: a file growing meanwhile (a log)
+    // neither runs past maxFileSize nor keeps the scan going.
+    let head: Buffer | undefined = opened.head;
     for (;;) {
       options.signal?.throwIfAborted();
-      const { bytesRead: n } = await handle.read(buffer, 0, chunkSize, position);
+      let n = 0;
+      let piece = head;
+      head = undefined;
+      if (piece) n = piece.length;
+      else if (position < opened.size) {
+        // A fresh buffer per read (not zero-filled): the open line's bytes are kept without a copy.
+        piece = Buffer.allocUnsafe(Math.min(chunkSize, opened.size - position));
+        n = (await handle.read(piece, 0, piece.length, position)).bytesRead;
+      }
       position += n;
       bytes += n;
       const done = n === 0;
-      let text = carry + (done ? decoder.decode() : decoder.decode(buffer.subarray(0, n), { stream: true }));
-      carry = '';
-      if (!done) {
-        const cut = text.lastIndexOf('\n');
-        if (cut >= 0) {
-          carry = text.slice(cut + 1);
-          text = text.slice(0, cut + 1);
-        } else if (text.length < maxLine) {
-          carry = text;
-          continue;
+      let chunk: Buffer;
+      if (done) chunk = concat(pending, pendingLength);
+      else {
+        const data = piece!.subarray(0, n);
+        let cut = data.lastIndexOf(10) + 1;
+        if (cut === 0) {
+          if (pendingLength + n < maxLine) {
+            pending.push(data);
+            pendingLength += n;
+            continue;
+          }
+          // A line longer than maxLineLength is cut, at a character boundary.
+          cut = n;
+          while (cut > 0 && cut > n - 4 && (data[cut - 1]! & 0xc0) === 0x80) cut--;
+          if (cut > 0 && data[cut - 1]! >= 0xc0) cut--;
+          if (cut === 0) cut = n;
         }
+        pending.push(data.subarray(0, cut));
+        chunk = concat(pending, pendingLength + cut);
+        pending = cut < n ? [data.subarray(cut)] : [];
+        pendingLength = n - cut;
       }
-      if (text.length > 0) {
-        for (const f of scanner.scanText(text, { path: shown, lineOffset, offsetBase, tail })) findings.push(f);
-        let lines = 0;
-        for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
-        lineOffset += lines;
-        offsetBase += text.length;
-        tail = text.length >= tailSize ? text.slice(text.length - tailSize) : (tail + text).slice(-tailSize);
+      if (chunk.length > 0) {
+        // The last chunk's lines need not be counted (a full newline scan), nor its tail taken.
+        // It is the last when the read reached the size, or when a short read left an open line
+        // to scan at the end (then the lines of the one before are counted late).
+        const last = done || position >= opened.size;
+        if (uncounted !== undefined) {
+          for (let i = uncounted.indexOf(10); i >= 0; i = uncounted.indexOf(10, i + 1)) lineOffset++;
+          uncounted = undefined;
+        }
+        const result = scanner.scanChunk(chunk, { path: shown, lineOffset, offsetBase, tail, countLines: !last });
+        for (const f of result.findings) findings.push(f);
+        offsetBase += result.length;
+        if (last) uncounted = chunk;
+        else {
+          lineOffset += result.lineBreaks;
+          tail = tailOf(tail, chunk);
+        }
       }
       if (done) break;
     }
@@ -166,6 +234,21 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
  * @throws ScanTargetError when `root` is not a readable directory
  */
 export async function scanDirectory(root: string, options: ScanOptions = {}): Promise<DirectoryScanResult> {
+  return walkFiles(root, options, (file, shown) => scanFile(file, { ...options, displayPath: shown }));
+}
+
+/** What a {@link walkFiles} visitor reports for one file; `undefined` means "not for this analyzer" (counted as ignored). */
+export type FileVisit = { readonly findings: readonly Finding[]; readonly bytes: number; readonly skipped?: SkippedFile } | undefined;
+
+/**
+ * The directory walk every tree scan shares: `.gitignore` at every level, `.git` never
+ * entered, symlinks followed only to real paths inside the root and only once (loops end),
+ * links out of the root listed as skipped. `visit` gets each file's real path and its path
+ * relative to the root (forward slashes) and does the per-file work.
+ *
+ * @throws ScanTargetError when `root` is not a readable directory
+ */
+export async function walkFiles(root: string, options: Pick<ScanOptions, 'gitignore' | 'signal'>, visit: (file: string, shown: string) => Promise<FileVisit>): Promise<DirectoryScanResult> {
   let realRoot: string;
   try {
     realRoot = await realpath(root);
@@ -179,6 +262,22 @@ export async function scanDirectory(root: string, options: ScanOptions = {}): Pr
   let bytesScanned = 0;
   let ignoredCount = 0;
   const visited = new Set<string>();
+  // A few files in flight: one file's reads overlap another's scanning. Results are recorded
+  // in walk order, so the output does not depend on timing.
+  const concurrency = 4;
+  const inFlight: Promise<FileVisit>[] = [];
+  const record = (result: FileVisit): void => {
+    if (!result) {
+      ignoredCount++;
+      return;
+    }
+    if (result.skipped) skipped.push(result.skipped);
+    else {
+      filesScanned++;
+      bytesScanned += result.bytes;
+    }
+    for (const f of result.findings) findings.push(f);
+  };
   const useGitignore = options.gitignore ?? true;
 
   const walk = async (dir: string, display: string, rules: { base: string; ig: Ignore }[]): Promise<void> => {
@@ -241,15 +340,14 @@ export async function scanDirectory(root: string, options: ScanOptions = {}): Pr
       if (!entry.isFile() && !entry.isSymbolicLink()) continue;
       if (visited.has(target)) continue;
       visited.add(target);
-      const result = await scanFile(target, { ...options, displayPath: shown });
-      if (result.skipped) skipped.push(result.skipped);
-      else {
-        filesScanned++;
-        bytesScanned += result.bytes;
-      }
-      for (const f of result.findings) findings.push(f);
+      const pending = visit(target, shown);
+      // Rejections (an abort) surface when awaited in order; until then they are not "unhandled".
+      pending.catch(() => undefined);
+      inFlight.push(pending);
+      if (inFlight.length >= concurrency) record(await inFlight.shift()!);
     }
   };
   await walk(realRoot, '', []);
+  while (inFlight.length > 0) record(await inFlight.shift()!);
   return { findings, filesScanned, bytesScanned, skipped, ignoredCount };
 }

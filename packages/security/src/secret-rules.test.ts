@@ -38,6 +38,22 @@ describe('default secret rules', () => {
     }
   });
 
+  // The same samples after 300 lines of the rule's own keywords and those of the generic and JWT
+  // rules: the keywords get frequent, so the rules run as one union over the whole chunk's
+  // UTF-8 bytes instead of line by line, behind non-ASCII text whose UTF-16 and UTF-8 offsets
+  // differ. (The test below covers a single rule over the whole chunk.)
+  it.each(contentRules.filter((r) => !withoutTruePositive.has(r.id)).map((r) => [r.id, r] as const))('%s: finds its true positives in a whole-chunk pass too', (id, rule) => {
+    const path = pathFor(rule);
+    const filler = Array.from({ length: 300 }, (_, i) => `// ключ 😀 key token ey ${rule.keywords.join(' ')} ${i}`).join('\n');
+    for (const sample of rule.samples?.truePositives ?? []) {
+      // Blank lines keep multi-line rules (curl continuations) from starting in the filler.
+      const found = scanner.scanText(`${filler}${'\n'.repeat(13)}${sample}\n`, { path }).filter((f) => f.ruleId === id && f.location!.line! > 312);
+      expect({ sample, found: found.length > 0 }).toEqual({ sample, found: true });
+      const alone = scanner.scanText(sample, { path }).filter((f) => f.ruleId === id);
+      expect(found.map((f) => [f.location!.line! - 312, f.location!.column, f.match])).toEqual(alone.map((f) => [f.location!.line, f.location!.column, f.match]));
+    }
+  });
+
   it('has false-positive samples for nearly every rule', () => {
     const missing = contentRules.filter((r) => (r.samples?.falsePositives.length ?? 0) === 0).map((r) => r.id);
     expect(missing.length).toBeLessThanOrEqual(5);
@@ -53,6 +69,28 @@ describe('scanString', () => {
     expect(f).toMatchObject({ category: 'secrets-exposure', location: { path: 'src/a.ts', line: 2, column: 18 } });
     expect(f!.severity).toBe('high');
     expect(JSON.stringify(findings)).not.toContain(secret.slice(6));
+  });
+
+  it('locates a secret after non-ASCII text in UTF-16 terms on both scan paths', () => {
+    const secret = 'ghp_Zx8Kq2Lm7Rt4Vb9Nc3Hd6Jf1Gs5Pw0Ya2Ue8Q';
+    const line = `/* ключ 😀 */ const t = "${secret}";`;
+    for (const repeat of [1, 300]) {
+      // 300 lines mentioning `ghp_` make the keyword frequent: the rule then runs over the whole chunk.
+      const filler = Array.from({ length: repeat }, (_, i) => `// 😀 ghp_ ${i}`).join('\n');
+      const text = `${filler}\n${line}\n${filler}`;
+      const f = scanString(text).find((x) => x.ruleId === 'github-pat');
+      expect(f?.location).toMatchObject({ line: repeat + 1, column: line.indexOf(secret) + 1, offset: text.indexOf(secret) });
+    }
+  });
+
+  it('keeps finding secrets once their keywords became frequent (then only tested for presence)', () => {
+    const fresh = new SecretScanner(defaultSecretRules, defaultGlobalAllowlists);
+    const secret = 'ghp_Zx8Kq2Lm7Rt4Vb9Nc3Hd6Jf1Gs5Pw0Ya2Ue8Q';
+    fresh.scanText(Array.from({ length: 300 }, (_, i) => `// ghp_ key token ${i}`).join('\n'));
+    expect(fresh.scanText(`x = "${secret}"`).map((f) => f.ruleId)).toContain('github-pat');
+    expect(fresh.scanText(`API_KEY = "Zx8Kq2Lm7Rt4Vb9Nc3Hd6Jf1"`).map((f) => f.ruleId)).toEqual(['generic-api-key']);
+    expect(fresh.scanText('nothing to see here\n'.repeat(10))).toEqual([]);
+    expect(fresh.scanText(`// a TOKEN\n${'filler\n'.repeat(5)}const t = "${secret}";`).map((f) => [f.ruleId, f.location?.line])).toEqual([['github-pat', 7]]);
   });
 
   it('applies entropy thresholds and allow-lists', () => {

@@ -1,3 +1,4 @@
+import { isAscii, isUtf8 } from 'node:buffer';
 import RE2 from 're2';
 import { InvalidRuleError } from './errors.js';
 import { type Finding, type Severity, maskSecret } from './finding.js';
@@ -18,6 +19,65 @@ export function shannonEntropy(text: string): number {
     h -= p * Math.log2(p);
   }
   return h;
+}
+
+/** `text` as a regex matching it literally. */
+function escapeLiteral(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+}
+
+/** Line starts of a text, found on demand up to the furthest offset asked about. */
+class LineIndex {
+  readonly #starts: number[] = [0];
+  #complete = false;
+  readonly #find: (from: number) => number;
+  readonly #length: number;
+
+  /** @param find the index of the next line break at or after `from`, or -1 */
+  constructor(find: (from: number) => number, length: number) {
+    this.#find = find;
+    this.#length = length;
+  }
+
+  #more(): boolean {
+    if (this.#complete) return false;
+    const i = this.#find(this.#starts.at(-1)!);
+    if (i < 0) this.#complete = true;
+    else this.#starts.push(i + 1);
+    return !this.#complete;
+  }
+
+  /** 0-based line of `offset`. */
+  lineOf(offset: number): number {
+    while (this.#starts.at(-1)! <= offset && this.#more());
+    const starts = this.#starts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Offset where line `index` starts (`index` must exist). */
+  start(index: number): number {
+    while (this.#starts.length <= index && this.#more());
+    return this.#starts[index]!;
+  }
+
+  /** Offset of the line break ending line `index`, or the text's length for the last line. */
+  end(index: number): number {
+    while (this.#starts.length <= index + 1 && this.#more());
+    return index + 1 < this.#starts.length ? this.#starts[index + 1]! - 1 : this.#length;
+  }
+
+  /** Number of line breaks in the whole text. */
+  count(): number {
+    while (this.#more());
+    return this.#starts.length - 1;
+  }
 }
 
 interface CompiledAllowlist {
@@ -98,7 +158,19 @@ export class SecretScanner {
   readonly #rules: CompiledRule[] = [];
   readonly #byKeyword = new Map<string, CompiledRule[]>();
   readonly #always: CompiledRule[] = [];
-  readonly #keywords: RE2 | undefined;
+  /** Keywords, longest first, so the alternation prefers `sk_live_` over `sk_`. */
+  readonly #keywordList: readonly string[];
+  /** Each keyword as searched: the literal, or `\b` + literal when every rule needs it at a word start. */
+  readonly #keywordSource = new Map<string, string>();
+  readonly #keywordRegexes = new Map<string, RE2 | undefined>();
+  /**
+   * Keywords seen often in earlier chunks (`key`, `token` in ordinary code): later chunks only
+   * test them for presence and run their rules over the whole chunk, since every keyword hit
+   * costs a native call and a whole-chunk RE2 pass costs about a millisecond per MB.
+   */
+  readonly #hot = new Set<string>();
+  readonly #presence = new Map<string, RE2>();
+  readonly #unions = new Map<string, RE2>();
   readonly #global: readonly CompiledAllowlist[];
 
   /**
@@ -128,8 +200,19 @@ export class SecretScanner {
         this.#byKeyword.set(key, list);
       }
     }
-    const keys = [...this.#byKeyword.keys()].sort((a, b) => b.length - a.length);
-    this.#keywords = keys.length > 0 ? new RE2(keys.map((k) => k.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')).join('|'), 'g') : undefined;
+    this.#keywordList = [...this.#byKeyword.keys()].sort((a, b) => b.length - a.length);
+    // A keyword that every rule using it needs at a word start (`\bey` for JWTs) is searched
+    // as such: `ey` inside `key` would otherwise make the JWT rule a candidate on most lines.
+    for (const [key, list] of this.#byKeyword) {
+      const literal = escapeLiteral(key);
+      const atWordStart = list.every((c) => {
+        const source = c.rule.regex!.replace(/^\(\?i\)/, '');
+        if (!source.startsWith('\\b')) return false;
+        const rest = source.slice(2).replace(/^\((?:\?:)?/, '');
+        return rest.toLowerCase().startsWith(literal) && /^[a-z0-9_]/.test(key);
+      });
+      this.#keywordSource.set(key, atWordStart ? `\\b${literal}` : literal);
+    }
     this.#global = globalAllowlists.map((a) => compileAllowlist('global', a));
   }
 
@@ -156,80 +239,145 @@ export class SecretScanner {
    * dropped, since the previous chunk reported them).
    */
   scanText(text: string, options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string } = {}): Finding[] {
+    return this.scanChunk(text, options).findings;
+  }
+
+  /**
+   * {@link scanText} for streams: takes the chunk as a string or as the bytes read (decoded as
+   * UTF-8, invalid sequences as U+FFFD), and also returns how many line breaks it holds (the
+   * next chunk's `lineOffset` grows by that; -1 when `countLines` is false, for a last chunk)
+   * and its length in UTF-16 units (the next chunk's `offsetBase` grows by that).
+   */
+  scanChunk(
+    input: string | Buffer,
+    options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; countLines?: boolean } = {},
+  ): { findings: Finding[]; lineBreaks: number; length: number } {
     const findings: Finding[] = [];
-    if (text.length === 0 || !this.#keywords) return findings;
+    if (input.length === 0) return { findings, lineBreaks: 0, length: 0 };
     const path = options.path;
-    const lower = text.toLowerCase();
-    // Line starts, computed once: every location and per-line run needs them.
-    const starts: number[] = [0];
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
-    const lineOf = (offset: number): number => {
-      let lo = 0;
-      let hi = starts.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if (starts[mid]! <= offset) lo = mid;
-        else hi = mid - 1;
-      }
-      return lo;
-    };
-    const lineText = (index: number): string => {
-      const end = index + 1 < starts.length ? starts[index + 1]! - 1 : text.length;
-      return text.slice(starts[index]!, end);
+    // RE2 runs on one UTF-8 copy of the chunk (a JS string would be converted again by every
+    // regex object it is passed to). Bytes as read are used as they are when they are valid
+    // UTF-8; an ASCII chunk is never decoded whole, only the lines with hits.
+    let decoded: string | undefined = typeof input === 'string' ? input : undefined;
+    let buf: Buffer;
+    if (typeof input === 'string') buf = Buffer.from(input, 'utf8');
+    else if (isAscii(input) || isUtf8(input)) buf = input;
+    else buf = Buffer.from((decoded = input.toString('utf8')), 'utf8');
+    const ascii = decoded === undefined ? isAscii(buf) : buf.length === decoded.length;
+    const text = (): string => (decoded ??= buf.toString(ascii ? 'latin1' : 'utf8'));
+    // Short ASCII lines are copied out of the bytes; anything longer comes from the decoded chunk,
+    // whose slices share memory (a long line with many matches must not be copied per match).
+    const slice = (from: number, to: number): string => (ascii && decoded === undefined && to - from < 4096 ? buf.toString('latin1', from, to) : text().slice(from, to));
+    const length = ascii ? buf.length : text().length;
+    // Line starts in bytes and in UTF-16 units (the same for ASCII), found only as far as a
+    // hit needs: most chunks have few hits, and a newline scan costs as much as a regex pass.
+    const bl = new LineIndex((from) => buf.indexOf(10, from), buf.length);
+    const cl = ascii ? bl : new LineIndex((from) => text().indexOf('\n', from), length);
+    const lineBreaks = (): number => (options.countLines === false ? -1 : bl.count());
+    if (this.#keywordList.length === 0) return { findings, lineBreaks: lineBreaks(), length };
+    const lineOf = (offset: number): number => cl.lineOf(offset);
+    const lineText = (index: number): string => slice(cl.start(index), cl.end(index));
+    const charOffset = (byteOffset: number): number => {
+      if (ascii) return byteOffset;
+      const line = bl.lineOf(byteOffset);
+      return cl.start(line) + buf.toString('utf8', bl.start(line), byteOffset).length;
     };
 
-    // Keyword pre-filter: which rules could match, and on which lines.
-    const candidates = new Map<CompiledRule, Set<number>>();
-    const kw = this.#keywords;
-    kw.lastIndex = 0;
+    // Keyword pre-filter: which rules could match, and on which lines. A keyword seen more than
+    // `frequentAt` times is dropped from the alternation for the rest of the chunk (and later
+    // chunks: `#hot`) and its rules run over the whole chunk.
+    const candidates = new Map<CompiledRule, Set<number> | 'all'>();
+    // Lines of candidate per-line work above which one whole-chunk pass is cheaper.
+    const frequentAt = Math.max(32, Math.min(256, buf.length >> 12));
+    const wholeChunk = (key: string): void => {
+      for (const rule of this.#byKeyword.get(key) ?? []) if (!rule.path || (path !== undefined && rule.path.test(path))) candidates.set(rule, 'all');
+    };
+    // Keywords that were frequent in earlier chunks are only tested for presence.
+    const dropped = [...this.#hot];
+    // One pass at most: each keyword leaves the search once seen, and the search stops when
+    // none is left (a test per keyword would scan a chunk lacking them once per keyword).
+    let missing = dropped.toSorted((a, b) => b.length - a.length);
+    let searchFrom = 0;
+    while (missing.length > 0) {
+      const any = this.#anyOf(missing);
+      any.lastIndex = searchFrom;
+      const m = any.exec(buf as unknown as string);
+      if (!m) break;
+      const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
+      // A Unicode case folding (the Kelvin sign for `k`) may spell a keyword otherwise: count it present.
+      const seen = missing.includes(key) ? key : undefined;
+      for (const k of seen !== undefined ? [seen] : missing) wholeChunk(k);
+      missing = seen !== undefined ? missing.filter((k) => k !== seen) : [];
+      searchFrom = m.index + 1;
+    }
+    const hits = new Map<string, number>();
+    let kw = this.#keywordRegex(dropped);
     let lastLine = -1;
     let lastLineStart = -1;
     let lastLineEnd = -1;
-    for (let m = kw.exec(lower); m; m = kw.exec(lower)) {
-      if (m.index < lastLineStart || m.index >= lastLineEnd) {
-        lastLine = lineOf(m.index);
-        lastLineStart = starts[lastLine]!;
-        lastLineEnd = lastLine + 1 < starts.length ? starts[lastLine + 1]! : text.length + 1;
+    if (kw) kw.lastIndex = 0;
+    for (let m = kw?.exec(buf as unknown as string); kw && m; m = kw.exec(buf as unknown as string)) {
+      const at = m.index;
+      const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
+      if (at < lastLineStart || at >= lastLineEnd) {
+        lastLine = bl.lineOf(at);
+        lastLineStart = bl.start(lastLine);
+        lastLineEnd = bl.end(lastLine) + 1;
       }
-      for (const rule of this.#byKeyword.get(m[0]) ?? []) {
+      const count = (hits.get(key) ?? 0) + 1;
+      hits.set(key, count);
+      if (count > frequentAt && this.#byKeyword.has(key)) {
+        wholeChunk(key);
+        dropped.push(key);
+        if (this.#hot.size < 64) this.#hot.add(key);
+        const next = this.#keywordRegex(dropped);
+        if (!next) break;
+        next.lastIndex = kw.lastIndex;
+        kw = next;
+        continue;
+      }
+      for (const rule of this.#byKeyword.get(key) ?? []) {
         if (rule.path && (path === undefined || !rule.path.test(path))) continue;
         let lines = candidates.get(rule);
+        if (lines === 'all') continue;
         if (!lines) candidates.set(rule, (lines = new Set()));
         lines.add(lastLine);
       }
-      // Overlapping keywords (`sk_` inside `sk_live_`) are found because the alternation prefers the longest.
-      if (m[0].length === 0) kw.lastIndex++;
     }
     if (options.tail) {
       // A multi-line secret may have started in the previous chunk, keyword included.
-      const tailLower = options.tail.toLowerCase();
-      kw.lastIndex = 0;
-      for (let m = kw.exec(tailLower); m; m = kw.exec(tailLower)) {
-        for (const rule of this.#byKeyword.get(m[0]) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
+      const all = this.#keywordRegex([])!;
+      all.lastIndex = 0;
+      for (let m = all.exec(options.tail); m; m = all.exec(options.tail)) {
+        for (const rule of this.#byKeyword.get(m[0].toLowerCase()) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
       }
     }
-    for (const rule of this.#always) candidates.set(rule, new Set(starts.map((_, i) => i)));
+    for (const rule of this.#always) candidates.set(rule, 'all');
 
     const lineOffset = options.lineOffset ?? 0;
     const offsetBase = options.offsetBase ?? 0;
+    const where = { lineStart: (index: number) => cl.start(index), lineOffset, offsetBase, path };
+    const wide: CompiledRule[] = [];
+    /** Runs `rule` over lines `from` to `to` of the chunk (as one string). */
+    const onLines = (rule: CompiledRule, from: number, to: number): void => {
+      const regex = rule.regex!;
+      const base = cl.start(from);
+      const subject = slice(base, cl.end(to));
+      regex.lastIndex = 0;
+      for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
+        if (m[0].length === 0) {
+          regex.lastIndex++;
+          continue;
+        }
+        const index = from === to ? from : lineOf(base + m.index);
+        this.#consider(rule, m, base + m.index, index, from === to ? subject : lineText(index), findings, where);
+      }
+    };
     for (const [rule, lines] of candidates) {
       const regex = rule.regex!;
-      // Many candidate lines: one RE2 pass over the chunk beats a native call per line.
-      if (!rule.multiline && lines.size > 32) {
-        regex.lastIndex = 0;
-        for (let m = regex.exec(text); m; m = regex.exec(text)) {
-          if (m[0].length === 0) {
-            regex.lastIndex++;
-            continue;
-          }
-          const index = lineOf(m.index);
-          this.#consider(rule, m, m.index, index, lineText(index), findings, { starts, lineOffset, offsetBase, path });
-        }
-        continue;
-      }
       if (rule.multiline) {
         const tail = options.tail ?? '';
-        const subject = tail + text;
+        const subject = tail + text();
         regex.lastIndex = 0;
         for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
           if (m[0].length === 0) {
@@ -240,14 +388,14 @@ export class SecretScanner {
           if (end <= tail.length) continue;
           if (m.index >= tail.length) {
             const at = m.index - tail.length;
-            this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, { starts, lineOffset, offsetBase, path });
+            this.#consider(rule, m, at, lineOf(at), lineText(lineOf(at)), findings, where);
           } else {
             // Started in the previous chunk: locate it there (lines before this chunk's first).
             let back = 0;
             for (let i = subject.indexOf('\n', m.index); i >= 0 && i < tail.length; i = subject.indexOf('\n', i + 1)) back++;
             const lineStart = subject.lastIndexOf('\n', m.index - 1) + 1;
             this.#consider(rule, m, m.index, 0, subject.slice(lineStart, Math.max(lineStart, subject.indexOf('\n', m.index))), findings, {
-              starts: [lineStart],
+              lineStart: () => lineStart,
               lineOffset: lineOffset - back,
               offsetBase: offsetBase - tail.length,
               path,
@@ -256,20 +404,86 @@ export class SecretScanner {
         }
         continue;
       }
-      for (const index of [...lines].sort((a, b) => a - b)) {
-        const line = lineText(index);
-        regex.lastIndex = 0;
-        for (let m = regex.exec(line); m; m = regex.exec(line)) {
-          if (m[0].length === 0) {
-            regex.lastIndex++;
-            continue;
-          }
-          this.#consider(rule, m, starts[index]! + m.index, index, line, findings, { starts, lineOffset, offsetBase, path });
+      // Many candidate lines: one RE2 pass over the chunk's bytes beats a native call per line.
+      if (lines === 'all' || lines.size > frequentAt) wide.push(rule);
+      else for (const index of [...lines].sort((a, b) => a - b)) onLines(rule, index, index);
+    }
+    if (wide.length === 1) {
+      const rule = wide[0]!;
+      const regex = rule.regex!;
+      regex.lastIndex = 0;
+      for (let m = regex.exec(buf as unknown as string); m; m = regex.exec(buf as unknown as string)) {
+        const whole = m[0] as unknown as Buffer;
+        if (whole.length === 0) {
+          regex.lastIndex++;
+          continue;
         }
+        // Back to the string's terms (UTF-16 offsets, string groups) for the shared checks.
+        const at = charOffset(m.index);
+        const match = Object.assign(
+          Array.from(m, (g) => (g === undefined ? undefined : (g as unknown as Buffer).toString('utf8'))),
+          { index: at },
+        ) as unknown as RegExpExecArray;
+        const index = lineOf(at);
+        this.#consider(rule, match, at, index, lineText(index), findings, where);
+      }
+    } else if (wide.length > 1) {
+      wide.sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1));
+      // Several rules over the whole chunk: one pass of their union finds the lines where any
+      // of them matches, and each rule then runs on just those lines. A DFA pass costs about
+      // the same for the union as for one rule.
+      const union = this.#unionRegex(wide);
+      union.lastIndex = 0;
+      for (let m = union.exec(buf as unknown as string); m; m = union.exec(buf as unknown as string)) {
+        const first = bl.lineOf(m.index);
+        const last = bl.lineOf(Math.max(m.index, m.index + (m[0] as unknown as Buffer).length - 1));
+        // Line numbers are the same in bytes and in UTF-16 units.
+        for (const rule of wide) onLines(rule, first, last);
+        const next = bl.end(last) + 1;
+        if (next >= buf.length) break;
+        union.lastIndex = next;
       }
     }
     findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
-    return findings;
+    return { findings, lineBreaks: lineBreaks(), length };
+  }
+
+  /** One regex matching wherever any of `rules` matches (cached per set of rules). */
+  #unionRegex(rules: readonly CompiledRule[]): RE2 {
+    const key = rules.map((r) => r.rule.id).join('\u0000');
+    let regex = this.#unions.get(key);
+    if (!regex) {
+      // Each pattern in its own group, so an inline flag like `(?i)` stays inside it.
+      regex = new RE2(rules.map((r) => `(?:${r.rule.regex!})`).join('|'), 'g');
+      if (this.#unions.size >= 64) this.#unions.clear();
+      this.#unions.set(key, regex);
+    }
+    return regex;
+  }
+
+  /** A case-insensitive search for any of `keys` (longest first; cached per list). */
+  #anyOf(keys: readonly string[]): RE2 {
+    const id = keys.join('\u0000');
+    let regex = this.#presence.get(id);
+    if (!regex) {
+      regex = new RE2(`(?i)(?:${keys.map((k) => this.#keywordSource.get(k) ?? escapeLiteral(k)).join('|')})`, 'g');
+      if (this.#presence.size >= 256) this.#presence.clear();
+      this.#presence.set(id, regex);
+    }
+    return regex;
+  }
+
+  /** The keyword alternation without `dropped` (cached per set), or undefined when nothing is left. */
+  #keywordRegex(dropped: readonly string[]): RE2 | undefined {
+    const key = dropped.join('\u0000');
+    let regex = this.#keywordRegexes.get(key);
+    if (regex === undefined) {
+      const left = this.#keywordList.filter((k) => !dropped.includes(k));
+      regex = left.length > 0 ? new RE2(`(?i)(?:${left.map((k) => this.#keywordSource.get(k) ?? escapeLiteral(k)).join('|')})`, 'g') : undefined;
+      if (this.#keywordRegexes.size >= 256) this.#keywordRegexes.clear();
+      this.#keywordRegexes.set(key, regex);
+    }
+    return regex;
   }
 
   #consider(
@@ -279,7 +493,7 @@ export class SecretScanner {
     lineIndex: number,
     line: string,
     findings: Finding[],
-    where: { starts: number[]; lineOffset: number; offsetBase: number; path: string | undefined },
+    where: { lineStart: (index: number) => number; lineOffset: number; offsetBase: number; path: string | undefined },
   ): void {
     const rule = c.rule;
     let secret: string | undefined;
@@ -293,7 +507,12 @@ export class SecretScanner {
         }
       }
     }
-    secret ??= m[0];
+    // A pattern ending in `(?:[^\w]|\z)` takes the line break after a secret at a line end.
+    if (secret === undefined) {
+      let end = m[0].length;
+      while (end > 0 && (m[0].charCodeAt(end - 1) === 10 || m[0].charCodeAt(end - 1) === 13)) end--;
+      secret = m[0].slice(0, end);
+    }
     if (secret !== m[0]) {
       const within = m[0].indexOf(secret);
       if (within >= 0) secretIndex = m.index + within;
@@ -304,7 +523,7 @@ export class SecretScanner {
     for (const list of c.allowlists) if (allows(list, secret, m[0], line, where.path)) return;
     for (const list of this.#global) if ((list.regexes.length > 0 || list.stopwords.length > 0) && allows(list, secret, m[0], line, where.path)) return;
     const start = offset + (secretIndex - m.index);
-    const column = start - where.starts[lineIndex]! + 1;
+    const column = start - where.lineStart(lineIndex) + 1;
     findings.push({
       ruleId: rule.id,
       category: rule.category ?? 'secrets-exposure',

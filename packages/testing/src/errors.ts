@@ -1,3 +1,5 @@
+import { expect, it } from 'vitest';
+
 /**
  * What `fn` throws (or its promise rejects with), for asserting on an error's fields.
  * Fails the test when nothing is thrown.
@@ -19,4 +21,17 @@ export async function rejected(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error('expected the promise to reject, but it resolved');
+}
+
+/**
+ * Registers the test that every skip of a conformance suite names one of its tests and gives
+ * a reason, so a suite cannot be silently thinned.
+ */
+export function checkSkips(tests: readonly string[], skip: Readonly<Record<string, string>>): void {
+  it('declares every skip with a reason and a real test name', () => {
+    for (const [test, reason] of Object.entries(skip)) {
+      expect(tests).toContain(test);
+      expect(reason.trim()).not.toBe('');
+    }
+  });
 }

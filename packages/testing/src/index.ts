@@ -14,3 +14,5 @@ export type {
 } from './agent-registry-conformance.js';
 export { describePeerConformance } from './peer-conformance.js';
 export type { PeerConformanceOptions } from './peer-conformance.js';
+export { describeTaskCoordinatorConformance, taskCoordinatorConformanceTests } from './task-coordinator-conformance.js';
+export type { TaskCoordinatorConformanceContext, TaskCoordinatorConformanceOptions } from './task-coordinator-conformance.js';

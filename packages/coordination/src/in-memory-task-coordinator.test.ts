@@ -1,0 +1,128 @@
+import { describeTaskCoordinatorConformance } from '@buckley/testing';
+import { ManualClock } from '@buckley/utils';
+import { describe, expect, it } from 'vitest';
+import { createBusTaskWakeup } from './bus-task-wakeup.js';
+import { InMemoryBus } from './in-memory-bus.js';
+import { createInMemoryEventStore } from './in-memory-event-store.js';
+import { createInMemoryTaskCoordinator } from './in-memory-task-coordinator.js';
+import { taskStreamId } from './task-coordinator.js';
+import { InMemoryTaskTable } from './in-memory-task-coordinator.js';
+import { runTaskWorker } from './task-worker.js';
+import { createTaskCoordinatorCore, deterministicEventId } from './task-core.js';
+
+describeTaskCoordinatorConformance({
+  name: 'in-memory',
+  create: ({ store, clock, leaseMs, retry }) => createInMemoryTaskCoordinator({ store, clock, leaseMs, retry }),
+});
+
+describe('deterministicEventId', () => {
+  it('is a stable UUID that differs per part', () => {
+    const a = deterministicEventId('task', 't1', 'claimed', 1);
+    expect(a).toBe(deterministicEventId('task', 't1', 'claimed', 1));
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(deterministicEventId('task', 't1', 'claimed', 2)).not.toBe(a);
+    expect(deterministicEventId('task', 't1c', 'laimed', 1)).not.toBe(a);
+  });
+});
+
+describe('core coordinator over a stale table', () => {
+  it('catches a table row up with its stream before deciding, so a transition written by a crashed process is not repeated', async () => {
+    const store = createInMemoryEventStore();
+    const clock = new ManualClock(1_000_000);
+    const table = new InMemoryTaskTable();
+    const a = createTaskCoordinatorCore({ store, table, clock, leaseMs: 1_000, ownsTable: false });
+    await a.submit({ id: 's1' });
+    const lease = (await a.claim({ workerId: 'w1' }))!;
+    // Simulate a process that appended `completed` and died before updating the table.
+    await store.append(taskStreamId('s1'), [
+      { type: 'coordinator.task.completed', data: { taskId: 's1', attempt: 1, workerId: 'w1', leaseToken: lease.token, result: {} } },
+    ]);
+    await clock.advance(5_000);
+    expect(await a.claim({ workerId: 'w2' })).toBeUndefined();
+    expect((await a.get('s1'))!.status).toBe('completed');
+    const types = (await store.read(taskStreamId('s1'))).map((e) => e.type);
+    expect(types).toEqual(['coordinator.task.submitted', 'coordinator.task.claimed', 'coordinator.task.completed']);
+    await a.close();
+  });
+
+  it('writes the missing submitted event for a row whose submit crashed before its append', async () => {
+    const store = createInMemoryEventStore();
+    const table = new InMemoryTaskTable();
+    const clock = new ManualClock(0);
+    const a = createTaskCoordinatorCore({ store, table, clock, ownsTable: false });
+    await table.insert({
+      id: 'orphan', type: 'task', status: 'pending', capabilities: [], payload: { n: 1 }, attempt: 0, attemptBase: 0, maxAttempts: 5,
+      version: 0, availableAt: 0, workerId: undefined, leaseToken: undefined, leaseExpiresAt: undefined, result: undefined,
+      lastError: undefined, parkReason: undefined, submittedAt: 0,
+    });
+    const lease = (await a.claim({ workerId: 'w' }))!;
+    expect(lease).toMatchObject({ taskId: 'orphan', attempt: 1, version: 2, payload: { n: 1 } });
+    expect((await store.read(taskStreamId('orphan'))).map((e) => e.type)).toEqual(['coordinator.task.submitted', 'coordinator.task.claimed']);
+    await a.close();
+  });
+});
+
+describe('createBusTaskWakeup', () => {
+  it('wakes a waiting worker of another coordinator when work is submitted, and carries no task data', async () => {
+    const bus = new InMemoryBus();
+    const seen: string[] = [];
+    await bus.subscribe('buckley.coordinator.tasks.available', (m) => {
+      seen.push(m.text());
+    });
+    const store = createInMemoryEventStore();
+    const a = createInMemoryTaskCoordinator({ store, wakeup: createBusTaskWakeup(bus) });
+    const b = createInMemoryTaskCoordinator({ store, wakeup: createBusTaskWakeup(bus), pollIntervalMs: 60_000 });
+    const started = Date.now();
+    const woke = b.waitForWork({ timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 10));
+    await a.submit({ id: 'w1', payload: { secret: 'x' } });
+    await woke;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(seen).toEqual(['']);
+    await a.close();
+    await b.close();
+    await bus.close();
+  });
+});
+
+describe('the event stream is the fence, whatever the tables say', () => {
+  it('two coordinators whose dispatch tables both offer every task still complete each task exactly once', async () => {
+    const store = createInMemoryEventStore();
+    const tableA = new InMemoryTaskTable();
+    const tableB = new InMemoryTaskTable();
+    const a = createTaskCoordinatorCore({ store, table: tableA, leaseMs: 60_000 });
+    const b = createTaskCoordinatorCore({ store, table: tableB, leaseMs: 60_000 });
+    const ids = Array.from({ length: 40 }, (_, i) => `dup${i}`);
+    for (const id of ids) {
+      await a.submit({ id });
+      await tableB.insert((await tableA.get(id))!);
+    }
+    const handled: string[] = [];
+    const lost: unknown[] = [];
+    const options = (workerId: string) => ({
+      workerId,
+      concurrency: 3,
+      handler: async (lease: { taskId: string }) => {
+        handled.push(lease.taskId);
+        await new Promise((r) => setTimeout(r, 1));
+      },
+      onError: (error: unknown) => lost.push(error),
+    });
+    const workers = [runTaskWorker(a, options('a')), runTaskWorker(b, options('b'))];
+    const deadline = Date.now() + 10_000;
+    const completed = async () => (await store.readAll({ filter: { types: ['coordinator.task.completed'] } })).length;
+    while ((await completed()) < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(workers.map((w) => w.stop()));
+    const events = await store.readAll({ filter: { types: ['coordinator.task.completed'] } });
+    expect(events.map((e) => e.streamId).toSorted()).toEqual(ids.map(taskStreamId).toSorted());
+    expect(workers[0]!.completed + workers[1]!.completed).toBe(ids.length);
+    for (const id of ids) {
+      const claims = (await store.read(taskStreamId(id))).filter((e) => e.type === 'coordinator.task.claimed');
+      expect(claims).toHaveLength(1);
+    }
+    expect(lost).toEqual([]);
+    expect(handled.toSorted()).toEqual(ids.toSorted());
+    await a.close();
+    await b.close();
+  });
+});

@@ -1,0 +1,77 @@
+import { type TaskCoordinator, runTaskWorker, taskStreamId } from '@buckley/coordination';
+import { describeTaskCoordinatorConformance } from '@buckley/testing';
+import { type TestPostgres, createTestPGlite, createTestPostgres } from '@buckley/testing/postgres';
+import { Kysely, PGliteDialect } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPGliteEventStore, createPostgresEventStore, createPostgresTaskCoordinator } from './index.js';
+
+let pgt: TestPostgres;
+let pglite: Awaited<ReturnType<typeof createTestPGlite>>;
+beforeAll(async () => {
+  pgt = await createTestPostgres('tasks');
+  pglite = await createTestPGlite();
+});
+afterAll(async () => {
+  await pgt?.close();
+  await pglite?.close();
+});
+
+describeTaskCoordinatorConformance({
+  name: 'postgres',
+  createStore: (testId) => createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition: testId, pollMs: 200 }),
+  create: ({ store, clock, leaseMs, retry }) => createPostgresTaskCoordinator({ pool: pgt.pool, schema: pgt.schema, store, clock, leaseMs, retry }),
+});
+
+describeTaskCoordinatorConformance({
+  name: 'pglite (embedded)',
+  createStore: (testId) => createPGliteEventStore({ pglite, partition: testId, pollMs: 200 }),
+  create: ({ store, clock, leaseMs, retry }) =>
+    createPostgresTaskCoordinator({ db: new Kysely({ dialect: new PGliteDialect({ pglite }) }), store, clock, leaseMs, retry }),
+});
+
+describe('Postgres task coordinator across coordinators', () => {
+  it('three coordinators on separate pools complete 150 tasks exactly once between them', async () => {
+    const partition = `multi${Date.now().toString(36)}`;
+    const pools = [pgt.newPool({ max: 4 }), pgt.newPool({ max: 4 }), pgt.newPool({ max: 4 })];
+    const coordinators: TaskCoordinator[] = [];
+    const stores = [];
+    for (const pool of pools) {
+      const store = await createPostgresEventStore({ pool, schema: pgt.schema, partition, pollMs: 200 });
+      stores.push(store);
+      coordinators.push(await createPostgresTaskCoordinator({ pool, schema: pgt.schema, store, leaseMs: 5_000, pollIntervalMs: 50 }));
+    }
+    try {
+      const ids = Array.from({ length: 150 }, (_, i) => `m${i}`);
+      await Promise.all(ids.map((id, i) => coordinators[i % 3]!.submit({ id, payload: { i } })));
+      const handled = new Map<string, number>();
+      const workers = coordinators.map((c, n) =>
+        runTaskWorker(c, {
+          workerId: `c${n}`,
+          concurrency: 2,
+          handler: (lease) => {
+            handled.set(lease.taskId, (handled.get(lease.taskId) ?? 0) + 1);
+            return { by: n };
+          },
+        }),
+      );
+      const deadline = Date.now() + 60_000;
+      while ((await coordinators[0]!.list({ status: 'completed', limit: 1000 })).length < ids.length && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await Promise.all(workers.map((w) => w.stop()));
+      expect(workers.reduce((n, w) => n + w.completed, 0)).toBe(ids.length);
+      expect([...handled.values()].every((n) => n === 1)).toBe(true);
+      const completed = await pgt.pool.query<{ stream_id: string; n: string }>(
+        `SELECT stream_id, count(*) AS n FROM "${pgt.schema}".events WHERE partition = $1 AND type = 'coordinator.task.completed' GROUP BY stream_id`,
+        [partition],
+      );
+      expect(completed.rows).toHaveLength(ids.length);
+      expect(completed.rows.every((r) => r.n === '1')).toBe(true);
+      expect(new Set(completed.rows.map((r) => r.stream_id))).toEqual(new Set(ids.map(taskStreamId)));
+      expect(workers.map((w) => w.completed).filter((n) => n > 0).length).toBeGreaterThan(1);
+    } finally {
+      for (const c of coordinators) await c.close();
+      for (const s of stores) await s.close();
+    }
+  }, 90_000);
+});

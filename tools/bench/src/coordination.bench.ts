@@ -1,0 +1,211 @@
+// Coordination benchmarks (issue 6): the outbox relay (Postgres commit -> NATS delivery) and the
+// task coordinator (tasks/s claimed and completed by 4 workers), embedded and distributed, each
+// beside the raw drivers doing the same work in the same run. Uses BUCKLEY_TEST_POSTGRES_URL and
+// BUCKLEY_TEST_NATS_URL with a private schema, stream and subject prefix, dropped afterwards.
+import {
+  type EventStore,
+  type TaskCoordinator,
+  createBusTaskWakeup,
+  createInMemoryEventStore,
+  createInMemoryTaskCoordinator,
+  createOutboxRelay,
+  runTaskWorker,
+} from '@buckley/coordination';
+import { NatsBus, createNatsEventPublisher, ensureEventStream } from '@buckley/nats';
+import {
+  createPGliteEventStore,
+  createPostgresCheckpointStore,
+  createPostgresEventStore,
+  createPostgresTaskCoordinator,
+} from '@buckley/postgres';
+import { createTestPGlite, createTestPostgres } from '@buckley/testing/postgres';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
+import { Kysely, PGliteDialect } from 'kysely';
+import type { Pool } from 'pg';
+import { type BenchRow, latencyStats, report } from './harness.js';
+
+const NATS_URL = process.env.BUCKLEY_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+const RELAY_EVENTS = 5_000;
+const LATENCY_EVENTS = 500;
+const WORKERS = 4;
+
+const event = (n: number) => ({ type: 'bench.happened', data: { n, body: 'x'.repeat(160) } });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not finish within ${timeoutMs} ms`);
+    await sleep(1);
+  }
+}
+
+export default async function run(): Promise<void> {
+  const rows: BenchRow[] = [];
+  const pgt = await createTestPostgres('bench_coord', { max: 8 });
+  const nc = await connect({ servers: NATS_URL, name: 'bench-coordination' });
+  const suffix = Date.now().toString(36);
+  const prefix = `bench_${suffix}.events`;
+  const streamName = `BENCH_EVENTS_${suffix.toUpperCase()}`;
+  const jsm = await jetstreamManager(nc);
+  try {
+    await ensureEventStream(nc, { name: streamName, subjectPrefix: prefix });
+
+    // ---- Outbox relay: Postgres commit -> JetStream ack -> core NATS delivery ----
+    const store = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition: 'relay', pollMs: 100 });
+    const checkpoints = await createPostgresCheckpointStore({ pool: pgt.pool, schema: pgt.schema, partition: 'relay' });
+    const arrivals = new Map<string, number>();
+    const sub = nc.subscribe(`${prefix}.>`, {
+      callback: (_err, msg) => {
+        const id = msg.headers?.get('Nats-Msg-Id');
+        if (id && !arrivals.has(id)) arrivals.set(id, performance.now());
+      },
+    });
+    await nc.flush();
+    const relay = await createOutboxRelay({ store, checkpoints, publisher: createNatsEventPublisher({ connection: nc, subjectPrefix: prefix }), batchSize: 256 });
+    // Throughput: appends of 100 events, 4 at a time, until RELAY_EVENTS are delivered.
+    const t0 = performance.now();
+    for (let i = 0; i < RELAY_EVENTS; i += 400) {
+      await Promise.all([0, 100, 200, 300].map((o) => store.append(`order-${(i + o) % 100}`, Array.from({ length: 100 }, (_, j) => event(i + o + j)))));
+    }
+    await until(() => arrivals.size >= RELAY_EVENTS, 60_000, 'relay throughput');
+    const relayRate = RELAY_EVENTS / ((performance.now() - t0) / 1000);
+    // Latency: one event per append, paced, from append resolved (committed) to delivery.
+    const committed = new Map<string, number>();
+    for (let i = 0; i < LATENCY_EVENTS; i++) {
+      const [stored] = await store.append(`lat-${i % 10}`, [event(i)]);
+      committed.set(stored!.id, performance.now());
+      await sleep(2);
+    }
+    await until(() => [...committed.keys()].every((id) => arrivals.has(id)), 30_000, 'relay latency');
+    const relayLat = latencyStats([...committed].map(([id, at]) => arrivals.get(id)! - at));
+    await relay.stop();
+    sub.unsubscribe();
+
+    // Raw baseline: pg INSERT + COMMIT, then js.publish (a dual write without outbox), same shapes.
+    await pgt.pool.query(`CREATE TABLE "${pgt.schema}".raw_events (id bigserial PRIMARY KEY, stream text, data jsonb)`);
+    const js = jetstream(nc);
+    const rawArrivals = new Map<string, number>();
+    const rawSub = nc.subscribe(`${prefix}.raw.>`, {
+      callback: (_err, msg) => {
+        const id = msg.headers?.get('Nats-Msg-Id');
+        if (id && !rawArrivals.has(id)) rawArrivals.set(id, performance.now());
+      },
+    });
+    await nc.flush();
+    const body = JSON.stringify(event(0));
+    const r0 = performance.now();
+    for (let i = 0; i < RELAY_EVENTS; i += 100) {
+      const values = Array.from({ length: 100 }, (_, j) => `('order-${(i + j) % 100}', '${body}')`).join(',');
+      await pgt.pool.query(`INSERT INTO "${pgt.schema}".raw_events (stream, data) VALUES ${values}`);
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) => {
+          const h = headers();
+          h.set('Nats-Msg-Id', `raw-${i + j}`);
+          return js.publish(`${prefix}.raw.order`, body, { msgID: `raw-${i + j}`, headers: h });
+        }),
+      );
+    }
+    await until(() => rawArrivals.size >= RELAY_EVENTS, 60_000, 'raw throughput');
+    const rawRate = RELAY_EVENTS / ((performance.now() - r0) / 1000);
+    const rawCommitted = new Map<string, number>();
+    for (let i = 0; i < LATENCY_EVENTS; i++) {
+      await pgt.pool.query(`INSERT INTO "${pgt.schema}".raw_events (stream, data) VALUES ($1, $2)`, [`lat-${i % 10}`, body]);
+      const id = `rawlat-${i}`;
+      rawCommitted.set(id, performance.now());
+      const h = headers();
+      h.set('Nats-Msg-Id', id);
+      await js.publish(`${prefix}.raw.lat`, body, { msgID: id, headers: h });
+      await sleep(2);
+    }
+    await until(() => [...rawCommitted.keys()].every((id) => rawArrivals.has(id)), 30_000, 'raw latency');
+    const rawLat = latencyStats([...rawCommitted].map(([id, at]) => rawArrivals.get(id)! - at));
+    rawSub.unsubscribe();
+    await store.close();
+
+    rows.push(
+      { name: 'outbox relay: Postgres commit -> NATS delivery', unit: 'events/s', value: relayRate, baseline: rawRate, ratio: relayRate / rawRate, ratioNote: 'vs raw INSERT + js.publish' },
+      { name: 'outbox relay: commit -> delivery p50', unit: 'ms', value: relayLat.p50, baseline: rawLat.p50, ratio: relayLat.p50 / rawLat.p50, ratioNote: 'lower is better' },
+      { name: 'outbox relay: commit -> delivery p99', unit: 'ms', value: relayLat.p99, baseline: rawLat.p99, ratio: relayLat.p99 / rawLat.p99, ratioNote: 'lower is better' },
+    );
+
+    // ---- Coordinator: 4 workers claim and complete ----
+    const rawQueueRate = await rawSkipLocked(pgt.pool, pgt.schema, 2_000);
+    const measure = async (name: string, tasks: number, make: () => Promise<{ coordinator: TaskCoordinator; close: () => Promise<void> }>) => {
+      const { coordinator, close } = await make();
+      try {
+        for (let i = 0; i < tasks; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => coordinator.submit({ payload: { n: i + j } })));
+        const start = performance.now();
+        const worker = runTaskWorker(coordinator, { workerId: 'bench', concurrency: WORKERS, handler: () => ({ ok: true }) });
+        await until(() => worker.completed >= tasks, 120_000, name);
+        const rate = tasks / ((performance.now() - start) / 1000);
+        await worker.stop();
+        rows.push({ name, unit: 'tasks/s', value: rate, baseline: rawQueueRate, ratio: rate / rawQueueRate, ratioNote: 'vs raw pg SKIP LOCKED claim+complete, 4 clients' });
+      } finally {
+        await close();
+      }
+    };
+    await measure('coordinator, embedded in-memory, 4 workers', 5_000, async () => {
+      const s: EventStore = createInMemoryEventStore();
+      const coordinator = createInMemoryTaskCoordinator({ store: s });
+      return { coordinator, close: async () => (await coordinator.close(), await s.close()) };
+    });
+    const pglite = await createTestPGlite();
+    await measure('coordinator, embedded PGlite, 4 workers', 1_000, async () => {
+      const s = await createPGliteEventStore({ pglite, partition: 'bench' });
+      const coordinator = await createPostgresTaskCoordinator({ db: new Kysely({ dialect: new PGliteDialect({ pglite }) }), store: s });
+      return { coordinator, close: async () => (await coordinator.close(), await s.close()) };
+    });
+    await pglite.close();
+    await measure('coordinator, distributed Postgres + NATS wake-up, 4 workers', 2_000, async () => {
+      const s = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition: 'tasks' });
+      const bus = new NatsBus(nc);
+      const coordinator = await createPostgresTaskCoordinator({
+        pool: pgt.pool,
+        schema: pgt.schema,
+        store: s,
+        wakeup: createBusTaskWakeup(bus, { subject: `bench_${suffix}.wake` }),
+      });
+      return { coordinator, close: async () => (await coordinator.close(), await bus.close(), await s.close()) };
+    });
+    rows.push({ name: 'raw pg SKIP LOCKED queue, 4 clients (baseline)', unit: 'tasks/s', value: rawQueueRate });
+  } finally {
+    await jsm.streams.delete(streamName).catch(() => undefined);
+    await nc.close();
+    await pgt.close();
+  }
+  // The shared PGlite template of @buckley/testing stays open for the process; end it here.
+  setTimeout(() => process.exit(0), 1_000).unref();
+  report('coordination', rows, {
+    notes: {
+      relay: `${RELAY_EVENTS} events appended 100 per append (4 appends in flight) to the Postgres store; relay batch 256 to JetStream (file storage) with Nats-Msg-Id; delivery measured on a core NATS subscriber in the same process. Latency: ${LATENCY_EVENTS} single-event appends 2 ms apart, from append resolved to delivery. Baseline: raw pg multi-row INSERT then pipelined js.publish (a dual write with no outbox, no checkpoint, no gap safety).`,
+      coordinator: 'tasks pre-submitted, then one runTaskWorker with concurrency 4 claims, runs a no-op handler and completes; each task = submitted + claimed + completed events plus the tasks row. Baseline: raw pg table, 4 pool clients each looping UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) then UPDATE status = done, no events.',
+    },
+  });
+}
+
+/** 4 clients claiming and completing rows of a plain table with SKIP LOCKED: the floor of any Postgres queue. */
+async function rawSkipLocked(pool: Pool, schema: string, n: number): Promise<number> {
+  const t = `"${schema}".raw_jobs`;
+  await pool.query(`CREATE TABLE ${t} (id bigserial PRIMARY KEY, status text NOT NULL DEFAULT 'pending', payload jsonb, worker text)`);
+  await pool.query(`CREATE INDEX ON ${t} (id) WHERE status = 'pending'`);
+  await pool.query(`INSERT INTO ${t} (payload) SELECT jsonb_build_object('n', g) FROM generate_series(1, ${n}) g`);
+  let done = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: WORKERS }, async (_, w) => {
+      for (;;) {
+        const { rows } = await pool.query<{ id: string }>(
+          `UPDATE ${t} SET status = 'claimed', worker = $1 WHERE id = (SELECT id FROM ${t} WHERE status = 'pending' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id`,
+          [`w${w}`],
+        );
+        if (rows.length === 0) return;
+        await pool.query(`UPDATE ${t} SET status = 'done' WHERE id = $1`, [rows[0]!.id]);
+        done++;
+      }
+    }),
+  );
+  if (done !== n) throw new Error(`raw queue completed ${done} of ${n}`);
+  return n / ((performance.now() - start) / 1000);
+}
