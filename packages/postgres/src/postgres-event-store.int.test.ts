@@ -176,7 +176,7 @@ describe('Postgres event store: migrations', () => {
       new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
         const proc = spawn(
           process.execPath,
-          ['--conditions=@buckley/source', '--import', 'tsx', fileURLToPath(new URL('migrate-child.fixture.ts', import.meta.url)), url, schema, startAt],
+          ['--conditions=@buckley/source', '--import', 'tsx', fileURLToPath(new URL('fixtures/migrate-process.ts', import.meta.url)), url, schema, startAt],
           // From the package directory, where `tsx` (a dev dependency) resolves.
           { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 },
         );

@@ -72,7 +72,8 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
   const backend: EventStoreBackend = {
     db,
     notifyInTransaction: false,
-    prepared: pool ? preparedWithPool(guardedPool(pool)) : undefined,
+    // With a caller's Kysely every statement goes through it, so appends are not prepared then.
+    prepared: pool && !options.db ? preparedWithPool(guardedPool(pool)) : undefined,
     listen: pool ? (channel, onNotify, onError) => listenWithPool(pool, channel, onNotify, onError) : async () => async () => undefined,
     close: async () => undefined,
   };
