@@ -220,6 +220,9 @@ function metadataProblem(metadata: Record<string, unknown>): string | undefined 
  */
 export function jsonProblem(value: unknown, path: string, object = false): string | undefined {
   if (object && !isPlainObject(value)) return `${path} must be a plain JSON object, got ${describe(value)}`;
+  // Nearly every value is clean: check that without building a path string per member, and
+  // walk again with paths only to describe a problem.
+  if (isCleanJson(value, new Set())) return undefined;
   const ancestors = new Set<object>();
   const walk = (v: unknown, at: string): string | undefined => {
     switch (typeof v) {
@@ -266,6 +269,36 @@ export function jsonProblem(value: unknown, path: string, object = false): strin
     }
   };
   return walk(value, path);
+}
+
+/** The same checks as {@link jsonProblem}'s walk, as a yes/no answer with no messages built. */
+function isCleanJson(v: unknown, ancestors: Set<object>): boolean {
+  switch (typeof v) {
+    case 'string':
+      return !v.includes('\u0000');
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (v === null) return true;
+  if (ancestors.has(v)) return false;
+  ancestors.add(v);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!(i in v) || !isCleanJson(v[i], ancestors)) return false;
+  } else {
+    if (!isPlainObject(v) || Object.getOwnPropertySymbols(v).length > 0) return false;
+    for (const key in v) {
+      if (!Object.hasOwn(v, key)) continue;
+      if (key.includes('\u0000') || !isCleanJson(v[key], ancestors)) return false;
+    }
+  }
+  ancestors.delete(v);
+  return true;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

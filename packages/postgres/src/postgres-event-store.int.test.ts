@@ -1,4 +1,6 @@
 import { type StoredEvent, EventStoreUnavailableError, isEventStoreUnavailableError } from '@buckley/coordination';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describeEventStoreConformance } from '@buckley/testing';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { uuidv7 } from '@buckley/utils';
@@ -165,6 +167,39 @@ describe('Postgres event store: faults', () => {
 });
 
 describe('Postgres event store: migrations', () => {
+  it('are safe from two processes at once', async () => {
+    const schema = `${pgt.schema}_proc`;
+    const url = process.env.BUCKLEY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    // Both children start their migrations at this moment, well after both have loaded.
+    const startAt = String(Date.now() + 4000);
+    const child = () =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
+        const proc = spawn(
+          process.execPath,
+          ['--conditions=@buckley/source', '--import', 'tsx', fileURLToPath(new URL('fixtures/migrate-process.ts', import.meta.url)), url, schema, startAt],
+          // From the package directory, where `tsx` (a dev dependency) resolves.
+          { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 },
+        );
+        let out = '';
+        let err = '';
+        proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        proc.on('error', reject);
+        proc.on('close', (code) => resolve({ code, out, err }));
+      });
+    try {
+      const results = await Promise.all([child(), child()]);
+      for (const r of results) expect({ code: r.code, stderr: r.code === 0 ? '' : r.err }).toEqual({ code: 0, stderr: '' });
+      const applied = results.flatMap((r) => JSON.parse(r.out) as string[]);
+      // Each migration ran exactly once, in one process or the other.
+      expect(applied.toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append']);
+      await using store = await createPostgresEventStore({ pool: pgt.pool, schema, migrate: false });
+      expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);
+    } finally {
+      await pgt.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  }, 40_000);
+
   it('are idempotent and safe from two pools at once', async () => {
     const schema = `${pgt.schema}_mig`;
     const pools = [pgt.newPool(), pgt.newPool()];
@@ -172,7 +207,8 @@ describe('Postgres event store: migrations', () => {
     try {
       const results = await Promise.all(dbs.map((db) => migrateEventStore(db, { schema })));
       const applied = results.flatMap((r) => r.results ?? []).filter((r) => r.status === 'Success');
-      expect(applied).toHaveLength(1);
+      // Each migration ran exactly once, in one of the two pools.
+      expect(applied.map((r) => r.migrationName).toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append']);
       expect((await migrateEventStore(dbs[0]!, { schema })).results).toEqual([]);
       await using store = await createPostgresEventStore({ pool: pools[0], schema });
       expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);

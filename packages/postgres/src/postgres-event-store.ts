@@ -37,7 +37,7 @@ import {
   resolveSubscribeFrom,
 } from '@buckley/coordination/internal';
 import { isBuckleyError, throwIfAborted } from '@buckley/utils';
-import { type RawBuilder, sql } from 'kysely';
+import { CompiledQuery, type RawBuilder, sql } from 'kysely';
 import { type AnyKysely, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
 
 /** What the store needs from its database beyond queries: wake-ups across connections. */
@@ -56,6 +56,11 @@ export interface EventStoreBackend {
    * commits cannot contend) instead of in a separate statement after it.
    */
   readonly notifyInTransaction: boolean;
+  /**
+   * Runs one statement as a named prepared statement (parsed and planned once per
+   * connection). Without it, statements go through `db` unprepared.
+   */
+  readonly prepared?: (name: string, text: string, values: readonly unknown[]) => Promise<{ rows: unknown[] }>;
 }
 
 /** Options shared by the Postgres and PGlite factories. */
@@ -100,6 +105,8 @@ export class SqlEventStore implements EventStore {
   readonly #schema: string;
   readonly #channel: string;
   readonly #pollMs: number;
+  readonly #appendName: string;
+  readonly #appendText: string;
   readonly #notifier = new ChangeNotifier();
   readonly #subscriptions = new Set<Subscription>();
   #stopListening: Promise<() => Promise<void>> | undefined;
@@ -115,6 +122,20 @@ export class SqlEventStore implements EventStore {
     this.#schema = schema;
     this.#channel = notifyChannel(schema);
     this.#pollMs = pollMs;
+    // The append statement is the same for every call: its text is built once (schema names are
+    // plain identifiers, checked by the factories) rather than compiled by kysely per call.
+    const isoSql = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    this.#appendName = `${schema}_append_events`;
+    this.#appendText = `SELECT f.position, f.event_id, f.stream_id, f.version, f.type, f.data, f.metadata,
+        ${isoSql('f.occurred_at')} AS occurred_at, ${isoSql('f.recorded_at')} AS recorded_at
+      FROM "${schema}".append_events($1::text, $2::text[], $3::bigint[], $4::int[], $5::int[], $6::uuid[], $7::text[],
+        $8::jsonb, $9::jsonb, $10::timestamptz[], $11::text, $12::boolean) AS f`;
+  }
+
+  async #appendCall(values: readonly unknown[]): Promise<EventRow[]> {
+    const { prepared } = this.#backend;
+    if (prepared) return (await prepared(this.#appendName, this.#appendText, values)).rows as EventRow[];
+    return (await this.#db.executeQuery<EventRow>(CompiledQuery.raw(this.#appendText, [...values]))).rows;
   }
 
   get partition(): string {
@@ -138,33 +159,33 @@ export class SqlEventStore implements EventStore {
     const prepared = prepareAppends(appends, this.#options);
     const flat = prepared.flatMap((entry) => entry.events.map((event) => ({ entry, event })));
     if (flat.length === 0) return prepared.map(() => []);
-    const call = sql<EventRow>`
-      SELECT f.position, f.event_id, f.stream_id, f.version, f.type, f.data, f.metadata,
-             ${isoText('f.occurred_at')} AS occurred_at, ${isoText('f.recorded_at')} AS recorded_at
-        FROM ${this.#t('append_events')}(
-        ${this.#options.partition},
-        ${prepared.map((p) => p.streamId)}::text[],
-        ${prepared.map((p) => (typeof p.expectedVersion === 'number' ? p.expectedVersion : EXPECTED_CODES[p.expectedVersion]))}::bigint[],
-        ${prepared.map((p) => p.events.length)}::int[],
-        ${prepared.flatMap((p, i) => p.events.map(() => i + 1))}::int[],
-        ${flat.map((f) => f.event.id)}::uuid[],
-        ${flat.map((f) => f.event.type)}::text[],
-        ${`[${flat.map((f) => f.event.dataJson).join(',')}]`}::jsonb,
-        ${`[${flat.map((f) => f.event.metadataJson).join(',')}]`}::jsonb,
-        ${flat.map((f) => f.event.occurredAt)}::timestamptz[],
-        ${this.#backend.notifyInTransaction ? this.#channel : null}::text
-      ) AS f`;
+    const values = [
+      this.#options.partition,
+      prepared.map((p) => p.streamId),
+      prepared.map((p) => (typeof p.expectedVersion === 'number' ? p.expectedVersion : EXPECTED_CODES[p.expectedVersion])),
+      prepared.map((p) => p.events.length),
+      prepared.flatMap((p, i) => p.events.map(() => i + 1)),
+      flat.map((f) => f.event.id),
+      flat.map((f) => f.event.type),
+      `[${flat.map((f) => f.event.dataJson).join(',')}]`,
+      `[${flat.map((f) => f.event.metadataJson).join(',')}]`,
+      flat.map((f) => f.event.occurredAt),
+      this.#backend.notifyInTransaction ? this.#channel : null,
+    ];
+    const call = (probe: boolean) => this.#appendCall([...values, probe]);
     let rows: EventRow[];
     try {
-      rows = (await call.execute(this.#db)).rows;
+      rows = await call(false);
     } catch (error) {
-      // Two calls racing with the same new event id: the loser's insert fails on the unique
-      // key; once the winner committed, a second try finds the id stored and returns it. A
-      // pooled connection found dead before the call was sent is also safe to try again.
-      // Any other failure is the caller's to retry (the ids make that retry idempotent).
-      if (sqlState(error) !== '23505' && !neverSent(error)) throw this.#mapAppendError(error, prepared);
+      // The first try does not look for stored ids (the unique key on event_id notices them):
+      // a unique violation means some id is stored, by an earlier call or by a concurrent one
+      // that has committed since, and the second try looks them up and returns them. A pooled
+      // connection found dead before the call was sent is also safe to try again. Any other
+      // failure is the caller's to retry (the ids make that retry idempotent).
+      const duplicate = sqlState(error) === '23505';
+      if (!duplicate && !neverSent(error)) throw this.#mapAppendError(error, prepared);
       try {
-        rows = (await call.execute(this.#db)).rows;
+        rows = await call(duplicate);
       } catch (again) {
         throw this.#mapAppendError(again, prepared);
       }

@@ -13,6 +13,7 @@ export interface PostgresNotification {
 /** The part of a `pg` pooled client the store uses for LISTEN. */
 export interface PostgresListenClient {
   query(text: string): Promise<unknown>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
   release(destroy?: boolean | Error): void;
   on(event: 'notification', listener: (message: PostgresNotification) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -71,6 +72,8 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
   const backend: EventStoreBackend = {
     db,
     notifyInTransaction: false,
+    // With a caller's Kysely every statement goes through it, so appends are not prepared then.
+    prepared: pool && !options.db ? preparedWithPool(guardedPool(pool)) : undefined,
     listen: pool ? (channel, onNotify, onError) => listenWithPool(pool, channel, onNotify, onError) : async () => async () => undefined,
     close: async () => undefined,
   };
@@ -97,6 +100,22 @@ function guardedPool(pool: PostgresEventStorePool): { connect(): Promise<Postgre
     },
     // Never called: the store does not destroy this Kysely, since that would end the pool.
     end: async () => undefined,
+  };
+}
+
+/**
+ * Named prepared statements on the caller's pool: `pg` parses a name once per connection, so
+ * later calls skip the server's parse and plan. A connection that failed is not queryable any
+ * more, and the pool discards it on release.
+ */
+function preparedWithPool(pool: { connect(): Promise<PostgresListenClient> }) {
+  return async (name: string, text: string, values: readonly unknown[]): Promise<{ rows: unknown[] }> => {
+    const client = await pool.connect();
+    try {
+      return await client.query({ name, text, values: [...values] });
+    } finally {
+      client.release();
+    }
   };
 }
 

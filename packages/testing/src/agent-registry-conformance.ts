@@ -1,3 +1,4 @@
+import { checkSkips } from './errors.js';
 import {
   AgentAlreadyRegisteredError,
   AgentExpiredError,
@@ -52,7 +53,9 @@ export function describeAgentRegistryConformance(options: AgentRegistryConforman
   const skip = options.skip ?? {};
   let fixture: AgentRegistryFixture | undefined;
   let registries: AgentRegistry[] = [];
+  const titles: string[] = [];
   const test = (title: string, fn: () => Promise<void>) => {
+    titles.push(title);
     if (skip[title] !== undefined) return;
     // oxlint-disable-next-line vitest/valid-title, vitest/expect-expect -- titles and assertions come from the suite's cases
     it(title, fn);
@@ -71,6 +74,8 @@ export function describeAgentRegistryConformance(options: AgentRegistryConforman
   };
 
   describe(`AgentRegistry conformance: ${options.name}`, () => {
+    // Runs after every case below has registered its title.
+    checkSkips(titles, skip);
     afterEach(async () => {
       await Promise.all(registries.map((r) => r.close()));
       registries = [];

@@ -1,3 +1,4 @@
+import { checkSkips } from './errors.js';
 import {
   type Bus,
   type BusMessage,
@@ -56,7 +57,9 @@ export function describeBusConformance(options: BusConformanceOptions): void {
   };
   /** A fresh subject namespace per test. */
   const ns = () => `${prefix}.c${++n}`;
+  const titles: string[] = [];
   const test = (title: string, fn: () => Promise<void>) => {
+    titles.push(title);
     if (skip[title] !== undefined) return;
     // oxlint-disable-next-line vitest/valid-title, vitest/expect-expect -- titles and assertions come from the suite's cases
     it(title, fn);
@@ -69,6 +72,8 @@ export function describeBusConformance(options: BusConformanceOptions): void {
   };
 
   describe(`Bus conformance: ${name}`, () => {
+    // Runs after every case below has registered its title.
+    checkSkips(titles, skip);
     afterEach(async () => {
       await Promise.all(opened.map((b) => b.close()));
       opened = [];

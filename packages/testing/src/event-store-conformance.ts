@@ -384,6 +384,27 @@ const cases: Record<string, Case> = {
     expect(await store.streamVersion(s)).toBe(3);
   },
 
+  'a multi-stream retry with some ids stored appends only the new events, in order': async (open) => {
+    await using store = await open();
+    const a = stream('a');
+    const b = stream('b');
+    const stored = [uuidv7(), uuidv7()];
+    const [, first] = await store.appendToStreams([
+      { streamId: a, events: [ev('test.a1')] },
+      { streamId: b, events: [ev('test.b1', {}, { id: stored[0] }), ev('test.b2', {}, { id: stored[1] })] },
+    ]);
+    // b's second event is stored already; a gets two new events, b one new and one stored.
+    const [sa, sb] = await store.appendToStreams([
+      { streamId: a, events: [ev('test.a2'), ev('test.a3')], expectedVersion: 1 },
+      { streamId: b, events: [ev('test.b3'), ev('test.b2', {}, { id: stored[1] })], expectedVersion: 2 },
+    ]);
+    expect(sa!.map((e) => [e.type, e.version])).toEqual([['test.a2', 2], ['test.a3', 3]]);
+    expect(sb!.map((e) => [e.type, e.version])).toEqual([['test.b3', 3], ['test.b2', 2]]);
+    expect(sb![1]).toEqual(first![1]);
+    expect((await store.read(b)).map((e) => e.type)).toEqual(['test.b1', 'test.b2', 'test.b3']);
+    expect((await store.read(a)).map((e) => e.type)).toEqual(['test.a1', 'test.a2', 'test.a3']);
+  },
+
   'a multi-stream append is atomic': async (open) => {
     await using store = await open();
     const a = stream('a');
