@@ -213,6 +213,16 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(after.stdout.text).not.toContain('.aws');
   });
 
+  it('a workspace whose .git is a file (a worktree or submodule) runs, with .buckley still hidden', async () => {
+    const worktree = join(base, 'worktree');
+    mkdirSync(worktree);
+    writeFileSync(join(worktree, '.git'), 'gitdir: /nonexistent/.git/worktrees/x\n');
+    const r = await createSandbox({ config: config(), workspace: worktree, home, killGraceMs: 500 }).run(bypass('cat .git; echo x > .buckley/y || echo refused'));
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.text).toBe('gitdir: /nonexistent/.git/worktrees/x\nrefused\n');
+    expect(readdirSync(join(worktree, '.buckley'))).toEqual([]);
+  });
+
   it('missing protected paths are masked too: a command cannot create .git/config, .git/hooks or .buckley', async () => {
     const fresh = join(base, 'fresh');
     mkdirSync(join(fresh, '.git', 'objects'), { recursive: true });

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { type Stats, lstatSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 
 /**
@@ -43,12 +43,21 @@ export function expandPath(path: string, home: string, base: string): string {
 
 /** True when something (even a dangling symlink) is at `path`. */
 function exists(path: string): boolean {
-  // No exception for the usual answer (most protected paths are absent): throwing costs more than the syscall.
-  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  return lstatQuiet(path) !== undefined;
 }
 
 function isRealDirectory(path: string): boolean {
-  return lstatSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  return lstatQuiet(path)?.isDirectory() ?? false;
+}
+
+/** `lstat`, or undefined when nothing is there or a parent is not a directory (`.git` is a file in a worktree). */
+function lstatQuiet(path: string): Stats | undefined {
+  try {
+    // No exception for the usual answer (most protected paths are absent): throwing costs more than the syscall.
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 function createEmptyFile(path: string): void {
