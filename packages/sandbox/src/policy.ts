@@ -29,9 +29,19 @@ export interface PolicyDecision {
 /**
  * Shell builtins that run nothing else and change nothing outside the shell: strict mode lets
  * them through without listing them. `eval`, `exec`, `source`, `.`, `command`, `builtin` and
- * `trap` are not here: they run other programs.
+ * `trap` are not here: they run other programs. Nor are the builtins that assign variables
+ * (`export`, `declare`, `typeset`, `readonly`, `local`, `set`, `read`, `mapfile`): a changed
+ * `PATH`, `LD_PRELOAD`, `BASH_ENV` or `GIT_SSH_COMMAND` makes an allowed program run another
+ * one. `printf -v` is refused for the same reason.
  */
-export const STRICT_SAFE_BUILTINS: readonly string[] = [':', 'true', 'false', 'cd', 'pwd', 'echo', 'printf', 'test', '[', 'exit', 'return', 'export', 'unset', 'set', 'shift', 'read', 'local', 'wait'];
+export const STRICT_SAFE_BUILTINS: readonly string[] = [':', 'true', 'false', 'cd', 'pwd', 'echo', 'printf', 'test', '[', 'exit', 'return', 'unset', 'shift', 'wait'];
+
+/**
+ * Variables that change which program runs or what it loads. Strict mode refuses every
+ * assignment it sees; these names are also refused where the parser does not report an
+ * assignment (`for PATH in ...`, `${PATH:=...}`).
+ */
+const PROGRAM_CHANGING_VARIABLE = /^(?:PATH|LD_\w*|BASH_ENV|ENV|GIT_\w*|IFS|SHELLOPTS|BASHOPTS|PS4|PROMPT_COMMAND|CDPATH|BASH_LOADABLES_PATH|EXECIGNORE)$/;
 
 /** Where a command may write besides the workspace: the sandbox's private `/tmp` and harmless devices. */
 const scratchRoots = ['/tmp'];
@@ -63,10 +73,7 @@ export function checkCommand(command: string | readonly string[], ctx: PolicyCon
   }
   if (typeof command !== 'string') {
     if (command.some((arg) => arg.includes('\0'))) return { violation: violation('invalid-command', 'argv contains a NUL byte'), warnings: [] };
-    if (ctx.mode === 'strict') {
-      const program = basename(command[0]!);
-      if (!ctx.allowedCommands.includes(program)) return { violation: notAllowed(program), warnings: [] };
-    }
+    if (ctx.mode === 'strict' && !isAllowedProgram(command[0]!, ctx.allowedCommands)) return { violation: notAllowed(command[0]!), warnings: [] };
     return { violation: null, warnings: [] };
   }
 
@@ -85,6 +92,8 @@ export function checkCommand(command: string | readonly string[], ctx: PolicyCon
   if (ctx.mode === 'strict') {
     const parseError = analysis.findings.find((f) => f.ruleId === 'command.parse-error');
     if (parseError) return { violation: violation('command-not-allowed', `strict mode cannot judge a command it cannot parse: ${parseError.message}`, undefined, parseError), warnings };
+    const hidden = hiddenAssignment(command);
+    if (hidden !== null) return { violation: assignmentRefused(hidden), warnings };
     for (const c of analysis.commands) {
       const refused = checkStrict(c, ctx.allowedCommands);
       if (refused) return { violation: refused, warnings };
@@ -106,17 +115,41 @@ function notAllowed(program: string): SandboxViolation {
   return violation('command-not-allowed', `program ${JSON.stringify(program)} is not in sandbox.allowed_commands (strict mode)`, program);
 }
 
+/**
+ * A bare name is allowed only as a bare name (found through the sandbox's `PATH`); a program
+ * written with a `/` only when that exact path is listed, so `./scripts/git` is not `git`.
+ */
+function isAllowedProgram(program: string, allowed: readonly string[]): boolean {
+  return program.includes('/') ? allowed.includes(program) : allowed.some((entry) => entry === program && !entry.includes('/'));
+}
+
+function assignmentRefused(name: string): SandboxViolation {
+  return violation('command-not-allowed', `assignment to ${JSON.stringify(name)} is refused in strict mode: a changed variable can make an allowed program run another one`, name);
+}
+
+/** A program-changing variable assigned where the parser reports no assignment: a `for` loop variable or `${NAME:=...}`. */
+function hiddenAssignment(command: string): string | null {
+  for (const m of command.matchAll(/\bfor\s+([A-Za-z_][A-Za-z0-9_]*)|\$\{([A-Za-z_][A-Za-z0-9_]*):?=/g)) {
+    const name = m[1] ?? m[2]!;
+    if (PROGRAM_CHANGING_VARIABLE.test(name)) return name;
+  }
+  return null;
+}
+
 function checkStrict(c: SimpleCommand, allowed: readonly string[]): SandboxViolation | null {
+  // `PATH=./bin git`, `LD_PRELOAD=./x.so ls`, or a bare `PATH=./bin` before `git`: refused whatever the name.
+  const assigned = c.assignments[0];
+  if (assigned !== undefined) return assignmentRefused(assigned.name);
   const program = c.program;
-  // A bare assignment or redirection runs no program.
+  // A bare redirection runs no program.
   if (program === undefined) return null;
   if (program.expansions.length > 0) {
     return violation('command-not-allowed', `program ${JSON.stringify(program.text)} is only known when the command runs, so strict mode cannot allow it`, program.text);
   }
-  const name = basename(program.text);
-  if (allowed.includes(name) || allowed.includes(program.text)) return null;
+  if (program.text === 'printf' && c.argv.some((w) => w.text.startsWith('-v'))) return assignmentRefused(c.argv.find((w) => w.text.startsWith('-v'))!.text);
+  if (isAllowedProgram(program.text, allowed)) return null;
   if (STRICT_SAFE_BUILTINS.includes(program.text)) return null;
-  return notAllowed(name);
+  return notAllowed(program.text);
 }
 
 /** The words a simple command writes to: `>`-style redirections and the operands of a few file tools. */
