@@ -153,7 +153,7 @@ describe('filesystem: path escapes and protected paths', () => {
     ['cd .. then relative', 'cd .. && echo x > escape-cd.txt', join(base, 'escape-cd.txt'), null],
     ['a symlink in the workspace pointing out', 'echo x > link-out/escape-link.txt', join(sibling, 'escape-link.txt'), 'path-outside-workspace'],
     ['a symlink the command creates', `ln -s ${base} made-link && echo x > made-link/escape-made.txt`, join(base, 'escape-made.txt'), null],
-    ['$HOME', 'echo x > "$HOME/escape-home.txt"', '/root/escape-home.txt', 'path-outside-workspace'],
+    ['$HOME', 'echo x > "$HOME/escape-home.txt"', join(home, 'escape-home.txt'), 'path-outside-workspace'],
   ])('writing outside the workspace fails: %s', async (_name, command, target, lexical) => {
     // The lexical policy refuses what it can see before the run; the rest runs and the OS refuses it.
     const checked = await sandbox().run(command);
@@ -191,6 +191,19 @@ describe('filesystem: path escapes and protected paths', () => {
     const r = await sb.run(`cat ${home}/.ssh/id_rsa; HOME=${home}; cat ~/.ssh/id_rsa "$HOME/private/notes" ~/token.txt; ls -A ${home}/.ssh`);
     expect(r.stdout.text).not.toMatch(/PRIVATE-KEY|private-notes|file-token/);
     expect(r.stdout.text).toBe('');
+  });
+
+  it('a per-call HOME does not uncover that home’s credentials, and the policy judges the same home', async () => {
+    const other = join(base, 'other-home');
+    mkdirSync(join(other, '.ssh'), { recursive: true });
+    writeFileSync(join(other, '.ssh', 'id_rsa'), 'OTHER-PRIVATE-KEY\n');
+    writeFileSync(join(other, 'token.txt'), 'other-token\n');
+    const sb = sandbox({ deniedPaths: ['~/token.txt'] });
+    const r = await sb.run(bypass('echo "$HOME"; cat ~/.ssh/id_rsa "$HOME/token.txt" 2>/dev/null; echo done'), { env: { HOME: other } });
+    expect(r.stdout.text).toBe(`${home}\ndone\n`);
+    // The lexical policy expands $HOME to the same home the shell gets and the mounts mask.
+    expect((await sb.run('echo x > "$HOME/token.txt"', { env: { HOME: other } })).violation).toMatchObject({ subject: join(home, 'token.txt') });
+    expect(readFileSync(join(other, 'token.txt'), 'utf8')).toBe('other-token\n');
   });
 
   it('a credential that appears or disappears between two runs of one sandbox is judged at each run (no stale mount plan)', async () => {
@@ -374,6 +387,22 @@ describe('resource limits as root', () => {
       expect(r.exitCode).not.toBe(0);
       expect(existsSync(join(ws, 'nope'))).toBe(false);
     });
+  });
+});
+
+describe('per-call limits', () => {
+  it('can lower the configured limits but never raise them', async () => {
+    const sb = sandbox();
+    const show = 'ulimit -f; ulimit -t';
+    const raised = await sb.run(show, { limits: { maxFileSizeMb: 4096, cpuSeconds: 100_000, maxProcesses: 100_000, maxMemoryMb: 1_000_000 } });
+    expect(raised.stdout.text).toBe(`${testLimits.maxFileSizeMb * 1024}\n${testLimits.cpuSeconds}\n`);
+    const lowered = await sb.run(show, { limits: { maxFileSizeMb: 1, cpuSeconds: 5, maxProcesses: 32 } });
+    expect(lowered.stdout.text).toBe(`1024\n5\n`);
+    // The memory ceiling holds too: a call asking for 1 TiB is still killed at the configured 128 MiB.
+    const hog = await sb.run('python3 -c "a = bytearray(512 * 1024 ** 2); print(len(a))"', { limits: { maxMemoryMb: 1_000_000 } });
+    expect(hog.limitsHit).toContain('memory');
+    expect(hog.stdout.text).toBe('');
+    await expect(sb.run('true', { limits: { maxProcesses: -1 } })).rejects.toThrow(/limits\.maxProcesses must be a positive number/);
   });
 });
 

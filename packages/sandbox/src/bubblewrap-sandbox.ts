@@ -195,12 +195,22 @@ export class BubblewrapSandbox implements Sandbox {
     if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 0) {
       throw new InvalidArgumentError(`maxOutputBytes must be an integer >= 0, got ${JSON.stringify(options.maxOutputBytes)}`);
     }
-    const limits: SandboxLimits = { ...this.#config.limits, ...options.limits };
+    // A call may lower the configured limits, never raise them: the config is the operator's ceiling.
+    const limits: { -readonly [K in keyof SandboxLimits]: number } = { ...this.#config.limits };
+    for (const [name, value] of Object.entries(options.limits ?? {}) as [keyof SandboxLimits, number | undefined][]) {
+      if (value === undefined) continue;
+      if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`limits.${name} must be a positive number, got ${JSON.stringify(value)}`);
+      if (name in limits) limits[name] = Math.min(limits[name], value);
+    }
     for (const [name, value] of Object.entries(limits)) {
       if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`limits.${name} must be a positive number, got ${JSON.stringify(value)}`);
     }
     const cwd = options.cwd === undefined ? this.#workspace : resolve(this.#workspace, options.cwd);
     const { env, withheld } = buildEnvironment(this.#options.parentEnv ?? process.env, this.#config.envAllow, options.env);
+    // One home for everything: the lexical policy expands `~` and `$HOME` to it, the mount plan hides
+    // its credentials, and the command's shell gets it. A HOME from the parent or from the call would
+    // point `~` at a home whose secrets are not masked.
+    env.HOME = this.#home;
 
     const refuse = (violation: SandboxViolation): RunResult => {
       this.#emit({ type: 'sandbox.violation', data: { ...violation, command, cwd } });
@@ -226,7 +236,7 @@ export class BubblewrapSandbox implements Sandbox {
       allowedCommands: this.#config.allowedCommands,
       workspace: this.#workspace,
       cwd: realCwd,
-      home: env.HOME ?? this.#home,
+      home: this.#home,
       deniedPaths: this.#config.deniedPaths,
     });
     warnings = decision.warnings;

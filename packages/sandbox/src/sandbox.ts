@@ -32,7 +32,7 @@ export interface RunOptions {
   readonly signal?: AbortSignal | undefined;
   /** Bytes written to the command's stdin, which is then closed. No stdin means an empty one. */
   readonly stdin?: string | Uint8Array | undefined;
-  /** Per-run limits, merged over the config's. */
+  /** Per-run limits: each may only lower the config's (a higher value is clamped to the configured one). */
   readonly limits?: Partial<SandboxLimits> | undefined;
   /** Cap on each of stdout and stderr in bytes; defaults to the config's `maxOutputBytes`. */
   readonly maxOutputBytes?: number | undefined;
