@@ -497,6 +497,27 @@ describe('isolation between runs and from the parent', () => {
     expect(r.withheldEnv.toSorted()).toEqual(['AWS_SECRET_ACCESS_KEY', 'EXTRA_API_KEY', 'GITHUB_TOKEN']);
   });
 
+  it('API keys, PATs, auth settings, DSNs, database URLs and credential URLs are withheld even when allow-listed or passed per call', async () => {
+    const names = ['STRIPE_APIKEY', 'GITHUB_PAT', 'NPM_AUTH', 'REGISTRY_AUTH_HEADER', 'SENTRY_DSN', 'DATABASE_URL', 'MIRROR_URL', 'CACHE'];
+    const parentEnv = {
+      ...process.env,
+      STRIPE_APIKEY: 'leak-1',
+      GITHUB_PAT: 'leak-2',
+      NPM_AUTH: 'leak-3',
+      REGISTRY_AUTH_HEADER: 'leak-4',
+      SENTRY_DSN: 'https://leak-5@o1.ingest.example/1',
+      DATABASE_URL: 'postgres://app@db/leak-6',
+      MIRROR_URL: 'https://ci:leak-7@mirror.example/npm/',
+      GIT_AUTHOR_NAME: 'Ann',
+    };
+    const sb = sandbox({ envAllow: ['PATH', 'HOME', 'GIT_AUTHOR_NAME', ...names.slice(0, -1)] }, { parentEnv });
+    const r = await sb.run(bypass('env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"'), { env: { CACHE: 'redis://:leak-8@cache:6379', PLAIN_URL: 'https://mirror.example/' } });
+    expect(r.stdout.text).not.toMatch(/leak-/);
+    expect(r.stdout.text).toContain('GIT_AUTHOR_NAME=Ann');
+    expect(r.stdout.text).toContain('PLAIN_URL=https://mirror.example/');
+    expect(r.withheldEnv.toSorted()).toEqual(names.toSorted());
+  });
+
   it('two parallel runs see neither each other’s processes nor each other’s /tmp', async () => {
     const sb = sandbox();
     const script = (name: string, nap: string) => `sleep ${nap} & echo ${name} > /tmp/${name}; sleep 0.3; ls /tmp; ps -eo args`;

@@ -1,8 +1,11 @@
+import { isSensitiveKey, redact } from '@buckley/security';
+
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
- * Names that never enter a sandbox, whatever the allow-list says: API keys, tokens, secrets,
- * passwords, cloud credentials, Buckley's own settings and the SSH agent socket.
+ * Names that never enter a sandbox, whatever the allow-list says: API keys, tokens, personal
+ * access tokens, auth settings, DSNs and database URLs, secrets, passwords, cloud credentials,
+ * Buckley's own settings and the SSH agent socket.
  */
 const SECRET_PATTERNS: readonly RegExp[] = [
   /_KEY$/i,
@@ -18,11 +21,38 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /^SSH_AUTH_SOCK$/i,
   /^GOOGLE_APPLICATION_CREDENTIALS$/i,
   /^NPM_CONFIG_.*AUTH/i,
+  /APIKEY/i,
+  /_PAT$/i,
+  /^PAT$/i,
+  // `*_AUTH*` but not `GIT_AUTHOR_NAME`.
+  /_AUTH(?!OR)/i,
+  /^AUTH_/i,
+  /_DSN$/i,
+  /^DSN$/i,
+  /^DATABASE_URL$/i,
 ];
 
-/** True when an environment variable name looks like it carries a secret. */
+/** Names `isSensitiveKey` flags that are ordinary shell variables (`pwd` is a password key there). */
+const NOT_SECRET = new Set(['PWD', 'OLDPWD']);
+
+/**
+ * True when an environment variable name looks like it carries a secret: the sandbox's own
+ * patterns, plus every key name `@buckley/security`'s redactor treats as sensitive.
+ */
 export function isSecretEnvName(name: string): boolean {
-  return SECRET_PATTERNS.some((pattern) => pattern.test(name));
+  if (SECRET_PATTERNS.some((pattern) => pattern.test(name))) return true;
+  return !NOT_SECRET.has(name.toUpperCase()) && isSensitiveKey(name);
+}
+
+/**
+ * True when a value carries a credential whatever its name: a URL with a password
+ * (`postgres://user:pass@host/db`) or a known token shape (`ghp_...`, `sk-...`, a JWT). Judged by
+ * `@buckley/security`'s redactor: a value it would change is withheld.
+ */
+export function isSecretEnvValue(value: string): boolean {
+  // The redactor wants a user name before the password; `redis://:pass@host` has none.
+  if (/[a-z][a-z0-9+.-]{0,20}:\/\/:[^\s@/]{1,256}@/i.test(value)) return true;
+  return redact(value, { maxStringBytes: Buffer.byteLength(value) + 64 }) !== value;
 }
 
 /** The environment a sandboxed command gets, and what was held back. */
@@ -49,12 +79,12 @@ export function buildEnvironment(
   for (const name of allow) {
     const value = parent[name];
     if (value === undefined || !NAME.test(name)) continue;
-    if (isSecretEnvName(name)) withheld.push(name);
+    if (isSecretEnvName(name) || isSecretEnvValue(value)) withheld.push(name);
     else env[name] = value;
   }
   for (const [name, value] of Object.entries(overrides)) {
     if (!NAME.test(name)) invalid.push(name);
-    else if (isSecretEnvName(name)) withheld.push(name);
+    else if (isSecretEnvName(name) || isSecretEnvValue(String(value))) withheld.push(name);
     else env[name] = String(value);
   }
   return { env, withheld: [...new Set(withheld)], invalid };

@@ -11,7 +11,7 @@ export type {
 export { BubblewrapSandbox, createSandbox, findExecutable, probeBwrap, releaseSpare } from './bubblewrap-sandbox.js';
 export type { SandboxOptions, SandboxEvent, SandboxProbe } from './bubblewrap-sandbox.js';
 export { SandboxError, SandboxUnavailableError, JsRunnerCrashedError, isSandboxError } from './errors.js';
-export { buildEnvironment, isSecretEnvName } from './env.js';
+export { buildEnvironment, isSecretEnvName, isSecretEnvValue } from './env.js';
 export type { SandboxEnvironment } from './env.js';
 export { checkCommand, STRICT_SAFE_BUILTINS } from './policy.js';
 export type { PolicyContext, PolicyDecision } from './policy.js';
