@@ -167,14 +167,26 @@ describe('filesystem: path escapes and protected paths', () => {
     rmSync(join(ws, 'made-link'), { force: true });
   });
 
-  it('.git/hooks and .git/config are read-only inside the writable workspace; .git/objects stays writable', async () => {
+  it('the whole .git directory is read-only inside the writable workspace (hooks, config, objects)', async () => {
     const command = 'cat .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; echo "[x]" >> .git/config; echo obj > .git/objects/o && echo objects-ok';
     expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected-path' });
     const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toContain('repositoryformatversion');
-    expect(r.stdout.text).toContain('objects-ok');
+    expect(r.stdout.text).not.toContain('objects-ok');
+    expect(r.stderr.text).toMatch(/Read-only file system/);
     expect(existsSync(join(ws, '.git', 'hooks', 'pre-commit'))).toBe(false);
+    expect(existsSync(join(ws, '.git', 'objects', 'o'))).toBe(false);
     expect(readFileSync(join(ws, '.git', 'config'), 'utf8')).not.toContain('[x]');
+  });
+
+  it('.git cannot be renamed away and replaced by a planted one (hooks or config that would run on the host)', async () => {
+    const attack = 'mv .git .git-old; rm -rf .git; mkdir -p .git/hooks; printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; ls -A';
+    const r = await sandbox().run(bypass(attack));
+    expect(r.stderr.text).toMatch(/Device or resource busy|Read-only file system/);
+    expect(existsSync(join(ws, '.git-old'))).toBe(false);
+    expect(readFileSync(join(ws, '.git', 'config'), 'utf8')).toBe('[core]\n\trepositoryformatversion = 0\n');
+    expect(existsSync(join(ws, '.git', 'hooks', 'pre-commit'))).toBe(false);
+    expect(existsSync(join(ws, '.git', 'objects'))).toBe(true);
   });
 
   it('.buckley in the workspace is hidden and cannot be written', async () => {
@@ -226,27 +238,33 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(after.stdout.text).not.toContain('.aws');
   });
 
-  it('a workspace whose .git is a file (a worktree or submodule) runs, with .buckley still hidden', async () => {
+  it('a workspace whose .git is a file (a worktree or submodule) runs, with .buckley still hidden, and the gitfile cannot be rewritten', async () => {
     const worktree = join(base, 'worktree');
     mkdirSync(worktree);
     writeFileSync(join(worktree, '.git'), 'gitdir: /nonexistent/.git/worktrees/x\n');
-    const r = await createSandbox({ config: config(), workspace: worktree, home, killGraceMs: 500 }).run(bypass('cat .git; echo x > .buckley/y || echo refused'));
+    const sb = createSandbox({ config: config(), workspace: worktree, home, killGraceMs: 500 });
+    const r = await sb.run(bypass('cat .git; echo x > .buckley/y || echo refused'));
     expect(r.exitCode).toBe(0);
     expect(r.stdout.text).toBe('gitdir: /nonexistent/.git/worktrees/x\nrefused\n');
     expect(readdirSync(join(worktree, '.buckley'))).toEqual([]);
+    // Pointing the gitfile at a directory the command controls would make host git read its config and hooks.
+    const attack = await sb.run(bypass('echo "gitdir: planted" > .git; mv .git gitfile-old; rm -f .git; mkdir -p planted/hooks; echo "gitdir: planted" > .git; cat .git'));
+    expect(attack.stdout.text).toBe('gitdir: /nonexistent/.git/worktrees/x\n');
+    expect(readFileSync(join(worktree, '.git'), 'utf8')).toBe('gitdir: /nonexistent/.git/worktrees/x\n');
+    expect(existsSync(join(worktree, 'gitfile-old'))).toBe(false);
   });
 
-  it('missing protected paths are masked too: a command cannot create .git/config, .git/hooks or .buckley', async () => {
+  it('a workspace with no .buckley gets an empty, masked one: a command cannot create it', async () => {
     const fresh = join(base, 'fresh');
     mkdirSync(join(fresh, '.git', 'objects'), { recursive: true });
-    const command = 'printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; mkdir -p .git/hooks && echo "#!/bin/sh" > .git/hooks/post-checkout; mkdir -p .buckley && echo "sandbox: {}" > .buckley/config.yaml; ls -A; echo objects > .git/objects/o';
+    const command = 'printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; mkdir -p .git/hooks && echo "#!/bin/sh" > .git/hooks/post-checkout; mkdir -p .buckley && echo "sandbox: {}" > .buckley/config.yaml; ls -A; echo ok > workspace-file';
     const r = await createSandbox({ config: config(), workspace: fresh, home, killGraceMs: 500 }).run(bypass(command));
     expect(r.violation).toBeNull();
-    expect(readFileSync(join(fresh, '.git', 'config'), 'utf8')).toBe('');
-    expect(existsSync(join(fresh, '.git', 'hooks', 'post-checkout'))).toBe(false);
+    expect(existsSync(join(fresh, '.git', 'config'))).toBe(false);
+    expect(existsSync(join(fresh, '.git', 'hooks'))).toBe(false);
     expect(readdirSync(join(fresh, '.buckley'))).toEqual([]);
-    // The rest of .git stays writable (so the masks above are what refused the writes).
-    expect(readFileSync(join(fresh, '.git', 'objects', 'o'), 'utf8')).toBe('objects\n');
+    // The rest of the workspace stays writable (so the masks above are what refused the writes).
+    expect(readFileSync(join(fresh, 'workspace-file'), 'utf8')).toBe('ok\n');
   });
 
   it('read-only mode makes the workspace read-only', async () => {

@@ -20,7 +20,7 @@ describe('expandPath', () => {
 });
 
 describe('bwrapArgs', () => {
-  const plan = { workspace: '/w', writable: true, readOnly: ['/w/.git/hooks'], hiddenDirs: ['/h/.ssh'], hiddenFiles: ['/h/.netrc'], network: false, tmpBytes: 1024 };
+  const plan = { workspace: '/w', writable: true, readOnly: ['/w/.git'], hiddenDirs: ['/h/.ssh'], hiddenFiles: ['/h/.netrc'], network: false, tmpBytes: 1024 };
   const args = bwrapArgs({ plan, env: { PATH: '/usr/bin' }, cwd: '/w/src', argv: ['ls', '-la'], hostUid: 0 });
 
   it('unshares every namespace, drops capabilities and maps root to an unprivileged uid', () => {
@@ -34,7 +34,7 @@ describe('bwrapArgs', () => {
   it('binds the workspace after the private /tmp and masks protected paths after the workspace', () => {
     const s = args.join(' ');
     expect(s.indexOf('--tmpfs /tmp')).toBeLessThan(s.indexOf('--bind /w /w'));
-    expect(s.indexOf('--bind /w /w')).toBeLessThan(s.indexOf('--ro-bind /w/.git/hooks /w/.git/hooks'));
+    expect(s.indexOf('--bind /w /w')).toBeLessThan(s.indexOf('--ro-bind /w/.git /w/.git'));
     expect(s).toContain('--tmpfs /h/.ssh --remount-ro /h/.ssh');
     expect(s).toContain('--ro-bind /dev/null /h/.netrc');
     expect(s).toContain('--clearenv --setenv PATH /usr/bin --chdir /w/src -- ls -la');

@@ -1,4 +1,4 @@
-import { type Stats, lstatSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { type Stats, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 
 /**
@@ -23,8 +23,15 @@ export const HOME_SECRETS: readonly string[] = [
   '.buckley',
 ];
 
-/** Paths inside every writable root that stay readable but never writable (git runs hooks and reads config on the host). */
-export const READ_ONLY_IN_WORKSPACE: readonly string[] = ['.git/hooks', '.git/config'];
+/**
+ * Paths inside every writable root that stay readable but never writable: the whole `.git`
+ * entry (a directory, or the gitfile of a worktree or submodule). Git runs hooks and reads
+ * config on the host, and protecting only `.git/hooks` and `.git/config` is defeated by
+ * `mv .git .git-old && mkdir .git`; a bind mount point cannot be renamed or replaced. Git
+ * commands that write (`commit`, `add`, `checkout`) therefore fail inside the sandbox: they
+ * create lock files in the `.git` directory itself.
+ */
+export const READ_ONLY_IN_WORKSPACE: readonly string[] = ['.git'];
 
 /** Paths inside every writable root that are hidden: Buckley's own state and project config. */
 export const HIDDEN_IN_WORKSPACE: readonly string[] = ['.buckley'];
@@ -46,10 +53,6 @@ function exists(path: string): boolean {
   return lstatQuiet(path) !== undefined;
 }
 
-function isRealDirectory(path: string): boolean {
-  return lstatQuiet(path)?.isDirectory() ?? false;
-}
-
 /** `lstat`, or undefined when nothing is there or a parent is not a directory (`.git` is a file in a worktree). */
 function lstatQuiet(path: string): Stats | undefined {
   try {
@@ -57,15 +60,6 @@ function lstatQuiet(path: string): Stats | undefined {
     return lstatSync(path, { throwIfNoEntry: false });
   } catch {
     return undefined;
-  }
-}
-
-function createEmptyFile(path: string): void {
-  try {
-    writeFileSync(path, '', { flag: 'wx' });
-  } catch (error) {
-    // Created meanwhile by someone else: it exists now, which is all the mask needs.
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
 }
 
@@ -113,9 +107,9 @@ export interface PlanMountsInput {
 
 /**
  * Computes which paths to mask. Only existing paths can be masked; a symlinked protected path is
- * masked at its target. In a writable workspace the missing protected paths are created empty
- * first (`.git/hooks` and `.git/config` in a git workspace, `.buckley`), so the command cannot
- * plant a hook or a config that later takes effect on the host.
+ * masked at its target. In a writable workspace `.git` (directory or gitfile) is re-bound
+ * read-only, and a missing `.buckley` is created empty first, so the command cannot plant a
+ * hook or a config that later takes effect on the host.
  */
 export function planMounts(input: PlanMountsInput): MountPlan {
   const workspace = real(input.workspace) ?? resolve(input.workspace);
@@ -131,14 +125,8 @@ export function planMounts(input: PlanMountsInput): MountPlan {
   };
 
   if (input.writable) {
-    // A protected path that does not exist cannot be masked, and the command could create it
-    // (a `.git/config` with `core.fsmonitor` runs code the next time git runs on the host). So
-    // the missing ones are created empty first and then masked like existing ones.
-    const gitDir = join(workspace, '.git');
-    if (isRealDirectory(gitDir)) {
-      if (!exists(join(gitDir, 'hooks'))) mkdirSync(join(gitDir, 'hooks'), { recursive: true });
-      if (!exists(join(gitDir, 'config'))) createEmptyFile(join(gitDir, 'config'));
-    }
+    // A protected path that does not exist cannot be masked, and the command could create it.
+    // So the missing ones are created empty first and then masked like existing ones.
     for (const rel of HIDDEN_IN_WORKSPACE) {
       if (!exists(join(workspace, rel))) mkdirSync(join(workspace, rel), { recursive: true });
     }

@@ -123,6 +123,8 @@ describe('writes', () => {
     ['.buckley', 'cp x .buckley/config.yaml', 'protected-path'],
     ['a denied path', 'echo KEY=1 > secrets.env', 'protected-path'],
     ['.git/hooks through a detour', 'echo x > ./sub/../.git/hooks/post-merge', 'protected-path'],
+    ['.git/objects (the whole .git is read-only)', 'echo o > .git/objects/x', 'protected-path'],
+    ['moving .git away', 'mv .git .git-old', 'protected-path'],
   ])('refuses a write outside the workspace or onto a protected path: %s', (_name, command, expected) => {
     expect(rule(command)).toBe(expected);
   });
@@ -142,7 +144,6 @@ describe('writes', () => {
     ['a subdirectory given as cwd', 'echo x > here.txt'],
     ['the private /tmp', 'echo x > /tmp/scratch && mktemp -d'],
     ['/dev/null and fd duplication', 'make 2>/dev/null >&2; ls 2>&1 >/dev/stderr'],
-    ['.git/objects', 'echo o > .git/objects/x'],
     ['a sibling-prefixed name inside the workspace', 'echo x > app-secrets.txt'],
     ['a path only known at run time (the OS layer judges it)', 'D=/etc; echo x > "$D/x"'],
   ])('allows writes to %s', (_name, command) => {

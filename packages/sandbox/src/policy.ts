@@ -170,7 +170,8 @@ function writeTargets(c: SimpleCommand): Word[] {
     else if (options && w.text.startsWith('-') && w.text.length > 1) continue;
     else operands.push(w);
   }
-  if (writesEveryOperand.has(name)) out.push(...operands);
+  // `mv` removes its sources as well as writing its destination.
+  if (writesEveryOperand.has(name) || (name === 'mv' && operands.length >= 2)) out.push(...operands);
   else if (writesLastOperand.has(name) && operands.length >= 2) out.push(operands.at(-1)!);
   else if (name === 'dd') {
     for (const w of c.argv) if (w.text.startsWith('of=')) out.push({ ...w, text: w.text.slice(3) });
