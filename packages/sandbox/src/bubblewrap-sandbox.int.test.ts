@@ -267,6 +267,24 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(readFileSync(join(fresh, 'workspace-file'), 'utf8')).toBe('ok\n');
   });
 
+  it('configured denied paths in the workspace that do not exist yet cannot be created or written', async () => {
+    const fresh = join(base, 'fresh-denied');
+    mkdirSync(fresh);
+    symlinkSync(sibling, join(fresh, 'out'));
+    const deniedPaths = ['secrets.env', 'config/prod/db.yaml', 'private-dir/', 'out/never-created.txt'];
+    const sb = createSandbox({ config: config({ deniedPaths }), workspace: fresh, home, killGraceMs: 500 });
+    const command = 'echo KEY=1 > secrets.env; mkdir -p config/prod private-dir; echo pw > config/prod/db.yaml; echo x > private-dir/a; rm -rf secrets.env private-dir; echo x > secrets.env; ls -A private-dir; echo ok > allowed.txt';
+    expect((await sb.run(command)).violation).toMatchObject({ rule: 'protected-path' });
+    const r = await sb.run(bypass(command));
+    expect(r.violation).toBeNull();
+    expect(readFileSync(join(fresh, 'secrets.env'), 'utf8')).toBe('');
+    expect(readFileSync(join(fresh, 'config', 'prod', 'db.yaml'), 'utf8')).toBe('');
+    expect(readdirSync(join(fresh, 'private-dir'))).toEqual([]);
+    expect(readFileSync(join(fresh, 'allowed.txt'), 'utf8')).toBe('ok\n');
+    // Nothing is created outside the workspace through a symlinked parent.
+    expect(existsSync(join(sibling, 'never-created.txt'))).toBe(false);
+  });
+
   it('read-only mode makes the workspace read-only', async () => {
     expect((await sandbox({ mode: 'read-only' }).run('ls >/dev/null && echo x > ro.txt')).violation).toMatchObject({ rule: 'write-in-read-only-mode' });
     const r = await sandbox({ mode: 'read-only' }).run(bypass('ls >/dev/null && echo x > ro.txt'));

@@ -1,5 +1,5 @@
-import { type Stats, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve, sep } from 'node:path';
+import { type Stats, lstatSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 
 /**
  * Paths under the user's home that are hidden (an empty read-only directory or `/dev/null` is
@@ -60,6 +60,37 @@ function lstatQuiet(path: string): Stats | undefined {
     return lstatSync(path, { throwIfNoEntry: false });
   } catch {
     return undefined;
+  }
+}
+
+function createEmptyFile(path: string): void {
+  try {
+    writeFileSync(path, '', { flag: 'wx' });
+  } catch (error) {
+    // Created meanwhile by someone else: it exists now, which is all the mask needs.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}
+
+/**
+ * Creates a missing denied path inside the writable workspace so that it can be masked: a
+ * directory when the configured entry ends with `/`, else an empty file, with its missing
+ * parents. Nothing is created when the nearest existing ancestor resolves outside the
+ * workspace (a symlink pointing out), or when a parent is a file.
+ */
+function createDenied(path: string, asDirectory: boolean, workspace: string): void {
+  let ancestor = dirname(path);
+  while (!exists(ancestor) && ancestor !== dirname(ancestor)) ancestor = dirname(ancestor);
+  const realAncestor = real(ancestor);
+  if (realAncestor === null || !isInside(workspace, realAncestor)) return;
+  try {
+    if (asDirectory) mkdirSync(path, { recursive: true });
+    else {
+      mkdirSync(dirname(path), { recursive: true });
+      createEmptyFile(path);
+    }
+  } catch {
+    // A parent is a file: the command cannot create the path without removing that file, which the lexical policy and the masks of existing paths judge.
   }
 }
 
@@ -129,6 +160,11 @@ export function planMounts(input: PlanMountsInput): MountPlan {
     // So the missing ones are created empty first and then masked like existing ones.
     for (const rel of HIDDEN_IN_WORKSPACE) {
       if (!exists(join(workspace, rel))) mkdirSync(join(workspace, rel), { recursive: true });
+    }
+    // A configured denied path that does not exist yet would otherwise be created and written by the command.
+    for (const denied of input.deniedPaths) {
+      const path = expandPath(denied, input.home, workspace);
+      if (path !== workspace && isInside(workspace, path) && !exists(path)) createDenied(path, denied.endsWith('/'), workspace);
     }
     for (const rel of READ_ONLY_IN_WORKSPACE) {
       const target = real(join(workspace, rel));
