@@ -72,7 +72,11 @@ export type JsResult<T = unknown> = (
 
 /** A script kept alive in its own isolate, whose global functions can be called repeatedly (the warm path). */
 export interface JsModule extends AsyncDisposable {
-  /** Calls global function `name` with copied `args`; resolves with its copied result. */
+  /**
+   * Calls global function `name` with copied `args`; resolves with its copied result. In a module
+   * loaded with `functions`, a returned promise is awaited under the wall clock (passing it
+   * disposes the module); without them the call is synchronous (the fast path).
+   */
   call<T = unknown>(name: string, args?: readonly unknown[], options?: { timeoutMs?: number }): Promise<JsResult<T>>;
   /** Disposes the isolate. */
   dispose(): Promise<void>;
