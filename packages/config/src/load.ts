@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { closest } from 'fastest-levenshtein';
 import { parse as parseYamlScalar } from 'yaml';
 import type { z } from 'zod';
@@ -49,28 +49,94 @@ export interface LoadedConfig {
 /** Keys whose lists add up across layers instead of replacing: a layer can only add protection. */
 const additiveLists = new Set(['sandbox.denied_paths']);
 
-/** What a project file may not set, and where such a setting may live instead. */
-const trustRules: Array<{ path: string; weakens: (value: unknown) => boolean; allowedIn: string }> = [
+const USER_FILE_HINT = 'set it in the user config (~/.config/buckley/config.yaml)';
+const modeRank: Record<string, number> = { disabled: 0, workspace: 1, 'read-only': 2, strict: 3 };
+const approvalRank: Record<string, number> = { yolo: 0, auto: 1, safe: 2, ask: 3 };
+
+function notSubset(value: unknown, allowed: readonly string[]): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && !allowed.includes(v)) : [];
+}
+
+function escapesProject(value: unknown): boolean {
+  return typeof value === 'string' && (isAbsolute(value) || value.startsWith('~') || value.split(/[\\/]/).includes('..'));
+}
+
+/**
+ * What a project file may set. The project file comes with the repository, so each rule
+ * compares the project's value with what the lower layers (defaults and the user file) already
+ * give, and refuses anything that loosens it; a reason says why and where the setting may live.
+ */
+const trustRules: Array<{ path: string; weakens: (value: unknown, lower: BuckleyConfig) => string | undefined }> = [
   {
     path: 'sandbox.allow_unsafe',
-    weakens: (v) => v === true,
-    allowedIn: 'set it in the user config (~/.config/buckley/config.yaml), or use BUCKLEY_UNSAFE=1 or --unsafe',
+    weakens: (v) => (v === true ? `the unsafe override may only come from the user: ${USER_FILE_HINT}, or use BUCKLEY_UNSAFE=1 or --unsafe` : undefined),
   },
   {
     path: 'sandbox.mode',
-    weakens: (v) => v === 'disabled',
-    allowedIn: 'only the user config, with sandbox.allow_unsafe: true, may disable the sandbox',
+    weakens: (v, lower) => {
+      if (v === 'disabled') return 'only the user config, with sandbox.allow_unsafe: true, may disable the sandbox';
+      const rank = modeRank[String(v)];
+      return rank !== undefined && rank < modeRank[lower.sandbox.mode]!
+        ? `a project may only tighten the mode (workspace < read-only < strict) and the user's is ${JSON.stringify(lower.sandbox.mode)}; ${USER_FILE_HINT}`
+        : undefined;
+    },
   },
   {
     path: 'sandbox.network',
-    weakens: (v) => v === true,
-    allowedIn: 'set sandbox.network: true in the user config, or pass --set sandbox.network=true',
+    weakens: (v) => (v === true ? `${USER_FILE_HINT}, or pass --set sandbox.network=true` : undefined),
+  },
+  ...(['timeout_seconds', 'max_output_bytes', 'limits.max_processes', 'limits.max_memory_mb', 'limits.max_file_size_mb', 'limits.cpu_seconds'] as const).map(
+    (key) => ({
+      path: `sandbox.${key}`,
+      weakens: (v: unknown, lower: BuckleyConfig) => {
+        const current = getPath(snakeize(lower.sandbox), key.split('.'));
+        return typeof v === 'number' && typeof current === 'number' && v > current
+          ? `a project may only lower this limit (the user's is ${current}); ${USER_FILE_HINT}`
+          : undefined;
+      },
+    }),
+  ),
+  {
+    path: 'sandbox.env_allow',
+    weakens: (v, lower) => {
+      const extra = notSubset(v, lower.sandbox.envAllow);
+      return extra.length > 0 ? `a project may not pass more environment variables (${extra.join(', ')}); ${USER_FILE_HINT}` : undefined;
+    },
+  },
+  {
+    path: 'sandbox.allowed_commands',
+    weakens: (v, lower) => {
+      if (lower.sandbox.mode !== 'strict') return undefined;
+      const extra = notSubset(v, lower.sandbox.allowedCommands);
+      return extra.length > 0 ? `the user's strict allow-list does not include ${extra.join(', ')}; ${USER_FILE_HINT}` : undefined;
+    },
   },
   {
     path: 'approval.mode',
-    weakens: (v) => v === 'yolo',
-    allowedIn: 'set approval.mode: yolo in the user config, or use BUCKLEY_APPROVAL_MODE=yolo',
+    weakens: (v, lower) => {
+      const rank = approvalRank[String(v)];
+      return rank !== undefined && rank < approvalRank[lower.approval.mode]!
+        ? `a project may only ask for more approval (yolo < auto < safe < ask) and the user's mode is ${JSON.stringify(lower.approval.mode)}; ${USER_FILE_HINT}, or use BUCKLEY_APPROVAL_MODE`
+        : undefined;
+    },
   },
+  {
+    path: 'approval.auto_approve_patterns',
+    weakens: (v, lower) => {
+      const extra = notSubset(v, lower.approval.autoApprovePatterns);
+      return extra.length > 0 ? `a project may not auto-approve more commands (${extra.join(', ')}); ${USER_FILE_HINT}` : undefined;
+    },
+  },
+  // Where data, credentials and the API go is the user's choice: a repository could otherwise
+  // send the event log, a key or the API to a host of its choosing.
+  ...['store.url', 'bus.url', 'model.base_url', 'model.api_key_env', 'api.host', 'api.auth_token_env', 'observability.otlp_endpoint'].map((path) => ({
+    path,
+    weakens: (v: unknown) => (v === undefined ? undefined : `it decides where data or credentials go; ${USER_FILE_HINT} or the environment`),
+  })),
+  ...['store.data_dir', 'logging.dir'].map((path) => ({
+    path,
+    weakens: (v: unknown) => (escapesProject(v) ? `a project may only use a relative path inside the project; ${USER_FILE_HINT}` : undefined),
+  })),
 ];
 
 /** Environment variables with a short name, mapped to their key. */
@@ -154,13 +220,14 @@ function getPath(source: unknown, path: readonly (string | number)[]): unknown {
   return node;
 }
 
-function checkTrust(file: string, layer: ReturnType<typeof parseYamlLayer>): void {
+function checkTrust(file: string, layer: ReturnType<typeof parseYamlLayer>, lower: BuckleyConfig): void {
   const violations: TrustViolation[] = [];
   for (const rule of trustRules) {
     const value = getPath(layer.values, rule.path.split('.'));
-    if (value !== undefined && rule.weakens(value)) {
+    const reason = value === undefined ? undefined : rule.weakens(value, lower);
+    if (reason !== undefined) {
       const pos = layer.positions.get(rule.path);
-      violations.push({ path: rule.path, value, line: pos?.line, column: pos?.column, allowedIn: rule.allowedIn });
+      violations.push({ path: rule.path, value, line: pos?.line, column: pos?.column, allowedIn: reason });
     }
   }
   if (violations.length > 0) throw new ConfigTrustError(file, violations);
@@ -230,6 +297,8 @@ function merge(layers: readonly Layer[]): { raw: Record<string, unknown>; origin
   for (const layer of layers) {
     for (const { path, value } of leaves(layer.values)) {
       const key = path.join('.');
+      // `sandbox: {}` (or an empty nested mapping) sets nothing; it must not wipe a lower layer.
+      if (isRecord(value) && Object.keys(value).length === 0 && isRecord(getPath(raw, path))) continue;
       if (additiveLists.has(key) && Array.isArray(value)) {
         const prior = getPath(raw, path);
         const union = [...(Array.isArray(prior) ? prior : []), ...value].filter((v, i, all) => all.indexOf(v) === i);
@@ -375,7 +444,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (project && resolve(project.file) !== resolve(userFile)) {
     const parsed = readLayerFile(project.file);
     if (parsed) {
-      checkTrust(project.file, parsed);
+      // What the project may set is judged against the defaults and the user's own file.
+      const below = merge(layers);
+      checkTrust(project.file, parsed, validate(below.raw, below.origins, []));
       layers.push(fileLayer('project', project.file, parsed));
       files.push(project.file);
     }

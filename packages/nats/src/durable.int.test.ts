@@ -36,16 +36,14 @@ describe('NATS server restarted in the middle of a publish stream', () => {
       const total = 600;
       const ids = Array.from({ length: total }, () => uuidv7());
       let retries = 0;
-      let duplicatesAcked = 0;
       let restart: Promise<void> | undefined;
       for (const [i, id] of ids.entries()) {
         if (i === total / 3) restart = server.restart({ downMs: 500 });
-        const ack = await publishDurable(js, `${prefix}.events.s${i % 7}`, JSON.stringify({ i }), {
+        await publishDurable(js, `${prefix}.events.s${i % 7}`, JSON.stringify({ i }), {
           msgId: id,
           timeoutMs: 500,
           retry: { onRetry: () => void retries++, maxRetries: 60 },
         });
-        if (ack.duplicate) duplicatesAcked++;
       }
       await restart;
 
@@ -68,7 +66,6 @@ describe('NATS server restarted in the middle of a publish stream', () => {
       expect(ids.every((id) => received.get(id) === 1)).toBe(true);
       // JetStream kept one copy per id even where a retried publish had already been stored.
       expect((await jsm.streams.info(stream)).state.messages).toBe(total);
-      expect(duplicatesAcked).toBeGreaterThanOrEqual(0);
       await jsm.streams.delete(stream);
     } finally {
       await pub.close();

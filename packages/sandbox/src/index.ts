@@ -18,6 +18,6 @@ export type { PolicyContext, PolicyDecision } from './policy.js';
 export { HOME_SECRETS, READ_ONLY_IN_WORKSPACE, HIDDEN_IN_WORKSPACE, bwrapArgs, planMounts, isInside } from './mounts.js';
 export type { MountPlan, PlanMountsInput, BwrapArgsInput } from './mounts.js';
 export { JsRunner, createJsRunner, resolveIsolatedVm, ISOLATED_VM_FIX } from './js-runner.js';
-export type { JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule } from './js-runner.js';
+export type { JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule, HostFunction } from './js-runner.js';
 export { doctor } from './doctor.js';
 export type { DoctorCheck, DoctorReport, DoctorOptions, LimitMechanism } from './doctor.js';

@@ -121,4 +121,144 @@ describe('JsRunner', () => {
       await own.close();
     }
   });
+
+  describe('host functions', () => {
+    it('a call returns the host result, with arguments and results copied', async () => {
+      const seen: unknown[][] = [];
+      const hostObject = { n: 1 };
+      const r = await js.run('(async () => { const a = await lookup("k", { x: [1, 2] }); a.n = 99; const b = await add(2, 3); return { a, b, name: lookup.name, isAsync: lookup(1) instanceof Promise }; })()', {
+        functions: {
+          lookup: async (...args: unknown[]) => {
+            seen.push(args);
+            return hostObject;
+          },
+          add: (a: number, b: number) => a + b,
+        },
+      });
+      expect(r).toMatchObject({ ok: true, value: { a: { n: 99 }, b: 5, name: 'lookup', isAsync: true } });
+      expect(seen).toEqual([['k', { x: [1, 2] }], [1]]);
+      expect(hostObject).toEqual({ n: 1 });
+    });
+
+    it('a host function that throws rejects in the isolate with a plain message only', async () => {
+      class HostError extends Error {
+        secret = 'host-only';
+      }
+      const r = await js.run(
+        `(async () => { try { await fail(); } catch (e) {
+           return { own: Object.getOwnPropertyNames(e).sort(), name: e.name, message: e.message, isError: e instanceof Error, stack: String(e.stack), secret: e.secret, cause: e.cause };
+         } })()`,
+        { functions: { fail: async () => { throw new HostError('no such record', { cause: new Error('db down') }); } } },
+      );
+      expect(r.ok).toBe(true);
+      const v = (r as { value: Record<string, unknown> }).value;
+      expect(v).toMatchObject({ own: ['message', 'stack'], name: 'Error', message: 'no such record', isError: true });
+      expect(v.secret).toBeUndefined();
+      expect(v.cause).toBeUndefined();
+      expect(v.stack).not.toMatch(/js-runner|node:|\/work\/|HostError/);
+      const thrownSync = await js.run('boom().catch((e) => e.message)', { functions: { boom: () => { throw new TypeError('sync failure'); } } });
+      expect(thrownSync).toMatchObject({ ok: true, value: 'sync failure' });
+    });
+
+    it('arguments that are not copyable reject clearly, and the host is not called', async () => {
+      let calls = 0;
+      const functions = { take: () => { calls++; return 'taken'; } };
+      for (const arg of ['() => 1', 'Symbol("s")', '{ f() {} }', 'new Proxy({}, {})']) {
+        const r = await js.run(`take(${arg}).then(() => "sent", (e) => e.name + ": " + e.message)`, { functions });
+        expect(r).toMatchObject({ ok: true, value: expect.stringMatching(/^TypeError: arguments of take\(\) must be copyable data/) });
+      }
+      expect(calls).toBe(0);
+      const data = await js.run('take(1, "s", null, undefined, [1], { a: new Date(0) }, new Uint8Array(2), new Map([[1, 2]]))', { functions });
+      expect(data).toMatchObject({ ok: true, value: 'taken' });
+      expect(calls).toBe(1);
+    });
+
+    it('a result that is not copyable rejects in the isolate', async () => {
+      const r = await js.run('give().then(() => "got", (e) => e.message)', { functions: { give: async () => () => 1 } });
+      expect(r).toMatchObject({ ok: true, value: expect.stringMatching(/^the result of give\(\) cannot be copied/) });
+    });
+
+    it('a host function that never resolves does not hang the run: it times out, and a late result is dropped', async () => {
+      await js.run('0');
+      const pid = js.pid;
+      expect(pid).not.toBeNull();
+      let release: (v: string) => void = () => {};
+      const late = new Promise<string>((r) => { release = r; });
+      let settled = false;
+      const started = performance.now();
+      const never = await js.run('(async () => { await forever(); return "resumed"; })()', { timeoutMs: 150, functions: { forever: () => new Promise(() => {}) } });
+      expect(never).toMatchObject({ ok: false, error: { kind: 'timeout' } });
+      expect(performance.now() - started).toBeLessThan(1000 + 150);
+      const r = await js.run('slow().then((v) => { console.log("late " + v); return v; })', {
+        timeoutMs: 100,
+        functions: { slow: () => late.then((v) => { settled = true; return v; }) },
+      });
+      expect(r).toMatchObject({ ok: false, error: { kind: 'timeout' }, logs: [] });
+      release('value');
+      await late;
+      await new Promise((res) => setTimeout(res, 50));
+      expect(settled).toBe(true);
+      expect(js.pid).toBe(pid);
+      expect(await js.run('"after"')).toMatchObject({ ok: true, value: 'after', logs: [] });
+    });
+
+    it('a run cannot call a function injected for another run', async () => {
+      const first = await js.run('typeof secret', { functions: { secret: () => 'one' } });
+      expect(first).toMatchObject({ ok: true, value: 'function' });
+      expect(await js.run('typeof secret')).toMatchObject({ ok: true, value: 'undefined' });
+      expect(await js.run('typeof secret', { functions: { other: () => 1 } })).toMatchObject({ ok: true, value: 'undefined' });
+      expect(await js.run('typeof __buckleyHostSend + typeof __buckleyHostNames', { functions: { other: () => 1 } })).toMatchObject({ ok: true, value: 'undefinedundefined' });
+    });
+
+    it('injected functions and what they return do not lead to process or require', async () => {
+      const r = await js.run(
+        `(async () => {
+           const out = [];
+           out.push(typeof get.constructor("return typeof process")());
+           out.push(await get.constructor("return typeof require")());
+           const v = await get();
+           out.push(v.constructor.constructor("return typeof process")());
+           out.push(v.list.constructor.constructor("return typeof require")());
+           try { await fail(); } catch (e) { out.push(e.constructor.constructor("return typeof process")()); }
+           out.push(Object.getOwnPropertyNames(get).join(","));
+           return out;
+         })()`,
+        { functions: { get: async () => ({ list: [process.pid] }), fail: () => { throw new Error('x'); } } },
+      );
+      expect(r).toMatchObject({ ok: true, value: ['object', 'undefined', 'undefined', 'undefined', 'undefined', 'length,name'] });
+    });
+
+    it('loaded modules keep their functions for every call, and a call waiting on the host times out', async () => {
+      let n = 0;
+      await using mod = await js.load('async function next() { return await counter(); } function wait() { return hang(); }', {
+        functions: { counter: () => ++n, hang: () => new Promise(() => {}) },
+      });
+      expect(await mod.call('next')).toMatchObject({ ok: true, value: 1 });
+      expect(await mod.call('next')).toMatchObject({ ok: true, value: 2 });
+      expect(await mod.call('wait', [], { timeoutMs: 100 })).toMatchObject({ ok: false, error: { kind: 'timeout' } });
+      expect(await mod.call('next')).toMatchObject({ ok: false, error: { kind: 'disposed' } });
+    });
+
+    it('a host result arriving after the module call returned is dropped: no guest code runs between calls', async () => {
+      let release: (v: string) => void = () => {};
+      let hostCalls = 0;
+      const late = new Promise<string>((r) => { release = r; });
+      await using mod = await js.load('let got = "nothing"; function kick() { slow().then((v) => { got = v; }); return "kicked"; } function read() { return got; }', {
+        functions: { slow: () => { hostCalls++; return late; } },
+      });
+      expect(await mod.call('kick')).toMatchObject({ ok: true, value: 'kicked' });
+      release('late value');
+      await late;
+      await new Promise((res) => setTimeout(res, 50));
+      expect(hostCalls).toBe(1);
+      expect(await mod.call('read')).toMatchObject({ ok: true, value: 'nothing' });
+    });
+
+    it('rejects bad function options before anything runs', async () => {
+      await expect(js.run('1', { functions: { 'not-an-identifier': () => 1 } })).rejects.toThrow(/"not-an-identifier"/);
+      await expect(js.run('1', { functions: { console: () => 1 } })).rejects.toThrow(/"console"/);
+      await expect(js.run('1', { functions: { f: 1 as never } })).rejects.toThrow(/functions\.f must be a function/);
+      await expect(js.run('1', { globals: { f: 1 }, functions: { f: () => 1 } })).rejects.toThrow(/"f" is also in globals/);
+    });
+  });
 });

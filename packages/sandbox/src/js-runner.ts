@@ -23,7 +23,23 @@ export interface JsRunOptions extends JsRunnerOptions {
    * host objects). Nothing else is there: no `process`, `require`, timers, network or filesystem.
    */
   readonly globals?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Host functions the isolate may call, by global name. Inside the isolate each is an async
+   * function: its arguments are copied out (structured clone data only; a function, symbol or
+   * other non-copyable argument rejects with a `TypeError`), the call travels to this process,
+   * and the copied result (or `Error(message)` when the host function throws) settles the
+   * promise. No host object, function or stack crosses. Calls count against the run's timeout;
+   * results arriving after the run (or the module) has ended are dropped. For {@link JsRunner.load}
+   * they stay available to every {@link JsModule.call} until the module is disposed.
+   */
+  readonly functions?: Readonly<Record<string, HostFunction>> | undefined;
 }
+
+/**
+ * A host function injected into an isolate; see {@link JsRunOptions.functions}. `never[]` lets
+ * any parameter list in; the isolate's copied arguments are passed as they come, unchecked.
+ */
+export type HostFunction = (...args: never[]) => unknown;
 
 /** One console call captured inside the isolate. */
 export interface JsLog {
@@ -56,10 +72,26 @@ export type JsResult<T = unknown> = (
 
 /** A script kept alive in its own isolate, whose global functions can be called repeatedly (the warm path). */
 export interface JsModule extends AsyncDisposable {
-  /** Calls global function `name` with copied `args`; resolves with its copied result. */
+  /**
+   * Calls global function `name` with copied `args`; resolves with its copied result. In a module
+   * loaded with `functions`, a returned promise is awaited under the wall clock (passing it
+   * disposes the module); without them the call is synchronous (the fast path).
+   */
   call<T = unknown>(name: string, args?: readonly unknown[], options?: { timeoutMs?: number }): Promise<JsResult<T>>;
   /** Disposes the isolate. */
   dispose(): Promise<void>;
+}
+
+/** The host functions of one run or loaded module, while it is alive. */
+interface HostScope {
+  readonly functions: Readonly<Record<string, HostFunction>>;
+}
+
+interface HostCall {
+  readonly scope: string;
+  readonly callId: number;
+  readonly name: string;
+  readonly args: unknown[];
 }
 
 interface Pending {
@@ -100,6 +132,8 @@ export class JsRunner implements AsyncDisposable {
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #nextHandle = 1;
+  #nextScope = 1;
+  #scopes = new Map<string, HostScope>();
   #closed = false;
 
   constructor(options: JsRunnerOptions = {}) {
@@ -120,7 +154,16 @@ export class JsRunner implements AsyncDisposable {
   /** Runs `code` in a fresh isolate; the value of its last expression (awaited if a promise) is copied back. */
   async run<T = unknown>(code: string, options: JsRunOptions = {}): Promise<JsResult<T>> {
     const o = this.#merge(options);
-    return (await this.#request({ op: 'run', code, globals: options.globals, ...o }, o.timeoutMs)) as JsResult<T>;
+    const functions = checkFunctions(options);
+    if (functions === undefined) return (await this.#request({ op: 'run', code, globals: options.globals, ...o }, o.timeoutMs)) as JsResult<T>;
+    const scope = `r${this.#nextScope++}`;
+    this.#scopes.set(scope, { functions });
+    try {
+      return (await this.#request({ op: 'run', code, globals: options.globals, scope, functions: Object.keys(functions), ...o }, o.timeoutMs)) as JsResult<T>;
+    } finally {
+      // From here on, answers of host calls still running are dropped.
+      this.#scopes.delete(scope);
+    }
   }
 
   /**
@@ -129,16 +172,31 @@ export class JsRunner implements AsyncDisposable {
    */
   async load(code: string, options: JsRunOptions = {}): Promise<JsModule> {
     const o = this.#merge(options);
+    const functions = checkFunctions(options);
     const handle = this.#nextHandle++;
-    const loaded = await this.#request({ op: 'load', handle, code, globals: options.globals, ...o }, o.timeoutMs);
-    if (!loaded.ok) throw new InvalidArgumentError(`code did not load: ${loaded.error.kind}: ${loaded.error.message}`);
+    const scope = `m${handle}`;
+    const hostFields = functions === undefined ? {} : { scope, functions: Object.keys(functions) };
+    if (functions !== undefined) this.#scopes.set(scope, { functions });
+    let loaded: JsResult;
+    try {
+      loaded = await this.#request({ op: 'load', handle, code, globals: options.globals, ...hostFields, ...o }, o.timeoutMs);
+    } catch (error) {
+      this.#scopes.delete(scope);
+      throw error;
+    }
+    if (!loaded.ok) {
+      this.#scopes.delete(scope);
+      throw new InvalidArgumentError(`code did not load: ${loaded.error.kind}: ${loaded.error.message}`);
+    }
     const child = this.#child;
     const dispose = async (): Promise<void> => {
+      this.#scopes.delete(scope);
       if (this.#child === child && !this.#closed) await this.#request({ op: 'unload', handle }, 1000);
     };
     return {
       call: async <T>(name: string, args: readonly unknown[] = [], callOptions: { timeoutMs?: number } = {}) => {
         if (this.#child !== child) {
+          this.#scopes.delete(scope);
           return { ok: false, error: { kind: 'disposed', message: 'the runner process restarted; load the module again' }, logs: [], logsTruncated: false, durationMs: 0 } as JsResult<T>;
         }
         const timeoutMs = callOptions.timeoutMs ?? o.timeoutMs;
@@ -154,6 +212,7 @@ export class JsRunner implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     const child = this.#child;
+    this.#scopes.clear();
     this.#fail(new ClosedError('the JavaScript runner'));
     if (child !== null && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -198,6 +257,38 @@ export class JsRunner implements AsyncDisposable {
     });
   }
 
+  /** Runs one host call for the child and sends back a copied result or an error message. */
+  #hostCall(child: ChildProcess, call: HostCall): void {
+    const scope = this.#scopes.get(call.scope);
+    if (scope === undefined) return;
+    const answer = (result: { ok: true; value: unknown } | { ok: false; message: string }): void => {
+      // The run or module ended (timeout, dispose, crash) while the host worked: drop the answer.
+      if (this.#scopes.get(call.scope) !== scope || this.#child !== child || !child.connected) return;
+      const message = { op: 'hostResult', scope: call.scope, callId: call.callId, ...result };
+      try {
+        child.send(message, () => {});
+      } catch (error) {
+        if (!result.ok) return;
+        child.send({ op: 'hostResult', scope: call.scope, callId: call.callId, ok: false, message: `the result of ${call.name}() cannot be copied (structured clone data only): ${messageOf(error)}` }, () => {});
+      }
+    };
+    const fn = Object.hasOwn(scope.functions, call.name) ? scope.functions[call.name] : undefined;
+    if (fn === undefined) {
+      answer({ ok: false, message: `${call.name} is not a host function of this run` });
+      return;
+    }
+    let promise: Promise<unknown>;
+    try {
+      promise = Promise.resolve(fn(...(call.args as never[])));
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (value) => answer({ ok: true, value }),
+      (error: unknown) => answer({ ok: false, message: messageOf(error) }),
+    );
+  }
+
   #settle(id: number, fn: (p: Pending) => void): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
@@ -237,7 +328,11 @@ export class JsRunner implements AsyncDisposable {
         reject(new JsRunnerCrashedError(`the runner process exited during startup (code ${code}, signal ${signal}): ${stderr.trim().slice(0, 500)}`));
       child.once('exit', onEarlyExit);
       child.once('error', (error) => reject(new JsRunnerCrashedError(`cannot start the runner process: ${error.message}`, { cause: error })));
-      child.on('message', (msg: { id?: number; ready?: boolean } & JsResult) => {
+      child.on('message', (msg: { id?: number; ready?: boolean; hostCall?: HostCall } & JsResult) => {
+        if (msg.hostCall !== undefined) {
+          this.#hostCall(child, msg.hostCall);
+          return;
+        }
         if (msg.ready === true) {
           child.off('exit', onEarlyExit);
           child.once('exit', (code, signal) => {
@@ -270,6 +365,33 @@ function checkOptions(o: Required<JsRunnerOptions>): void {
   if (!Number.isFinite(o.timeoutMs) || o.timeoutMs <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${JSON.stringify(o.timeoutMs)}`);
   if (!Number.isInteger(o.maxConsoleBytes) || o.maxConsoleBytes < 0) throw new InvalidArgumentError(`maxConsoleBytes must be an integer >= 0, got ${JSON.stringify(o.maxConsoleBytes)}`);
   if (!Number.isFinite(o.killGraceMs) || o.killGraceMs < 0) throw new InvalidArgumentError(`killGraceMs must be >= 0, got ${JSON.stringify(o.killGraceMs)}`);
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+const RESERVED_NAMES = new Set(['console', 'globalThis', '__proto__', 'constructor']);
+
+function checkFunctions(options: JsRunOptions): Readonly<Record<string, HostFunction>> | undefined {
+  const functions = options.functions;
+  if (functions === undefined) return undefined;
+  if (functions === null || typeof functions !== 'object') throw new InvalidArgumentError(`functions must be an object of functions, got ${JSON.stringify(functions)}`);
+  const names = Object.keys(functions);
+  if (names.length === 0) return undefined;
+  for (const name of names) {
+    if (!IDENTIFIER.test(name) || RESERVED_NAMES.has(name) || name.startsWith('__buckley')) throw new InvalidArgumentError(`functions: name must be an identifier other than console, globalThis, constructor and __buckley*, got ${JSON.stringify(name)}`);
+    if (typeof functions[name] !== 'function') throw new InvalidArgumentError(`functions.${name} must be a function, got ${JSON.stringify(typeof functions[name])}`);
+    if (options.globals !== undefined && Object.hasOwn(options.globals, name)) throw new InvalidArgumentError(`functions: ${JSON.stringify(name)} is also in globals`);
+  }
+  return { ...functions };
+}
+
+// Only the message crosses into the isolate: never the error object, its stack or its cause.
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    return 'the host function failed';
+  }
 }
 
 /** Creates a {@link JsRunner}. isolated-vm is loaded only when the first run starts. */

@@ -4,11 +4,17 @@
  * a string so the same code runs from `src` and from `dist` without a second build entry.
  *
  * Protocol over the IPC channel: requests `{ id, op, ... }`, one response `{ id, ok, ... }` each.
+ * Host functions: the child sends `{ hostCall: { scope, callId, name, args } }` and the parent
+ * answers `{ op: 'hostResult', scope, callId, ok, value | message }` (no response); an answer for
+ * a scope or call that is gone is dropped.
  */
 export const JS_WORKER_SOURCE = String.raw`
 'use strict';
 const ivm = require(process.env.BUCKLEY_IVM_PATH);
 const isolates = new Map();
+// Isolates that may receive host results, by the scope the parent named (a run or a loaded module).
+const scopes = new Map();
+const MAX_PENDING_HOST_CALLS = 256;
 
 // Runs inside each isolate: a console that sends one string per call to the host, stops sending
 // once its budget is spent, and leaves no handle to the host callback on the global object.
@@ -29,6 +35,74 @@ const CONSOLE_SHIM = [
   '  Object.defineProperty(globalThis, "console", { value: Object.freeze(c), writable: false, configurable: false });',
   '})();',
 ].join('\n');
+
+// Runs inside an isolate with host functions: each injected name becomes an async function whose
+// arguments are copied (structured clone) by the send callback, and whose promise is settled by
+// the returned function, called from the child. Errors are made here, in the isolate, from a
+// message string, so no host error object or stack crosses. The send callback and the settle
+// function live only in this closure.
+const HOST_SHIM = [
+  '(() => {',
+  '  const send = globalThis.__buckleyHostSend; delete globalThis.__buckleyHostSend;',
+  '  const names = globalThis.__buckleyHostNames; delete globalThis.__buckleyHostNames;',
+  '  const pending = new Map(); let next = 1;',
+  '  for (const name of names) {',
+  '    const fn = async (...args) => {',
+  '      if (pending.size >= ' + MAX_PENDING_HOST_CALLS + ') throw new Error("too many pending host calls (max ' + MAX_PENDING_HOST_CALLS + ')");',
+  '      const id = next++;',
+  '      const promise = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));',
+  '      try { send(id, name, args); } catch (e) {',
+  '        pending.delete(id);',
+  '        throw new TypeError("arguments of " + name + "() must be copyable data (structured clone): " + String(e && e.message || e));',
+  '      }',
+  '      return promise;',
+  '    };',
+  '    Object.defineProperty(fn, "name", { value: name });',
+  '    globalThis[name] = fn;',
+  '  }',
+  '  return (id, ok, value) => {',
+  '    const p = pending.get(id); if (p === undefined) return;',
+  '    pending.delete(id);',
+  '    if (ok) p.resolve(value); else p.reject(new Error(value));',
+  '  };',
+  '})()',
+].join('\n');
+
+function installHostFunctions(entry, scope, names) {
+  if (!names || names.length === 0) return;
+  entry.scope = scope;
+  entry.hostNames = new Set(names);
+  entry.hostPending = new Set();
+  const send = (callId, name, args) => {
+    if (entry.disposedByUs || !entry.hostNames.has(name) || scopes.get(scope) !== entry) return;
+    entry.hostPending.add(callId);
+    try {
+      process.send({ hostCall: { scope, callId, name, args } });
+    } catch (error) {
+      settleHostCall(entry, callId, false, 'the arguments of ' + name + '() cannot be sent to the host: ' + String(error && error.message || error));
+    }
+  };
+  entry.context.global.setSync('__buckleyHostSend', new ivm.Callback(send, { ignored: true }));
+  entry.context.global.setSync('__buckleyHostNames', new ivm.ExternalCopy(names).copyInto({ release: true }));
+  entry.settle = entry.context.evalSync(HOST_SHIM, { reference: true });
+  scopes.set(scope, entry);
+}
+
+function settleHostCall(entry, callId, ok, value) {
+  // A late answer (the run ended, timed out or the module was disposed) is dropped here.
+  if (!entry.hostPending || !entry.hostPending.delete(callId) || entry.disposedByUs || entry.isolate.isDisposed) return;
+  try {
+    entry.settle.applyIgnored(undefined, [callId, ok, value], { arguments: { copy: true } });
+  } catch (error) {
+    try { entry.settle.applyIgnored(undefined, [callId, false, 'the result cannot be copied into the isolate: ' + String(error && error.message || error)], { arguments: { copy: true } }); } catch {}
+  }
+}
+
+function onHostResult(msg) {
+  const entry = scopes.get(msg.scope);
+  if (entry === undefined) return;
+  settleHostCall(entry, msg.callId, msg.ok === true, msg.ok === true ? msg.value : String(msg.message));
+}
 
 function newIsolate(memoryLimitMb, maxConsoleBytes) {
   const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb });
@@ -73,6 +147,8 @@ function takeLogs(entry) {
 
 function dispose(entry) {
   entry.disposedByUs = true;
+  if (entry.scope !== undefined && scopes.get(entry.scope) === entry) scopes.delete(entry.scope);
+  if (entry.settle) { try { entry.settle.release(); } catch {} }
   try { entry.context.release(); } catch {}
   try { if (!entry.isolate.isDisposed) entry.isolate.dispose(); } catch {}
 }
@@ -99,6 +175,7 @@ async function run(msg) {
   const started = performance.now();
   try {
     setGlobals(entry.context, msg.globals);
+    installHostFunctions(entry, msg.scope, msg.functions);
     const script = entry.isolate.compileScriptSync(msg.code, { filename: 'file:///sandbox.js' });
     const value = await withWallClock(entry, msg.timeoutMs, () =>
       script.run(entry.context, { timeout: msg.timeoutMs, promise: true, copy: true }),
@@ -116,8 +193,11 @@ function load(msg) {
   const started = performance.now();
   try {
     setGlobals(entry.context, msg.globals);
+    installHostFunctions(entry, msg.scope, msg.functions);
     const script = entry.isolate.compileScriptSync(msg.code, { filename: 'file:///module.js' });
     script.runSync(entry.context, { timeout: msg.timeoutMs });
+    // Loading is synchronous: a host call it started can never be awaited by it.
+    if (entry.hostPending) entry.hostPending.clear();
     isolates.set(msg.handle, entry);
     return { ok: true, value: null, durationMs: performance.now() - started, ...takeLogs(entry) };
   } catch (error) {
@@ -127,7 +207,22 @@ function load(msg) {
   }
 }
 
-function call(msg) {
+// A module with host functions may return a promise that waits on the host: the call is awaited
+// under the wall clock, and passing it disposes the module (the pending host calls are abandoned).
+// Host calls belong to the call that made them: answers arriving after it returned are dropped,
+// so no guest code runs between calls, outside any timeout.
+async function callAsync(msg, entry, fn, started) {
+  try {
+    const value = await withWallClock(entry, msg.timeoutMs, () =>
+      fn.apply(undefined, msg.args, { timeout: msg.timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true } }),
+    );
+    return { ok: true, value, durationMs: performance.now() - started, ...takeLogs(entry) };
+  } finally {
+    entry.hostPending.clear();
+  }
+}
+
+async function call(msg) {
   const entry = isolates.get(msg.handle);
   if (!entry || entry.isolate.isDisposed) {
     if (entry) isolates.delete(msg.handle);
@@ -141,6 +236,7 @@ function call(msg) {
       if (!fn || fn.typeof !== 'function') return { ok: false, error: { kind: 'error', name: 'TypeError', message: 'global ' + JSON.stringify(msg.name) + ' is not a function' }, durationMs: 0, logs: [], logsTruncated: false };
       entry.functions.set(msg.name, fn);
     }
+    if (entry.hostNames) return await callAsync(msg, entry, fn, started);
     const value = fn.applySync(undefined, msg.args, { timeout: msg.timeoutMs, arguments: { copy: true }, result: { copy: true } });
     return { ok: true, value, durationMs: performance.now() - started, ...takeLogs(entry) };
   } catch (error) {
@@ -151,11 +247,12 @@ function call(msg) {
 }
 
 process.on('message', async (msg) => {
+  if (msg.op === 'hostResult') { onHostResult(msg); return; }
   let result;
   try {
     if (msg.op === 'run') result = await run(msg);
     else if (msg.op === 'load') result = load(msg);
-    else if (msg.op === 'call') result = call(msg);
+    else if (msg.op === 'call') result = await call(msg);
     else if (msg.op === 'unload') {
       const entry = isolates.get(msg.handle);
       if (entry) { isolates.delete(msg.handle); dispose(entry); }

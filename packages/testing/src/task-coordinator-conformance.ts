@@ -226,7 +226,7 @@ const cases: Record<string, Case> = {
   'a lease that keeps expiring parks the task with reason lease_expired': async ({ coordinator, store, clock }) => {
     await coordinator.submit({ id: 'l1' });
     for (let i = 0; i < 3; i++) {
-      expect(await coordinator.claim({ workerId: `w${i}` })).toBeDefined();
+      expect(await coordinator.claim({ workerId: `w${i}` })).toMatchObject({ taskId: 'l1', workerId: `w${i}`, attempt: i + 1 });
       await clock.advance(LEASE_MS);
     }
     expect(await coordinator.claim({ workerId: 'w9' })).toBeUndefined();

@@ -187,7 +187,9 @@ export const gitleaksRules: readonly SecretRule[] = [
       "airtable"
     ],
     "samples": {
-      "truePositives": [],
+      "truePositives": [
+        "airtable = \"patAb3dE5gH7jK9mN.3f9a1c7e5b2d8f4a6c0e9b1d7f3a5c8e2b4d6f0a9c1e3b5d7f9a2c4e6b8d0f1a\""
+      ],
       "falsePositives": []
     }
   },
