@@ -200,9 +200,12 @@ describe('filesystem: path escapes and protected paths', () => {
 
   it('home credentials and configured denied paths are hidden, also through ~ and $HOME spellings', async () => {
     const sb = sandbox({ deniedPaths: ['~/private', '~/token.txt'] });
-    const r = await sb.run(`cat ${home}/.ssh/id_rsa; HOME=${home}; cat ~/.ssh/id_rsa "$HOME/private/notes" ~/token.txt; ls -A ${home}/.ssh`);
+    // Through argv, so the OS layer (not the lexical policy) is what is tested; the sentinel
+    // proves the command really ran to its end.
+    const r = await sb.run(bypass(`cat ${home}/.ssh/id_rsa; HOME=${home}; cat ~/.ssh/id_rsa "$HOME/private/notes" ~/token.txt; ls -A ${home}/.ssh; echo done`));
+    expect(r.violation).toBeNull();
     expect(r.stdout.text).not.toMatch(/PRIVATE-KEY|private-notes|file-token/);
-    expect(r.stdout.text).toBe('');
+    expect(r.stdout.text).toBe('done\n');
   });
 
   it('a per-call HOME does not uncover that home’s credentials, and the policy judges the same home', async () => {
