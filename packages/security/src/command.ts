@@ -1,5 +1,5 @@
 import { type Finding, noBlockingFindings } from './finding.js';
-import { type SimpleCommand, type Word, parseShell } from './shell-parse.js';
+import { type SimpleCommand, type Word, parseShell, remapCommands } from './shell-parse.js';
 
 export type { Expansion, Redirection, SimpleCommand, Word, CommandContext } from './shell-parse.js';
 
@@ -408,7 +408,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
     const parsed = parseShell(source, base, nextPipeline);
     nextPipeline = parsed.nextPipeline;
     const offset = commands.length;
-    for (const c of parsed.commands) commands.push(level === 0 ? shift(c, offset) : { ...shift(c, offset), context: 'shell-c', start: base, end: base + source.length });
+    for (const c of parsed.commands) commands.push(level === 0 ? remapCommands(c, offset) : { ...remapCommands(c, offset), context: 'shell-c', start: base, end: base + source.length });
     functions.push(...parsed.functions);
     for (const issue of parsed.issues) {
       if (findings.filter((f) => f.ruleId === 'command.parse-error').length < 4) {
@@ -434,15 +434,3 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   return { ok: noBlockingFindings(findings), commands, findings };
 }
 
-function shift(command: SimpleCommand, offset: number): SimpleCommand {
-  if (offset === 0) return command;
-  const word = (w: Word): Word =>
-    w.expansions.some((e) => e.commands) ? { ...w, expansions: w.expansions.map((e) => (e.commands ? { ...e, commands: e.commands.map((i) => i + offset) } : e)) } : w;
-  return {
-    ...command,
-    ...(command.program ? { program: word(command.program) } : {}),
-    argv: command.argv.map(word),
-    assignments: command.assignments.map((a) => ({ name: a.name, value: word(a.value) })),
-    redirections: command.redirections.map((r) => ({ ...r, target: word(r.target) })),
-  };
-}

@@ -722,7 +722,7 @@ class Parser {
       for (const issue of inner.issues) if (this.issues.length < 32) this.issues.push(issue);
       this.functions.push(...inner.functions);
       const offset = this.commands.length;
-      for (const command of inner.commands) this.commands.push(remap(command, offset));
+      for (const command of inner.commands) this.commands.push(remapCommands(command, offset));
       commands = inner.commands.map((_, k) => offset + k);
     }
     const raw = s.slice(start, this.pos);
@@ -745,7 +745,8 @@ class Parser {
 }
 
 /** Shifts the command indexes inside a nested parse's expansions by `offset`. */
-function remap(command: SimpleCommand, offset: number): SimpleCommand {
+export function remapCommands(command: SimpleCommand, offset: number): SimpleCommand {
+  if (offset === 0) return command;
   const word = (w: Word): Word =>
     w.expansions.some((e) => e.commands)
       ? { ...w, expansions: w.expansions.map((e) => (e.commands ? { ...e, commands: e.commands.map((i) => i + offset) } : e)) }
