@@ -29,10 +29,12 @@ function sandbox(overrides: Partial<SandboxConfig> = {}, options: Partial<Sandbo
 }
 
 /** Host processes whose command line contains `marker` (checked with ps, as a user would). */
+/** Processes on the host whose command line holds `marker` as whole words (`sleep 100` is not `sleep 1001`). */
 function survivors(marker: string): string[] {
+  const words = new RegExp(`(^|\\s)${marker.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`);
   return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
     .split('\n')
-    .filter((line) => line.includes(marker) && !line.includes('ps -eo'));
+    .filter((line) => words.test(line) && !line.includes('ps -eo'));
 }
 
 function buckleyCgroups(): string[] {
@@ -335,10 +337,14 @@ describe('network', () => {
 
 describe('resource limits as root', () => {
   it.each([
-    ['classic', ':(){ :|:& };:; sleep 100'],
-    ['renamed', 'b(){ b|b& };b; sleep 100'],
-  ])('fork bomb (%s) is stopped by pids.max and killed by the sandbox long before the timeout, leaving nothing', async (_name, bomb) => {
+    ['classic', ':(){ :|:& };:; SLEEP'],
+    ['renamed', 'b(){ b|b& };b; SLEEP'],
+  ])('fork bomb (%s) is stopped by pids.max and killed by the sandbox long before the timeout, leaving nothing', async (_name, template) => {
     expect(process.getuid?.()).toBe(0);
+    // A sleep no other run on this host uses (test files and suites run in parallel), so the
+    // survivor check below sees only this run's processes.
+    const marker = `sleep 100.${process.pid}${Math.floor(Math.random() * 1000)}`;
+    const bomb = template.replace('SLEEP', marker);
     const started = performance.now();
     // The main shell would sleep 100 s (and bash retries a refused fork for seconds): only the sandbox's own fork watch ends this early.
     const refused = await sandbox().run(bomb);
@@ -350,7 +356,7 @@ describe('resource limits as root', () => {
     expect(r.exitCode).not.toBe(0);
     await releaseSpare();
     expect(buckleyCgroups()).toEqual([]);
-    expect(survivors('sleep 100')).toEqual([]);
+    expect(survivors(marker)).toEqual([]);
   });
 
   it('a parallel build under the process limit is not killed (make -j)', async () => {
