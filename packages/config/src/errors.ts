@@ -42,7 +42,35 @@ export class ConfigReadError extends ConfigError {
   }
 }
 
-/** A configuration file is not valid YAML, or its top level is not a mapping. */
+/**
+ * The project's `.buckley/config.yaml` (or its `.buckley` directory) is a symbolic link that
+ * resolves outside the project root. Refused before anything is read: a link planted in a
+ * repository could otherwise feed a file of the host (its content into error messages, its
+ * keys into the configuration). Links that stay inside the project are followed.
+ */
+export class ConfigOutsideProjectError extends ConfigError {
+  /** The project file as found (`<root>/.buckley/config.yaml`). */
+  readonly file: string;
+  /** The project root it must stay inside. */
+  readonly root: string;
+  /** Where the link leads (its real path). */
+  readonly target: string;
+  constructor(file: string, root: string, target: string, options?: BuckleyErrorOptions) {
+    super(
+      'CONFIG_OUTSIDE_PROJECT',
+      `project config ${JSON.stringify(file)} links to ${JSON.stringify(target)}, outside the project ${JSON.stringify(root)}; expected a file inside the project (settings shared across projects belong in the user config)`,
+      options,
+    );
+    this.file = file;
+    this.root = root;
+    this.target = target;
+  }
+}
+
+/**
+ * A configuration file is not valid YAML, or its top level is not a mapping. The message gives
+ * the position and the kind of mistake, never the text found there.
+ */
 export class ConfigParseError extends ConfigError {
   readonly file: string;
   readonly line: number;
@@ -83,10 +111,25 @@ export class ConfigValidationError extends ConfigError {
   }
 }
 
+/**
+ * A value as config errors show it: numbers, booleans and null as they are, anything else by
+ * its kind only (`a string`, `a list of 3 items`, `a mapping`). Strings never appear in an
+ * error: they may be a password in a URL, or a line of a file that should never have been read.
+ */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return JSON.stringify(value);
+  if (typeof value === 'string') return value === '' ? 'an empty string' : 'a string';
+  if (Array.isArray(value)) return value.length === 1 ? 'a list of 1 item' : `a list of ${value.length} items`;
+  if (typeof value === 'object') return 'a mapping';
+  return `a ${typeof value}`;
+}
+
 /** A setting a project file may not make, and where it could be set instead. */
 export interface TrustViolation {
   readonly path: string;
-  readonly value: unknown;
+  /** The refused value as {@link describeValue} shows it (never the text of a string). */
+  readonly found: string;
   readonly line?: number;
   readonly column?: number;
   /** Where such a setting may live. */
@@ -103,7 +146,7 @@ export class ConfigTrustError extends ConfigError {
   constructor(file: string, violations: readonly TrustViolation[], options?: BuckleyErrorOptions) {
     const lines = violations.map(
       (v) =>
-        `${v.path}: ${JSON.stringify(v.value)} at ${file}:${v.line ?? 1}:${v.column ?? 1} is not allowed in a project file; ${v.allowedIn}`,
+        `${v.path}: ${v.found} at ${file}:${v.line ?? 1}:${v.column ?? 1} is not allowed in a project file; ${v.allowedIn}`,
     );
     super('CONFIG_UNTRUSTED', `project config ${file} may not weaken safety:\n  ${lines.join('\n  ')}`, options);
     this.file = file;

@@ -20,6 +20,7 @@ export {
   formatExplain,
   userConfigPath,
   findProjectConfig,
+  findProjectRoot,
 } from './load.js';
 export type { LoadConfigOptions, LoadedConfig, ConfigExplanation } from './load.js';
 export {
@@ -28,6 +29,8 @@ export {
   ConfigParseError,
   ConfigValidationError,
   ConfigTrustError,
+  ConfigOutsideProjectError,
+  describeValue,
   formatOrigin,
 } from './errors.js';
 export type { ConfigLayer, ConfigOrigin, ConfigIssue, TrustViolation } from './errors.js';

@@ -10,6 +10,7 @@ import {
   ConfigValidationError,
   explainConfig,
   findProjectConfig,
+  findProjectRoot,
   formatExplain,
   loadConfig,
 } from './index.js';
@@ -87,11 +88,14 @@ describe('layers', () => {
     expect(findProjectConfig(join(repo, 'src', 'deep'))).toEqual({ file: projectFile(), root: repo });
   });
 
-  it('outside a repository only the working directory is looked at', () => {
+  it('outside a repository a parent is looked at only when it holds a .buckley directory', () => {
     const outside = join(dir, 'loose', 'inner');
     mkdirSync(outside, { recursive: true });
+    write(join(dir, 'loose', 'config.yaml'), 'api:\n  port: 1\n');
+    expect(findProjectConfig(outside, home)).toBeUndefined();
+    expect(findProjectRoot(outside, home)).toBe(outside);
     write(join(dir, 'loose', '.buckley', 'config.yaml'), 'api:\n  port: 1\n');
-    expect(findProjectConfig(outside)).toBeUndefined();
+    expect(findProjectConfig(outside, home)).toEqual({ file: join(dir, 'loose', '.buckley', 'config.yaml'), root: join(dir, 'loose') });
   });
 });
 
@@ -230,7 +234,7 @@ describe('bad files', () => {
 
   it('a wrong type in the user file names key, expected, actual and file:line', () => {
     write(userFile(), 'sandbox:\n  limits:\n    max_processes: lots\n');
-    expect(() => load()).toThrow(`sandbox.limits.max_processes: expected number, got "lots" (set in ${userFile()}:3:5)`);
+    expect(() => load()).toThrow(`sandbox.limits.max_processes: expected number, got a string (set in ${userFile()}:3:5)`);
   });
 
   it('an unreadable file is an error with the path and the reason', () => {

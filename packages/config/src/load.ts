@@ -1,6 +1,6 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { type Stats, existsSync, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { closest } from 'fastest-levenshtein';
 import { parse as parseYamlScalar } from 'yaml';
 import type { z } from 'zod';
@@ -8,10 +8,12 @@ import {
   type ConfigIssue,
   type ConfigLayer,
   type ConfigOrigin,
+  ConfigOutsideProjectError,
   ConfigReadError,
   ConfigTrustError,
   ConfigValidationError,
   type TrustViolation,
+  describeValue,
   formatOrigin,
 } from './errors.js';
 import { camelize, isRecord, leaves, snakeize, toSnake } from './keys.js';
@@ -42,9 +44,12 @@ export interface LoadedConfig {
   readonly origins: ReadonlyMap<string, ConfigOrigin>;
   /** The files that were read, lowest layer first. */
   readonly files: readonly string[];
-  /** The project root (the directory holding `.buckley/`), when a project file was found. */
-  readonly projectRoot?: string;
+  /** The project root ({@link findProjectRoot}): the only place a project file is read from. */
+  readonly projectRoot: string;
 }
+
+/** What a key name looks like (snake_case or camelCase, as typed by a person): only such words are quoted in errors. */
+const KEY_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /** Keys whose lists add up across layers instead of replacing: a layer can only add protection. */
 const additiveLists = new Set(['sandbox.denied_paths']);
@@ -55,6 +60,13 @@ const approvalRank: Record<string, number> = { yolo: 0, auto: 1, safe: 2, ask: 3
 
 function notSubset(value: unknown, allowed: readonly string[]): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && !allowed.includes(v)) : [];
+}
+
+/** Extra list items as a trust error names them: names quoted, anything else only counted (it may be text that was never config). */
+function nameItems(items: readonly string[]): string {
+  const names = items.filter((item) => KEY_NAME.test(item));
+  const others = items.length - names.length;
+  return [...names, ...(others > 0 ? [`${others} other ${others === 1 ? 'item' : 'items'}`] : [])].join(', ');
 }
 
 function escapesProject(value: unknown): boolean {
@@ -100,7 +112,7 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     path: 'sandbox.env_allow',
     weakens: (v, lower) => {
       const extra = notSubset(v, lower.sandbox.envAllow);
-      return extra.length > 0 ? `a project may not pass more environment variables (${extra.join(', ')}); ${USER_FILE_HINT}` : undefined;
+      return extra.length > 0 ? `a project may not pass more environment variables (${nameItems(extra)}); ${USER_FILE_HINT}` : undefined;
     },
   },
   {
@@ -108,7 +120,7 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     weakens: (v, lower) => {
       if (lower.sandbox.mode !== 'strict') return undefined;
       const extra = notSubset(v, lower.sandbox.allowedCommands);
-      return extra.length > 0 ? `the user's strict allow-list does not include ${extra.join(', ')}; ${USER_FILE_HINT}` : undefined;
+      return extra.length > 0 ? `the user's strict allow-list does not include ${nameItems(extra)}; ${USER_FILE_HINT}` : undefined;
     },
   },
   {
@@ -124,7 +136,7 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     path: 'approval.auto_approve_patterns',
     weakens: (v, lower) => {
       const extra = notSubset(v, lower.approval.autoApprovePatterns);
-      return extra.length > 0 ? `a project may not auto-approve more commands (${extra.join(', ')}); ${USER_FILE_HINT}` : undefined;
+      return extra.length > 0 ? `a project may not auto-approve more commands (${nameItems(extra)}); ${USER_FILE_HINT}` : undefined;
     },
   },
   // Where data, credentials and the API go is the user's choice: a repository could otherwise
@@ -158,26 +170,72 @@ export function userConfigPath(env: Readonly<Record<string, string | undefined>>
   return join(xdg !== undefined && xdg !== '' ? xdg : join(homeDir, '.config'), 'buckley', 'config.yaml');
 }
 
+/** `lstat` that answers undefined when nothing is there. */
+function lstatQuiet(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+function realQuiet(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+function isInsideDir(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
 /**
- * The project file: `.buckley/config.yaml` in `cwd` or the nearest parent up to the repository
- * root (the first directory holding `.git`). Outside a repository only `cwd` is looked at, so a
- * file in a home directory never passes for a project's.
+ * The project root for a working directory: the repository root (the nearest directory holding
+ * `.git`); outside a repository, the outermost directory holding a `.buckley` directory (every
+ * writable sandbox workspace gets one), else `cwd` itself. The home directory and its
+ * ancestors are never a project root. Only the root's own `.buckley/config.yaml` is ever read,
+ * so a file planted in a subdirectory (`app/.buckley/config.yaml`, which a sandboxed command
+ * can write) shadows nothing.
  */
-export function findProjectConfig(cwd: string): { file: string; root: string } | undefined {
-  const start = resolve(cwd);
-  let repoRoot: string | undefined;
+export function findProjectRoot(cwd: string, homeDir: string = homedir()): string {
+  const start = realQuiet(cwd);
+  const home = realQuiet(homeDir);
+  // Home and above are out: a dotfiles repository or a `~/.buckley` must not make every directory below one project.
+  const candidates: string[] = [];
   for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, '.git'))) {
-      repoRoot = dir;
-      break;
-    }
-    if (dirname(dir) === dir) break;
+    if (dir === home || isInsideDir(dir, home) || dirname(dir) === dir) break;
+    candidates.push(dir);
   }
-  for (let dir = start; ; dir = dirname(dir)) {
-    const file = join(dir, '.buckley', 'config.yaml');
-    if (existsSync(file)) return { file, root: dir };
-    if (repoRoot === undefined || dir === repoRoot || dirname(dir) === dir) return undefined;
+  const repoRoot = candidates.find((dir) => lstatQuiet(join(dir, '.git')) !== undefined);
+  if (repoRoot !== undefined) return repoRoot;
+  const marked = candidates.findLast((dir) => lstatQuiet(join(dir, '.buckley'))?.isDirectory() === true);
+  return marked ?? start;
+}
+
+/**
+ * The project file: `.buckley/config.yaml` at the project root ({@link findProjectRoot}), when
+ * something is there. A file that is a symbolic link (or sits in a linked `.buckley`) must
+ * resolve inside the project root.
+ *
+ * @throws {ConfigOutsideProjectError} the file resolves outside the project root
+ */
+export function findProjectConfig(cwd: string, homeDir: string = homedir()): { file: string; root: string } | undefined {
+  const root = findProjectRoot(cwd, homeDir);
+  const dirStat = lstatQuiet(join(root, '.buckley'));
+  if (dirStat === undefined) return undefined;
+  const file = join(root, '.buckley', 'config.yaml');
+  const fileStat = dirStat.isDirectory() || dirStat.isSymbolicLink() ? lstatQuiet(file) : undefined;
+  if (fileStat === undefined) return undefined;
+  let target: string;
+  try {
+    target = realpathSync.native(file);
+  } catch (error) {
+    throw new ConfigReadError(file, 'it is a symbolic link to nothing', { cause: error });
   }
+  if (!isInsideDir(root, target)) throw new ConfigOutsideProjectError(file, root, target);
+  return { file, root };
 }
 
 function readLayerFile(file: string): ReturnType<typeof parseYamlLayer> | undefined {
@@ -227,7 +285,7 @@ function checkTrust(file: string, layer: ReturnType<typeof parseYamlLayer>, lowe
     const reason = value === undefined ? undefined : rule.weakens(value, lower);
     if (reason !== undefined) {
       const pos = layer.positions.get(rule.path);
-      violations.push({ path: rule.path, value, line: pos?.line, column: pos?.column, allowedIn: reason });
+      violations.push({ path: rule.path, found: describeValue(value), line: pos?.line, column: pos?.column, allowedIn: reason });
     }
   }
   if (violations.length > 0) throw new ConfigTrustError(file, violations);
@@ -314,12 +372,6 @@ function merge(layers: readonly Layer[]): { raw: Record<string, unknown>; origin
   return { raw, origins };
 }
 
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (Array.isArray(value)) return `a list ${JSON.stringify(value)}`;
-  if (isRecord(value)) return 'a mapping';
-  return JSON.stringify(value);
-}
 
 function issueFromZod(issue: z.core.$ZodIssue, raw: Record<string, unknown>, origins: Map<string, ConfigOrigin>): ConfigIssue[] {
   const snakePath = issue.path.map((p) => (typeof p === 'string' ? toSnake(p) : String(p)));
@@ -337,13 +389,18 @@ function issueFromZod(issue: z.core.$ZodIssue, raw: Record<string, unknown>, ori
     return issue.keys.map((key) => {
       const snakeKey = key.endsWith('\u0000') ? key.slice(0, -1) : toSnake(key);
       const known = knownKeys(snakePath);
-      const suggestion = known.length > 0 ? closest(toSnake(snakeKey), known) : undefined;
       const path = [...snakePath, snakeKey];
+      const origin = originOf(path);
+      // Only a key that looks like a key name is quoted back: anything else may be a line of text that was never meant as config.
+      if (!KEY_NAME.test(snakeKey)) {
+        return { path: [...snakePath, '(unnamed)'].join('.'), message: `unknown key that is not a key name (known: ${known.join(', ')})`, origin };
+      }
+      const suggestion = known.length > 0 ? closest(toSnake(snakeKey), known) : undefined;
       return {
         path: path.join('.'),
         message: `unknown key ${JSON.stringify(snakeKey)}${suggestion ? `; did you mean ${JSON.stringify(suggestion)}?` : ''} (known: ${known.join(', ')})`,
         ...(suggestion ? { suggestion } : {}),
-        origin: originOf(path),
+        origin,
       };
     });
   }
@@ -351,25 +408,25 @@ function issueFromZod(issue: z.core.$ZodIssue, raw: Record<string, unknown>, ori
   let message: string;
   switch (issue.code) {
     case 'invalid_type':
-      message = `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}, got ${describe(actual)}`;
+      message = `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}, got ${describeValue(actual)}`;
       break;
     case 'invalid_value':
-      message = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(actual)}`;
+      message = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(actual)}`;
       break;
     case 'too_small':
-      message = `expected ${issue.origin === 'array' ? `at least ${issue.minimum} items` : issue.origin === 'string' ? 'a non-empty string' : `a number >= ${issue.minimum}`}, got ${describe(actual)}`;
+      message = `expected ${issue.origin === 'array' ? `at least ${issue.minimum} items` : issue.origin === 'string' ? 'a non-empty string' : `a number >= ${issue.minimum}`}, got ${describeValue(actual)}`;
       break;
     case 'too_big':
-      message = `expected ${issue.origin === 'array' ? `at most ${issue.maximum} items` : `a number <= ${issue.maximum}`}, got ${describe(actual)}`;
+      message = `expected ${issue.origin === 'array' ? `at most ${issue.maximum} items` : `a number <= ${issue.maximum}`}, got ${describeValue(actual)}`;
       break;
     case 'invalid_format':
-      message = `expected ${issue.format === 'regex' ? issue.message : `a ${issue.format}`}, got ${describe(actual)}`;
+      message = `expected ${issue.format === 'regex' ? issue.message : `a ${issue.format}`}, got ${describeValue(actual)}`;
       break;
     case 'custom':
       message = issue.message;
       break;
     default:
-      message = `${issue.message}, got ${describe(actual)}`;
+      message = `${issue.message}, got ${describeValue(actual)}`;
   }
   return [{ path: snakePath.join('.'), message, origin: originOf(snakePath) }];
 }
@@ -440,7 +497,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     layers.push(fileLayer('user', userFile, user));
     files.push(userFile);
   }
-  const project = findProjectConfig(options.cwd ?? process.cwd());
+  const project = findProjectConfig(options.cwd ?? process.cwd(), home);
   if (project && resolve(project.file) !== resolve(userFile)) {
     const parsed = readLayerFile(project.file);
     if (parsed) {
@@ -461,7 +518,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     const key = path.join('.');
     effective.set(key, origins.get(key) ?? { layer: 'default' });
   }
-  return { config, origins: effective, files, ...(project ? { projectRoot: project.root } : {}) };
+  return { config, origins: effective, files, projectRoot: findProjectRoot(options.cwd ?? process.cwd(), home) };
 }
 
 /**

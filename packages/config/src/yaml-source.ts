@@ -1,5 +1,31 @@
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import { type ErrorCode, LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { ConfigParseError } from './errors.js';
+
+/** What each yaml error code means, in words that quote nothing from the file. */
+const YAML_MISTAKES: Partial<Record<ErrorCode, string>> = {
+  ALIAS_PROPS: 'an alias cannot have an anchor or a tag',
+  BAD_ALIAS: 'an alias refers to an anchor that is not defined before it',
+  BAD_DIRECTIVE: 'a bad directive',
+  BAD_DQ_ESCAPE: 'a bad escape sequence in a double-quoted string',
+  BAD_INDENT: 'bad indentation',
+  BAD_PROP_ORDER: 'anchors and tags in the wrong order',
+  BAD_SCALAR_START: 'a plain value cannot start with this character',
+  BLOCK_AS_IMPLICIT_KEY: 'a nested block cannot be a key',
+  BLOCK_IN_FLOW: 'a block value inside a flow collection ([...] or {...})',
+  DUPLICATE_KEY: 'a duplicate key (each key may appear once per mapping)',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+  MISSING_CHAR: 'a missing closing character (a quote or bracket)',
+  MULTILINE_IMPLICIT_KEY: 'a key spanning several lines',
+  MULTIPLE_ANCHORS: 'more than one anchor on a node',
+  MULTIPLE_DOCS: 'more than one YAML document (one mapping per file)',
+  MULTIPLE_TAGS: 'more than one tag on a node',
+  NON_STRING_KEY: 'a key that is not a string',
+  RESOURCE_EXHAUSTION: 'too many alias expansions',
+  TAB_AS_INDENT: 'a tab used for indentation (use spaces)',
+  TAG_RESOLVE_FAILED: 'an unknown tag',
+  UNEXPECTED_TOKEN: 'unexpected text',
+  BAD_COLLECTION_TYPE: 'a tag that does not fit the collection',
+};
 
 /** A configuration layer read from YAML: its values and the position of every key. */
 export interface YamlLayer {
@@ -19,7 +45,8 @@ export function parseYamlLayer(file: string, text: string): YamlLayer {
   const first = doc.errors[0];
   if (first) {
     const pos = lineCounter.linePos(first.pos[0]);
-    throw new ConfigParseError(file, pos.line, pos.col, first.message.split('\n')[0]!, { cause: first });
+    // yaml's own message (and the error object) quote the text at the position; only the kind of mistake is kept.
+    throw new ConfigParseError(file, pos.line, pos.col, YAML_MISTAKES[first.code] ?? `YAML error ${first.code}`);
   }
   const positions = new Map<string, { line: number; column: number }>();
   const root = doc.contents;
@@ -46,5 +73,11 @@ export function parseYamlLayer(file: string, text: string): YamlLayer {
     }
   };
   record(root, []);
-  return { values: doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>, positions };
+  let values: Record<string, unknown>;
+  try {
+    values = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
+  } catch {
+    throw new ConfigParseError(file, 1, 1, 'an alias that refers to no anchor, or too many alias expansions');
+  }
+  return { values, positions };
 }
