@@ -29,6 +29,17 @@ export class ScanTargetError extends SecurityError {
   }
 }
 
+/** An option passed to a scan is out of range or of the wrong type. */
+export class InvalidScanOptionError extends SecurityError {
+  /** The name of the offending option. */
+  readonly option: string;
+
+  constructor(option: string, message: string, options?: BuckleyErrorOptions) {
+    super('SECURITY_INVALID_OPTION', message, options);
+    this.option = option;
+  }
+}
+
 /** True when `error` is a {@link SecurityError} (by shape, across duplicate installs). */
 export function isSecurityError(error: unknown): error is SecurityError {
   const code: unknown = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;

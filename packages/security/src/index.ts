@@ -1,6 +1,6 @@
 export { severities, severityScore, atLeast, maskSecret, noBlockingFindings } from './finding.js';
 export type { Severity, Category, Location, Finding } from './finding.js';
-export { SecurityError, InvalidRuleError, ScanTargetError, isSecurityError } from './errors.js';
+export { SecurityError, InvalidRuleError, InvalidScanOptionError, ScanTargetError, isSecurityError } from './errors.js';
 export { validatePath, validatePathSync, isInside } from './path.js';
 export type { ValidatePathOptions, PathValidation } from './path.js';
 export { analyzeCommand } from './command.js';

@@ -1,16 +1,16 @@
 /**
  * Linear-time check shared by the tests, built to hold on a loaded 2-core machine: it times
  * `run` on a small and an 8x larger input (inputs built before timing, best of five after a
- * warm-up) and accepts when the time grows less than 32x. Linear work grows ~8x, quadratic
+ * warm-up; `runs` sets how many, for inputs of megabytes) and accepts when the time grows less than 32x. Linear work grows ~8x, quadratic
  * ~64x, so a 4x margin is left for noise; a spike on one attempt is retried (up to three
  * attempts), while a quadratic implementation fails every attempt.
  */
-export function growthRatio<T>(make: (n: number) => T, run: (input: T) => unknown, n: number): { ratio: number; attempts: number[] } {
+export function growthRatio<T>(make: (n: number) => T, run: (input: T) => unknown, n: number, runs = 5): { ratio: number; attempts: number[] } {
   const small = make(n);
   const large = make(8 * n);
   const best = (input: T): number => {
     let min = Infinity;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < runs; i++) {
       const start = performance.now();
       run(input);
       min = Math.min(min, performance.now() - start);

@@ -3,7 +3,7 @@ import { join, relative, sep } from 'node:path';
 
 import ignore, { type Ignore } from 'ignore';
 import { isBinaryFile } from 'isbinaryfile';
-import { ScanTargetError } from './errors.js';
+import { InvalidScanOptionError, ScanTargetError } from './errors.js';
 import type { Finding } from './finding.js';
 import { isInside } from './path.js';
 import { defaultGlobalAllowlists, defaultSecretRules } from './rules/index.js';
@@ -23,13 +23,19 @@ export interface ScanOptions {
   readonly chunkSize?: number;
   /** A line longer than this is cut at this length (default 16 MiB). */
   readonly maxLineLength?: number;
+  /**
+   * Time one file may take, in milliseconds (default 30 000): a file not scanned in time is
+   * reported as skipped with reason `time-budget` (its findings up to then are kept), never
+   * passed over silently. Scans are linear in the input; this is the backstop.
+   */
+  readonly timeBudgetMs?: number;
   /** Honour `.gitignore` files (default true). */
   readonly gitignore?: boolean;
   readonly signal?: AbortSignal;
 }
 
 /** Why a file was not scanned. */
-export type SkipReason = 'too-large' | 'binary' | 'symlink-outside-root' | 'symlink-loop' | 'gitignored' | 'global-allowlist' | 'unreadable' | 'not-a-file';
+export type SkipReason = 'time-budget' | 'too-large' | 'binary' | 'symlink-outside-root' | 'symlink-loop' | 'gitignored' | 'global-allowlist' | 'unreadable' | 'not-a-file';
 
 /** A file that was not scanned, and why. */
 export interface SkippedFile {
@@ -133,7 +139,10 @@ function tailOf(previous: string, chunk: Buffer): string {
 /**
  * Scans one file, streaming it in chunks cut at line ends so memory stays flat whatever the
  * file size. Skips (with a reason, never throwing) files over `maxFileSize`, binaries and
- * unreadable files. `displayPath` is what findings report (default: `path`).
+ * unreadable files, and reports a file not scanned within `timeBudgetMs` as skipped
+ * (`time-budget`). `displayPath` is what findings report (default: `path`).
+ *
+ * @throws InvalidScanOptionError when `timeBudgetMs` is not a positive number
  */
 export async function scanFile(path: string, options: ScanOptions & { displayPath?: string } = {}): Promise<FileScanResult> {
   const shown = options.displayPath ?? path;
@@ -141,6 +150,11 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
   const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
   const maxLine = Math.max(chunkSize, options.maxLineLength ?? 16 * 1024 * 1024);
   const scanner = scannerFor(options);
+  const budget = timeBudget(options);
+  // The budget counts this file's own scanning time: waiting on reads, or on the other files
+  // in flight during a directory scan, does not use it up.
+  let spent = 0;
+  let scannedBytes = 0;
   const opened = await openForScan(path, shown, maxFileSize, chunkSize);
   if ('skipped' in opened) return { path: shown, findings: [], bytes: 0, skipped: opened.skipped };
   const handle = opened.handle;
@@ -206,8 +220,23 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
           for (let i = uncounted.indexOf(10); i >= 0; i = uncounted.indexOf(10, i + 1)) lineOffset++;
           uncounted = undefined;
         }
-        const result = scanner.scanChunk(chunk, { path: shown, lineOffset, offsetBase, tail, countLines: !last });
+        const started = performance.now();
+        const result = scanner.scanChunk(chunk, { path: shown, lineOffset, offsetBase, tail, countLines: !last, deadline: started + budget - spent });
+        spent += performance.now() - started;
         for (const f of result.findings) findings.push(f);
+        if (!result.timedOut) scannedBytes += chunk.length;
+        if (result.timedOut) {
+          return {
+            path: shown,
+            findings,
+            bytes,
+            skipped: {
+              path: shown,
+              reason: 'time-budget',
+              detail: `not scanned in ${budget} ms: ${scannedBytes} of ${opened.size} bytes fully scanned; the findings made are kept`,
+            },
+          };
+        }
         offsetBase += result.length;
         if (last) uncounted = chunk;
         else {
@@ -226,14 +255,23 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
   }
 }
 
+/** The per-file time budget of `options`, checked. */
+function timeBudget(options: Pick<ScanOptions, 'timeBudgetMs'>): number {
+  const budget = options.timeBudgetMs ?? 30_000;
+  if (typeof budget !== 'number' || !(budget > 0)) throw new InvalidScanOptionError('timeBudgetMs', `timeBudgetMs must be a positive number of milliseconds, got ${JSON.stringify(budget)}`);
+  return budget;
+}
+
 /**
  * Scans a directory tree: honours `.gitignore` files at every level (and never enters `.git`),
  * skips binaries and large files with a reason, scans a symlinked file or directory only when
  * its real path is inside the root (once, so loops end), and never follows a link out.
  *
  * @throws ScanTargetError when `root` is not a readable directory
+ * @throws InvalidScanOptionError when `timeBudgetMs` is not a positive number
  */
 export async function scanDirectory(root: string, options: ScanOptions = {}): Promise<DirectoryScanResult> {
+  timeBudget(options);
   return walkFiles(root, options, (file, shown) => scanFile(file, { ...options, displayPath: shown }));
 }
 

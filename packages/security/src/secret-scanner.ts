@@ -83,8 +83,10 @@ class LineIndex {
 interface CompiledAllowlist {
   readonly and: boolean;
   readonly target: 'secret' | 'match' | 'line';
-  readonly regexes: readonly RE2[];
-  readonly stopwords: readonly string[];
+  /** The list's regexes as one union (one native call per candidate), or undefined without regexes. */
+  readonly regex: RE2 | undefined;
+  /** The stopwords as one union over the lower-cased secret, or undefined without stopwords. */
+  readonly stopwords: RE2 | undefined;
   readonly paths: readonly RE2[];
 }
 
@@ -108,11 +110,23 @@ function compile(ruleId: string, source: string, flags = ''): RE2 {
 }
 
 function compileAllowlist(ruleId: string, list: SecretAllowlist): CompiledAllowlist {
+  const regexes = list.regexes ?? [];
+  // The union keeps inline flags such as `(?i)` inside each pattern's group; when it does not
+  // compile, each pattern is compiled alone so the error names the one at fault.
+  const union = (sources: readonly string[]): RE2 => {
+    try {
+      return new RE2(sources.map((r) => `(?:${r})`).join('|'));
+    } catch (error) {
+      for (const r of sources) compile(ruleId, r);
+      throw new InvalidRuleError(ruleId, `rule ${JSON.stringify(ruleId)} has allow-list regexes RE2 cannot compile together`, { cause: error });
+    }
+  };
+  const stopwords = (list.stopwords ?? []).map((w) => escapeLiteral(w.toLowerCase()));
   return {
     and: list.condition === 'AND',
     target: list.regexTarget ?? 'secret',
-    regexes: (list.regexes ?? []).map((r) => compile(ruleId, r)),
-    stopwords: (list.stopwords ?? []).map((s) => s.toLowerCase()),
+    regex: regexes.length > 0 ? union(regexes) : undefined,
+    stopwords: stopwords.length > 0 ? compile(ruleId, stopwords.join('|')) : undefined,
     paths: (list.paths ?? []).map((r) => compile(ruleId, r)),
   };
 }
@@ -133,19 +147,48 @@ function severityOf(rule: SecretRule): Severity {
   return 'high';
 }
 
+/**
+ * Results of line-targeted allow-list regexes for the line last asked about: a long line with
+ * many candidates (minified code, one-line JSON) is tested once per list, not once per candidate.
+ */
+type LineMemo = Map<CompiledAllowlist, { readonly index: number; readonly hit: boolean }>;
+
 /** A candidate is allowed (suppressed) by `list`. */
-function allows(list: CompiledAllowlist, secret: string, match: string, line: string, path: string | undefined): boolean {
-  const target = list.target === 'secret' ? secret : list.target === 'match' ? match : line;
-  const checks: boolean[] = [];
-  if (list.regexes.length > 0) checks.push(list.regexes.some((r) => r.test(target)));
-  if (list.stopwords.length > 0) {
-    const lower = secret.toLowerCase();
-    checks.push(list.stopwords.some((w) => lower.includes(w)));
+function allows(list: CompiledAllowlist, secret: string, match: string, line: string, lineIndex: number, memo: LineMemo, path: string | undefined): boolean {
+  let any = false;
+  let all = true;
+  const check = (hit: boolean): void => {
+    any ||= hit;
+    all &&= hit;
+  };
+  if (list.regex) {
+    if (list.target === 'line') {
+      const known = memo.get(list);
+      if (known?.index === lineIndex) check(known.hit);
+      else {
+        const hit = list.regex.test(line);
+        memo.set(list, { index: lineIndex, hit });
+        check(hit);
+      }
+    } else check(list.regex.test(list.target === 'secret' ? secret : match));
   }
-  if (list.paths.length > 0) checks.push(path !== undefined && list.paths.some((r) => r.test(path)));
-  if (checks.length === 0) return false;
-  return list.and ? checks.every(Boolean) : checks.some(Boolean);
+  if (list.stopwords) check(list.stopwords.test(secret.toLowerCase()));
+  if (list.paths.length > 0) check(path !== undefined && list.paths.some((r) => r.test(path)));
+  if (!list.regex && !list.stopwords && list.paths.length === 0) return false;
+  return list.and ? all : any;
 }
+
+/** Where findings of one chunk are placed, and the chunk's allow-list memo. */
+interface Where {
+  readonly lineStart: (index: number) => number;
+  readonly lineOffset: number;
+  readonly offsetBase: number;
+  readonly path: string | undefined;
+  readonly memo: LineMemo;
+}
+
+/** Thrown inside a scan when its deadline passed; caught by `scanChunk`. */
+const outOfTime = new Error('time budget spent');
 
 /** Options shared by every scan. */
 export interface SecretScanOptions {
@@ -223,7 +266,7 @@ export class SecretScanner {
 
   /** Findings of path-only rules (e.g. a `.p12` file) and whether global allow-lists exclude the path. */
   pathFindings(path: string): { excluded: boolean; findings: Finding[] } {
-    const excluded = this.#global.some((g) => g.paths.length > 0 && g.regexes.length === 0 && g.stopwords.length === 0 && g.paths.some((r) => r.test(path)));
+    const excluded = this.#global.some((g) => g.paths.length > 0 && !g.regex && !g.stopwords && g.paths.some((r) => r.test(path)));
     const findings: Finding[] = [];
     for (const c of this.#rules) {
       if (c.regex || !c.path || !c.path.test(path)) continue;
@@ -247,12 +290,39 @@ export class SecretScanner {
    * UTF-8, invalid sequences as U+FFFD), and also returns how many line breaks it holds (the
    * next chunk's `lineOffset` grows by that; -1 when `countLines` is false, for a last chunk)
    * and its length in UTF-16 units (the next chunk's `offsetBase` grows by that).
+   *
+   * With `deadline` (a `performance.now()` time), the scan stops once past it and returns
+   * `timedOut: true` with the findings made so far: the chunk was not fully scanned.
    */
   scanChunk(
     input: string | Buffer,
-    options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; countLines?: boolean } = {},
-  ): { findings: Finding[]; lineBreaks: number; length: number } {
+    options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; countLines?: boolean; deadline?: number } = {},
+  ): { findings: Finding[]; lineBreaks: number; length: number; timedOut?: true } {
     const findings: Finding[] = [];
+    const deadline = options.deadline;
+    let ticks = 0;
+    // The clock is read every 64 steps (a step being a keyword hit, a match or a rule run).
+    const tick =
+      deadline === undefined
+        ? (): void => undefined
+        : (): void => {
+            if ((++ticks & 63) === 0 && performance.now() > deadline) throw outOfTime;
+          };
+    try {
+      return this.#scanChunk(input, options, findings, tick);
+    } catch (error) {
+      if (error !== outOfTime) throw error;
+      findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
+      return { findings, lineBreaks: -1, length: -1, timedOut: true };
+    }
+  }
+
+  #scanChunk(
+    input: string | Buffer,
+    options: SecretScanOptions & { lineOffset?: number; offsetBase?: number; tail?: string; countLines?: boolean },
+    findings: Finding[],
+    tick: () => void,
+  ): { findings: Finding[]; lineBreaks: number; length: number } {
     if (input.length === 0) return { findings, lineBreaks: 0, length: 0 };
     const path = options.path;
     // RE2 runs on one UTF-8 copy of the chunk (a JS string would be converted again by every
@@ -277,10 +347,22 @@ export class SecretScanner {
     if (this.#keywordList.length === 0) return { findings, lineBreaks: lineBreaks(), length };
     const lineOf = (offset: number): number => cl.lineOf(offset);
     const lineText = (index: number): string => slice(cl.start(index), cl.end(index));
+    // Byte offset to UTF-16 offset, decoding from the last offset asked about when it is on the
+    // same line and not after this one (matches come in order: a long line is decoded once).
+    let lastByte = -1;
+    let lastChar = 0;
+    let lastLineEndByte = -1;
     const charOffset = (byteOffset: number): number => {
       if (ascii) return byteOffset;
-      const line = bl.lineOf(byteOffset);
-      return cl.start(line) + buf.toString('utf8', bl.start(line), byteOffset).length;
+      if (lastByte >= 0 && byteOffset >= lastByte && byteOffset <= lastLineEndByte) {
+        lastChar += buf.toString('utf8', lastByte, byteOffset).length;
+      } else {
+        const line = bl.lineOf(byteOffset);
+        lastLineEndByte = bl.end(line);
+        lastChar = cl.start(line) + buf.toString('utf8', bl.start(line), byteOffset).length;
+      }
+      lastByte = byteOffset;
+      return lastChar;
     };
 
     // Keyword pre-filter: which rules could match, and on which lines. A keyword seen more than
@@ -317,6 +399,7 @@ export class SecretScanner {
     let lastLineEnd = -1;
     if (kw) kw.lastIndex = 0;
     for (let m = kw?.exec(buf as unknown as string); kw && m; m = kw.exec(buf as unknown as string)) {
+      tick();
       const at = m.index;
       const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
       if (at < lastLineStart || at >= lastLineEnd) {
@@ -356,7 +439,7 @@ export class SecretScanner {
 
     const lineOffset = options.lineOffset ?? 0;
     const offsetBase = options.offsetBase ?? 0;
-    const where = { lineStart: (index: number) => cl.start(index), lineOffset, offsetBase, path };
+    const where: Where = { lineStart: (index: number) => cl.start(index), lineOffset, offsetBase, path, memo: new Map() };
     const wide: CompiledRule[] = [];
     /** Runs `rule` over lines `from` to `to` of the chunk (as one string). */
     const onLines = (rule: CompiledRule, from: number, to: number): void => {
@@ -365,6 +448,7 @@ export class SecretScanner {
       const subject = slice(base, cl.end(to));
       regex.lastIndex = 0;
       for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
+        tick();
         if (m[0].length === 0) {
           regex.lastIndex++;
           continue;
@@ -374,12 +458,15 @@ export class SecretScanner {
       }
     };
     for (const [rule, lines] of candidates) {
+      tick();
       const regex = rule.regex!;
       if (rule.multiline) {
         const tail = options.tail ?? '';
         const subject = tail + text();
         regex.lastIndex = 0;
         for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
+          tick();
+        tick();
           if (m[0].length === 0) {
             regex.lastIndex++;
             continue;
@@ -399,6 +486,7 @@ export class SecretScanner {
               lineOffset: lineOffset - back,
               offsetBase: offsetBase - tail.length,
               path,
+              memo: new Map(),
             });
           }
         }
@@ -413,6 +501,7 @@ export class SecretScanner {
       const regex = rule.regex!;
       regex.lastIndex = 0;
       for (let m = regex.exec(buf as unknown as string); m; m = regex.exec(buf as unknown as string)) {
+        tick();
         const whole = m[0] as unknown as Buffer;
         if (whole.length === 0) {
           regex.lastIndex++;
@@ -435,6 +524,7 @@ export class SecretScanner {
       const union = this.#unionRegex(wide);
       union.lastIndex = 0;
       for (let m = union.exec(buf as unknown as string); m; m = union.exec(buf as unknown as string)) {
+        tick();
         const first = bl.lineOf(m.index);
         const last = bl.lineOf(Math.max(m.index, m.index + (m[0] as unknown as Buffer).length - 1));
         // Line numbers are the same in bytes and in UTF-16 units.
@@ -493,7 +583,7 @@ export class SecretScanner {
     lineIndex: number,
     line: string,
     findings: Finding[],
-    where: { lineStart: (index: number) => number; lineOffset: number; offsetBase: number; path: string | undefined },
+    where: Where,
   ): void {
     const rule = c.rule;
     let secret: string | undefined;
@@ -520,8 +610,8 @@ export class SecretScanner {
     if (rule.entropy !== undefined && shannonEntropy(secret) < rule.entropy) return;
     // Placeholders (`xxxxxxxx`, `00000000`, `abababab`) are never secrets.
     if (new Set(secret).size <= 2) return;
-    for (const list of c.allowlists) if (allows(list, secret, m[0], line, where.path)) return;
-    for (const list of this.#global) if ((list.regexes.length > 0 || list.stopwords.length > 0) && allows(list, secret, m[0], line, where.path)) return;
+    for (const list of c.allowlists) if (allows(list, secret, m[0], line, lineIndex, where.memo, where.path)) return;
+    for (const list of this.#global) if ((list.regex || list.stopwords) && allows(list, secret, m[0], line, lineIndex, where.memo, where.path)) return;
     const start = offset + (secretIndex - m.index);
     const column = start - where.lineStart(lineIndex) + 1;
     findings.push({
