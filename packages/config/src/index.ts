@@ -8,6 +8,7 @@ export type {
   ApprovalConfig,
   ApprovalMode,
   ModelConfig,
+  ModelPrice,
   ApiConfig,
   ObservabilityConfig,
   LoggingConfig,

@@ -14,11 +14,12 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Deep-converts snake_case keys to camelCase. A key already in camelCase is renamed so it can
+ * Deep-converts snake_case keys to camelCase, in lists of mappings too (`model.prices`). A key already in camelCase is renamed so it can
  * never match the schema (file keys must be snake_case); the validator then reports it as
  * unknown with the snake_case spelling as the suggestion.
  */
 export function camelize(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelize);
   if (!isRecord(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
@@ -30,6 +31,7 @@ export function camelize(value: unknown): unknown {
 
 /** Deep-converts camelCase keys to snake_case. */
 export function snakeize(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeize);
   if (!isRecord(value)) return value;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [toSnake(k), snakeize(v)]));
 }

@@ -184,6 +184,7 @@ describe('trust', () => {
     ['', 'api:\n  host: 0.0.0.0\n', 'api.host', 'where data or credentials go'],
     ['', 'logging:\n  dir: /home/victim/.config\n', 'logging.dir', 'relative path inside the project'],
     ['', 'store:\n  data_dir: ../../elsewhere\n', 'store.data_dir', 'relative path inside the project'],
+    ['', 'model:\n  prices:\n    - { model: gpt-x, input: 0, output: 0 }\n', 'model.prices', 'prices decide the cost'],
   ];
   for (const [user, project, key, reason] of loosening) {
     it(`a project file may not loosen ${key} relative to the user and defaults (${JSON.stringify(project.split('\n').at(-2)?.trim())})`, () => {
@@ -204,6 +205,16 @@ describe('trust', () => {
     expect(config.sandbox.limits.maxMemoryMb).toBe(512);
     expect(config.approval.mode).toBe('ask');
     expect(config.model.id).toBe('small-model');
+  });
+
+  it('the user file sets the price table; snake_case keys inside its list read as camelCase', () => {
+    write(userFile(), 'model:\n  prices:\n    - model: Qwen/Qwen3-8B\n      input: 0.05\n      cached_input: 0.01\n      output: 0.25\n    - { model: gpt_x, input: 1, output: 2 }\n');
+    const loaded = load();
+    expect(loaded.config.model.prices).toEqual([
+      { model: 'Qwen/Qwen3-8B', input: 0.05, cachedInput: 0.01, output: 0.25 },
+      { model: 'gpt_x', input: 1, output: 2 },
+    ]);
+    expect(explainConfig(loaded).find((e) => e.path === 'model.prices')?.origin).toMatchObject({ layer: 'user', line: 2 });
   });
 
   it('the same settings are accepted from the user file', () => {

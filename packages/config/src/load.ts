@@ -145,6 +145,10 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     path,
     weakens: (v: unknown) => (v === undefined ? undefined : `it decides where data or credentials go; ${USER_FILE_HINT} or the environment`),
   })),
+  {
+    path: 'model.prices',
+    weakens: (v: unknown) => (v === undefined ? undefined : `prices decide the cost every report shows; ${USER_FILE_HINT} or the environment`),
+  },
   ...['store.data_dir', 'logging.dir'].map((path) => ({
     path,
     weakens: (v: unknown) => (escapesProject(v) ? `a project may only use a relative path inside the project; ${USER_FILE_HINT}` : undefined),

@@ -40,6 +40,17 @@ describe('validation', () => {
     expect(config.store.url).toBe('postgres://x/db');
   });
 
+  it('model.prices: no built-in prices; a negative price, an unknown key or a model priced twice is an issue', () => {
+    expect(defaultConfig().model.prices).toEqual([]);
+    expect(issuesOf(() => parseConfig({ model: { prices: [{ model: 'a', input: -1, output: 1 }] } }))[0]?.path).toBe('model.prices.0.input');
+    expect(issuesOf(() => parseConfig({ model: { prices: [{ model: 'a', input: 1, output: 1, cached: 1 }] } }))[0]?.path).toBe('model.prices.0.cached');
+    const [twice] = issuesOf(() =>
+      parseConfig({ model: { prices: [{ model: 'a', input: 1, output: 1 }, { model: 'a', input: 2, output: 2 }] } }),
+    );
+    expect(twice?.path).toBe('model.prices.1.model');
+    expect(twice?.message).toContain('"a" is priced twice');
+  });
+
   it('an unknown key names its path and the closest known key', () => {
     const [issue] = issuesOf(() => parseConfig({ sandbox: { alow_unsafe: true } }));
     expect(issue?.path).toBe('sandbox.alow_unsafe');

@@ -83,6 +83,18 @@ const approvalSchema = z.strictObject({
   autoApprovePatterns: z.array(z.string().min(1)).default([]),
 });
 
+/** What one model costs, in US dollars per million tokens. */
+const modelPriceSchema = z.strictObject({
+  /** The model id as requested or as the endpoint names it in its response. */
+  model: z.string().min(1),
+  /** Input (prompt) tokens that were not served from the provider's cache. */
+  input: z.number().min(0),
+  /** Input tokens served from the cache; billed at `input` when left out. */
+  cachedInput: z.number().min(0).optional(),
+  /** Output (completion) tokens, reasoning tokens included. */
+  output: z.number().min(0),
+});
+
 /** The OpenAI-compatible model endpoint. */
 const modelSchema = z.strictObject({
   /** Base URL of the API, up to and including `/v1`. */
@@ -95,6 +107,20 @@ const modelSchema = z.strictObject({
   timeoutSeconds: positiveInt(3600).default(120),
   /** Retries of a failed request that is safe to retry. */
   maxRetries: z.number().int().min(0).max(10).default(2),
+  /**
+   * The price table for cost accounting. A model that is not listed has cost `null`: there are
+   * no built-in prices, since a stale one would be a guess. Only the user config may set it.
+   */
+  prices: z
+    .array(modelPriceSchema)
+    .default([])
+    .superRefine((prices, ctx) => {
+      const seen = new Set<string>();
+      for (const [i, price] of prices.entries()) {
+        if (seen.has(price.model)) ctx.addIssue({ code: 'custom', path: [i, 'model'], message: `model ${JSON.stringify(price.model)} is priced twice` });
+        seen.add(price.model);
+      }
+    }),
 });
 
 /** The headless HTTP API of `buckley serve`. */
@@ -159,6 +185,8 @@ export type BusConfig = BuckleyConfig['bus'];
 export type ApprovalConfig = BuckleyConfig['approval'];
 /** The `model` section. */
 export type ModelConfig = BuckleyConfig['model'];
+/** One row of `model.prices`: US dollars per million tokens. */
+export type ModelPrice = ModelConfig['prices'][number];
 /** The `api` section. */
 export type ApiConfig = BuckleyConfig['api'];
 /** The `observability` section. */

@@ -16,3 +16,19 @@ export { describePeerConformance } from './peer-conformance.js';
 export type { PeerConformanceOptions } from './peer-conformance.js';
 export { describeTaskCoordinatorConformance, taskCoordinatorConformanceTests } from './task-coordinator-conformance.js';
 export type { TaskCoordinatorConformanceContext, TaskCoordinatorConformanceOptions } from './task-coordinator-conformance.js';
+export { startFakeModelServer } from './fake-model-server.js';
+export type {
+  FakeChatBody,
+  FakeCompletion,
+  FakeDisconnect,
+  FakeError,
+  FakeHang,
+  FakeModelRequest,
+  FakeModelServer,
+  FakeModelServerOptions,
+  FakeRaw,
+  FakeResponse,
+  FakeScript,
+  FakeToolCall,
+  FakeUsage,
+} from './fake-model-server.js';
