@@ -106,7 +106,7 @@ describe('startFakeModelServer', () => {
     await using server = await startFakeModelServer({
       script: [
         { type: 'error', status: 429, headers: { 'retry-after': '2' } },
-        { type: 'error', status: 401, body: (r) => ({ error: { message: `bad key ${String(r.headers['authorization'])}` } }) },
+        { type: 'error', status: 401, bodyFrom: (r) => ({ error: { message: `bad key ${String(r.headers['authorization'])}` } }) },
       ],
     });
     const limited = await post(server.url, chat());
@@ -153,16 +153,16 @@ describe('startFakeModelServer', () => {
     await using server = await startFakeModelServer({
       script: [{ type: 'disconnect' }, { type: 'disconnect', completion: { text: ['a', 'b', 'c'] }, afterChunks: 1 }],
     });
-    await expect(post(server.url, chat())).rejects.toThrow();
+    await expect(post(server.url, chat())).rejects.toThrow('fetch failed');
     const res = await post(server.url, chat());
     expect(res.status).toBe(200);
-    await expect(res.text()).rejects.toThrow();
+    await expect(res.text()).rejects.toThrow('terminated');
   });
 
   it('hangs until the client aborts', async () => {
     await using server = await startFakeModelServer({ script: [{ type: 'hang' }] });
     const signal = AbortSignal.timeout(100);
-    await expect(fetch(`${server.url}/chat/completions`, { method: 'POST', body: '{}', signal })).rejects.toThrow();
+    await expect(fetch(`${server.url}/chat/completions`, { method: 'POST', body: '{}', signal })).rejects.toThrow('timeout');
     expect(server.requests).toHaveLength(1);
   });
 
@@ -189,7 +189,7 @@ describe('startFakeModelServer', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     await server.close();
     await server.close();
-    await expect(pending).rejects.toThrow();
-    await expect(post(server.url, chat())).rejects.toThrow();
+    await expect(pending).rejects.toThrow('fetch failed');
+    await expect(post(server.url, chat())).rejects.toThrow('fetch failed');
   });
 });

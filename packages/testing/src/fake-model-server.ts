@@ -58,11 +58,10 @@ export interface FakeCompletion {
 export interface FakeError {
   readonly type: 'error';
   readonly status: number;
-  /**
-   * The body: a JSON value, a string sent as is, or a function of the request (to echo what the
-   * client sent). Default an OpenAI-style `{ error: { message, type, code } }`.
-   */
+  /** The body: a JSON value or a string sent as is. Default an OpenAI-style `{ error: { message, type, code } }`. */
   readonly body?: unknown;
+  /** The body as a function of the request, to echo what the client sent; wins over `body`. */
+  readonly bodyFrom?: (request: FakeModelRequest) => unknown;
   /** Extra response headers, e.g. `{ 'retry-after': '1' }`. */
   readonly headers?: Readonly<Record<string, string>>;
   readonly headersDelayMs?: number;
@@ -182,7 +181,7 @@ function completionChunks(reply: FakeCompletion, request: FakeModelRequest, id: 
     count++;
   }
   for (const [index, call] of (reply.toolCalls ?? []).entries()) {
-    const args = call.arguments === undefined ? [undefined] : pieces(call.arguments);
+    const args: Array<string | undefined> = call.arguments === undefined ? [undefined] : pieces(call.arguments);
     if (args.length === 0) args.push('');
     for (const [n, piece] of args.entries()) {
       const fn: Record<string, unknown> = n === 0 ? { name: call.name } : {};
@@ -316,7 +315,7 @@ export async function startFakeModelServer(options: FakeModelServerOptions): Pro
       }
       case 'error': {
         await sleep(reply.headersDelayMs ?? 0);
-        const raw = typeof reply.body === 'function' ? (reply.body as (r: FakeModelRequest) => unknown)(request) : reply.body;
+        const raw = reply.bodyFrom ? reply.bodyFrom(request) : reply.body;
         const payload = raw === undefined ? errorBody(reply.status) : raw;
         const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
         res.writeHead(reply.status, {
