@@ -14,6 +14,7 @@ import { LAUNCHER_FAILURE, type Rlimit, launcherArgs, spareLauncherArgs } from '
 import { bwrapArgs, isInside, planMounts } from './mounts.js';
 import { CappedBuffer } from './output.js';
 import { checkCommand } from './policy.js';
+import { compileSeccompFilter } from './seccomp.js';
 import type { LimitHit, RunOptions, RunResult, Sandbox, SandboxLimits, SandboxViolation } from './sandbox.js';
 
 /** An event the sandbox asks its owner to record (observability writes them to the log). */
@@ -68,6 +69,20 @@ export interface SandboxOptions {
    * workspace's owner when that is not root. Without either, such runs are refused.
    */
   readonly runAs?: { readonly uid: number; readonly gid: number } | undefined;
+}
+
+/** The fd bubblewrap reads the seccomp filter from (`--seccomp 5`); 3 and 4 are its info and block fds. */
+const SECCOMP_FD = 5;
+let seccompFilter: Buffer | undefined;
+
+/** Hands the seccomp filter to a bwrap child on its fd 5 (a pipe holds the few hundred bytes at once). */
+function sendSeccompFilter(child: ChildProcess): void {
+  seccompFilter ??= compileSeccompFilter();
+  const fd = (child.stdio as readonly unknown[])[SECCOMP_FD] as Writable | null | undefined;
+  fd?.on('error', () => {
+    // bwrap exited before reading it; its exit status says why.
+  });
+  fd?.end(seccompFilter);
 }
 
 /** How long to keep reading stdout/stderr after the process exited before giving up on them. */
@@ -291,7 +306,7 @@ export class BubblewrapSandbox implements Sandbox {
         network: this.#config.network,
         tmpBytes: limits.maxFileSizeMb * MIB,
       });
-      program = [probe.bwrap!, ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: runAs?.uid ?? process.getuid?.() ?? 0, resolvConf: this.#config.network ? resolvConfUnderRun() : null })];
+      program = [probe.bwrap!, '--seccomp', String(SECCOMP_FD), ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: runAs?.uid ?? process.getuid?.() ?? 0, resolvConf: this.#config.network ? resolvConfUnderRun() : null })];
       spawnEnv = {};
       spawnCwd = this.#workspace;
     } else {
@@ -454,8 +469,9 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
         env: input.env,
         detached: true,
         ...(input.runAs === null ? {} : { uid: input.runAs.uid, gid: input.runAs.gid }),
-        stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+        stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : input.bwrap ? ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
       });
+      if (input.bwrap) sendSeccompFilter(child);
     }
     const pid = child.pid;
 
@@ -707,11 +723,12 @@ function prepareSpare(key: string, input: ExecuteInput): void {
     cwd: '/',
     env: {},
     detached: true,
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
   });
   child.on('error', () => {
     // Seen as an exit; the next run starts its own process.
   });
+  sendSeccompFilter(child);
   // An idle spare must not keep the caller alive; when the caller exits, fd 3 closes and the launcher exits without running anything.
   child.unref();
   for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();

@@ -5,10 +5,11 @@ import { defaultConfig } from '@buckley/config';
 import { BWRAP_FIX, USERNS_FIX, createSandbox, findExecutable, probeBwrap } from './bubblewrap-sandbox.js';
 import { detectCgroups } from './cgroup.js';
 import { ISOLATED_VM_FIX, createJsRunner, resolveIsolatedVm } from './js-runner.js';
+import { REFUSED_SYSCALLS } from './seccomp.js';
 
 /** One prerequisite of the sandbox. */
 export interface DoctorCheck {
-  readonly name: 'bwrap' | 'user-namespaces' | 'cgroups' | 'unprivileged-uid' | 'limits' | 'isolated-vm';
+  readonly name: 'bwrap' | 'user-namespaces' | 'cgroups' | 'unprivileged-uid' | 'limits' | 'seccomp' | 'isolated-vm';
   readonly ok: boolean;
   /** What was found. */
   readonly detail: string;
@@ -39,7 +40,8 @@ export interface DoctorOptions {
 /**
  * Checks each prerequisite of the sandbox on this host, by trying it: bubblewrap present, user
  * namespaces usable, a cgroup to hold limits, whether `RLIMIT_NPROC` can hold (non-root host
- * user), a real fork flood stopped by the limit in force, and isolated-vm loadable. Never throws.
+ * user), a real fork flood stopped by the limit in force, a seccomp filter in force inside a
+ * run (read from the kernel's own report), and isolated-vm loadable. Never throws.
  *
  * @example
  * ```ts
@@ -92,8 +94,13 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
           },
   );
 
-  if (bwrapError === null) checks.push(await checkLimits(bwrap!, limitMechanism));
-  else checks.push({ name: 'limits', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
+  if (bwrapError === null) {
+    checks.push(await checkLimits(bwrap!, limitMechanism));
+    checks.push(await checkSeccomp(bwrap!, limitMechanism));
+  } else {
+    checks.push({ name: 'limits', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
+    checks.push({ name: 'seccomp', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
+  }
 
   checks.push(await checkIsolatedVm());
   return { ok: checks.every((c) => c.ok || c.optional), checks, limitMechanism };
@@ -115,6 +122,30 @@ async function checkLimits(bwrap: string, mechanism: LimitMechanism): Promise<Do
       : { name: 'limits', ok: false, detail, fix: 'run as a non-root user or give Buckley a writable cgroup (pids, memory)', optional: false };
   } catch (error) {
     return { name: 'limits', ok: false, detail: `the limit probe failed: ${(error as Error).message}`, fix: 'see the cgroups and user-namespaces checks', optional: false };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a sandboxed command that reads its own seccomp state: the kernel says whether a filter is in force. */
+async function checkSeccomp(bwrap: string, mechanism: LimitMechanism): Promise<DoctorCheck> {
+  const dir = mkdtempSync(join(tmpdir(), 'buckley-doctor-'));
+  const refused = REFUSED_SYSCALLS.map((s) => s.name).join(', ');
+  try {
+    const sandbox = createSandbox({ config: defaultConfig().sandbox, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, limitMechanism: mechanism === 'rlimit' ? 'rlimit' : 'auto' });
+    const r = await sandbox.run(['/bin/cat', '/proc/self/status'], { timeoutMs: 5000 });
+    const mode = /^Seccomp:\s*(\d+)/m.exec(r.stdout.text)?.[1];
+    return mode === '2'
+      ? { name: 'seccomp', ok: true, detail: `a seccomp filter is in force in every run (the kernel reports Seccomp: 2 inside); refused with EPERM: ${refused}`, optional: false }
+      : {
+          name: 'seccomp',
+          ok: false,
+          detail: `no seccomp filter inside a run (Seccomp: ${mode ?? 'unknown'}${r.stderr.text ? `; ${r.stderr.text.trim().slice(0, 200)}` : ''})`,
+          fix: 'use a kernel built with CONFIG_SECCOMP_FILTER and bubblewrap >= 0.3',
+          optional: false,
+        };
+  } catch (error) {
+    return { name: 'seccomp', ok: false, detail: `the seccomp probe failed: ${(error as Error).message}`, fix: 'see the user-namespaces check', optional: false };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -19,5 +19,7 @@ export { HOME_SECRETS, READ_ONLY_IN_WORKSPACE, HIDDEN_IN_WORKSPACE, bwrapArgs, p
 export type { MountPlan, PlanMountsInput, BwrapArgsInput } from './mounts.js';
 export { JsRunner, createJsRunner, resolveIsolatedVm, ISOLATED_VM_FIX } from './js-runner.js';
 export type { JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule, HostFunction } from './js-runner.js';
+export { compileSeccompFilter, REFUSED_SYSCALLS } from './seccomp.js';
+export type { RefusedSyscall, SeccompFilterOptions } from './seccomp.js';
 export { doctor } from './doctor.js';
 export type { DoctorCheck, DoctorReport, DoctorOptions, LimitMechanism } from './doctor.js';
