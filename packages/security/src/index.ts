@@ -1,3 +1,5 @@
+// The main entry: input validation, command analysis, redaction. It loads neither the RE2
+// addon nor the rule data; the scanners are in `@buckley/security/scanner`.
 export { severities, severityScore, atLeast, maskSecret, noBlockingFindings } from './finding.js';
 export type { Severity, Category, Location, Finding } from './finding.js';
 export { SecurityError, InvalidRuleError, InvalidScanOptionError, ScanTargetError, isSecurityError } from './errors.js';
@@ -7,15 +9,5 @@ export { analyzeCommand } from './command.js';
 export type { CommandAnalysis, AnalyzeCommandOptions, Expansion, Redirection, SimpleCommand, Word, CommandContext } from './command.js';
 export { validateUrl, classifyAddress } from './url.js';
 export type { ValidateUrlOptions, UrlValidation, AddressClass } from './url.js';
-export { SecretScanner, shannonEntropy } from './secret-scanner.js';
-export type { SecretScanOptions } from './secret-scanner.js';
-export type { SecretRule, SecretAllowlist } from './secret-rule.js';
-export { defaultSecretRules, defaultGlobalAllowlists } from './rules/index.js';
-export { scanString, scanFile, scanDirectory, scannerFor } from './scan.js';
-export type { ScanOptions, SkipReason, SkippedFile, FileScanResult, DirectoryScanResult } from './scan.js';
 export { redact, isSensitiveKey, truncateUtf8 } from './redact.js';
 export type { RedactOptions } from './redact.js';
-export { AuthPatternAnalyzer, analyzeAuthPatterns, analyzeAuthFile, analyzeAuthDirectory } from './auth-patterns.js';
-export type { AuthPatternOptions, AuthPatternScanOptions } from './auth-patterns.js';
-export type { AuthPatternRule, AuthPatternSample } from './auth-rule.js';
-export { defaultAuthPatternRules } from './rules/auth-rules.js';
