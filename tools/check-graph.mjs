@@ -11,21 +11,23 @@ const allowed = {
   '@buckley/utils': [],
   '@buckley/config': ['utils'],
   '@buckley/logging': ['utils'],
-  '@buckley/coordination': ['utils'],
-  '@buckley/postgres': ['coordination', 'utils'],
-  '@buckley/nats': ['coordination', 'utils'],
+  '@buckley/events': ['utils'],
+  '@buckley/bus': ['utils'],
+  '@buckley/coordination': ['events', 'bus', 'utils'],
+  '@buckley/postgres': ['events', 'coordination', 'utils'],
+  '@buckley/nats': ['bus', 'events', 'coordination', 'utils'],
   '@buckley/security': ['utils'],
   '@buckley/sandbox': ['config', 'security', 'utils'],
-  '@buckley/observability': ['coordination', 'logging', 'security', 'utils'],
+  '@buckley/observability': ['events', 'logging', 'security', 'utils'],
   '@buckley/performance': ['observability', 'utils'],
   '@buckley/tools': ['sandbox', 'security', 'observability', 'config', 'utils'],
   '@buckley/model': ['utils'],
-  '@buckley/orchestrator': ['tools', 'model', 'coordination', 'observability', 'utils'],
-  '@buckley/checkpoint': ['coordination', 'utils'],
+  '@buckley/orchestrator': ['tools', 'model', 'events', 'coordination', 'observability', 'utils'],
+  '@buckley/checkpoint': ['events', 'utils'],
   '@buckley/index': ['utils'],
   '@buckley/sdk': [],
-  '@buckley/acp': ['orchestrator', 'observability', 'coordination', 'utils'],
-  '@buckley/api': ['sdk', 'orchestrator', 'observability', 'coordination', 'utils'],
+  '@buckley/acp': ['orchestrator', 'observability', 'events', 'utils'],
+  '@buckley/api': ['sdk', 'orchestrator', 'observability', 'events', 'utils'],
   '@buckley/runtime': '*',
   '@buckley/testing': '*',
   '@buckley/bench': '*',
@@ -33,7 +35,7 @@ const allowed = {
 
 /** Packages that hold ports and pure logic: no driver may appear in their imports. */
 const drivers = ['pg', 'kysely', '@nats-io/', 'isolated-vm', '@electric-sql/pglite'];
-const core = ['@buckley/utils', '@buckley/config', '@buckley/coordination', '@buckley/security', '@buckley/observability', '@buckley/orchestrator'];
+const core = ['@buckley/utils', '@buckley/config', '@buckley/events', '@buckley/bus', '@buckley/coordination', '@buckley/security', '@buckley/observability', '@buckley/orchestrator'];
 
 const manifests = new Map();
 for (const base of ['packages', 'tools']) {
@@ -47,6 +49,17 @@ for (const base of ['packages', 'tools']) {
   }
 }
 
+/** Every package a rule reaches through the table: a test may use what its allowed dependencies bring in. */
+function reachable(rule, seen = new Set()) {
+  for (const short of rule) {
+    const dep = `@buckley/${short}`;
+    if (seen.has(dep)) continue;
+    seen.add(dep);
+    if (Array.isArray(allowed[dep])) reachable(allowed[dep], seen);
+  }
+  return seen;
+}
+
 const errors = [];
 const edges = new Map();
 for (const [name, { pkg }] of manifests) {
@@ -56,14 +69,19 @@ for (const [name, { pkg }] of manifests) {
   for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) {
     for (const dep of Object.keys(pkg[field] ?? {})) if (manifests.has(dep)) deps.add(dep);
   }
+  const devDeps = new Set();
   for (const dep of Object.keys(pkg.devDependencies ?? {})) {
-    // @buckley/testing is dev-only and may reach any port; other dev deps follow the table.
-    if (manifests.has(dep) && dep !== '@buckley/testing') deps.add(dep);
+    // @buckley/testing is dev-only and may reach any port; other dev deps stay inside the table's reach.
+    if (manifests.has(dep) && dep !== '@buckley/testing' && !deps.has(dep)) devDeps.add(dep);
   }
-  edges.set(name, deps);
+  edges.set(name, new Set([...deps, ...devDeps]));
   if (Array.isArray(rule)) {
     for (const dep of deps) {
       if (!rule.includes(dep.replace('@buckley/', ''))) errors.push(`${name}: may not depend on ${dep} (allowed: ${rule.join(', ') || 'none'})`);
+    }
+    const reach = reachable(rule);
+    for (const dep of devDeps) {
+      if (!reach.has(dep)) errors.push(`${name}: may not depend on ${dep} even for tests (reachable: ${[...reach].join(', ') || 'none'})`);
     }
   }
   if (core.includes(name)) {

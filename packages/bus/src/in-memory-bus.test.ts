@@ -1,4 +1,4 @@
-import { InMemoryBus } from '@buckley/coordination';
+import { InMemoryBus } from '@buckley/bus';
 import { describeBusConformance } from '@buckley/testing';
 
 // One in-process "server" per file; each test's buses are connections to it.

@@ -1,4 +1,4 @@
-import { InvalidSubjectError, assertSubject, buildSubject, decodeSubjectToken, encodeSubjectToken, subjectMatches, agentInboxSubject } from '@buckley/coordination';
+import { InvalidSubjectError, assertSubject, buildSubject, decodeSubjectToken, encodeSubjectToken, subjectMatches, agentInboxSubject } from '@buckley/bus';
 import { thrown } from '@buckley/testing';
 import { describe, expect, it } from 'vitest';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { BuckleyError, type BuckleyErrorOptions, type Clock, ClosedError, isBuckleyError, systemClock, uuidv7 } from '@buckley/utils';
-import type { EventStore, JsonObject, NewEvent } from './event-store.js';
-import { encodeSubjectToken } from './subject.js';
+import type { EventStore, JsonObject, NewEvent } from '@buckley/events';
+import { encodeSubjectToken } from '@buckley/bus';
 
 /**
  * The `AgentRegistry` port (discovery): which agents are alive, what they can do and where to

@@ -1,4 +1,4 @@
-import type { Bus } from './bus.js';
+import type { Bus } from '@buckley/bus';
 import type { TaskWakeup } from './task-core.js';
 
 /** Options of {@link createBusTaskWakeup}. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { BusMessage } from './bus.js';
-import type { StoredEvent } from './event-store.js';
-import { InMemoryBus } from './in-memory-bus.js';
-import { createInMemoryEventStore } from './in-memory-event-store.js';
+import type { BusMessage } from '@buckley/bus';
+import type { StoredEvent } from '@buckley/events';
+import { InMemoryBus } from '@buckley/bus';
+import { createInMemoryEventStore } from '@buckley/events';
 import {
   EventHeader,
   type EventPublisher,

@@ -1,7 +1,7 @@
 import { type Clock, sleep, systemClock, throwIfAborted } from '@buckley/utils';
-import type { Bus, BusHeaders } from './bus.js';
-import type { EventStore, StoredEvent, Subscription } from './event-store.js';
-import { encodeSubjectToken } from './subject.js';
+import type { Bus, BusHeaders } from '@buckley/bus';
+import type { EventStore, StoredEvent, Subscription } from '@buckley/events';
+import { encodeSubjectToken } from '@buckley/bus';
 
 /** Default subject prefix of the live event stream: events go to `buckley.events.<encoded stream id>`. */
 export const EVENT_SUBJECT_PREFIX = 'buckley.events';

@@ -1,10 +1,5 @@
-import {
-  InMemoryBus,
-  PeerTokenAuthority,
-  PeerTokenExpiredError,
-  PeerTokenReusedError,
-  PeerTokenUnknownError,
-} from '@buckley/coordination';
+import { InMemoryBus } from '@buckley/bus';
+import { PeerTokenAuthority, PeerTokenExpiredError, PeerTokenReusedError, PeerTokenUnknownError } from '@buckley/coordination';
 import { describePeerConformance, thrown } from '@buckley/testing';
 import { InvalidArgumentError, ManualClock } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';

@@ -1,8 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BuckleyError, type BuckleyErrorOptions, type Clock, InvalidArgumentError, isBuckleyError, systemClock } from '@buckley/utils';
-import { InvalidMessageError } from './bus-errors.js';
-import { type Bus, type BusSubscription, decodeJson, encodeJson } from './bus.js';
-import { agentInboxSubject } from './subject.js';
+import { InvalidMessageError } from '@buckley/bus';
+import { type Bus, type BusSubscription, decodeJson, encodeJson } from '@buckley/bus';
+import { agentInboxSubject } from '@buckley/bus';
 
 /**
  * Peer request/reply (p2p): an agent sends a typed JSON request to another agent's inbox

@@ -1,4 +1,4 @@
-import type { JsonObject } from './event-store.js';
+import type { JsonObject } from '@buckley/events';
 
 /**
  * The `TaskCoordinator` port: durable work dispatch with leases. A task is submitted with the

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Clock, systemClock, throwIfAborted, uuidv7 } from '@buckley/utils';
-import { isWrongExpectedVersionError } from './errors.js';
-import type { EventStore, JsonObject, NewEvent, StoredEvent } from './event-store.js';
+import { isWrongExpectedVersionError } from '@buckley/events';
+import type { EventStore, JsonObject, NewEvent, StoredEvent } from '@buckley/events';
 import {
   type ClaimTaskOptions,
   type FailTaskOptions,
@@ -24,7 +24,7 @@ import {
   TaskNotFoundError,
   TaskStateError,
 } from './task-errors.js';
-import { jsonProblem } from './validation.js';
+import { jsonProblem } from '@buckley/events/adapter';
 
 /**
  * A task as a {@link TaskTable} stores it: the public view plus the current lease's fencing

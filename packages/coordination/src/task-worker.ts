@@ -1,4 +1,4 @@
-import type { JsonObject } from './event-store.js';
+import type { JsonObject } from '@buckley/events';
 import type { TaskCoordinator, TaskLease } from './task-coordinator.js';
 import { isTaskLeaseLostError } from './task-errors.js';
 

@@ -1,5 +1,5 @@
 import { throwIfAborted } from '@buckley/utils';
-import { EventStoreClosedError, InvalidEventStoreOptionError } from './errors.js';
+import { EventStoreClosedError, InvalidEventStoreOptionError } from './event-store-errors.js';
 import type {
   AppendOptions,
   AppendToStreamsOptions,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidEventStoreOptionError } from './errors.js';
+import { InvalidEventStoreOptionError } from './event-store-errors.js';
 import {
   checkExpectedVersion,
   jsonProblem,

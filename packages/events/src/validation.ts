@@ -5,7 +5,7 @@ import {
   InvalidExpectedVersionError,
   InvalidStreamIdError,
   WrongExpectedVersionError,
-} from './errors.js';
+} from './event-store-errors.js';
 import {
   ATTRIBUTION_KEYS,
   type AttributionKey,

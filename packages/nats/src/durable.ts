@@ -1,4 +1,4 @@
-import { type RetryOptions, retry } from '@buckley/coordination';
+import { type RetryOptions, retry } from '@buckley/utils';
 import { type JetStreamClient, JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import { type MsgHdrs, errors, headers as natsHeaders } from '@nats-io/transport-node';
 

@@ -18,8 +18,8 @@ import {
   assertSubject,
   decodeJson,
   decodeText,
-} from '@buckley/coordination';
-import { DEFAULT_MAX_PENDING, SerialDispatcher, assertHeaders, toBytes, warnBusError } from '@buckley/coordination/internal';
+} from '@buckley/bus';
+import { DEFAULT_MAX_PENDING, SerialDispatcher, assertHeaders, toBytes, warnBusError } from '@buckley/bus/adapter';
 import { abortError } from '@buckley/utils';
 import { type Msg, type MsgHdrs, type NatsConnection, errors, headers as natsHeaders } from '@nats-io/transport-node';
 

@@ -1,12 +1,11 @@
 import {
   EventHeader,
   InMemoryCheckpointStore,
-  type StoredEvent,
   createEventDeduper,
-  createInMemoryEventStore,
   createOutboxRelay,
   eventSubject,
 } from '@buckley/coordination';
+import { type StoredEvent, createInMemoryEventStore } from '@buckley/events';
 import { randomSuffix } from '@buckley/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';

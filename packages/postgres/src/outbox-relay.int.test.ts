@@ -1,10 +1,8 @@
+import { type EventStore, type StoredEvent } from '@buckley/events';
+import { type BusMessage, InMemoryBus } from '@buckley/bus';
 import {
-  type EventStore,
-  type StoredEvent,
-  type BusMessage,
   type CheckpointStore,
   EventHeader,
-  InMemoryBus,
   createBusEventPublisher,
   createEventDeduper,
   createOutboxRelay,

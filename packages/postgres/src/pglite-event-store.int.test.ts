@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StoredEvent } from '@buckley/coordination';
+import type { StoredEvent } from '@buckley/events';
 import { describeEventStoreConformance } from '@buckley/testing';
 import { createTestPGlite } from '@buckley/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

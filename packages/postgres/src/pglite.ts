@@ -1,5 +1,5 @@
-import { InvalidEventStoreOptionError } from '@buckley/coordination';
-import { resolveStoreOptions } from '@buckley/coordination/internal';
+import { InvalidEventStoreOptionError } from '@buckley/events';
+import { resolveStoreOptions } from '@buckley/events/adapter';
 import { Kysely, type PGlite as KyselyPGlite, PGliteDialect } from 'kysely';
 import { resolvePollMs } from './postgres.js';
 import { type EventStoreBackend, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';

@@ -1,4 +1,4 @@
-import { type StoredEvent, EventStoreUnavailableError, isEventStoreUnavailableError } from '@buckley/coordination';
+import { EventStoreUnavailableError, type StoredEvent, isEventStoreUnavailableError } from '@buckley/events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describeEventStoreConformance } from '@buckley/testing';

@@ -20,7 +20,7 @@ import {
   type Subscription,
   WrongExpectedVersionError,
   isEventStoreError,
-} from '@buckley/coordination';
+} from '@buckley/events';
 import {
   ChangeNotifier,
   type NormalizedFilter,
@@ -35,7 +35,7 @@ import {
   resolveReadAllOptions,
   resolveReadOptions,
   resolveSubscribeFrom,
-} from '@buckley/coordination/internal';
+} from '@buckley/events/adapter';
 import { isBuckleyError, throwIfAborted } from '@buckley/utils';
 import { CompiledQuery, type RawBuilder, sql } from 'kysely';
 import { type AnyKysely, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';

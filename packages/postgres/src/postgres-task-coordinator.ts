@@ -7,7 +7,7 @@ import {
   type TaskTable,
   createTaskCoordinatorCore,
   reservedRecord,
-} from '@buckley/coordination/internal';
+} from '@buckley/coordination/adapter';
 import { throwIfAborted } from '@buckley/utils';
 import { Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration';

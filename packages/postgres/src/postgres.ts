@@ -1,5 +1,5 @@
-import { InvalidEventStoreOptionError } from '@buckley/coordination';
-import { resolveStoreOptions } from '@buckley/coordination/internal';
+import { InvalidEventStoreOptionError } from '@buckley/events';
+import { resolveStoreOptions } from '@buckley/events/adapter';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import { type EventStoreBackend, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
 import { type AnyKysely, DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';

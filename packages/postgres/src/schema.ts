@@ -1,4 +1,4 @@
-import { InvalidEventStoreOptionError } from '@buckley/coordination';
+import { InvalidEventStoreOptionError } from '@buckley/events';
 import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely/migration';
 

@@ -4,10 +4,9 @@ import {
   AgentExpiredError,
   AgentNotFoundError,
   type AgentRegistry,
-  type EventStore,
   InvalidAgentError,
-  createInMemoryEventStore,
 } from '@buckley/coordination';
+import { type EventStore, createInMemoryEventStore } from '@buckley/events';
 import { ClosedError, ManualClock } from '@buckley/utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejected } from './errors.js';

@@ -1,8 +1,8 @@
 import { checkSkips } from './errors.js';
 import {
   type Bus,
-  type BusMessage,
   BusClosedError,
+  type BusMessage,
   BusTimeoutError,
   InvalidHeaderError,
   InvalidSubjectError,
@@ -12,8 +12,8 @@ import {
   REJECT_REASON_HEADER,
   buildSubject as makeSubject,
   subscribeJson,
-} from '@buckley/coordination';
-import type { InvalidMessageError } from '@buckley/coordination';
+} from '@buckley/bus';
+import type { InvalidMessageError } from '@buckley/bus';
 import { AbortedError } from '@buckley/utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejected, thrown } from './errors.js';

@@ -2,20 +2,20 @@
 /* oxlint-disable vitest/expect-expect, vitest/valid-title */
 import { checkSkips, rejected } from './errors.js';
 import {
+  type EventFilter,
+  type EventStore,
   EventStoreClosedError,
   EventStoreErrorCode,
+  type EventStoreOptions,
   InvalidEventError,
   InvalidEventStoreOptionError,
   InvalidExpectedVersionError,
   InvalidStreamIdError,
-  WrongExpectedVersionError,
-  type EventFilter,
-  type EventStore,
-  type EventStoreOptions,
   type NewEvent,
   type StoredEvent,
   type Subscription,
-} from '@buckley/coordination';
+  WrongExpectedVersionError,
+} from '@buckley/events';
 import { AbortedError, isBuckleyError, uuidv7 } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
 

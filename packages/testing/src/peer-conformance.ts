@@ -1,14 +1,11 @@
+import { type Bus, BusTimeoutError, NoRespondersError, agentInboxSubject } from '@buckley/bus';
 import {
-  type Bus,
-  BusTimeoutError,
-  NoRespondersError,
   PEER_TOKEN_HEADER,
   PeerRequestError,
   PeerTokenAuthority,
   PeerTokenExpiredError,
   PeerTokenReusedError,
   PeerTokenUnknownError,
-  agentInboxSubject,
   createPeer,
 } from '@buckley/coordination';
 import { AbortedError, ManualClock } from '@buckley/utils';

@@ -3,18 +3,16 @@
 import { checkSkips, rejected } from './errors.js';
 import {
   InvalidTaskError,
+  type TaskCoordinator,
   TaskCoordinatorClosedError,
   TaskLeaseLostError,
   TaskNotFoundError,
+  type TaskRetryPolicy,
   TaskStateError,
-  createInMemoryEventStore,
   runTaskWorker,
   taskStreamId,
-  type EventStore,
-  type StoredEvent,
-  type TaskCoordinator,
-  type TaskRetryPolicy,
 } from '@buckley/coordination';
+import { type EventStore, type StoredEvent, createInMemoryEventStore } from '@buckley/events';
 import { ManualClock, type Clock, uuidv7 } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
 

@@ -1,6 +1,6 @@
-import { CircuitBreaker, CircuitOpenError, type CircuitStateChange } from '@buckley/coordination';
+import { CircuitBreaker, CircuitOpenError, type CircuitStateChange } from './circuit-breaker.js';
 import { rejected } from '@buckley/testing';
-import { ManualClock } from '@buckley/utils';
+import { ManualClock } from './index.js';
 import { describe, expect, it } from 'vitest';
 
 const fail = (message = 'down') => () => Promise.reject(new Error(message));

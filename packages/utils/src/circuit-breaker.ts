@@ -1,4 +1,5 @@
-import { BuckleyError, type BuckleyErrorOptions, type Clock, InvalidArgumentError, systemClock } from '@buckley/utils';
+import { type Clock, systemClock } from './clock.js';
+import { BuckleyError, type BuckleyErrorOptions, InvalidArgumentError } from './errors.js';
 
 /** A circuit breaker's state. */
 export type CircuitState = 'closed' | 'open' | 'half-open';

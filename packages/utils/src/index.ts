@@ -15,3 +15,7 @@ export { sleep, withDeadline, anySignal, abortError, throwIfAborted } from './ab
 export type { WaitOptions, DeadlineOptions } from './abort.js';
 export { BoundedQueue } from './queue.js';
 export type { BoundedQueueOptions, OverflowPolicy, PushOptions } from './queue.js';
+export { RetryExhaustedError, backoffDelay, retry } from './retry.js';
+export type { RetryOptions } from './retry.js';
+export { CircuitBreaker, CircuitOpenError } from './circuit-breaker.js';
+export type { CircuitBreakerOptions, CircuitMetrics, CircuitState, CircuitStateChange } from './circuit-breaker.js';

@@ -1,9 +1,9 @@
-import { BusTimeoutError, RetryExhaustedError, backoffDelay, retry } from '@buckley/coordination';
+import { RetryExhaustedError, backoffDelay, retry } from './retry.js';
 import { rejected } from '@buckley/testing';
-import { AbortedError, BuckleyError, InvalidArgumentError, ManualClock } from '@buckley/utils';
+import { AbortedError, BuckleyError, InvalidArgumentError, ManualClock, TimeoutError } from './index.js';
 import { describe, expect, it } from 'vitest';
 
-const retryable = () => new BusTimeoutError('svc', 10);
+const retryable = () => new TimeoutError(10);
 
 describe('retry', () => {
   it('returns the first success without waiting', async () => {

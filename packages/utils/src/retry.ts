@@ -1,13 +1,6 @@
-import {
-  BuckleyError,
-  type BuckleyErrorOptions,
-  type Clock,
-  InvalidArgumentError,
-  isRetryableError,
-  sleep,
-  systemClock,
-  throwIfAborted,
-} from '@buckley/utils';
+import { sleep, throwIfAborted } from './abort.js';
+import { type Clock, systemClock } from './clock.js';
+import { BuckleyError, type BuckleyErrorOptions, InvalidArgumentError, isRetryableError } from './errors.js';
 
 /** Options of {@link retry}. */
 export interface RetryOptions {

@@ -2,11 +2,10 @@
 // task coordinator (tasks/s claimed and completed by 4 workers), embedded and distributed, each
 // beside the raw drivers doing the same work in the same run. Uses BUCKLEY_TEST_POSTGRES_URL and
 // BUCKLEY_TEST_NATS_URL with a private schema, stream and subject prefix, dropped afterwards.
+import { type EventStore, createInMemoryEventStore } from '@buckley/events';
 import {
-  type EventStore,
   type TaskCoordinator,
   createBusTaskWakeup,
-  createInMemoryEventStore,
   createInMemoryTaskCoordinator,
   createOutboxRelay,
   runTaskWorker,

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EventStore, NewEvent, StoredEvent } from '@buckley/coordination';
+import type { EventStore, NewEvent, StoredEvent } from '@buckley/events';
 import { createPGliteEventStore, createPostgresEventStore } from '@buckley/postgres';
 import { uuidv7 } from '@buckley/utils';
 import { PGlite } from '@electric-sql/pglite';
