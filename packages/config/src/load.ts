@@ -97,7 +97,7 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     path: 'sandbox.network',
     weakens: (v) => (v === true ? `${USER_FILE_HINT}, or pass --set sandbox.network=true` : undefined),
   },
-  ...(['timeout_seconds', 'max_output_bytes', 'limits.max_processes', 'limits.max_memory_mb', 'limits.max_file_size_mb', 'limits.cpu_seconds'] as const).map(
+  ...(['timeout_seconds', 'max_output_bytes', 'limits.max_processes', 'limits.max_memory_mb', 'limits.max_file_size_mb', 'limits.cpu_seconds', 'limits.max_write_mb'] as const).map(
     (key) => ({
       path: `sandbox.${key}`,
       weakens: (v: unknown, lower: BuckleyConfig) => {
@@ -108,6 +108,13 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
       },
     }),
   ),
+  {
+    path: 'sandbox.home_allow',
+    weakens: (v, lower) => {
+      const extra = notSubset(v, lower.sandbox.homeAllow);
+      return extra.length > 0 ? `a project may only shrink the readable home entries (not ${extra.join(', ')}); ${USER_FILE_HINT}` : undefined;
+    },
+  },
   {
     path: 'sandbox.env_allow',
     weakens: (v, lower) => {

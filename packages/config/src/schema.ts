@@ -57,6 +57,13 @@ const sandboxSchema = z.strictObject({
   ]),
   /** Program names allowed in `strict` mode. */
   allowedCommands: z.array(z.string().min(1)).default([]),
+  /**
+   * Home entries (`~/...`) commands may read; the rest of the home is hidden. A project file
+   * may only shrink the list.
+   */
+  homeAllow: z
+    .array(z.string().regex(/^~\/./, 'a path under the home, written ~/...'))
+    .default(['~/.cargo/bin', '~/.rustup', '~/.nvm', '~/.pyenv', '~/.rbenv', '~/.local/bin', '~/.volta', '~/.bun/bin', '~/.deno/bin', '~/go/bin']),
   /** Resource limits that hold even when the host user is root. */
   limits: z
     .strictObject({
@@ -68,6 +75,8 @@ const sandboxSchema = z.strictObject({
       maxFileSizeMb: positiveInt(1024 * 1024).default(1024),
       /** CPU time limit, in seconds. */
       cpuSeconds: positiveInt(86_400).default(300),
+      /** Total a command may write into the workspace, in MiB (enforced on root hosts). */
+      maxWriteMb: positiveInt(1024 * 1024).default(1024),
     })
     .prefault({}),
 });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
@@ -9,9 +9,23 @@ import type { Finding } from '@buckley/security';
 import { InvalidArgumentError } from '@buckley/utils';
 import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups, sweepStaleCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
-import { SandboxUnavailableError } from './errors.js';
+import { SandboxUnavailableError, SandboxWorkspaceError } from './errors.js';
+import {
+  HELPER_ARGV_FD,
+  HELPER_READY_FD,
+  STAGED_WORKSPACE,
+  STAGING_DIR,
+  type SandboxIdentity,
+  Staging,
+  type HelperInput,
+  copyBack,
+  helperArgs,
+  stagedPath,
+  helperSyscalls,
+  sandboxIdentity,
+} from './isolation.js';
 import { LAUNCHER_FAILURE, type Rlimit, launcherArgs, spareLauncherArgs } from './launcher.js';
-import { bwrapArgs, isInside, planMounts } from './mounts.js';
+import { bwrapArgs, closedAncestor, isInside, planMounts } from './mounts.js';
 import { CappedBuffer } from './output.js';
 import { checkCommand } from './policy.js';
 import { compileSeccompFilter } from './seccomp.js';
@@ -64,9 +78,9 @@ export interface SandboxOptions {
    */
   readonly limitMechanism?: 'auto' | 'rlimit' | undefined;
   /**
-   * Host uid and gid the sandbox runs commands as when the host user is root and no cgroup
-   * holds the process limit (the kernel ignores `RLIMIT_NPROC` for root). Defaults to the
-   * workspace's owner when that is not root. Without either, such runs are refused.
+   * Host uid and gid every command runs as when the host user is root (a command never runs
+   * as real uid 0). Defaults to the `buckley-sandbox` user when it exists, else uid and gid
+   * 2000000000. See the README, "Root hosts".
    */
   readonly runAs?: { readonly uid: number; readonly gid: number } | undefined;
 }
@@ -121,6 +135,8 @@ export interface SandboxProbe {
   /** null when bubblewrap starts with user namespaces; otherwise why not. */
   readonly bwrapError: string | null;
   readonly cgroups: CgroupDetection;
+  /** Perl, which runs the isolation helper on a root host; null when not found (or not root). */
+  readonly perl: string | null;
 }
 
 /** Runs bubblewrap once with the namespaces every run uses; resolves with bwrap's error text, or null on success. */
@@ -170,6 +186,7 @@ export class BubblewrapSandbox implements Sandbox {
   readonly #workspace: string;
   readonly #home: string;
   #probe: Promise<SandboxProbe> | undefined;
+  #identity: SandboxIdentity | undefined;
   #counter = 0;
 
   constructor(options: SandboxOptions) {
@@ -181,6 +198,8 @@ export class BubblewrapSandbox implements Sandbox {
       throw new InvalidArgumentError(`workspace must be an existing directory, got ${JSON.stringify(options.workspace)}`, { cause: error });
     }
     this.#home = options.home ?? homedir();
+    const refusal = workspaceRefusal(this.#workspace, this.#home);
+    if (refusal !== null) throw new SandboxWorkspaceError(this.#workspace, refusal);
   }
 
   /** The real path of the workspace. */
@@ -196,7 +215,13 @@ export class BubblewrapSandbox implements Sandbox {
       const cgroups: CgroupDetection =
         this.#options.limitMechanism === 'rlimit' ? { ok: false, reason: 'cgroups turned off by limitMechanism "rlimit"' } : detectCgroups();
       if (cgroups.ok) sweepStaleCgroups(cgroups.support);
-      return { bwrap, bwrapError, cgroups };
+      let perl: string | null = null;
+      if (process.getuid?.() === 0) {
+        perl = findExecutable('perl');
+        // The mount point of every run's private staging tmpfs; empty on the host.
+        mkdirSync(STAGING_DIR, { recursive: true, mode: 0o755 });
+      }
+      return { bwrap, bwrapError, cgroups, perl };
     })();
     return this.#probe;
   }
@@ -272,20 +297,30 @@ export class BubblewrapSandbox implements Sandbox {
       }
       unsafeReason = 'sandbox-unavailable';
     }
-    // Root without a cgroup: RLIMIT_NPROC only holds for another host uid, so the run switches to one.
-    let runAs: { uid: number; gid: number } | null = null;
-    if (unsafeReason === null && !probe.cgroups.ok && process.getuid?.() === 0) {
-      runAs = this.#runAs();
-      if (runAs === null) {
+    // A root host: the command runs as the sandbox uid through the isolation helper, never as real uid 0.
+    let isolation: Isolation | null = null;
+    if (unsafeReason === null && process.getuid?.() === 0) {
+      const syscalls = helperSyscalls();
+      if (probe.perl === null || syscalls === null) {
         if (!overridden) {
-          throw new SandboxUnavailableError(
-            'process-limit',
-            `no cgroup can hold the process limit (${probe.cgroups.reason}) and the host user is root, for whom the kernel ignores RLIMIT_NPROC`,
-            'give Buckley a writable cgroup (a cgroup v1 pids hierarchy or a delegated cgroup v2), pass runAs: { uid, gid } of an unprivileged user who may write the workspace, or let a non-root user own the workspace',
-          );
+          throw probe.perl === null
+            ? new SandboxUnavailableError('perl', 'the host user is root and perl (which runs the helper that drops to an unprivileged uid) is not installed', 'install perl (apt-get install perl-base), or run Buckley as an unprivileged user')
+            : new SandboxUnavailableError('architecture', `the host user is root and the isolation helper does not know the syscalls of ${process.arch}`, 'run Buckley as an unprivileged user (x64 and arm64 are supported as root)');
         }
         unsafeReason = 'sandbox-unavailable';
-        missing = 'process-limit';
+        missing = probe.perl === null ? 'perl' : 'architecture';
+      } else {
+        const owner = statSync(this.#workspace);
+        const helperInput = {
+          perl: probe.perl,
+          syscalls,
+          identity: this.identity,
+          workspace: this.#workspace,
+          owner: { uid: owner.uid, gid: owner.gid },
+          stagingBytes: limits.maxWriteMb * MIB,
+          binds: [],
+        };
+        isolation = { writable: this.#config.mode === 'workspace', workspace: this.#workspace, helperInput, helper: [] };
       }
     }
     if (unsafeReason !== null) {
@@ -305,8 +340,25 @@ export class BubblewrapSandbox implements Sandbox {
         deniedPaths: this.#config.deniedPaths,
         network: this.#config.network,
         tmpBytes: limits.maxFileSizeMb * MIB,
+        homeAllow: this.#config.homeAllow,
       });
-      program = [probe.bwrap!, '--seccomp', String(SECCOMP_FD), ...bwrapArgs({ plan, env, cwd: realCwd, argv, hostUid: runAs?.uid ?? process.getuid?.() ?? 0, resolvConf: this.#config.network ? resolvConfUnderRun() : null })];
+      if (isolation !== null) isolation = { ...isolation, helper: helperArgs({ ...isolation.helperInput, binds: plan.homeAllow }) };
+      program = [
+        probe.bwrap!,
+        '--seccomp',
+        String(SECCOMP_FD),
+        ...bwrapArgs({
+          plan,
+          env,
+          cwd: realCwd,
+          argv,
+          hostUid: isolation === null ? (process.getuid?.() ?? 0) : this.identity.uid,
+          resolvConf: this.#config.network ? resolvConfUnderRun() : null,
+          stagedWorkspace: isolation === null ? undefined : STAGED_WORKSPACE,
+          closedAncestor: isolation === null ? null : closedAncestor(this.#workspace, this.identity.uid, this.identity.gid, plan.home),
+          homeAllowSources: isolation === null ? undefined : plan.homeAllow.map((_, i) => stagedPath(i)),
+        }),
+      ];
       spawnEnv = {};
       spawnCwd = this.#workspace;
     } else {
@@ -315,7 +367,7 @@ export class BubblewrapSandbox implements Sandbox {
       spawnCwd = realCwd;
     }
 
-    return execute({
+    const result = await execute({
       program,
       env: spawnEnv,
       cwd: spawnCwd,
@@ -331,15 +383,21 @@ export class BubblewrapSandbox implements Sandbox {
       withheld,
       warnings,
       bwrap: unsafeReason === null,
-      runAs,
+      isolation,
     });
+    for (const path of result.discardedWrites) {
+      this.#emit({
+        type: 'sandbox.violation',
+        data: { rule: 'protected-path', message: 'a run may not leave git metadata or Buckley state in the workspace; the write was discarded', subject: path, command, cwd: realCwd },
+      });
+    }
+    return result;
   }
 
-  /** The unprivileged host user to run as: the caller's choice, else the workspace's owner if not root. */
-  #runAs(): { uid: number; gid: number } | null {
-    if (this.#options.runAs !== undefined) return { uid: this.#options.runAs.uid, gid: this.#options.runAs.gid };
-    const owner = statSync(this.#workspace);
-    return owner.uid === 0 ? null : { uid: owner.uid, gid: owner.gid };
+  /** The host uid and gid commands run as when the host user is root (see {@link SandboxOptions.runAs}). */
+  get identity(): SandboxIdentity {
+    this.#identity ??= sandboxIdentity(this.#options.runAs);
+    return this.#identity;
   }
 
   #emit(event: SandboxEvent): void {
@@ -349,6 +407,24 @@ export class BubblewrapSandbox implements Sandbox {
       // An event sink failure must not change the outcome of a run.
     }
   }
+}
+
+/** Directories that are never a workspace: a run could write (or hide) the system under them. */
+const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/tmp'];
+/** Directories nothing inside of which is a workspace. */
+const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
+
+/** Why `workspace` (a real path) may not be one, or null. */
+function workspaceRefusal(workspace: string, home: string): string | null {
+  if (SYSTEM_DIRS.includes(workspace) || SYSTEM_TREES.some((tree) => isInside(tree, workspace))) return 'it is a system directory';
+  let realHome = home;
+  try {
+    realHome = realpathSync.native(home);
+  } catch {
+    // A home that does not exist holds nothing to protect.
+  }
+  if (isInside(workspace, realHome)) return workspace === realHome ? 'it is the home directory' : 'it holds the home directory';
+  return null;
 }
 
 /** Creates the command sandbox. See {@link BubblewrapSandbox}. */
@@ -392,7 +468,16 @@ function emptyResult(input: { violation: SandboxViolation | null; withheld: stri
     violation: input.violation,
     withheldEnv: input.withheld,
     warnings: input.warnings,
+    discardedWrites: [],
   };
+}
+
+/** A root host's run: the helper's argv (see `isolation.ts`) and whether its writes are copied back. */
+interface Isolation {
+  readonly helperInput: HelperInput;
+  readonly helper: readonly string[];
+  readonly writable: boolean;
+  readonly workspace: string;
 }
 
 interface ExecuteInput {
@@ -412,8 +497,8 @@ interface ExecuteInput {
   readonly warnings: readonly Finding[];
   /** `program[0]` is bubblewrap (which then joins the cgroup through its info and block fds). */
   readonly bwrap: boolean;
-  /** Host user to run the launcher as (root host without cgroups); null keeps the caller's. */
-  readonly runAs: { readonly uid: number; readonly gid: number } | null;
+  /** Set on a root host: the run goes through the isolation helper and its writes are copied back. */
+  readonly isolation: Isolation | null;
 }
 
 /**
@@ -429,10 +514,12 @@ interface ExecuteInput {
  */
 async function execute(input: ExecuteInput): Promise<RunResult> {
   const { limits } = input;
-  const spareKey = input.bwrap && input.cgroups !== null && hasBash() ? JSON.stringify([input.program[0], input.cgroups, limits]) : null;
+  const spareKey = input.bwrap && input.cgroups !== null && (input.isolation !== null || hasBash()) ? JSON.stringify([input.program[0], input.isolation?.helper ?? null, input.cgroups, limits]) : null;
   const spare = spareKey === null ? null : takeSpare(spareKey);
   const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
-  const rlimits = rlimitsFor(limits, cgroup !== null, input.runAs !== null);
+  const rlimits = rlimitsFor(limits, cgroup !== null, input.isolation !== null);
+  let staging: Staging | null = spare?.staging ?? null;
+  let discardedWrites: string[] = [];
   // bwrap's own fds: 3 = info (it writes the child pid), 4 = block (it waits for one byte).
   const handshake = spare === null && input.bwrap && cgroup !== null;
   const program = handshake ? [input.program[0]!, '--info-fd', '3', '--block-fd', '4', ...input.program.slice(1)] : input.program;
@@ -448,7 +535,17 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
     if (input.signal?.aborted) return { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe, warnings: input.warnings }), aborted: true };
     const started = performance.now();
     let child: ChildProcess;
-    if (spare !== null) {
+    if (spare !== null && input.isolation !== null) {
+      // The isolation helper has its mounts ready and waits for the argv it execs as the sandbox uid.
+      child = spare.child;
+      child.ref();
+      for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { ref?: () => void }).ref?.();
+      const argvPipe = (child.stdio as unknown as Writable[])[HELPER_ARGV_FD]!;
+      argvPipe.on('error', () => {
+        // The spare died; its exit is reported below.
+      });
+      argvPipe.end(nulJoin(input.program));
+    } else if (spare !== null) {
       // The spare sits in its cgroup with its rlimits, waiting for its command line: bwrap's
       // options go to bwrap itself (`--args 4`, one read), the command after `--` to the launcher.
       child = spare.child;
@@ -464,12 +561,19 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       (child.stdio[4] as Writable).end(nulJoin(args.slice(0, split)));
       (child.stdio[3] as Writable).end(nulJoin(args.slice(split)));
     } else {
-      child = spawn('/bin/sh', launcherArgs(handshake ? [] : (cgroup?.procsFiles ?? []), rlimits, program), {
+      const handshakeFds = handshake ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
+      child = spawn('/bin/sh', launcherArgs(handshake ? [] : (cgroup?.procsFiles ?? []), rlimits, input.isolation?.helper ?? program), {
         cwd: input.cwd,
         env: input.env,
         detached: true,
-        ...(input.runAs === null ? {} : { uid: input.runAs.uid, gid: input.runAs.gid }),
-        stdio: handshake ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : input.bwrap ? ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+        stdio:
+          input.isolation !== null
+            ? ['pipe', 'pipe', 'pipe', ...handshakeFds, 'pipe', 'pipe', 'pipe']
+            : handshake
+              ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe']
+              : input.bwrap
+                ? ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'pipe']
+                : ['pipe', 'pipe', 'pipe'],
       });
       if (input.bwrap) sendSeccompFilter(child);
     }
@@ -530,7 +634,19 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
     });
 
     let joinError: Error | null = null;
-    if (handshake) joinError = await joinCgroup(child, cgroup!);
+    if (spare === null && input.isolation !== null) {
+      // The helper reports its mounts ready; the staging is opened from here (it outlives the
+      // run's namespace while held), and only then is the helper given the argv to exec.
+      staging = await helperReady(child);
+      if (staging !== null) {
+        const argvPipe = (child.stdio as unknown as Writable[])[HELPER_ARGV_FD]!;
+        argvPipe.on('error', () => {
+          // The helper died; its exit status and stderr say why.
+        });
+        argvPipe.end(nulJoin(program));
+      }
+    }
+    if (handshake && (input.isolation === null || staging !== null)) joinError = await joinCgroup(child, cgroup!);
     if (joinError !== null) killTree('SIGKILL');
 
     // A fork bomb keeps the kernel refusing forks; one refused fork a program may handle. Stop
@@ -580,10 +696,17 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       throw new SandboxUnavailableError('cgroup', `the sandbox could not join its cgroup: ${joinError.message}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"', { cause: joinError });
     }
     if (exit.code === 125 && err.text.startsWith(LAUNCHER_FAILURE)) {
+      if (input.isolation !== null && !/cannot (join cgroup|set limit)/.test(err.text)) {
+        throw new SandboxUnavailableError('isolation', `the helper that runs commands as an unprivileged uid failed: ${err.text.trim()}`, 'run on Linux 5.19+ with overlayfs and idmapped mounts for the workspace filesystem, or run Buckley as an unprivileged user');
+      }
       throw new SandboxUnavailableError('cgroup', `the sandbox launcher failed: ${err.text.trim()}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"');
     }
     const limitsHit: LimitHit[] = cgroup?.limitsHit() ?? [];
     if (outputKilled) limitsHit.push('output');
+    if (staging !== null) {
+      if (staging.full()) limitsHit.push('disk');
+      if (input.isolation?.writable) discardedWrites = copyBack(staging, input.isolation.workspace).discarded;
+    }
     return {
       exitCode: exit.code,
       signal: exit.signal,
@@ -597,8 +720,10 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       violation: null,
       withheldEnv: input.withheld,
       warnings: input.warnings,
+      discardedWrites,
     };
   } finally {
+    staging?.close();
     if (cgroup !== null) await removeCgroup(cgroup);
     // The next run with the same limits finds its process already started and in its cgroup.
     // Started once this run is over, not during it: `spawn` blocks the event loop (fork and
@@ -652,6 +777,22 @@ async function joinCgroup(child: ChildProcess, cgroup: RunCgroup): Promise<Error
   return null;
 }
 
+/**
+ * Waits for the isolation helper's ready byte and opens its staging; resolves with null when
+ * the helper exited first (its exit status and stderr say why).
+ */
+async function helperReady(child: ChildProcess): Promise<Staging | null> {
+  const ready = (child.stdio as unknown as Readable[])[HELPER_READY_FD]!;
+  const ok = await new Promise<boolean>((r) => {
+    ready.once('data', () => r(true));
+    ready.once('end', () => r(false));
+    ready.once('error', () => r(false));
+  });
+  ready.destroy();
+  if (!ok || child.pid === undefined) return null;
+  return Staging.open(child.pid);
+}
+
 function nulJoin(words: readonly string[]): Buffer {
   return Buffer.from(words.map((w) => `${w}\0`).join(''));
 }
@@ -683,6 +824,9 @@ interface Spare {
   readonly key: string;
   readonly child: ChildProcess;
   readonly cgroup: RunCgroup;
+  /** Isolation helper spares: the opened staging, once the helper reported ready (taken only then). */
+  staging: Staging | null;
+  readonly isolated: boolean;
 }
 
 /** At most one spare per process: the bwrap path, cgroup support and limits of the last run decide which. */
@@ -704,7 +848,7 @@ function scheduleSpare(key: string, input: ExecuteInput): void {
 
 function takeSpare(key: string): Spare | null {
   const s = spare;
-  if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null) return null;
+  if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null || (s.isolated && s.staging === null)) return null;
   spare = null;
   s.child.removeAllListeners('exit');
   return s;
@@ -719,12 +863,20 @@ function prepareSpare(key: string, input: ExecuteInput): void {
   } catch {
     return;
   }
-  const child = spawn('/bin/bash', spareLauncherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true), [input.program[0]!, '--args', '4']), {
-    cwd: '/',
-    env: {},
-    detached: true,
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-  });
+  const isolated = input.isolation !== null;
+  const child = isolated
+    ? spawn('/bin/sh', launcherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true, true), input.isolation!.helper), {
+        cwd: '/',
+        env: {},
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+      })
+    : spawn('/bin/bash', spareLauncherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true), [input.program[0]!, '--args', '4']), {
+        cwd: '/',
+        env: {},
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      });
   child.on('error', () => {
     // Seen as an exit; the next run starts its own process.
   });
@@ -732,9 +884,24 @@ function prepareSpare(key: string, input: ExecuteInput): void {
   // An idle spare must not keep the caller alive; when the caller exits, fd 3 closes and the launcher exits without running anything.
   child.unref();
   for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
-  const s: Spare = { key, child, cgroup };
+  const s: Spare = { key, child, cgroup, staging: null, isolated };
+  if (isolated) {
+    void (async () => {
+      let staging: Staging | null = null;
+      try {
+        staging = await helperReady(child);
+      } catch {
+        // Not opened: the spare is never taken and exits with its owner.
+      }
+      if (staging === null) return;
+      if (spare === s && child.exitCode === null && child.signalCode === null) s.staging = staging;
+      else staging.close();
+    })();
+  }
   child.once('exit', () => {
     if (spare === s) spare = null;
+    s.staging?.close();
+    s.staging = null;
     void removeCgroup(cgroup);
   });
   spare = s;
@@ -760,6 +927,8 @@ export async function releaseSpare(): Promise<void> {
   s.child.ref();
   s.child.kill('SIGKILL');
   await exited;
+  s.staging?.close();
+  s.staging = null;
   await removeCgroup(s.cgroup);
 }
 

@@ -31,3 +31,14 @@ export class JsRunnerCrashedError extends SandboxError {
     super('JS_RUNNER_CRASHED', message, { retryable: true, ...options });
   }
 }
+
+/** The directory given as the workspace may not be one: a system directory, the home, or a directory holding the home. */
+export class SandboxWorkspaceError extends SandboxError {
+  /** The refused directory (its real path). */
+  readonly workspace: string;
+
+  constructor(workspace: string, reason: string) {
+    super('SANDBOX_WORKSPACE_REFUSED', `${JSON.stringify(workspace)} cannot be a sandbox workspace: ${reason}; fix: use a project directory`);
+    this.workspace = workspace;
+  }
+}

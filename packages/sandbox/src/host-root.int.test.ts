@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, releaseSpare } from './index.js';
+import { type SandboxEvent, createSandbox, releaseSpare } from './index.js';
 
 // Hostile tests of what a command could do to a host whose user is root. Each was an escape
 // once: they must fail against a sandbox that runs commands with real uid 0.
@@ -11,19 +11,49 @@ import { createSandbox, releaseSpare } from './index.js';
 const base = mkdtempSync('/var/tmp/buckley-host-root-test-');
 const ws = join(base, 'app');
 const home = join(base, 'home');
-const limits = { maxProcesses: 64, maxMemoryMb: 256, maxFileSizeMb: 16, cpuSeconds: 30 };
+const limits = { maxProcesses: 64, maxMemoryMb: 256, maxFileSizeMb: 16, cpuSeconds: 30, maxWriteMb: 64 };
 
 function config(overrides: Partial<SandboxConfig> = {}): SandboxConfig {
   return { ...defaultConfig().sandbox, limits, ...overrides };
 }
 
-function sandbox(overrides: Partial<SandboxConfig> = {}) {
-  return createSandbox({ config: config(overrides), workspace: ws, home, killGraceMs: 500 });
+function sandbox(overrides: Partial<SandboxConfig> = {}, workspace = ws, onEvent?: (e: SandboxEvent) => void) {
+  return createSandbox({ config: config(overrides), workspace, home, killGraceMs: 500, onEvent });
 }
 
+/** Credentials an outside review found readable in a home, none of them on the old deny-list. */
+const HOME_CREDENTIALS = [
+  '.pgpass',
+  '.my.cnf',
+  '.bash_history',
+  '.psql_history',
+  '.gitconfig',
+  '.claude/.credentials.json',
+  '.codex/auth.json',
+  '.cargo/credentials.toml',
+  '.terraform.d/credentials.tfrc.json',
+  '.yarnrc.yml',
+  '.m2/settings.xml',
+  '.gem/credentials',
+  '.config/rclone/rclone.conf',
+  '.config/pip/pip.conf',
+  '.cache/huggingface/token',
+  '.local/share/keyrings/login.keyring',
+];
+
 beforeAll(() => {
+  // Open like a usual /home: the sandbox uid may enter, so only the sandbox's own masks hide things.
+  chmodSync(base, 0o755);
   mkdirSync(ws, { recursive: true });
   mkdirSync(home, { recursive: true });
+  for (const rel of HOME_CREDENTIALS) {
+    mkdirSync(join(home, rel, '..'), { recursive: true });
+    writeFileSync(join(home, rel), `CREDENTIAL ${rel}\n`, { mode: 0o644 });
+  }
+  mkdirSync(join(home, '.cargo', 'bin'), { recursive: true });
+  writeFileSync(join(home, '.cargo', 'bin', 'tool'), '#!/bin/sh\necho tool-ran\n', { mode: 0o755 });
+  mkdirSync(join(home, '.local', 'bin'), { recursive: true });
+  writeFileSync(join(home, '.local', 'bin', 'other'), '#!/bin/sh\necho other-ran\n', { mode: 0o755 });
 });
 
 afterAll(async () => {
@@ -36,14 +66,22 @@ describe('as root on the host', () => {
     expect(process.getuid?.()).toBe(0);
   });
 
-  it('the command never has real uid 0: the uid map points at an unprivileged host uid', async () => {
-    const r = await sandbox().run(['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; grep -E "^(Uid|Gid):" /proc/self/status']);
-    expect(r.exitCode).toBe(0);
-    const maps = r.stdout.text.trim().split('\n').slice(0, 2);
-    for (const line of maps) {
-      const [, outside] = line.trim().split(/\s+/).map(Number);
-      expect(outside).not.toBe(0);
+  it('the command never has real uid 0: the host sees it run as an unprivileged uid, with no supplementary groups', async () => {
+    const marker = `2.${process.pid}${Math.floor(Math.random() * 1000)}`;
+    const running = sandbox().run(['sleep', marker], { timeoutMs: 20_000 });
+    let seen: string[] = [];
+    for (let i = 0; i < 200 && seen.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      seen = execFileSync('ps', ['-eo', 'uid,gid,args'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((line) => line.trim().split(/\s+/).slice(2).join(' ') === `sleep ${marker}`);
     }
+    expect((await running).exitCode).toBe(0);
+    expect(seen).toHaveLength(1);
+    const [uid, gid] = seen[0]!.trim().split(/\s+/).map(Number);
+    expect(uid).not.toBe(0);
+    expect(gid).not.toBe(0);
+    expect(uid).toBe(sandbox().identity.uid);
   });
 
   it.each(['workspace', 'read-only'] as const)('/proc/sys cannot be opened for writing (%s mode): core_pattern, printk_ratelimit_burst, drop_caches', async (mode) => {
@@ -64,14 +102,12 @@ describe('as root on the host', () => {
     const r = await sandbox().run(['sh', '-c', 'cp /bin/sh ./rootsh && chmod 4755 ./rootsh; chmod 2755 ./rootsh 2>/dev/null; echo done']);
     expect(r.stdout.text).toBe('done\n');
     const made = join(ws, 'rootsh');
-    if (existsSync(made)) {
-      const st = statSync(made);
-      expect(st.uid === 0 && (st.mode & 0o4000) !== 0).toBe(false);
-      expect(st.gid === 0 && (st.mode & 0o2000) !== 0).toBe(false);
-      // A host user running it stays who they are.
-      const id = execFileSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', made, '-c', 'id -u'], { encoding: 'utf8' });
-      expect(id.trim()).toBe('65534');
-    }
+    const st = statSync(made);
+    expect(st.uid === 0 && (st.mode & 0o4000) !== 0).toBe(false);
+    expect(st.gid === 0 && (st.mode & 0o2000) !== 0).toBe(false);
+    // A host user running it stays who they are.
+    const id = execFileSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', made, '-c', 'id -u'], { encoding: 'utf8' });
+    expect(id.trim()).toBe('65534');
   });
 
   it('an edit-build-test cycle in a root-owned workspace works and the host sees every change', async () => {
@@ -105,5 +141,125 @@ describe('as root on the host', () => {
     // And a second run sees the first one's result.
     const again = await sandbox().run(['sh', '-c', 'cd project && ./app && cat keep.txt']);
     expect(again.stdout.text).toBe('built-ok\nold\nnew\n');
+  });
+});
+
+describe('home and system secrets', () => {
+  it('the home is hidden except the allow-listed toolchains, which stay readable and runnable', async () => {
+    const cat = HOME_CREDENTIALS.map((rel) => `cat ${home}/${rel} 2>/dev/null`).join('; ');
+    const r = await sandbox().run(['sh', '-c', `${cat}; ls -A ${home}; ${home}/.cargo/bin/tool; ${home}/.local/bin/other; echo done`]);
+    expect(r.stdout.text).not.toContain('CREDENTIAL');
+    expect(r.stdout.text).toBe('.cargo\n.local\ntool-ran\nother-ran\ndone\n');
+    // The home cannot be written either.
+    const w = await sandbox().run(['sh', '-c', `echo x > ${home}/.bashrc || echo refused`]);
+    expect(w.stdout.text).toBe('refused\n');
+    expect(existsSync(join(home, '.bashrc'))).toBe(false);
+  });
+
+  it('home_allow replaces the list: an empty one hides the toolchains too', async () => {
+    const r = await sandbox({ homeAllow: [] }).run(['sh', '-c', `ls -A ${home}; ${home}/.cargo/bin/tool 2>/dev/null; echo done`]);
+    expect(r.stdout.text).toBe('done\n');
+  });
+
+  it('root-only files outside the home are hidden: SSH host keys, /etc/ssl/private', async () => {
+    const r = await sandbox().run(['sh', '-c', 'cat /etc/ssh/ssh_host_*_key 2>/dev/null; ls -A /etc/ssl/private 2>/dev/null; echo done']);
+    expect(r.stdout.text).toBe('done\n');
+  });
+
+  it.each(['/', '/etc', '/usr', '/var'])('refuses %s as a workspace with a typed error', (dir) => {
+    expect(() => sandbox({}, dir)).toThrow(expect.objectContaining({ code: 'SANDBOX_WORKSPACE_REFUSED' }));
+  });
+
+  it('refuses the home itself (or a directory holding it) as the workspace', () => {
+    expect(() => sandbox({}, home)).toThrow(expect.objectContaining({ code: 'SANDBOX_WORKSPACE_REFUSED' }));
+    expect(() => sandbox({}, base)).toThrow(expect.objectContaining({ code: 'SANDBOX_WORKSPACE_REFUSED' }));
+  });
+});
+
+describe('git: no run leaves metadata the host git reads', () => {
+  const marker = join(base, 'fsmonitor-ran');
+  const plant = (dir: string) =>
+    `mkdir -p ${dir}/hooks && printf '[core]\\n\\tfsmonitor = touch ${marker}\\n' > ${dir}/config && echo '#!/bin/sh' > ${dir}/hooks/pre-commit; echo planted`;
+
+  /** Runs git on the host in `dir` as a user would, and says whether the planted hook ran. */
+  function hostGitRuns(dir: string): boolean {
+    rmSync(marker, { force: true });
+    try {
+      execFileSync('git', ['-C', dir, 'status'], { stdio: 'ignore', env: { ...process.env, GIT_CEILING_DIRECTORIES: base } });
+    } catch {
+      // Not a repository: git refuses, which is the point.
+    }
+    return existsSync(marker);
+  }
+
+  it('a workspace that is no repository: git init and a planted .git are not copied back', async () => {
+    const fresh = join(base, 'no-repo');
+    mkdirSync(fresh);
+    const events: SandboxEvent[] = [];
+    const r = await sandbox({}, fresh, (e) => events.push(e)).run(['sh', '-c', `git init -q . && ${plant('.git')}; echo kept > file.txt`]);
+    expect(r.stdout.text).toBe('planted\n');
+    expect(existsSync(join(fresh, '.git'))).toBe(false);
+    expect(readFileSync(join(fresh, 'file.txt'), 'utf8')).toBe('kept\n');
+    expect(r.discardedWrites).toContain('.git');
+    expect(events.some((e) => e.type === 'sandbox.violation' && e.data.subject === '.git')).toBe(true);
+    expect(hostGitRuns(fresh)).toBe(false);
+  });
+
+  it('a workspace inside a repository: a .git planted in it (or deeper) is not copied back', async () => {
+    const repo = join(base, 'outer-repo');
+    const sub = join(repo, 'pkg');
+    mkdirSync(sub, { recursive: true });
+    execFileSync('git', ['init', '-q', repo]);
+    const r = await sandbox({}, sub).run(['sh', '-c', `${plant('.git')}; mkdir -p deep && cd deep && ${plant('.git')}`]);
+    expect(r.stdout.text).toBe('planted\nplanted\n');
+    expect(existsSync(join(sub, '.git'))).toBe(false);
+    expect(existsSync(join(sub, 'deep', '.git'))).toBe(false);
+    expect(hostGitRuns(sub)).toBe(false);
+    expect(hostGitRuns(join(sub, 'deep'))).toBe(false);
+  });
+
+  it('a .git symlink replaced by a planted directory stays the symlink', async () => {
+    const linked = join(base, 'linked');
+    const real = join(base, 'linked-gitdir');
+    mkdirSync(linked);
+    execFileSync('git', ['init', '-q', '--separate-git-dir', real, linked]);
+    rmSync(join(linked, '.git'));
+    symlinkSync(real, join(linked, '.git'));
+    const r = await sandbox({}, linked).run(['sh', '-c', `rm -f .git; ${plant('.git')}`]);
+    expect(r.stdout.text).toBe('planted\n');
+    expect(lstatSync(join(linked, '.git')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(linked, '.git'))).toBe(real);
+    expect(readFileSync(join(real, 'config'), 'utf8')).not.toContain('fsmonitor');
+    expect(hostGitRuns(linked)).toBe(false);
+  });
+
+  it('a nested repository’s .git and a planted bare repository are left as they were', async () => {
+    const outer = join(base, 'nested');
+    mkdirSync(outer);
+    execFileSync('git', ['init', '-q', join(outer, 'inner')]);
+    const before = readFileSync(join(outer, 'inner', '.git', 'config'), 'utf8');
+    const bare = 'mkdir -p bare/objects bare/refs && echo "ref: refs/heads/main" > bare/HEAD && ' + plant('bare');
+    const r = await sandbox({}, outer).run(['sh', '-c', `${plant('inner/.git')}; ${bare}; echo ok > inner/file.txt`]);
+    expect(r.stdout.text).toBe('planted\nplanted\n');
+    expect(readFileSync(join(outer, 'inner', '.git', 'config'), 'utf8')).toBe(before);
+    expect(existsSync(join(outer, 'inner', '.git', 'hooks', 'pre-commit'))).toBe(false);
+    expect(existsSync(join(outer, 'bare'))).toBe(false);
+    expect(readFileSync(join(outer, 'inner', 'file.txt'), 'utf8')).toBe('ok\n');
+    expect(hostGitRuns(join(outer, 'inner'))).toBe(false);
+    expect(r.discardedWrites).toEqual(expect.arrayContaining(['inner/.git', 'bare']));
+  });
+});
+
+describe('disk', () => {
+  it('a run cannot write more than maxWriteMb into the workspace in total (eight 4 MiB files against 8 MiB)', async () => {
+    const disk = join(base, 'disk');
+    mkdirSync(disk);
+    const sb = sandbox({ limits: { ...limits, maxFileSizeMb: 4, maxWriteMb: 8 } }, disk);
+    const r = await sb.run(['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do head -c 4M /dev/zero > f$i; done; echo done']);
+    expect(r.stdout.text).toBe('done\n');
+    expect(r.stderr.text).toMatch(/No space left on device/);
+    expect(r.limitsHit).toContain('disk');
+    const total = execFileSync('du', ['-sb', disk], { encoding: 'utf8' }).split('\t')[0];
+    expect(Number(total)).toBeLessThanOrEqual(8 * 1024 * 1024 + 64 * 1024);
   });
 });

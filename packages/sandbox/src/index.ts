@@ -10,7 +10,7 @@ export type {
 } from './sandbox.js';
 export { BubblewrapSandbox, createSandbox, findExecutable, probeBwrap, releaseSpare } from './bubblewrap-sandbox.js';
 export type { SandboxOptions, SandboxEvent, SandboxProbe } from './bubblewrap-sandbox.js';
-export { SandboxError, SandboxUnavailableError, JsRunnerCrashedError, isSandboxError } from './errors.js';
+export { SandboxError, SandboxUnavailableError, SandboxWorkspaceError, JsRunnerCrashedError, isSandboxError } from './errors.js';
 export { buildEnvironment, isSecretEnvName, isSecretEnvValue } from './env.js';
 export type { SandboxEnvironment } from './env.js';
 export { checkCommand, STRICT_SAFE_BUILTINS } from './policy.js';

@@ -1,4 +1,4 @@
-import { type Stats, lstatSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { type Stats, lstatSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 
 /**
@@ -22,6 +22,24 @@ export const HOME_SECRETS: readonly string[] = [
   '.vault-token',
   '.buckley',
 ];
+
+/** Root-only secrets outside any home, hidden from every run (when present). */
+export const SYSTEM_SECRETS: readonly string[] = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/ssl/private', '/etc/ssh/ssh_host_*_key'];
+
+function systemSecrets(): string[] {
+  return SYSTEM_SECRETS.flatMap((pattern) => {
+    if (!pattern.includes('*')) return [pattern];
+    const dir = dirname(pattern);
+    const [prefix, suffix] = pattern.slice(dir.length + 1).split('*') as [string, string];
+    try {
+      return readdirSync(dir)
+        .filter((name) => name.startsWith(prefix) && name.endsWith(suffix))
+        .map((name) => join(dir, name));
+    } catch {
+      return [];
+    }
+  });
+}
 
 /**
  * Paths inside every writable root that stay readable but never writable: the whole `.git`
@@ -124,6 +142,10 @@ export interface MountPlan {
   readonly network: boolean;
   /** Size of the private `/tmp`, in bytes. */
   readonly tmpBytes: number;
+  /** The home directory, hidden behind an empty read-only tmpfs; null when it is not hidden. */
+  readonly home: string | null;
+  /** Allow-listed home entries bound read-only into the empty home (existing ones, as written). */
+  readonly homeAllow: readonly string[];
 }
 
 /** Inputs of {@link planMounts}. */
@@ -134,6 +156,8 @@ export interface PlanMountsInput {
   readonly deniedPaths: readonly string[];
   readonly network: boolean;
   readonly tmpBytes: number;
+  /** Home entries (`~/...` or absolute inside the home) that stay readable; the rest of the home is hidden. */
+  readonly homeAllow: readonly string[];
 }
 
 /**
@@ -171,9 +195,18 @@ export function planMounts(input: PlanMountsInput): MountPlan {
       if (target !== null && isInside(workspace, target)) readOnly.add(target);
     }
   }
+  const home = real(input.home);
+  const hideHome = home !== null && home !== '/' && statSync(home).isDirectory() && !isInside(workspace, home);
+  const homeAllow = hideHome ? input.homeAllow.map((p) => expandPath(p, input.home, input.home)).filter((p) => p !== input.home && isInside(input.home, p) && exists(p)) : [];
+  // Inside a hidden home only what is visible needs a mask: the allowed entries and the workspace.
+  const visible = (path: string) => !hideHome || !isInside(input.home, path) || isInside(workspace, path) || homeAllow.some((allowed) => isInside(allowed, path) || isInside(path, allowed));
   for (const rel of HIDDEN_IN_WORKSPACE) hide(join(workspace, rel));
-  for (const rel of HOME_SECRETS) hide(join(input.home, rel));
-  for (const denied of input.deniedPaths) hide(expandPath(denied, input.home, workspace));
+  for (const rel of HOME_SECRETS) if (visible(join(input.home, rel))) hide(join(input.home, rel));
+  for (const denied of input.deniedPaths) {
+    const path = expandPath(denied, input.home, workspace);
+    if (visible(path)) hide(path);
+  }
+  for (const path of systemSecrets()) hide(path);
 
   return {
     workspace,
@@ -183,7 +216,26 @@ export function planMounts(input: PlanMountsInput): MountPlan {
     hiddenFiles: [...hiddenFiles],
     network: input.network,
     tmpBytes: input.tmpBytes,
+    home: hideHome ? input.home : null,
+    homeAllow,
   };
+}
+
+/**
+ * The outermost ancestor of `path` (not `path` itself) that a process of `uid`, in no group of
+ * the ancestors, cannot enter; null when every ancestor is open to it, or when that ancestor is
+ * the hidden `home` or inside it (its empty tmpfs already gives the way in).
+ */
+export function closedAncestor(path: string, uid: number, gid: number, home: string | null = null): string | null {
+  let dir = '/';
+  for (const part of path.split(sep).filter((p) => p !== '').slice(0, -1)) {
+    dir = join(dir, part);
+    const st = lstatQuiet(dir);
+    if (st === undefined) return null;
+    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) return home !== null && isInside(home, dir) ? null : dir;
+  }
+  return null;
 }
 
 /** Options of {@link bwrapArgs} besides the mount plan. */
@@ -196,6 +248,18 @@ export interface BwrapArgsInput {
   readonly hostUid: number;
   /** Real path of `/etc/resolv.conf` when it lives under `/run` (re-bound when the network is on). */
   readonly resolvConf?: string | null | undefined;
+  /**
+   * Where bubblewrap finds the workspace when it is not the workspace path itself (a root host:
+   * the overlay the isolation helper mounted); paths inside the workspace are bound from there.
+   */
+  readonly stagedWorkspace?: string | undefined;
+  /**
+   * An ancestor of the workspace the command's uid cannot enter (a 0700 directory of root's):
+   * an empty read-only tmpfs is put there so that the workspace can be bound inside it.
+   */
+  readonly closedAncestor?: string | null | undefined;
+  /** Where bubblewrap finds `plan.homeAllow[i]` when not at its own path (a root host: staged by the helper). */
+  readonly homeAllowSources?: readonly string[] | undefined;
 }
 
 /**
@@ -222,14 +286,24 @@ export function bwrapArgs(input: BwrapArgsInput): string[] {
   ];
   if (input.hostUid === 0) a.push('--uid', '1000', '--gid', '1000');
   if (!plan.network) a.push('--unshare-net');
-  a.push('--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc');
+  // bubblewrap's own check that /proc/sys stays read-only runs as the inside uid; bind it read-only in every mode.
+  a.push('--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys');
   a.push('--size', String(plan.tmpBytes), '--tmpfs', '/tmp');
   // /run holds host sockets (docker, postgres, dbus) that a read-only bind would still let a command connect to.
   a.push('--tmpfs', '/run');
   if (plan.network && input.resolvConf) a.push('--ro-bind', input.resolvConf, input.resolvConf);
   a.push('--remount-ro', '/run');
-  a.push(plan.writable ? '--bind' : '--ro-bind', plan.workspace, plan.workspace);
-  for (const path of plan.readOnly) a.push('--ro-bind', path, path);
+  const staged = input.stagedWorkspace;
+  const source = (path: string) => (staged === undefined ? path : staged + path.slice(plan.workspace.length));
+  if (input.closedAncestor) a.push('--tmpfs', input.closedAncestor);
+  if (plan.home !== null) {
+    a.push('--tmpfs', plan.home);
+    plan.homeAllow.forEach((path, i) => a.push('--ro-bind', input.homeAllowSources?.[i] ?? path, path));
+  }
+  a.push(plan.writable ? '--bind' : '--ro-bind', source(plan.workspace), plan.workspace);
+  if (input.closedAncestor) a.push('--remount-ro', input.closedAncestor);
+  if (plan.home !== null) a.push('--remount-ro', plan.home);
+  for (const path of plan.readOnly) a.push('--ro-bind', source(path), path);
   for (const path of plan.hiddenDirs) a.push('--tmpfs', path, '--remount-ro', path);
   for (const path of plan.hiddenFiles) a.push('--ro-bind', '/dev/null', path);
   a.push('--clearenv');

@@ -15,6 +15,11 @@ export interface SandboxLimits {
   readonly maxFileSizeMb: number;
   /** CPU seconds per process (`RLIMIT_CPU`); the wall-clock timeout bounds the tree. */
   readonly cpuSeconds: number;
+  /**
+   * Total a run may write into the workspace, in MiB (root hosts: the size of the tmpfs holding
+   * the run's writes until they are copied back).
+   */
+  readonly maxWriteMb: number;
 }
 
 /** Options of one {@link Sandbox.run}. */
@@ -76,7 +81,7 @@ export interface CapturedOutput {
 }
 
 /** Which limit the run hit, as far as the kernel reports it. */
-export type LimitHit = 'memory' | 'processes' | 'output';
+export type LimitHit = 'memory' | 'processes' | 'output' | 'disk';
 
 /** What happened to one command. */
 export interface RunResult {
@@ -105,6 +110,12 @@ export interface RunResult {
    * `~/.ssh`, `kill -1`, ...): the OS layer confines them; they are reported for review.
    */
   readonly warnings: readonly Finding[];
+  /**
+   * Workspace-relative paths the run wrote that were not copied back (root hosts): git
+   * metadata (`.git` anywhere, the inside of a directory git would take for a repository),
+   * `.buckley`, fifos, sockets and devices. Each is also a `sandbox.violation` event.
+   */
+  readonly discardedWrites: readonly string[];
 }
 
 /** The command sandbox port. */

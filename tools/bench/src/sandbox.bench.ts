@@ -47,6 +47,7 @@ export default async function sandboxBench(): Promise<void> {
       deniedPaths: [],
       network: false,
       tmpBytes: config.limits.maxFileSizeMb * 1024 * 1024,
+      homeAllow: [],
     });
     const rawArgs = bwrapArgs({ plan, env: { PATH: '/usr/bin:/bin' }, cwd: workspace, argv: ['true'], hostUid: process.getuid?.() ?? 0 });
     const truePath = findExecutable('true')!;

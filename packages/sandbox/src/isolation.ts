@@ -1,0 +1,313 @@
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * How a command runs when the host user is root: never as real uid 0. A constant Perl helper
+ * (run as root, never built from input) gives the run a private mount namespace in which it
+ * mounts a size-limited tmpfs on {@link STAGING_DIR}, an idmapped view of the workspace (its
+ * owner shown as the sandbox uid) under it, and an overlay on that view whose upper layer is in
+ * the tmpfs; it then drops to the sandbox uid and gid (no supplementary groups) and execs
+ * bubblewrap, which builds an unprivileged user namespace from there. The command writes only
+ * to the upper layer; after the run the sandbox copies that layer into the workspace as the
+ * workspace's owner (modes without setuid/setgid, whiteouts as deletions) and drops git
+ * metadata. When the run ends the namespace goes away and with it every mount.
+ */
+export const STAGING_DIR = '/run/buckley-sandbox';
+
+/** The helper writes one byte here once the mounts are in place (3 and 4 are bubblewrap's info and block fds, 5 its seccomp filter). */
+export const HELPER_READY_FD = 6;
+/** The helper reads the NUL-separated argv it execs (bubblewrap and its options) from here. */
+export const HELPER_ARGV_FD = 7;
+
+/** Default sandbox uid and gid on a root host without a `buckley-sandbox` user: far above login and subordinate ranges. */
+export const DEFAULT_SANDBOX_ID = 2_000_000_000;
+/** The system user whose uid and gid the sandbox takes on a root host, when it exists. */
+export const SANDBOX_USER = 'buckley-sandbox';
+
+/** `unshare` and `mount` differ by architecture; the mount API calls (`open_tree`, `move_mount`, `mount_setattr`) do not. */
+const SYSCALLS: Readonly<Record<string, string>> = { x64: '272,165', arm64: '97,40' };
+
+/**
+ * The helper. Arguments: `<unshare,mount> <uid> <gid> <staging> <bytes> <workspace> <owner-uid>
+ * <owner-gid> <n> <path>...` where the n paths (readable by root only, like a toolchain under a
+ * 0700 home) are bound at `<staging>/bind/0`, `/1`, ... for bubblewrap to bind from there.
+ * Exit status 125 with a `buckley-sandbox:` line on stderr means the helper failed.
+ */
+export const HELPER_SCRIPT = String.raw`
+use strict; use warnings; use POSIX ();
+$^F = 255;
+my ($sys, $uid, $gid, $stage, $size, $ws, $ouid, $ogid, $n, @paths) = @ARGV;
+my ($SYS_unshare, $SYS_mount) = split /,/, $sys;
+sub fail { print STDERR "buckley-sandbox: $_[0]: $!\n"; POSIX::_exit(125); }
+my $none = 'none'; my $slash = '/'; my $empty = '';
+syscall($SYS_unshare, 0x20000) == 0 or fail('cannot unshare the mount namespace');
+syscall($SYS_mount, $none, $slash, 0, 0x44000, 0) == 0 or fail('cannot make mounts private');
+pipe(my $go_r, my $go_w) or fail('pipe'); pipe(my $up_r, my $up_w) or fail('pipe');
+my $child = fork() // fail('fork');
+if ($child == 0) {
+  close $go_w; close $up_r;
+  syscall($SYS_unshare, 0x10000000) == 0 or POSIX::_exit(1);
+  syswrite($up_w, 'u'); sysread($go_r, my $b, 1); POSIX::_exit(0);
+}
+close $go_r; close $up_w;
+sysread($up_r, my $b, 1) == 1 or fail('cannot create the id-mapping user namespace'); close $up_r;
+for my $map (['uid_map', "$ouid $uid 1\n"], ['gid_map', "$ogid $gid 1\n"]) {
+  open(my $f, '>', "/proc/$child/$map->[0]") or fail("open $map->[0]");
+  print $f $map->[1]; close($f) or fail("write $map->[0]");
+}
+open(my $ns, '<', "/proc/$child/ns/user") or fail('open user namespace');
+my $src = $ws;
+my $tree = syscall(428, -100, $src, 0x80001);
+$tree >= 0 or fail('open_tree of the workspace');
+my $attr = pack('QQQQ', 0x100006, 0, 0, fileno($ns));
+syscall(442, $tree, $empty, 0x1000, $attr, 32) == 0 or fail('cannot idmap the workspace (needs Linux 5.12+ and a filesystem that supports idmapped mounts)');
+syswrite($go_w, 'g'); close $go_w; waitpid($child, 0); close $ns;
+my $tmpfs = 'tmpfs'; my $dir = $stage; my $opts = "size=$size,mode=0755";
+syscall($SYS_mount, $tmpfs, $dir, $tmpfs, 6, $opts) == 0 or fail("cannot mount the staging tmpfs on $stage");
+for my $d ('lower', 'merged', 'upper', 'work') { mkdir("$stage/$d", 0755) or fail("mkdir $d"); }
+chown($uid, $gid, "$stage/upper", "$stage/work") or fail('chown upper');
+my $lower = "$stage/lower";
+syscall(429, $tree, $empty, -100, $lower, 4) == 0 or fail('cannot attach the idmapped workspace');
+POSIX::close($tree);
+my $ov = 'overlay'; my $merged = "$stage/merged";
+my $ovopts = "lowerdir=$stage/lower,upperdir=$stage/upper,workdir=$stage/work,redirect_dir=off,metacopy=off,index=off,xino=off";
+syscall($SYS_mount, $ov, $merged, $ov, 6, $ovopts) == 0 or fail('cannot mount the overlay (needs overlayfs)');
+mkdir("$stage/bind", 0755) or fail('mkdir bind');
+for my $i (0 .. $n - 1) {
+  my $at = "$stage/bind/$i"; my $from = $paths[$i];
+  if (-d $from) { mkdir($at, 0755) or fail("mkdir $at"); } else { open(my $t, '>', $at) or fail("create $at"); close $t; }
+  syscall($SYS_mount, $from, $at, 0, 0x5000, 0) == 0 or fail("cannot bind $from");
+}
+open(my $ready, '>&=', 6) or fail('ready fd'); syswrite($ready, 'r') == 1 or fail('ready'); close $ready;
+open(my $in, '<&=', 7) or fail('argv fd'); my $all = do { local $/; <$in> }; close $in;
+defined $all && length $all or POSIX::_exit(125);
+my @argv = split /\0/, $all;
+$) = "$gid $gid"; POSIX::setgid($gid) or fail('setgid'); POSIX::setuid($uid) or fail('setuid');
+($< == $uid && $> == $uid && $( == $gid) or fail('the uid did not change');
+exec { $argv[0] } @argv or fail("exec $argv[0]");
+`;
+
+/** Whom a root host's runs run as, and where that came from (for `doctor()`). */
+export interface SandboxIdentity {
+  readonly uid: number;
+  readonly gid: number;
+  readonly source: 'option' | 'user' | 'default';
+}
+
+/** The sandbox identity on a root host: `runAs`, else the `buckley-sandbox` user, else {@link DEFAULT_SANDBOX_ID}. */
+export function sandboxIdentity(runAs?: { readonly uid: number; readonly gid: number }): SandboxIdentity {
+  if (runAs !== undefined) return { uid: runAs.uid, gid: runAs.gid, source: 'option' };
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields[0] === SANDBOX_USER && fields.length >= 4) return { uid: Number(fields[2]), gid: Number(fields[3]), source: 'user' };
+    }
+  } catch {
+    // No passwd file: the default applies.
+  }
+  return { uid: DEFAULT_SANDBOX_ID, gid: DEFAULT_SANDBOX_ID, source: 'default' };
+}
+
+/** The syscall numbers the helper needs on this architecture, or null when it is not supported. */
+export function helperSyscalls(arch: string = process.arch): string | null {
+  return SYSCALLS[arch] ?? null;
+}
+
+/** Inputs of {@link helperArgs}. */
+export interface HelperInput {
+  readonly perl: string;
+  readonly syscalls: string;
+  readonly identity: { readonly uid: number; readonly gid: number };
+  readonly workspace: string;
+  readonly owner: { readonly uid: number; readonly gid: number };
+  readonly stagingBytes: number;
+  /** Host paths the helper binds at {@link stagedPath}(index) as root, for bubblewrap to bind from there. */
+  readonly binds: readonly string[];
+}
+
+/** The helper's argv (perl and its arguments). */
+export function helperArgs(input: HelperInput): string[] {
+  return [
+    input.perl,
+    '-e',
+    HELPER_SCRIPT,
+    input.syscalls,
+    String(input.identity.uid),
+    String(input.identity.gid),
+    STAGING_DIR,
+    String(Math.max(1024 * 1024, Math.floor(input.stagingBytes))),
+    input.workspace,
+    String(input.owner.uid),
+    String(input.owner.gid),
+    String(input.binds.length),
+    ...input.binds,
+  ];
+}
+
+/** Where the helper bound `binds[index]`, as bubblewrap (running as the sandbox uid) sees it. */
+export function stagedPath(index: number): string {
+  return `${STAGING_DIR}/bind/${index}`;
+}
+
+/** Where the workspace (the overlay) is, as bubblewrap sees it. */
+export const STAGED_WORKSPACE = `${STAGING_DIR}/merged`;
+
+/** The run's staging tmpfs and overlay, held open from the host after the run's namespace is gone. */
+export class Staging {
+  readonly #stage: number;
+  readonly #merged: number;
+  #closed = false;
+
+  private constructor(stage: number, merged: number) {
+    this.#stage = stage;
+    this.#merged = merged;
+  }
+
+  /** Opens the staging of the helper process `pid` (after it reported ready). */
+  static open(pid: number): Staging {
+    const flags = constants.O_RDONLY | constants.O_DIRECTORY;
+    const stage = openSync(`/proc/${pid}/root${STAGING_DIR}`, flags);
+    try {
+      return new Staging(stage, openSync(`/proc/${pid}/root${STAGING_DIR}/merged`, flags));
+    } catch (error) {
+      closeSync(stage);
+      throw error;
+    }
+  }
+
+  /** Path of the upper layer (what the run wrote) as seen from this process. */
+  get upper(): string {
+    return `/proc/self/fd/${this.#stage}/upper`;
+  }
+
+  /** Path of the merged view (the workspace as the run left it). */
+  get merged(): string {
+    return `/proc/self/fd/${this.#merged}`;
+  }
+
+  /** Whether the staging tmpfs is full (the run hit its write limit). */
+  full(): boolean {
+    try {
+      const s = statfsSync(`/proc/self/fd/${this.#stage}`);
+      return s.bavail * s.bsize < 64 * 1024;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeSync(this.#merged);
+    closeSync(this.#stage);
+  }
+}
+
+/** Names whose creation, change or removal a run may never leave behind, at any depth. */
+export const NEVER_COPIED: readonly string[] = ['.git', '.buckley'];
+
+/** What {@link copyBack} did not copy, as workspace-relative paths. */
+export interface CopyBackResult {
+  readonly discarded: string[];
+}
+
+/**
+ * Applies what a run wrote (the overlay's upper layer) to the workspace, as the host: new and
+ * changed files and directories are written with the permission bits the run gave them minus
+ * setuid and setgid, owned by the existing entry's owner or else the workspace's owner, with
+ * the run's modification times; entries gone from the merged view are deleted. Never written,
+ * changed or deleted: anything named `.git` or `.buckley` at any depth, and anything inside a
+ * directory that git would take for a repository (`HEAD`, `objects`, `refs`), so no run leaves
+ * git metadata the host's git reads later. Fifos, sockets and devices are not copied.
+ * Symlinks in the workspace are never followed: an entry is replaced, not written through.
+ */
+export function copyBack(staging: Staging, workspace: string): CopyBackResult {
+  const discarded: string[] = [];
+  const root = lstatSync(workspace);
+  const owner = { uid: root.uid, gid: root.gid };
+  walk(staging.upper, staging.merged, workspace, '', owner, discarded);
+  return { discarded };
+}
+
+/** Whether git would take this directory (in the merged view) for a repository: `HEAD`, `objects` and `refs`. */
+function looksLikeGitDir(names: ReadonlySet<string>): boolean {
+  return names.has('HEAD') && names.has('objects') && names.has('refs');
+}
+
+function walk(upper: string, merged: string, workspace: string, rel: string, owner: { uid: number; gid: number }, discarded: string[]): void {
+  const here = join(workspace, rel);
+  const mergedNames = new Set(readdirSync(join(merged, rel)));
+  if (looksLikeGitDir(mergedNames)) {
+    discarded.push(rel === '' ? '.' : rel);
+    return;
+  }
+  // Deleted in the run (a whiteout, or a directory replaced as a whole): gone from the merged view.
+  for (const name of readdirSync(here)) {
+    if (mergedNames.has(name)) continue;
+    if (NEVER_COPIED.includes(name)) {
+      discarded.push(join(rel, name));
+      continue;
+    }
+    rmSync(join(here, name), { recursive: true, force: true });
+  }
+  for (const entry of readdirSync(join(upper, rel), { withFileTypes: true })) {
+    const path = join(rel, entry.name);
+    if (NEVER_COPIED.includes(entry.name)) {
+      discarded.push(path);
+      continue;
+    }
+    const source = join(upper, path);
+    const target = join(workspace, path);
+    const st = lstatSync(source);
+    // A whiteout (character device 0:0) is a deletion, done above.
+    if (st.isCharacterDevice() && st.rdev === 0) continue;
+    const current = lstatSync(target, { throwIfNoEntry: false });
+    const keep = current ?? { uid: owner.uid, gid: owner.gid };
+    if (st.isDirectory()) {
+      if (looksLikeGitDir(new Set(readdirSync(join(merged, path))))) {
+        discarded.push(path);
+        continue;
+      }
+      if (current !== undefined && !current.isDirectory()) rmSync(target, { recursive: true, force: true });
+      if (current === undefined || !current.isDirectory()) {
+        mkdirSync(target);
+        lchownSync(target, keep.uid, keep.gid);
+      }
+      walk(upper, merged, workspace, path, owner, discarded);
+      chmodSync(target, st.mode & 0o1777);
+      utimesSync(target, st.atime, st.mtime);
+    } else if (st.isFile()) {
+      const temp = join(here, `.buckley-copy-${randomBytes(6).toString('hex')}`);
+      copyFileSync(source, temp, constants.COPYFILE_EXCL);
+      lchownSync(temp, keep.uid, keep.gid);
+      chmodSync(temp, st.mode & 0o777);
+      utimesSync(temp, st.atime, st.mtime);
+      if (current?.isDirectory()) rmSync(target, { recursive: true, force: true });
+      renameSync(temp, target);
+    } else if (st.isSymbolicLink()) {
+      if (current !== undefined) rmSync(target, { recursive: true, force: true });
+      symlinkSync(readlinkSync(source), target);
+      lchownSync(target, keep.uid, keep.gid);
+    } else {
+      discarded.push(path);
+    }
+  }
+}
