@@ -63,7 +63,7 @@ const sandboxSchema = z.strictObject({
    */
   homeAllow: z
     .array(z.string().regex(/^~\/./, 'a path under the home, written ~/...'))
-    .default(['~/.cargo/bin', '~/.rustup', '~/.nvm', '~/.pyenv', '~/.rbenv', '~/.local/bin', '~/.volta', '~/.bun/bin', '~/.deno/bin', '~/go/bin']),
+    .default(['~/.cache/buckley-tools', '~/.cargo/bin', '~/.rustup', '~/.nvm', '~/.pyenv', '~/.rbenv', '~/.local/bin', '~/.volta', '~/.bun/bin', '~/.deno/bin', '~/go/bin']),
   /** Resource limits that hold even when the host user is root. */
   limits: z
     .strictObject({

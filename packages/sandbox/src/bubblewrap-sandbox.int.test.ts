@@ -413,7 +413,7 @@ describe('resource limits as root', () => {
       rmSync(join(ws, 'by-sandbox-uid'));
     });
 
-    it('runs as the workspace owner; RLIMIT_NPROC stops a process flood, RLIMIT_FSIZE a disk fill', async () => {
+    it('a workspace a non-root user owns: RLIMIT_NPROC stops a process flood, RLIMIT_FSIZE a disk fill, and what it wrote is that user’s', async () => {
       const sb = rlimitSandbox(owned, { config: config({ limits: { ...testLimits, maxProcesses: 16 } }) } as Partial<SandboxOptions>);
       // The file the command creates belongs to host uid 1000: the whole tree ran as that user.
       const who = await sb.run(['sh', '-c', 'touch mine']);

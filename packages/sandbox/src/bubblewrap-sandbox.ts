@@ -341,8 +341,11 @@ export class BubblewrapSandbox implements Sandbox {
         network: this.#config.network,
         tmpBytes: limits.maxFileSizeMb * MIB,
         homeAllow: this.#config.homeAllow,
+        // The host user's own home too: its 0700 would hide it from the sandbox uid, and with it the toolchains.
+        otherHomes: isolation === null ? [] : [homedir()],
       });
-      if (isolation !== null) isolation = { ...isolation, helper: helperArgs({ ...isolation.helperInput, binds: plan.homeAllow }) };
+      const allowed = plan.homes.flatMap((h) => h.allow);
+      if (isolation !== null) isolation = { ...isolation, helper: helperArgs({ ...isolation.helperInput, binds: allowed }) };
       program = [
         probe.bwrap!,
         '--seccomp',
@@ -355,8 +358,8 @@ export class BubblewrapSandbox implements Sandbox {
           hostUid: isolation === null ? (process.getuid?.() ?? 0) : this.identity.uid,
           resolvConf: this.#config.network ? resolvConfUnderRun() : null,
           stagedWorkspace: isolation === null ? undefined : STAGED_WORKSPACE,
-          closedAncestor: isolation === null ? null : closedAncestor(this.#workspace, this.identity.uid, this.identity.gid, plan.home),
-          homeAllowSources: isolation === null ? undefined : plan.homeAllow.map((_, i) => stagedPath(i)),
+          closedAncestor: isolation === null ? null : closedAncestor(this.#workspace, this.identity.uid, this.identity.gid, plan.homes),
+          homeAllowSources: isolation === null ? undefined : allowed.map((_, i) => stagedPath(i)),
         }),
       ];
       spawnEnv = {};

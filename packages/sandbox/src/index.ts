@@ -16,7 +16,7 @@ export type { SandboxEnvironment } from './env.js';
 export { checkCommand, STRICT_SAFE_BUILTINS } from './policy.js';
 export type { PolicyContext, PolicyDecision } from './policy.js';
 export { HOME_SECRETS, READ_ONLY_IN_WORKSPACE, HIDDEN_IN_WORKSPACE, bwrapArgs, planMounts, isInside } from './mounts.js';
-export type { MountPlan, PlanMountsInput, BwrapArgsInput } from './mounts.js';
+export type { MountPlan, PlanMountsInput, BwrapArgsInput, HiddenHome } from './mounts.js';
 export { JsRunner, createJsRunner, resolveIsolatedVm, ISOLATED_VM_FIX } from './js-runner.js';
 export type { JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule, HostFunction } from './js-runner.js';
 export { compileSeccompFilter, REFUSED_SYSCALLS } from './seccomp.js';

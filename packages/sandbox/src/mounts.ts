@@ -142,10 +142,14 @@ export interface MountPlan {
   readonly network: boolean;
   /** Size of the private `/tmp`, in bytes. */
   readonly tmpBytes: number;
-  /** The home directory, hidden behind an empty read-only tmpfs; null when it is not hidden. */
-  readonly home: string | null;
-  /** Allow-listed home entries bound read-only into the empty home (existing ones, as written). */
-  readonly homeAllow: readonly string[];
+  /** Homes hidden behind an empty read-only tmpfs, each with its allow-listed entries (existing ones) bound read-only. */
+  readonly homes: readonly HiddenHome[];
+}
+
+/** A home hidden from the run, with what stays readable in it. */
+export interface HiddenHome {
+  readonly path: string;
+  readonly allow: readonly string[];
 }
 
 /** Inputs of {@link planMounts}. */
@@ -158,6 +162,8 @@ export interface PlanMountsInput {
   readonly tmpBytes: number;
   /** Home entries (`~/...` or absolute inside the home) that stay readable; the rest of the home is hidden. */
   readonly homeAllow: readonly string[];
+  /** Other homes hidden the same way (a root host: the host user's own home when `home` is another). */
+  readonly otherHomes?: readonly string[] | undefined;
 }
 
 /**
@@ -195,11 +201,16 @@ export function planMounts(input: PlanMountsInput): MountPlan {
       if (target !== null && isInside(workspace, target)) readOnly.add(target);
     }
   }
-  const home = real(input.home);
-  const hideHome = home !== null && home !== '/' && statSync(home).isDirectory() && !isInside(workspace, home);
-  const homeAllow = hideHome ? input.homeAllow.map((p) => expandPath(p, input.home, input.home)).filter((p) => p !== input.home && isInside(input.home, p) && exists(p)) : [];
+  const homes: HiddenHome[] = [];
+  for (const path of new Set([input.home, ...(input.otherHomes ?? [])])) {
+    const home = real(path);
+    if (home === null || home === '/' || !statSync(home).isDirectory() || isInside(workspace, home) || homes.some((h) => isInside(h.path, path) || isInside(path, h.path))) continue;
+    const allow = input.homeAllow.map((p) => expandPath(p, path, path)).filter((p) => p !== path && isInside(path, p) && exists(p));
+    homes.push({ path, allow });
+  }
   // Inside a hidden home only what is visible needs a mask: the allowed entries and the workspace.
-  const visible = (path: string) => !hideHome || !isInside(input.home, path) || isInside(workspace, path) || homeAllow.some((allowed) => isInside(allowed, path) || isInside(path, allowed));
+  const visible = (path: string) =>
+    isInside(workspace, path) || homes.every((h) => !isInside(h.path, path) || h.allow.some((allowed) => isInside(allowed, path) || isInside(path, allowed)));
   for (const rel of HIDDEN_IN_WORKSPACE) hide(join(workspace, rel));
   for (const rel of HOME_SECRETS) if (visible(join(input.home, rel))) hide(join(input.home, rel));
   for (const denied of input.deniedPaths) {
@@ -216,24 +227,23 @@ export function planMounts(input: PlanMountsInput): MountPlan {
     hiddenFiles: [...hiddenFiles],
     network: input.network,
     tmpBytes: input.tmpBytes,
-    home: hideHome ? input.home : null,
-    homeAllow,
+    homes,
   };
 }
 
 /**
  * The outermost ancestor of `path` (not `path` itself) that a process of `uid`, in no group of
  * the ancestors, cannot enter; null when every ancestor is open to it, or when that ancestor is
- * the hidden `home` or inside it (its empty tmpfs already gives the way in).
+ * a hidden home or inside one (its empty tmpfs already gives the way in).
  */
-export function closedAncestor(path: string, uid: number, gid: number, home: string | null = null): string | null {
+export function closedAncestor(path: string, uid: number, gid: number, homes: readonly HiddenHome[] = []): string | null {
   let dir = '/';
   for (const part of path.split(sep).filter((p) => p !== '').slice(0, -1)) {
     dir = join(dir, part);
     const st = lstatQuiet(dir);
     if (st === undefined) return null;
     const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0) return home !== null && isInside(home, dir) ? null : dir;
+    if ((st.mode & bit) === 0) return homes.some((h) => isInside(h.path, dir)) ? null : dir;
   }
   return null;
 }
@@ -258,7 +268,7 @@ export interface BwrapArgsInput {
    * an empty read-only tmpfs is put there so that the workspace can be bound inside it.
    */
   readonly closedAncestor?: string | null | undefined;
-  /** Where bubblewrap finds `plan.homeAllow[i]` when not at its own path (a root host: staged by the helper). */
+  /** Where bubblewrap finds the i-th allowed home entry (in `plan.homes` order) when not at its own path (a root host: staged by the helper). */
   readonly homeAllowSources?: readonly string[] | undefined;
 }
 
@@ -296,13 +306,14 @@ export function bwrapArgs(input: BwrapArgsInput): string[] {
   const staged = input.stagedWorkspace;
   const source = (path: string) => (staged === undefined ? path : staged + path.slice(plan.workspace.length));
   if (input.closedAncestor) a.push('--tmpfs', input.closedAncestor);
-  if (plan.home !== null) {
-    a.push('--tmpfs', plan.home);
-    plan.homeAllow.forEach((path, i) => a.push('--ro-bind', input.homeAllowSources?.[i] ?? path, path));
+  let allowed = 0;
+  for (const home of plan.homes) {
+    a.push('--tmpfs', home.path);
+    for (const path of home.allow) a.push('--ro-bind', input.homeAllowSources?.[allowed++] ?? path, path);
   }
   a.push(plan.writable ? '--bind' : '--ro-bind', source(plan.workspace), plan.workspace);
   if (input.closedAncestor) a.push('--remount-ro', input.closedAncestor);
-  if (plan.home !== null) a.push('--remount-ro', plan.home);
+  for (const home of plan.homes) a.push('--remount-ro', home.path);
   for (const path of plan.readOnly) a.push('--ro-bind', source(path), path);
   for (const path of plan.hiddenDirs) a.push('--tmpfs', path, '--remount-ro', path);
   for (const path of plan.hiddenFiles) a.push('--ro-bind', '/dev/null', path);

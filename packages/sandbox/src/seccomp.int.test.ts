@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '@buckley/config';
@@ -112,6 +112,8 @@ const testLimits = { maxProcesses: 64, maxMemoryMb: 512, maxFileSizeMb: 64, cpuS
 const sandbox = () => createSandbox({ config: { ...defaultConfig().sandbox, limits: testLimits }, workspace: ws, home: join(base, 'home'), killGraceMs: 500 });
 
 beforeAll(() => {
+  // On a root host commands run as the sandbox uid, which must be able to enter the test's directory to run the probe.
+  chmodSync(base, 0o755);
   mkdirSync(ws, { recursive: true });
   mkdirSync(join(base, 'home'));
   if (gcc === null) throw new Error('these tests need gcc (apt-get install gcc) to build the syscall probe');
