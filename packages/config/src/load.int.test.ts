@@ -174,6 +174,8 @@ describe('trust', () => {
     ['', 'sandbox:\n  limits:\n    max_memory_mb: 99999\n', 'sandbox.limits.max_memory_mb', 'may only lower this limit (the user\'s is 2048)'],
     ['sandbox:\n  timeout_seconds: 30\n', 'sandbox:\n  timeout_seconds: 600\n', 'sandbox.timeout_seconds', 'may only lower'],
     ['', 'sandbox:\n  env_allow: [PATH, AWS_SECRET_ACCESS_KEY]\n', 'sandbox.env_allow', 'AWS_SECRET_ACCESS_KEY'],
+    ['', 'sandbox:\n  home_allow: [~/.cargo/bin, ~/.ssh]\n', 'sandbox.home_allow', 'may only shrink the readable home entries (not ~/.ssh)'],
+    ['', 'sandbox:\n  limits:\n    max_write_mb: 99999\n', 'sandbox.limits.max_write_mb', 'may only lower this limit'],
     ['sandbox:\n  mode: strict\n  allowed_commands: [ls]\n', 'sandbox:\n  allowed_commands: [ls, curl]\n', 'sandbox.allowed_commands', 'does not include curl'],
     ['approval:\n  mode: safe\n', 'approval:\n  mode: auto\n', 'approval.mode', 'may only ask for more approval'],
     ['', 'approval:\n  auto_approve_patterns: ["rm"]\n', 'approval.auto_approve_patterns', 'may not auto-approve more commands (rm)'],
