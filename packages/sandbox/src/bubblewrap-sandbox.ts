@@ -518,7 +518,7 @@ interface ExecuteInput {
 async function execute(input: ExecuteInput): Promise<RunResult> {
   const { limits } = input;
   const spareKey = input.bwrap && input.cgroups !== null && (input.isolation !== null || hasBash()) ? JSON.stringify([input.program[0], input.isolation?.helper ?? null, input.cgroups, limits]) : null;
-  const spare = spareKey === null ? null : takeSpare(spareKey);
+  const spare = spareKey === null ? null : await takeSpare(spareKey);
   const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
   const rlimits = rlimitsFor(limits, cgroup !== null, input.isolation !== null);
   let staging: Staging | null = spare?.staging ?? null;
@@ -827,8 +827,10 @@ interface Spare {
   readonly key: string;
   readonly child: ChildProcess;
   readonly cgroup: RunCgroup;
-  /** Isolation helper spares: the opened staging, once the helper reported ready (taken only then). */
+  /** Isolation helper spares: the opened staging, once the helper reported ready. */
   staging: Staging | null;
+  /** Isolation helper spares: settles when the helper reported ready (with its staging) or died (null). */
+  ready: Promise<Staging | null> | null;
   readonly isolated: boolean;
 }
 
@@ -849,10 +851,18 @@ function scheduleSpare(key: string, input: ExecuteInput): void {
   pendingSpare.unref();
 }
 
-function takeSpare(key: string): Spare | null {
+/** Takes the spare for `key` when it is alive; an isolation helper spare still mounting is waited for (sooner than a new one). */
+async function takeSpare(key: string): Promise<Spare | null> {
   const s = spare;
-  if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null || (s.isolated && s.staging === null)) return null;
+  if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null) return null;
   spare = null;
+  if (s.isolated && s.staging === null) {
+    await s.ready;
+    if (s.staging === null) {
+      s.child.kill('SIGKILL');
+      return null;
+    }
+  }
   s.child.removeAllListeners('exit');
   return s;
 }
@@ -887,18 +897,19 @@ function prepareSpare(key: string, input: ExecuteInput): void {
   // An idle spare must not keep the caller alive; when the caller exits, fd 3 closes and the launcher exits without running anything.
   child.unref();
   for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
-  const s: Spare = { key, child, cgroup, staging: null, isolated };
+  const s: Spare = { key, child, cgroup, staging: null, ready: null, isolated };
   if (isolated) {
-    void (async () => {
+    s.ready = (async () => {
       let staging: Staging | null = null;
       try {
         staging = await helperReady(child);
       } catch {
         // Not opened: the spare is never taken and exits with its owner.
       }
-      if (staging === null) return;
-      if (spare === s && child.exitCode === null && child.signalCode === null) s.staging = staging;
+      if (staging === null) return null;
+      if (child.exitCode === null && child.signalCode === null) s.staging = staging;
       else staging.close();
+      return s.staging;
     })();
   }
   child.once('exit', () => {
