@@ -198,6 +198,10 @@ export class BubblewrapSandbox implements Sandbox {
       throw new InvalidArgumentError(`workspace must be an existing directory, got ${JSON.stringify(options.workspace)}`, { cause: error });
     }
     this.#home = options.home ?? homedir();
+    const runAs = options.runAs;
+    if (runAs !== undefined && (!isUnprivilegedId(runAs.uid) || !isUnprivilegedId(runAs.gid))) {
+      throw new InvalidArgumentError(`runAs must be an unprivileged uid and gid (integers from 1 to 4294967294), got ${JSON.stringify(runAs)}`);
+    }
     const refusal = workspaceRefusal(this.#workspace, this.#home);
     if (refusal !== null) throw new SandboxWorkspaceError(this.#workspace, refusal);
   }
@@ -416,6 +420,10 @@ export class BubblewrapSandbox implements Sandbox {
 const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/tmp'];
 /** Directories nothing inside of which is a workspace. */
 const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
+
+function isUnprivilegedId(id: number): boolean {
+  return Number.isInteger(id) && id > 0 && id < 4_294_967_295;
+}
 
 /** Why `workspace` (a real path) may not be one, or null. */
 function workspaceRefusal(workspace: string, home: string): string | null {

@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '@buckley/config';
 import { BWRAP_FIX, USERNS_FIX, createSandbox, findExecutable, probeBwrap } from './bubblewrap-sandbox.js';
 import { detectCgroups } from './cgroup.js';
 import { ISOLATED_VM_FIX, createJsRunner, resolveIsolatedVm } from './js-runner.js';
+import { SANDBOX_USER, type SandboxIdentity, sandboxIdentity } from './isolation.js';
 import { REFUSED_SYSCALLS } from './seccomp.js';
 
 /** One prerequisite of the sandbox. */
@@ -29,12 +31,24 @@ export interface DoctorReport {
   readonly checks: readonly DoctorCheck[];
   /** The mechanism the command sandbox uses for limits here. */
   readonly limitMechanism: LimitMechanism;
+  /**
+   * Whom commands run as on the host: `sandbox-uid` (a root host: the unprivileged sandbox uid,
+   * through the isolation helper), or `host-user` (bubblewrap runs as the non-root caller).
+   */
+  readonly uidStrategy: UidStrategy;
 }
+
+/** See {@link DoctorReport.uidStrategy}. */
+export type UidStrategy =
+  | { readonly kind: 'sandbox-uid'; readonly uid: number; readonly gid: number; readonly source: 'option' | 'user' | 'default' }
+  | { readonly kind: 'host-user'; readonly uid: number };
 
 /** Options of {@link doctor}. */
 export interface DoctorOptions {
   /** Path or name of bubblewrap; default `bwrap`. */
   readonly bwrapPath?: string | undefined;
+  /** The `runAs` the sandbox is given (root hosts); default the `buckley-sandbox` user or uid 2000000000. */
+  readonly runAs?: { readonly uid: number; readonly gid: number } | undefined;
 }
 
 /**
@@ -80,19 +94,11 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
         }
       : { name: 'cgroups', ok: false, detail: cgroups.reason, fix: 'give Buckley a writable cgroup with the pids and memory controllers (cgroup v2: a delegated scope)', optional: !root },
   );
-  checks.push(
-    !root
-      ? { name: 'unprivileged-uid', ok: true, detail: `host uid ${process.getuid?.()} is not root, so RLIMIT_NPROC holds`, optional: false }
-      : cgroups.ok
-        ? { name: 'unprivileged-uid', ok: true, detail: 'running as root; not needed because cgroup pids.max bounds processes', optional: false }
-        : {
-            name: 'unprivileged-uid',
-            ok: false,
-            detail: 'running as root without a cgroup: the kernel ignores RLIMIT_NPROC for root, so a fork bomb is not bounded',
-            fix: 'give Buckley a writable cgroup, run it as an unprivileged user, or let a non-root user own the workspace (or pass runAs) so commands run as that uid',
-            optional: false,
-          },
-  );
+  const identity = sandboxIdentity(options.runAs);
+  const uidStrategy: UidStrategy = root ? { kind: 'sandbox-uid', ...identity } : { kind: 'host-user', uid: process.getuid?.() ?? -1 };
+  if (!root) checks.push({ name: 'unprivileged-uid', ok: true, detail: `host uid ${process.getuid?.()} is not root: bubblewrap runs as it, and RLIMIT_NPROC holds`, optional: false });
+  else if (bwrapError !== null) checks.push({ name: 'unprivileged-uid', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
+  else checks.push(await checkSandboxUid(bwrap!, identity, options.runAs));
 
   if (bwrapError === null) {
     checks.push(await checkLimits(bwrap!, limitMechanism));
@@ -103,7 +109,42 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
   }
 
   checks.push(await checkIsolatedVm());
-  return { ok: checks.every((c) => c.ok || c.optional), checks, limitMechanism };
+  return { ok: checks.every((c) => c.ok || c.optional), checks, limitMechanism, uidStrategy };
+}
+
+const IDENTITY_SOURCE = { option: 'runAs', user: `the ${SANDBOX_USER} user`, default: `the default (no ${SANDBOX_USER} user)` } as const;
+
+/** On a root host: runs a command and reads, from the host, which uid the kernel gives it. */
+async function checkSandboxUid(bwrap: string, identity: SandboxIdentity, runAs: DoctorOptions['runAs']): Promise<DoctorCheck> {
+  const dir = mkdtempSync(join(tmpdir(), 'buckley-doctor-'));
+  const fix = 'see the README, Root hosts: it needs Linux 5.19+, overlayfs, idmapped mounts on the workspace filesystem and perl';
+  try {
+    chmodSync(dir, 0o755);
+    const sandbox = createSandbox({ config: defaultConfig().sandbox, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, runAs });
+    const marker = `30.${process.pid}${Math.floor(Math.random() * 1000)}`;
+    const controller = new AbortController();
+    const running = sandbox.run(['sleep', marker], { signal: controller.signal, timeoutMs: 20_000 });
+    let uids: number[] = [];
+    for (let i = 0; i < 250 && uids.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      uids = execFileSync('ps', ['-eo', 'uid=,args='], { encoding: 'utf8' })
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((words) => words[1] === 'sleep' && words[2] === marker && words.length === 3)
+        .map((words) => Number(words[0]));
+    }
+    controller.abort();
+    await running;
+    const from = IDENTITY_SOURCE[identity.source];
+    if (uids.length === 1 && uids[0] === identity.uid && identity.uid !== 0) {
+      return { name: 'unprivileged-uid', ok: true, detail: `the host user is root; commands run as host uid ${identity.uid} (gid ${identity.gid}, from ${from}) over an idmapped overlay of the workspace, seen by the host while running`, optional: false };
+    }
+    return { name: 'unprivileged-uid', ok: false, detail: `a command was seen as host uid ${uids.join(', ') || 'none'}, expected ${identity.uid} (from ${from})`, fix, optional: false };
+  } catch (error) {
+    return { name: 'unprivileged-uid', ok: false, detail: `the uid probe failed: ${(error as Error).message}`, fix, optional: false };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function checkLimits(bwrap: string, mechanism: LimitMechanism): Promise<DoctorCheck> {

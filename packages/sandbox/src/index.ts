@@ -22,4 +22,4 @@ export type { JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModul
 export { compileSeccompFilter, REFUSED_SYSCALLS } from './seccomp.js';
 export type { RefusedSyscall, SeccompFilterOptions } from './seccomp.js';
 export { doctor } from './doctor.js';
-export type { DoctorCheck, DoctorReport, DoctorOptions, LimitMechanism } from './doctor.js';
+export type { DoctorCheck, DoctorReport, DoctorOptions, LimitMechanism, UidStrategy } from './doctor.js';
