@@ -1,4 +1,5 @@
 import { type Finding, noBlockingFindings } from './finding.js';
+import { isSensitiveKey, redactString } from './redact.js';
 import { type SimpleCommand, type Word, parseShell, remapCommands } from './shell-parse.js';
 
 export type { Expansion, Redirection, SimpleCommand, Word, CommandContext } from './shell-parse.js';
@@ -143,11 +144,6 @@ interface Context {
 /** Findings kept per analysis; a hostile command with thousands of `rm -rf /` needs only a few. */
 const maxFindings = 100;
 
-function evidence(source: string, start: number, end: number): string {
-  const text = source.slice(start, end).replace(/\s+/g, ' ').trim();
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
-}
-
 function add(ctx: Context, command: SimpleCommand, ruleId: string, category: Finding['category'], severity: Finding['severity'], message: string, confidence = 0.9): void {
   const key = `${ruleId}@${command.start}`;
   if (ctx.seen.has(key) || ctx.findings.length >= maxFindings) return;
@@ -168,20 +164,165 @@ function add(ctx: Context, command: SimpleCommand, ruleId: string, category: Fin
     confidence,
     message,
     location: { offset: command.start, line, column },
-    match: maskCommandEvidence(evidence(ctx.source, command.start, command.end)),
+    match: shape(ctx, command),
   });
 }
 
+/** Longest evidence string in a finding. */
+const maxEvidence = 160;
+
 /**
- * Command text in a finding must not leak a credential typed on the command line
- * (`curl -H "Authorization: Bearer ..."`): long opaque tokens are masked.
+ * Programs whose short options take a password or token: `next` ones in the following word,
+ * `attached` ones glued to the option (`mysql -pSECRET`, where a bare `-p` prompts instead),
+ * `last`: a positional operand is the password (`htpasswd -b file user pw`).
  */
-function maskCommandEvidence(text: string): string {
-  return text
-    .replace(/((?:bearer|basic|token)\s+)[^\s'"]{6,}/gi, '$1[REDACTED]')
-    .replace(/((?:password|passwd|pwd|token|secret|api[_-]?key|auth)[A-Za-z_-]*\s*[=:]\s*)[^\s'"&]{1,}/gi, '$1[REDACTED]')
-    .replace(/(\/\/[^/\s:@]*:)[^@\s/]+@/g, '$1[REDACTED]@')
-    .replace(/[A-Za-z0-9+/_=-]{32,}/g, '[REDACTED]');
+const secretOptions: Record<string, { readonly next?: readonly string[]; readonly attached?: readonly string[]; readonly last?: true }> = {
+  sshpass: { next: ['-p'], attached: ['-p'] },
+  mysql: { attached: ['-p'] },
+  mysqldump: { attached: ['-p'] },
+  mysqladmin: { attached: ['-p'] },
+  mysqlimport: { attached: ['-p'] },
+  mysqlshow: { attached: ['-p'] },
+  mysqlcheck: { attached: ['-p'] },
+  mariadb: { attached: ['-p'] },
+  'mariadb-dump': { attached: ['-p'] },
+  'redis-cli': { next: ['-a'], attached: ['-a'] },
+  docker: { next: ['-p'] },
+  podman: { next: ['-p'] },
+  nerdctl: { next: ['-p'] },
+  buildah: { next: ['-p'] },
+  skopeo: { next: ['-p'] },
+  helm: { next: ['-p'] },
+  oras: { next: ['-p'] },
+  az: { next: ['-p'] },
+  mongo: { next: ['-p'] },
+  mongosh: { next: ['-p'] },
+  mongodump: { next: ['-p'] },
+  mongorestore: { next: ['-p'] },
+  mongoexport: { next: ['-p'] },
+  mongoimport: { next: ['-p'] },
+  zip: { next: ['-P'] },
+  unzip: { next: ['-P'] },
+  '7z': { attached: ['-p'] },
+  '7za': { attached: ['-p'] },
+  sqlcmd: { next: ['-P'] },
+  bcp: { next: ['-P'] },
+  ipmitool: { next: ['-P'] },
+  ldapsearch: { next: ['-w'] },
+  ldapadd: { next: ['-w'] },
+  ldapmodify: { next: ['-w'] },
+  ldapdelete: { next: ['-w'] },
+  ldappasswd: { next: ['-w', '-s'] },
+  smbclient: { next: ['-U'], attached: ['-U'] },
+  keytool: { next: ['-storepass', '-keypass', '-srcstorepass', '-deststorepass'] },
+  jarsigner: { next: ['-storepass', '-keypass'] },
+  openssl: { next: ['-k', '-pass', '-passin', '-passout'] },
+  htpasswd: { last: true },
+};
+
+/** Long options whose value is a credential whatever the program (`--password`, `--api-key`, npm's `--//host/:_authToken`). */
+const secretLongOption = /^--(?:[a-z0-9-]*(?:pass(?:word|wd|phrase)?|secret|token|api-?key|credentials?|cookie|bearer|private-key|access-key|storepass|keypass)|auth|auth-token|[a-z0-9/.:_-]*_authtoken)$/i;
+/** Options whose value is `user:password` (curl, wget): only the part after the first `:` is hidden. */
+const userOption = new Set(['-u', '--user', '-U', '--proxy-user', '--http-user', '--ftp-user']);
+/** Headers whose value is a credential. */
+const secretHeader = /^(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|apikey|x-auth-token|x-access-token|private-token|job-token|x-vault-token|x-goog-api-key|x-amz-security-token|x-csrf-token|x-xsrf-token|ocp-apim-subscription-key|x-[a-z0-9-]*(?:token|key|secret|auth))$/i;
+/** A variable or option name that says its value is a credential. */
+const credentialName = (name: string): boolean => isSensitiveKey(name) || /(?:pass|pwd|token|secret|key|auth|cred)/i.test(name);
+
+function maskUser(value: string): string {
+  const i = value.search(/[:%]/);
+  return i < 0 ? value : `${value.slice(0, i + 1)}[REDACTED]`;
+}
+
+/** `text` with the credentials it carries replaced: by its form first, then by the redactor's patterns. */
+function maskText(text: string): string {
+  // NAME=value with a sensitive name: an assignment, an `env` argument, a `--name=value` option.
+  const assign = /^(-{0,2}[A-Za-z_/][A-Za-z0-9_./:-]*)=([^]*)$/.exec(text);
+  if (assign) {
+    const name = assign[1]!;
+    if (userOption.has(name)) return `${name}=${maskUser(assign[2]!)}`;
+    if (credentialName(name.replace(/^-+/, '')) || secretLongOption.test(name)) return `${name}=[REDACTED]`;
+  }
+  const header = /^([A-Za-z0-9-]{1,64})[ \t]*:[ \t]*([^]*)$/.exec(text);
+  if (header && secretHeader.test(header[1]!) && header[2] !== '') {
+    const scheme = /^(?:bearer|basic|token|digest|negotiate|apikey)\s+/i.exec(header[2]!)?.[0] ?? '';
+    return `${header[1]}: ${scheme}[REDACTED]`;
+  }
+  const t = redactString(text.replace(/\bpass:\S+/g, 'pass:[REDACTED]'));
+  // A long opaque run (a token no rule knows) is not shown either; a path is.
+  return t.replace(/(?<![A-Za-z0-9+/_=.-])[A-Za-z0-9+/_=-]{32,}/g, (m) => (!/[0-9]/.test(m) || !/[A-Za-z]/.test(m) || (m.includes('/') && !/[+=]/.test(m)) ? m : '[REDACTED]'));
+}
+
+/** How a word is shown: masked, quoted when it holds blanks, substitutions shown by the shape of what they run. */
+function showWord(ctx: Context, word: Word, depth: number, masked?: string): string {
+  let t = masked ?? word.text;
+  let nested = false;
+  if (masked === undefined) {
+    for (const e of word.expansions) {
+      if ((e.kind === 'command' || e.kind === 'process') && e.commands && t.includes(e.raw)) {
+        const open = e.kind === 'process' ? e.raw.slice(0, 2) : e.raw.startsWith('`') ? '`' : '$(';
+        const close = open === '`' ? '`' : ')';
+        const inner = depth >= 3 ? '...' : e.commands.flatMap((i) => (ctx.commands[i] ? [shape(ctx, ctx.commands[i]!, depth + 1)] : [])).join('; ');
+        t = t.replace(e.raw, () => `\0${open}${inner}${close}\0`);
+        nested = true;
+      }
+    }
+    // The parts outside substitutions are masked; the substitutions were rebuilt from their own parse.
+    t = nested ? t.split('\0').map((part, k) => (k % 2 === 1 ? part : maskText(part))).join('') : maskText(t);
+  }
+  return !nested && (/\s/.test(t) || t === '') ? `'${t.replace(/\s+/g, ' ')}'` : t.replace(/\s+/g, ' ');
+}
+
+/**
+ * A command as evidence: its shape rebuilt from the parse (assignments, program, options,
+ * operands, redirections, what substitutions run), never a slice of the source, with each
+ * credential argument replaced by what it is: the value of `-u` / `--user` after its `:`,
+ * password options per program (`sshpass -p`, `mysql -p<pw>`, `redis-cli -a`, `docker login
+ * -p`, ...), `--password` / `--token` style options, `*PASSWORD=` assignments, credential
+ * headers (`-H 'Authorization: ...'`), URL passwords and known token formats.
+ */
+function shape(ctx: Context, command: SimpleCommand, depth = 0): string {
+  const parts: string[] = [];
+  for (const a of command.assignments) parts.push(credentialName(a.name) ? `${a.name}=[REDACTED]` : `${a.name}=${showWord(ctx, a.value, depth)}`);
+  const argv = command.argv;
+  const eff = effective(argv);
+  const programAt = eff ? argv.length - eff.args.length - 1 : argv.length;
+  const table = eff ? secretOptions[eff.name] : undefined;
+  let lastOperand = -1;
+  if (table?.last) {
+    // `htpasswd -b[n] [file] user password`: the password is the operand after the user.
+    const flags = argv.slice(programAt + 1).filter((w) => /^-[A-Za-z]+$/.test(w.text)).map((w) => w.text).join('');
+    // Options come first; from the first operand on, every word is positional.
+    const first = argv.findIndex((w, i) => i > programAt && !w.text.startsWith('-'));
+    const operands = first < 0 ? [] : argv.map((_, i) => i).slice(first);
+    if (flags.includes('b')) lastOperand = operands[flags.includes('n') ? 1 : 2] ?? -1;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i]!;
+    const t = w.text;
+    const prev = i > 0 ? argv[i - 1]!.text : '';
+    const own = i > programAt;
+    let shown: string | undefined;
+    if (i === lastOperand) shown = '[REDACTED]';
+    else if (own && table?.next?.includes(prev)) shown = prev === '-U' ? maskUser(t) : '[REDACTED]';
+    else if (i > 0 && (userOption.has(prev) || /^-[A-Za-z]*[uU]$/.test(prev))) shown = maskUser(t);
+    else if (own && table?.next?.some((o) => o.length === 2 && /^-[A-Za-z]+$/.test(prev) && prev.endsWith(o[1]!))) shown = '[REDACTED]';
+    else if (i > 0 && secretLongOption.test(prev)) shown = '[REDACTED]';
+    else if ((prev === '-b' || prev === '--cookie') && t.includes('=')) shown = '[REDACTED]';
+    else if (own && /^-[A-Za-z]/.test(t)) {
+      const attached = table?.attached?.find((o) => t.startsWith(o) && t.length > o.length);
+      if (attached) shown = attached === '-U' ? `${attached}${maskUser(t.slice(2))}` : `${attached}[REDACTED]`;
+      else if (/^-u[^-]/.test(t)) shown = `-u${maskUser(t.slice(2))}`;
+    }
+    parts.push(showWord(ctx, w, depth, shown));
+  }
+  for (const r of command.redirections) {
+    // A here-string is data for the program's stdin (`--password-stdin`, `chpasswd`): only its shape is shown.
+    const target = r.op === '<<' || r.op === '<<-' ? r.target.text.replace(/\s+/g, ' ') : r.op === '<<<' ? '[REDACTED]' : showWord(ctx, r.target, depth);
+    parts.push(`${r.fd ?? ''}${r.op}${r.op.startsWith('<<') && r.op !== '<<<' ? '' : ' '}${target}`);
+  }
+  const text = parts.join(' ');
+  return text.length > maxEvidence ? `${text.slice(0, maxEvidence - 3)}...` : text;
 }
 
 function commandsOf(ctx: Context, words: readonly Word[]): SimpleCommand[] {

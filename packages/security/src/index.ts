@@ -9,5 +9,5 @@ export { analyzeCommand } from './command.js';
 export type { CommandAnalysis, AnalyzeCommandOptions, Expansion, Redirection, SimpleCommand, Word, CommandContext } from './command.js';
 export { validateUrl, classifyAddress } from './url.js';
 export type { ValidateUrlOptions, UrlValidation, AddressClass } from './url.js';
-export { redact, isSensitiveKey, truncateUtf8 } from './redact.js';
-export type { RedactOptions } from './redact.js';
+export { redact, createStreamRedactor, isSensitiveKey, truncateUtf8 } from './redact.js';
+export type { RedactOptions, StreamRedactor, StreamRedactorOptions } from './redact.js';

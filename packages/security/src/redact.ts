@@ -1,8 +1,9 @@
 import type { SecretScanner } from './secret-scanner.js';
+import { tokenFormats } from './token-formats.js';
 
 /** Options of {@link redact}. */
 export interface RedactOptions {
-  /** Longest string kept, in UTF-8 bytes (default 16 KiB); longer ones are cut at a code-point boundary and marked. */
+  /** Longest string kept, in UTF-8 bytes (default 16 KiB); longer ones are cut at a code-point boundary, after redaction, and marked. */
   readonly maxStringBytes?: number;
   /** Deepest nesting kept for objects (default 32); deeper values become a marker. */
   readonly maxDepth?: number;
@@ -15,13 +16,15 @@ export interface RedactOptions {
 }
 
 const defaultMarker = '[REDACTED]';
+const keyMarker = '[REDACTED PRIVATE KEY]';
 
 /** Key names whose values are secrets, whatever they look like (matched on the lower-cased, separator-free key). */
 const sensitiveKey =
-  /(?:passw(?:or)?d|passphrase|secret|token|apikey|accesskey|privatekey|authorization|auth$|^auth(?:token|key|header|code|secret)|credential|cookie|session(?:id|key)?$|signature|^pwd$|clientsecret|connectionstring|dsn$|bearer|jwt$|sharedkey|masterkey|encryptionkey|signingkey)/;
+  /(?:passw(?:or)?d|passphrase|secret|token|apikey|accesskey|privatekey|authorization|auth$|^auth(?:token|key|header|code|secret)|credential|cookie|session(?:id|key)?$|signature|(?:^|db|user|admin|root|smtp|mysql|redis|ftp|proxy|mail|login)(?:pwd|pass)$|clientsecret|connectionstring|dsn$|bearer|jwt$|sharedkey|masterkey|encryptionkey|signingkey)/;
 
 /** Keys that contain a sensitive fragment but name metadata, not a secret. */
-const harmlessKey = /(?:tokens?(?:count|usage|limit|s)$|^(?:max|input|output|prompt|completion|total|cached)tokens?|tokenizer|secretname|secretref|keyid$|passwordpolicy|authorizationurl|authmethod|tokentype|tokenurl|tokenendpoint)/;
+const harmlessKey =
+  /(?:tokens?(?:count|usage|used|limit|budget|remaining|s)$|^(?:max|input|output|prompt|completion|total|cached|reasoning)tokens?|tokenizer|secretar(?:y|ies|iat)|secretname|secretref|keyid$|passwordpolicy|authorizationurl|authmethod|tokentype|tokenurl|tokenendpoint|(?:length|minlength|maxlength|count|ttl|expiry|expires(?:at|in)?|version|policy|type|enabled|required|field|envvar|path|file|url|uri|endpoint|name|names|hint)$)/;
 
 /** True when a value under `key` must be redacted whatever it looks like. */
 export function isSensitiveKey(key: string): boolean {
@@ -29,38 +32,226 @@ export function isSensitiveKey(key: string): boolean {
   return sensitiveKey.test(k) && !harmlessKey.test(k);
 }
 
-// Each pattern is linear for V8's backtracking engine: no nested or adjacent overlapping
-// quantifiers; the redactor tests run them on pattern-bomb input.
-const patterns: readonly [RegExp, (m: string, ...g: string[]) => string][] = [
-  // PEM private keys, whole block.
-  [/-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----[^-]{0,20000}-----END[A-Z ]{0,40}PRIVATE KEY-----/g, () => '[REDACTED PRIVATE KEY]'],
-  // Authorization headers and bearer tokens.
-  [/\b(authorization|proxy-authorization)(["']?\s{0,8}[:=]\s{0,8}["']?)(?:(bearer|basic|token|digest|negotiate)\s{1,8})?[^\s"',;]{1,4096}/gi, (_m, name, sep, scheme) => `${name}${sep}${scheme ? `${scheme} ` : ''}[REDACTED]`],
-  [/\b(bearer\s{1,8})[A-Za-z0-9\-._~+/]{8,4096}=*/gi, (_m, p) => `${p}[REDACTED]`],
-  // Credentials in URLs: scheme://user:pass@host.
-  [/\b([a-z][a-z0-9+.-]{1,20}:\/\/)([^\s:@/]{1,256}):([^\s@/]{1,256})@/gi, (_m, scheme, user) => `${scheme}${user}:[REDACTED]@`],
-  // Query parameters with sensitive names.
-  [/([?&](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|password|passwd|pwd|sig|signature|client_secret|auth)=)[^&#\s"']{1,4096}/gi, (_m, p) => `${p}[REDACTED]`],
-  // KEY=value / key: value assignments with sensitive names (env files, shell, YAML, JSON text).
-  [
-    /\b([A-Za-z0-9_.-]{0,64}(?:passw(?:or)?d|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|auth)[A-Za-z0-9_.-]{0,32})(["']?[ \t]{0,8}(?:=|:)[ \t]{0,8}["']?)([^\s"',;}{$[][^\s"',;}{]{0,4095})/gi,
-    // A value that is an auth scheme (`Authorization: Bearer x`) was handled above; `$VAR` is a reference, not a secret.
-    (m, name, sep, value) => (isSensitiveKey(name) && !/^(?:bearer|basic|token|digest|negotiate)$/i.test(value) ? `${name}${sep}[REDACTED]` : m),
-  ],
-  // Well-known token shapes (kept short so each is a single linear scan).
-  [/\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b/g, () => '[REDACTED]'],
-  [/\bgithub_pat_[A-Za-z0-9_]{22,255}\b/g, () => '[REDACTED]'],
-  [/\bglpat-[A-Za-z0-9_-]{20,64}\b/g, () => '[REDACTED]'],
-  [/\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b/g, () => '[REDACTED]'],
-  [/\bxox[abposr]-[A-Za-z0-9-]{10,255}\b/g, () => '[REDACTED]'],
-  [/\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,255}\b/g, () => '[REDACTED]'],
-  [/\bsk-(?:proj-|ant-(?:api03-)?)?[A-Za-z0-9_-]{20,255}\b/g, () => '[REDACTED]'],
-  [/\bAIza[A-Za-z0-9_-]{35}\b/g, () => '[REDACTED]'],
-  [/\bnpm_[A-Za-z0-9]{36}\b/g, () => '[REDACTED]'],
-  [/\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b/g, () => '[REDACTED]'],
-  // JWTs: header.payload.signature, base64url.
-  [/\beyJ[A-Za-z0-9_-]{8,8192}\.eyJ[A-Za-z0-9_-]{4,16384}\.[A-Za-z0-9_-]{0,8192}/g, () => '[REDACTED JWT]'],
-];
+/** A part of the text to replace. `open` means it may continue past the end of the text (streaming holds it back). */
+interface Span {
+  start: number;
+  end: number;
+  privateKey?: boolean;
+  open?: boolean;
+}
+
+// Every pattern is linear for V8's backtracking engine: bounded repeats, no nested or adjacent
+// overlapping quantifiers; the tests time them on pattern-bomb input. Each has the `d` flag so
+// the secret's own group gives the span, and the name or scheme before it stays readable.
+const authorizationHeader = /\b(?:proxy-)?authorization["']?[ \t]{0,8}[:=][ \t]{0,8}(?:["'][ \t]{0,8})?(?:(?:bearer|basic|token|digest|negotiate|apikey|sso-key)[ \t]{1,8})?([^\r\n"']{1,4096})/dgi;
+const cookieHeader = /\b(?:set-)?cookie["']?[ \t]{0,8}:[ \t]{0,8}(?:["'][ \t]{0,8})?([^\r\n"']{1,4096})/dgi;
+const bearer = /\bbearer[ \t]{1,8}([A-Za-z0-9\-._~+/]{8,4096}=*)/dgi;
+const basic = /\bbasic[ \t]{1,8}([A-Za-z0-9+/]{8,4096}={0,2})/dgi;
+/** `scheme://user:password@host`: the password runs to the last `@` of the authority (an unencoded `@` or `/` in it included). */
+const urlUserinfo = /\b[a-z][a-z0-9+.-]{1,20}:\/\/[^\s:@/]{0,256}:([^\s/]{1,256}(?:\/[^\s@/]{1,64}){0,4})@/dgi;
+const queryParam =
+  /[?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|password|passwd|pwd|sig|signature|client_secret|auth|x-amz-signature|x-amz-security-token|x-goog-signature|code_verifier)=([^&#\s"'<>]{1,4096})/dgi;
+const assignmentName = '[A-Za-z0-9_.-]{0,64}(?:passw(?:or)?d|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|auth|pwd|cookie)[A-Za-z0-9_.-]{0,32}';
+/** `KEY="value with spaces"`: the value runs to its closing quote (or the line end). */
+const quotedAssignment = new RegExp(`\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"([^"\\r\\n]{1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`, 'dgi');
+/** `KEY=value`, `key: value`: the value runs to whitespace or punctuation. */
+const bareAssignment = new RegExp(`\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}([^\\s"'\`,;&}{$[)(<>][^\\s"'\`,;&}{)(<>]{0,4095})`, 'dgi');
+const jwt = /\beyJ[A-Za-z0-9_-]{8,2048}\.eyJ[A-Za-z0-9_-]{4,4096}\.[A-Za-z0-9_-]{0,2048}/g;
+const privateKeyBegin = /-{4,5} ?BEGIN ([A-Z0-9 ]{1,60}?) ?-{4,5}/g;
+const privateKeyEnd = /-{4,5} ?END [A-Z0-9 ]{1,60}?-{4,5}/g;
+/** What a PEM body (headers such as `Proc-Type: 4,ENCRYPTED` included) is made of, also with `\n` escapes. */
+const pemBody = /[A-Za-z0-9+/=\s:,.\\-]{0,1048576}/y;
+const base64Run = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,4096}={0,2}/g;
+/** Characters a token continues with; a format's match is extended over them. */
+const tokenChar = /[A-Za-z0-9_\-+=]/;
+
+/** Values that name where a secret is, not the secret: `process.env.DB_PASSWORD`, `os.environ[...]`, `${VAR}`. */
+const reference = /^(?:process\.env\b|import\.meta\.env\b|os\.environ\b|os\.getenv\b|getenv\b|System\.getenv\b|ENV\[|env\(|env\.|\$|%[A-Za-z_]+%$|secrets\.|vars\.|config\.|settings\.|\[REDACTED|\*{3,}$|<[^>]*>$|(?:null|undefined|none|nil|true|false|required|optional|string|number|boolean)$)/i;
+const schemeWord = /^(?:bearer|basic|token|digest|negotiate)$/i;
+
+/** The scanner-free token formats, indexed by lower-cased prefix; one case-insensitive alternation finds candidates. */
+const formats = (() => {
+  const byPrefix = new Map<string, RegExp[]>();
+  for (const f of tokenFormats) {
+    const re = new RegExp(f.source, `${f.flags}y`);
+    for (const p of f.prefixes) {
+      const key = p.toLowerCase();
+      byPrefix.set(key, [...(byPrefix.get(key) ?? []), re]);
+    }
+  }
+  // Candidates are found by their first three characters; every prefix starting there is then tried.
+  const byHead = new Map<string, string[]>();
+  for (const p of byPrefix.keys()) byHead.set(p.slice(0, 3), [...(byHead.get(p.slice(0, 3)) ?? []), p]);
+  const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  return { byPrefix, byHead, candidates: new RegExp([...byHead.keys()].map(escape).join('|'), 'gi') };
+})();
+
+function push(spans: Span[], start: number, end: number, open: boolean, privateKey = false): void {
+  if (end > start) spans.push({ start, end, ...(open ? { open } : {}), ...(privateKey ? { privateKey } : {}) });
+}
+
+/** Runs `re` over `text`, adding the span of the first group from `group` on that matched when `keep` allows. */
+function collect(spans: Span[], text: string, re: RegExp, group: number, keep?: (m: RegExpExecArray, value: string) => boolean): void {
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    let range: [number, number] = [m.index, m.index + m[0].length];
+    let value = m[0];
+    for (let g = group; g < m.length; g++) {
+      const at = m.indices?.[g];
+      if (at && m[g] !== undefined) {
+        range = at;
+        value = m[g]!;
+        break;
+      }
+    }
+    if (!keep || keep(m, value)) push(spans, range[0], range[1], range[1] >= text.length);
+    if (m[0].length === 0) re.lastIndex++;
+  }
+}
+
+/** PEM private key blocks (RSA, EC, OpenSSH, PKCS#8, encrypted with `Proc-Type` / `DEK-Info`, PGP `KEY BLOCK`, SSH2 `---- BEGIN`). */
+function privateKeys(spans: Span[], text: string): void {
+  privateKeyBegin.lastIndex = 0;
+  // END is searched forward only, so the whole pass is linear even with many BEGINs.
+  let noEndFrom = Number.POSITIVE_INFINITY;
+  for (let m = privateKeyBegin.exec(text); m !== null; m = privateKeyBegin.exec(text)) {
+    if (!m[1]!.includes('PRIVATE KEY')) continue;
+    const start = m.index;
+    let end = -1;
+    if (privateKeyBegin.lastIndex < noEndFrom) {
+      privateKeyEnd.lastIndex = privateKeyBegin.lastIndex;
+      const e = privateKeyEnd.exec(text);
+      if (e) end = e.index + e[0].length;
+      else noEndFrom = privateKeyBegin.lastIndex;
+    }
+    let open = false;
+    if (end < 0) {
+      // No END (cut or streamed): everything that still looks like the key's body goes.
+      pemBody.lastIndex = privateKeyBegin.lastIndex;
+      pemBody.exec(text);
+      end = pemBody.lastIndex;
+      open = end >= text.length;
+    }
+    push(spans, start, end, open, true);
+    privateKeyBegin.lastIndex = Math.max(end, privateKeyBegin.lastIndex);
+  }
+}
+
+/** Known token formats generated from the secret rules, each match extended over trailing token characters. */
+function tokens(spans: Span[], text: string): void {
+  const { candidates, byPrefix, byHead } = formats;
+  candidates.lastIndex = 0;
+  for (let m = candidates.exec(text); m !== null; m = candidates.exec(text)) {
+    const at = m.index;
+    let best = -1;
+    for (const prefix of byHead.get(m[0].toLowerCase()) ?? []) {
+      if (text.slice(at, at + prefix.length).toLowerCase() !== prefix) continue;
+      for (const re of byPrefix.get(prefix)!) {
+        re.lastIndex = at;
+        const t = re.exec(text);
+        if (t) best = Math.max(best, at + t[0].length);
+      }
+    }
+    if (best < 0) {
+      candidates.lastIndex = at + 1;
+      continue;
+    }
+    let end = best;
+    while (end < text.length && end - best < 4096 && tokenChar.test(text[end]!)) end++;
+    push(spans, at, end, end >= text.length);
+    candidates.lastIndex = end;
+  }
+  jwt.lastIndex = 0;
+  for (let m = jwt.exec(text); m !== null; m = jwt.exec(text)) {
+    let end = m.index + m[0].length;
+    while (end < text.length && end - m.index < 65536 && /[A-Za-z0-9_\-.]/.test(text[end]!)) end++;
+    push(spans, m.index, end, end >= text.length);
+    jwt.lastIndex = end;
+  }
+}
+
+/** Base64 (or base64url) that decodes to a credential: `user:password`, a known token, a private key, `KEY=value`. */
+function wrapped(spans: Span[], text: string, depth: number): void {
+  base64Run.lastIndex = 0;
+  for (let m = base64Run.exec(text); m !== null; m = base64Run.exec(text)) {
+    const run = m[0];
+    if (!/[0-9+/=_-]/.test(run) && !/[A-Z]/.test(run.slice(1))) continue;
+    const decoded = Buffer.from(run, 'base64').toString('latin1');
+    // Printable text only: most base64 that is not a secret (images, hashes) decodes to binary.
+    if (decoded.length < 8 || /[^\t\n\r\x20-\x7e]/.test(decoded)) continue;
+    const credential = /^[\x21-\x39\x3b-\x7e]{1,128}:[\x20-\x7e]{1,256}$/.test(decoded) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(decoded);
+    // The nested pass reuses this module's regexes (their lastIndex), so the loop's position is restored after it.
+    const next = base64Run.lastIndex;
+    const inner = !credential && findSpans(decoded, undefined, depth + 1).length > 0;
+    base64Run.lastIndex = next;
+    if (credential || inner) push(spans, m.index, m.index + run.length, m.index + run.length >= text.length);
+  }
+}
+
+/**
+ * Every span of `text` to redact: private keys, auth and cookie headers, bearer and basic
+ * credentials, URL passwords, sensitive query parameters and assignments, token formats,
+ * JWTs, base64-wrapped secrets and, with a scanner, every finding of its rules.
+ */
+function findSpans(text: string, scanner: SecretScanner | undefined, depth = 0): Span[] {
+  const spans: Span[] = [];
+  privateKeys(spans, text);
+  collect(spans, text, authorizationHeader, 1, (_m, v) => !schemeWord.test(v.trim()));
+  collect(spans, text, cookieHeader, 1);
+  collect(spans, text, bearer, 1);
+  collect(spans, text, basic, 1, (_m, v) => {
+    const decoded = Buffer.from(v, 'base64').toString('latin1');
+    return decoded.includes(':') && !/[^\x20-\x7e]/.test(decoded);
+  });
+  collect(spans, text, urlUserinfo, 1);
+  collect(spans, text, queryParam, 1);
+  collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !reference.test(v.trim()));
+  collect(spans, text, bareAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && !schemeWord.test(v) && !reference.test(v));
+  tokens(spans, text);
+  if (depth < 2) wrapped(spans, text, depth);
+  if (scanner) {
+    // Findings give the secret's start and its length in code points.
+    for (const f of scanner.scanText(text)) {
+      const start = f.location?.offset ?? -1;
+      const chars = Number(/\[(\d+) chars\]$/.exec(f.match ?? '')?.[1] ?? 0);
+      if (start < 0 || chars === 0) continue;
+      let end = start;
+      for (let n = 0; n < chars && end < text.length; n++) end += (text.codePointAt(end) ?? 0) > 0xffff ? 2 : 1;
+      push(spans, start, end, end >= text.length);
+    }
+  }
+  return spans;
+}
+
+/** Sorts and merges overlapping spans. */
+function merge(spans: Span[]): Span[] {
+  spans.sort((a, b) => a.start - b.start || b.end - a.end);
+  const out: Span[] = [];
+  for (const s of spans) {
+    const last = out.at(-1);
+    if (last && s.start < last.end) {
+      if (s.end > last.end) last.end = s.end;
+      last.open ||= s.open ?? false;
+      last.privateKey ||= s.privateKey ?? false;
+    } else out.push({ ...s });
+  }
+  return out;
+}
+
+/** `text[from, to)` with `spans` (sorted, merged, clipped to the range) replaced by markers. */
+function apply(text: string, spans: readonly Span[], from: number, to: number, marker: string): string {
+  let out = '';
+  let at = from;
+  for (const s of spans) {
+    if (s.end <= from || s.start >= to) continue;
+    const start = Math.max(s.start, from);
+    if (start > at) out += text.slice(at, start);
+    out += s.privateKey && marker === defaultMarker ? keyMarker : marker;
+    at = Math.max(at, Math.min(s.end, to));
+  }
+  if (to > at) out += text.slice(at, to);
+  return out;
+}
 
 /** Cuts `text` to at most `maxBytes` UTF-8 bytes without splitting a code point (or a surrogate pair). */
 export function truncateUtf8(text: string, maxBytes: number, marker = '…[truncated]'): string {
@@ -83,50 +274,48 @@ export function truncateUtf8(text: string, maxBytes: number, marker = '…[trunc
   return text;
 }
 
+/** Redacts one string without any length bound (the building block of both forms). */
+export function redactString(text: string, scanner?: SecretScanner, marker = defaultMarker): string {
+  const spans = merge(findSpans(text, scanner));
+  return spans.length === 0 ? text : apply(text, spans, 0, text.length, marker);
+}
+
+/** Characters of context past the kept prefix that the patterns see before the cut. */
+const cutMargin = 64 * 1024;
+
 function redactText(text: string, options: RedactOptions): string {
   const maxBytes = options.maxStringBytes ?? 16 * 1024;
-  // Bound first: the patterns then never see more than the kept prefix (plus its margin).
-  let out = truncateUtf8(text, maxBytes);
-  for (const [re, fn] of patterns) {
-    re.lastIndex = 0;
-    if (re.test(out)) {
-      re.lastIndex = 0;
-      out = out.replace(re, fn as (substring: string, ...args: string[]) => string);
-    }
+  const marker = options.marker ?? defaultMarker;
+  // Redact first, cut after: a secret straddling the cut is replaced whole, never half kept.
+  // Only a window past the kept prefix is looked at; if redaction shrinks it below the cut,
+  // the window grows, so a partial token at the window's edge never reaches the output.
+  let window = maxBytes + cutMargin;
+  for (;;) {
+    if (window >= text.length) return truncateUtf8(redactString(text, options.scanner, marker), maxBytes);
+    const spans = merge(findSpans(text.slice(0, window), options.scanner));
+    const safe = window - cutMargin / 2;
+    const out = apply(text, spans, 0, safe, marker);
+    if (Buffer.byteLength(out) > maxBytes) return truncateUtf8(out, maxBytes);
+    window *= 2;
   }
-  if (options.scanner) {
-    // Findings give the secret's start and its length in code points; overlapping ones (two
-    // rules on one secret) are merged, then replaced from the end so offsets stay valid.
-    const spans: [number, number][] = [];
-    for (const f of options.scanner.scanText(out)) {
-      const start = f.location?.offset ?? -1;
-      const chars = Number(/\[(\d+) chars\]$/.exec(f.match ?? '')?.[1] ?? 0);
-      if (start < 0 || chars === 0) continue;
-      let end = start;
-      for (let n = 0; n < chars && end < out.length; n++) end += (out.codePointAt(end) ?? 0) > 0xffff ? 2 : 1;
-      spans.push([start, end]);
-    }
-    spans.sort((a, b) => a[0] - b[0]);
-    const merged: [number, number][] = [];
-    for (const span of spans) {
-      const last = merged.at(-1);
-      if (last && span[0] < last[1]) last[1] = Math.max(last[1], span[1]);
-      else merged.push([...span]);
-    }
-    for (const [start, end] of merged.toReversed()) out = `${out.slice(0, start)}${options.marker ?? defaultMarker}${out.slice(end)}`;
-  }
-  if (options.marker && options.marker !== defaultMarker) out = out.replaceAll(defaultMarker, options.marker);
-  return out;
 }
 
 /**
  * Redacts secrets from a string or a JSON-like value before it is logged, recorded or sent:
  * values under sensitive keys (`password`, `token`, `secret`, `authorization`, `api_key`,
- * ...), `Authorization: Bearer ...`, credentials in URLs, `KEY=value` assignments and known
- * token formats (GitHub, AWS, Slack, Stripe, OpenAI, Google, JWT, PEM private keys). Strings are
- * bounded in UTF-8 bytes with a marker, never splitting a code point. Objects keep their
- * shape (arrays stay arrays, keys stay), cycles become `[Circular]`, and the input is never
- * modified. Never throws: a getter that throws becomes `[Unreadable]`.
+ * ...; strings and numbers alike), `Authorization:` and `Cookie:` headers, bearer and basic
+ * credentials, credentials in URLs, sensitive query parameters, `KEY=value` assignments
+ * (references such as `$VAR` or `process.env.X` kept), PEM and PGP private keys (encrypted
+ * ones too), JWTs, every self-identifying token format of the default secret rules (GitHub,
+ * GitLab, AWS, Slack, Stripe, OpenAI, Anthropic, npm, ...), and base64 that decodes to any of
+ * these. Object keys that are secrets are replaced too; `rawHeaders`-style arrays and argv
+ * arrays (`['--password', 'x']`) have the value after a sensitive name replaced. Strings are
+ * redacted first and then bounded in UTF-8 bytes with a marker, never splitting a code point.
+ * Objects keep their shape (arrays stay arrays), cycles become `[Circular]`, and the input is
+ * never modified. Never throws: a getter that throws becomes `[Unreadable]`.
+ *
+ * For output that arrives in chunks use {@link createStreamRedactor}: a secret split across
+ * chunks is still replaced whole.
  *
  * @example
  * ```ts
@@ -142,6 +331,28 @@ export function redact<T>(value: T, options: RedactOptions = {}): T {
   }
 }
 
+/** A name that, in a list of strings, says the next item is a secret: `Authorization`, `--password`, `-Token:`. */
+function secretName(item: string): boolean {
+  const m = /^-{0,2}([A-Za-z][A-Za-z0-9_.-]{0,63}):?$/.exec(item);
+  return m !== null && isSensitiveKey(m[1]!);
+}
+
+function walkArray(value: readonly unknown[], options: RedactOptions, depth: number, seen: WeakSet<object>): unknown[] {
+  const maxEntries = options.maxEntries ?? 1000;
+  const marker = options.marker ?? defaultMarker;
+  const items = value.slice(0, maxEntries);
+  const out = items.map((v) => walk(v, options, depth + 1, seen));
+  if (items.every((v) => typeof v === 'string')) {
+    // Node's `rawHeaders` ([name, value, name, value, ...]) and argv lists (['-p', 'x']).
+    const strings = items as string[];
+    for (let i = 0; i + 1 < strings.length; i++) {
+      if (secretName(strings[i]!) && strings[i + 1] !== '') out[++i] = marker;
+    }
+  }
+  if (value.length > maxEntries) out.push(`[Truncated: ${value.length - maxEntries} more items]`);
+  return out;
+}
+
 function walk(value: unknown, options: RedactOptions, depth: number, seen: WeakSet<object>): unknown {
   if (typeof value === 'string') return redactText(value, options);
   if (value === null || typeof value !== 'object') {
@@ -153,22 +364,21 @@ function walk(value: unknown, options: RedactOptions, depth: number, seen: WeakS
   const maxEntries = options.maxEntries ?? 1000;
   const marker = options.marker ?? defaultMarker;
   try {
-    if (Array.isArray(value)) {
-      const out = value.slice(0, maxEntries).map((v) => walk(v, options, depth + 1, seen));
-      if (value.length > maxEntries) out.push(`[Truncated: ${value.length - maxEntries} more items]`);
-      return out;
-    }
+    if (Array.isArray(value)) return walkArray(value, options, depth, seen);
     if (value instanceof Date) return value;
+    if (value instanceof URL) return redactText(value.href, options);
     if (value instanceof Error) {
-      return { name: value.name, message: redactText(value.message, options), ...walk({ ...value }, options, depth + 1, seen) as object };
+      return { name: value.name, message: redactText(value.message, options), ...(walk({ ...value }, options, depth + 1, seen) as object) };
     }
     if (value instanceof Map) return walk(Object.fromEntries(value), options, depth, seen);
+    if (value instanceof Set) return walkArray([...value], options, depth, seen);
     if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return `[Binary: ${(value as ArrayBufferLike).byteLength} bytes]`;
     const out: Record<string, unknown> = {};
+    const keys = Object.keys(value);
     let n = 0;
-    for (const key of Object.keys(value)) {
+    for (const key of keys) {
       if (n++ >= maxEntries) {
-        out['[truncated]'] = `${Object.keys(value).length - maxEntries} more keys`;
+        out['[truncated]'] = `${keys.length - maxEntries} more keys`;
         break;
       }
       let v: unknown;
@@ -178,11 +388,101 @@ function walk(value: unknown, options: RedactOptions, depth: number, seen: WeakS
         out[key] = '[Unreadable]';
         continue;
       }
-      if (isSensitiveKey(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean' && typeof v !== 'number') out[key] = marker;
-      else out[key] = walk(v, options, depth + 1, seen);
+      // A secret used as a key (a token map, a header object built from a response) goes too.
+      let name = redactText(key, options);
+      if (name !== key) for (let k = 2; Object.hasOwn(out, name); k++) name = `${redactText(key, options)}#${k}`;
+      const sensitive = isSensitiveKey(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean';
+      out[name] = sensitive ? marker : walk(v, options, depth + 1, seen);
     }
     return out;
   } finally {
     seen.delete(value);
   }
+}
+
+/** Options of {@link createStreamRedactor}. */
+export interface StreamRedactorOptions {
+  /**
+   * Characters held back at the end of what has been written (default 8 KiB): a secret that
+   * starts in them may still be completed by the next chunk. It bounds how late output
+   * appears, never what is redacted; a private key block is held until its END line (up to
+   * `maxHold`).
+   */
+  readonly window?: number;
+  /** Most characters held back for an unfinished secret (default 1 MiB); past it they are released, redacted as far as seen. */
+  readonly maxHold?: number;
+  /** Also run this secret scanner's rules (see {@link RedactOptions.scanner}). */
+  readonly scanner?: SecretScanner;
+  /** Replacement text (default `[REDACTED]`). */
+  readonly marker?: string;
+}
+
+/** A redactor for text that arrives in chunks (a tool's stdout, a log stream). */
+export interface StreamRedactor {
+  /** Takes the next chunk and returns the text that is now safe to pass on (possibly empty). */
+  write(chunk: string): string;
+  /** Ends the stream: returns the rest, redacted. Later writes start a new stream. */
+  end(): string;
+}
+
+/**
+ * Creates a redactor for streamed text with a carried-over window: every write is redacted
+ * together with the end of the previous ones, so a token, a `password=` assignment or a PEM
+ * block split across chunks at any offset is still replaced whole. Output lags input by at
+ * most `window` characters (longer for an unfinished private key block); concatenating every
+ * `write` and the final `end` gives what {@link redact} gives for the whole text, without a
+ * length bound. For byte streams decode first (`TextDecoder` with `stream: true`), so a
+ * multi-byte character split across chunks is joined.
+ *
+ * @example
+ * ```ts
+ * const r = createStreamRedactor();
+ * const out = r.write('token=ghp_a1B2c3D4e5') + r.write('F6g7H8i9J0k1L2m3N4o5P6q7R8\n') + r.end();
+ * // 'token=[REDACTED]\n'
+ * ```
+ */
+export function createStreamRedactor(options: StreamRedactorOptions = {}): StreamRedactor {
+  const window = Math.max(256, options.window ?? 8 * 1024);
+  const maxHold = Math.max(window * 2, options.maxHold ?? 1 << 20);
+  const marker = options.marker ?? defaultMarker;
+  // `buffer` is carried context (already emitted) followed by pending text from `emitted` on.
+  let buffer = '';
+  let emitted = 0;
+
+  // Pending text needed before the next scan: doubles while a secret is held, so holding stays linear.
+  let due = window * 2;
+
+  const drain = (final: boolean): string => {
+    const spans = merge(findSpans(buffer, options.scanner));
+    let cut = final ? buffer.length : buffer.length - window;
+    if (!final) {
+      // A span reaching the end, or one the cut would split, may still grow: hold it back whole.
+      for (const s of spans) if (s.open || s.end >= buffer.length || (s.start < cut && s.end > cut)) cut = Math.min(cut, s.start);
+      if (buffer.length - emitted > maxHold) cut = Math.max(cut, buffer.length - window);
+    }
+    due = Math.max(window * 2, (buffer.length - Math.max(cut, emitted)) * 2);
+    if (cut <= emitted) return '';
+    // Spans that ended in the carried context were handled when it was emitted; one that began
+    // there (after a forced release) is marked again rather than passed on.
+    const out = apply(buffer, spans.filter((s) => s.end > emitted), emitted, cut, marker);
+    const keepFrom = Math.max(0, cut - window);
+    buffer = buffer.slice(keepFrom);
+    emitted = cut - keepFrom;
+    return out;
+  };
+
+  return {
+    write(chunk: string): string {
+      buffer += chunk;
+      // Scan only once enough new text has come in: tiny writes stay linear overall.
+      return buffer.length - emitted >= due ? drain(false) : '';
+    },
+    end(): string {
+      const out = drain(true);
+      buffer = '';
+      emitted = 0;
+      due = window * 2;
+      return out;
+    },
+  };
 }
