@@ -18,7 +18,7 @@ export type { PolicyContext, PolicyDecision } from './policy.js';
 export { HOME_SECRETS, READ_ONLY_IN_WORKSPACE, HIDDEN_IN_WORKSPACE, bwrapArgs, planMounts, isInside } from './mounts.js';
 export type { MountPlan, PlanMountsInput, BwrapArgsInput, HiddenHome } from './mounts.js';
 export { JsRunner, createJsRunner, resolveIsolatedVm, ISOLATED_VM_FIX } from './js-runner.js';
-export type { JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule, HostFunction } from './js-runner.js';
+export type { JsLimits, JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule, HostFunction } from './js-runner.js';
 export { compileSeccompFilter, REFUSED_SYSCALLS } from './seccomp.js';
 export type { RefusedSyscall, SeccompFilterOptions } from './seccomp.js';
 export { doctor } from './doctor.js';

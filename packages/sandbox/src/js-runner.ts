@@ -1,23 +1,50 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { ClosedError, InvalidArgumentError } from '@buckley/utils';
+import { type CgroupDetection, RunCgroup, detectCgroups } from './cgroup.js';
 import { JsRunnerCrashedError, SandboxUnavailableError } from './errors.js';
 import { JS_WORKER_SOURCE } from './js-worker-source.js';
+import { launcherArgs } from './launcher.js';
 
-/** Options of {@link createJsRunner}; each is also a per-call default. */
-export interface JsRunnerOptions {
+/** Limits of one run or call; set on the runner as defaults, lowered or raised per call. */
+export interface JsLimits {
   /** Heap limit of each isolate in MiB (isolated-vm minimum 8; V8 may overshoot it 2-3x). Default 64. */
   readonly memoryLimitMb?: number | undefined;
   /** Wall-clock limit of one run or call, in milliseconds. Default 1000. */
   readonly timeoutMs?: number | undefined;
   /** Cap on console output per run or call, in bytes. Default 64 KiB. */
   readonly maxConsoleBytes?: number | undefined;
+  /**
+   * Cap on what crosses out of an isolate: a run's or call's result, and the arguments of each
+   * host-function call, in approximate bytes (a string counts its length, binary data its
+   * bytes, other values a few bytes each). A result past it is a `too_large` failure; host-call
+   * arguments past it reject inside the isolate with a `RangeError`, and the host function is
+   * not called. Default 8 MiB.
+   */
+  readonly maxTransferBytes?: number | undefined;
+}
+
+/** Options of {@link createJsRunner}: per-call defaults, and the runner process's own limits. */
+export interface JsRunnerOptions extends JsLimits {
   /** Extra time the caller waits past `timeoutMs` before killing the child process. Default 2000. */
   readonly killGraceMs?: number | undefined;
+  /**
+   * Memory limit of the whole runner process (every isolate in it, WebAssembly memory, and
+   * V8 itself), in MiB, held by a cgroup when the host offers one (see `doctor()`); the kernel
+   * kills the process past it, and the runs in flight fail with `memory`. Default 1024.
+   */
+  readonly processMemoryLimitMb?: number | undefined;
+  /**
+   * Whether guest code gets `WebAssembly`. Off by default: its memory is not counted by the
+   * isolate's heap limit (only by the process limit above). The config key is
+   * `sandbox.javascript.allow_wasm`.
+   */
+  readonly allowWasm?: boolean | undefined;
 }
 
 /** Per-call options. */
-export interface JsRunOptions extends JsRunnerOptions {
+export interface JsRunOptions extends JsLimits {
   /**
    * Data copied into the isolate as globals (structured clone: no functions, no references to
    * host objects). Nothing else is there: no `process`, `require`, timers, network or filesystem.
@@ -50,11 +77,12 @@ export interface JsLog {
 /** Why a run failed. */
 export interface JsFailure {
   /**
-   * `timeout`: the wall clock passed; `memory`: the isolate hit its heap limit; `error`: the code
-   * threw (or its result could not be copied out); `crash`: the runner process died; `disposed`:
-   * a call on a module that is gone.
+   * `timeout`: the wall clock passed; `memory`: the isolate hit its heap limit, or the runner
+   * process its memory limit; `error`: the code threw (or its result could not be copied out);
+   * `too_large`: the result is larger than `maxTransferBytes`; `crash`: the runner process died;
+   * `disposed`: a call on a module that is gone.
    */
-  readonly kind: 'timeout' | 'memory' | 'error' | 'crash' | 'disposed';
+  readonly kind: 'timeout' | 'memory' | 'error' | 'too_large' | 'crash' | 'disposed';
   readonly name?: string | undefined;
   readonly message: string;
 }
@@ -98,6 +126,19 @@ interface Pending {
   readonly resolve: (result: JsResult) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
+  readonly message: Record<string, unknown>;
+  /** The process the request was sent to. */
+  child: ChildProcess;
+  /** The child confirmed it received the request; before that, a dead child never saw it. */
+  acked: boolean;
+  /** Sent again to a new process once already. */
+  resent: boolean;
+}
+
+/** The runner process and what bounds it. */
+interface RunnerProcess {
+  readonly child: ChildProcess;
+  readonly cgroup: RunCgroup | null;
 }
 
 /** Where isolated-vm is, or why it cannot be loaded. Resolved lazily: nothing loads it until a run. */
@@ -128,22 +169,34 @@ export const ISOLATED_VM_FIX = 'install the optional peer: pnpm add isolated-vm 
 export class JsRunner implements AsyncDisposable {
   readonly #options: Required<JsRunnerOptions>;
   #child: ChildProcess | null = null;
-  #ready: Promise<ChildProcess> | null = null;
+  #ready: Promise<RunnerProcess> | null = null;
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #nextHandle = 1;
   #nextScope = 1;
   #scopes = new Map<string, HostScope>();
   #closed = false;
+  #cgroups: CgroupDetection | undefined;
+  #cgroupCounter = 0;
+  /** Cgroups of runner processes that are gone but not yet removed (the kernel reaps them first). */
+  #removing = new Set<Promise<void>>();
+  /** Runner processes not yet seen to exit (a killed one can outlive `#child`). */
+  #live = new Set<ChildProcess>();
 
   constructor(options: JsRunnerOptions = {}) {
     this.#options = {
       memoryLimitMb: options.memoryLimitMb ?? 64,
       timeoutMs: options.timeoutMs ?? 1000,
       maxConsoleBytes: options.maxConsoleBytes ?? 64 * 1024,
+      maxTransferBytes: options.maxTransferBytes ?? 8 * MIB,
       killGraceMs: options.killGraceMs ?? 2000,
+      processMemoryLimitMb: options.processMemoryLimitMb ?? 1024,
+      allowWasm: options.allowWasm ?? false,
     };
     checkOptions(this.#options);
+    if (typeof this.#options.allowWasm !== 'boolean') throw new InvalidArgumentError(`allowWasm must be a boolean, got ${JSON.stringify(this.#options.allowWasm)}`);
+    const processMb = this.#options.processMemoryLimitMb;
+    if (!Number.isInteger(processMb) || processMb < 64) throw new InvalidArgumentError(`processMemoryLimitMb must be an integer >= 64, got ${JSON.stringify(processMb)}`);
   }
 
   /** Pid of the runner process while it runs (for diagnostics), else null. */
@@ -200,61 +253,129 @@ export class JsRunner implements AsyncDisposable {
           return { ok: false, error: { kind: 'disposed', message: 'the runner process restarted; load the module again' }, logs: [], logsTruncated: false, durationMs: 0 } as JsResult<T>;
         }
         const timeoutMs = callOptions.timeoutMs ?? o.timeoutMs;
-        return (await this.#request({ op: 'call', handle, name, args, timeoutMs }, timeoutMs)) as JsResult<T>;
+        return (await this.#request({ op: 'call', handle, name, args, timeoutMs, maxTransferBytes: o.maxTransferBytes }, timeoutMs)) as JsResult<T>;
       },
       dispose,
       [Symbol.asyncDispose]: dispose,
     };
   }
 
-  /** Stops the runner process; pending calls reject with `ClosedError`. */
+  /** Stops the runner process and removes its cgroup; pending calls reject with `ClosedError`. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const child = this.#child;
     this.#scopes.clear();
     this.#fail(new ClosedError('the JavaScript runner'));
-    if (child !== null && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      // The child is unref'd while idle; hold the loop open until its exit is seen.
-      child.ref();
-      child.kill('SIGKILL');
-      await exited;
-    }
+    await this.#ready?.catch(() => null);
+    await Promise.all(
+      [...this.#live].map((child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return undefined;
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        // The child is unref'd while idle; hold the loop open until its exit is seen.
+        child.ref();
+        child.kill('SIGKILL');
+        return exited;
+      }),
+    );
+    await Promise.all(this.#removing);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  #merge(options: JsRunnerOptions): { memoryLimitMb: number; timeoutMs: number; maxConsoleBytes: number } {
+  #merge(options: JsLimits): Required<JsLimits> {
     const merged = {
+      ...this.#options,
       memoryLimitMb: options.memoryLimitMb ?? this.#options.memoryLimitMb,
       timeoutMs: options.timeoutMs ?? this.#options.timeoutMs,
       maxConsoleBytes: options.maxConsoleBytes ?? this.#options.maxConsoleBytes,
-      killGraceMs: this.#options.killGraceMs,
+      maxTransferBytes: options.maxTransferBytes ?? this.#options.maxTransferBytes,
     };
     checkOptions(merged);
-    return { memoryLimitMb: merged.memoryLimitMb, timeoutMs: merged.timeoutMs, maxConsoleBytes: merged.maxConsoleBytes };
+    return { memoryLimitMb: merged.memoryLimitMb, timeoutMs: merged.timeoutMs, maxConsoleBytes: merged.maxConsoleBytes, maxTransferBytes: merged.maxTransferBytes };
   }
 
   async #request(message: Record<string, unknown>, timeoutMs: number): Promise<JsResult> {
     if (this.#closed) throw new ClosedError('the JavaScript runner');
-    const child = await this.#start();
+    const { child } = await this.#start();
     const id = this.#nextId++;
     return new Promise<JsResult>((resolve, reject) => {
       // The isolate's own timeout should fire first; this one catches a wedged or dying process.
       const timer = setTimeout(() => {
+        const pending = this.#pending.get(id);
         this.#pending.delete(id);
         resolve({ ok: false, error: { kind: 'timeout', message: `no answer from the runner process within ${timeoutMs + this.#options.killGraceMs} ms; it was killed` }, logs: [], logsTruncated: false, durationMs: timeoutMs + this.#options.killGraceMs });
-        child.kill('SIGKILL');
+        this.#kill(pending?.child ?? child);
       }, timeoutMs + this.#options.killGraceMs);
-      this.#pending.set(id, { resolve, reject, timer });
-      child.channel?.ref();
-      child.send({ id, ...message }, (error) => {
-        if (error) this.#settle(id, () => reject(new JsRunnerCrashedError(`cannot send to the runner process: ${error.message}`, { cause: error })));
-      });
+      this.#pending.set(id, { resolve, reject, timer, message, child, acked: false, resent: false });
+      this.#send(id, child);
     });
+  }
+
+  #send(id: number, child: ChildProcess): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    child.channel?.ref();
+    child.send({ id, ...pending.message }, (error) => {
+      // A child that died before it read the request is handled by its exit (the request is sent again).
+      if (error && child.connected) this.#settle(id, (p) => p.reject(new JsRunnerCrashedError(`cannot send to the runner process: ${error.message}`, { cause: error })));
+    });
+  }
+
+  /**
+   * Kills a runner process and stops using it at once: the next request starts a new one
+   * instead of being sent to a process that is still dying.
+   */
+  #kill(child: ChildProcess): void {
+    if (this.#child === child) {
+      this.#child = null;
+      this.#ready = null;
+    }
+    child.kill('SIGKILL');
+  }
+
+  /**
+   * A runner process is gone. Requests it had confirmed fail (`memory` when its cgroup's
+   * limit killed it, else `crash`); requests it never saw (it was killed before it read them)
+   * go to a new process, once.
+   */
+  #onExit(runner: RunnerProcess, code: number | null, signal: NodeJS.Signals | null, stderr: string): void {
+    const { child, cgroup } = runner;
+    if (this.#child === child) {
+      this.#child = null;
+      this.#ready = null;
+    }
+    const overLimit = cgroup?.limitsHit().includes('memory') === true;
+    const failure: JsFailure = overLimit
+      ? { kind: 'memory', message: `the runner process went over its memory limit of ${this.#options.processMemoryLimitMb} MiB (processMemoryLimitMb) and was killed` }
+      : { kind: 'crash', message: `the runner process died (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim().slice(-300)}` : ''}` };
+    const unseen: number[] = [];
+    for (const [id, pending] of this.#pending) {
+      if (pending.child !== child) continue;
+      const resendable = !pending.acked && (pending.message.op === 'run' || pending.message.op === 'load') && !this.#closed;
+      if (resendable && !pending.resent) unseen.push(id);
+      else this.#settle(id, (p) => p.resolve({ ok: false, error: failure, logs: [], logsTruncated: false, durationMs: 0 }));
+    }
+    if (cgroup !== null) {
+      const removal = removeCgroup(cgroup).finally(() => this.#removing.delete(removal));
+      this.#removing.add(removal);
+    }
+    if (unseen.length === 0) return;
+    this.#start().then(
+      (next) => {
+        for (const id of unseen) {
+          const pending = this.#pending.get(id);
+          if (pending === undefined) continue;
+          pending.child = next.child;
+          pending.resent = true;
+          this.#send(id, next.child);
+        }
+      },
+      (error: Error) => {
+        for (const id of unseen) this.#settle(id, (p) => p.reject(error));
+      },
+    );
   }
 
   /** Runs one host call for the child and sends back a copied result or an error message. */
@@ -307,45 +428,61 @@ export class JsRunner implements AsyncDisposable {
     }
   }
 
-  #start(): Promise<ChildProcess> {
+  #start(): Promise<RunnerProcess> {
     if (this.#ready !== null) return this.#ready;
     const ivm = resolveIsolatedVm();
     if (!ivm.ok) {
       return Promise.reject(new SandboxUnavailableError('isolated-vm', `isolated-vm cannot be loaded (${ivm.reason})`, ISOLATED_VM_FIX));
     }
-    const ready = new Promise<ChildProcess>((resolve, reject) => {
+    this.#cgroups ??= detectCgroups();
+    let cgroup: RunCgroup | null = null;
+    if (this.#cgroups.ok) {
+      try {
+        const name = `buckley-${process.pid}-js${++this.#cgroupCounter}-${randomBytes(4).toString('hex')}`;
+        cgroup = RunCgroup.create(this.#cgroups.support, name, { maxProcesses: RUNNER_MAX_THREADS, maxMemoryBytes: this.#options.processMemoryLimitMb * MIB });
+      } catch {
+        // Not writable after all: the runner runs without a process limit, as on a host without cgroups.
+      }
+    }
+    const ready = new Promise<RunnerProcess>((resolve, reject) => {
       // --no-node-snapshot: isolated-vm asks for it on Node >= 20, where the startup snapshot can crash new isolates.
-      const child = spawn(process.execPath, ['--no-node-snapshot', '-e', JS_WORKER_SOURCE], {
+      const node = [process.execPath, '--no-node-snapshot', '-e', JS_WORKER_SOURCE];
+      // The launcher joins the cgroup before it execs node, so every thread and byte of the runner is counted from the start.
+      const child = spawn('/bin/sh', launcherArgs(cgroup?.procsFiles ?? [], [], node), {
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-        env: { BUCKLEY_IVM_PATH: ivm.path },
+        env: { BUCKLEY_IVM_PATH: ivm.path, ...(this.#options.allowWasm ? { BUCKLEY_JS_WASM: '1' } : {}) },
         serialization: 'advanced',
       });
+      const runner: RunnerProcess = { child, cgroup };
+      this.#live.add(child);
+      child.once('exit', () => this.#live.delete(child));
       let stderr = '';
       child.stderr?.on('data', (d: Buffer) => {
         if (stderr.length < 4096) stderr += d.toString();
       });
-      const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (cgroup !== null) void removeCgroup(cgroup);
         reject(new JsRunnerCrashedError(`the runner process exited during startup (code ${code}, signal ${signal}): ${stderr.trim().slice(0, 500)}`));
+      };
       child.once('exit', onEarlyExit);
       child.once('error', (error) => reject(new JsRunnerCrashedError(`cannot start the runner process: ${error.message}`, { cause: error })));
-      child.on('message', (msg: { id?: number; ready?: boolean; hostCall?: HostCall } & JsResult) => {
+      child.on('message', (msg: { id?: number; ack?: number; ready?: boolean; hostCall?: HostCall } & JsResult) => {
+        if (msg.ack !== undefined) {
+          const pending = this.#pending.get(msg.ack);
+          if (pending?.child === child) pending.acked = true;
+          return;
+        }
         if (msg.hostCall !== undefined) {
           this.#hostCall(child, msg.hostCall);
           return;
         }
         if (msg.ready === true) {
           child.off('exit', onEarlyExit);
-          child.once('exit', (code, signal) => {
-            if (this.#child === child) {
-              this.#child = null;
-              this.#ready = null;
-            }
-            this.#fail({ kind: 'crash', message: `the runner process died (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim().slice(-300)}` : ''}` });
-          });
+          child.once('exit', (code, signal) => this.#onExit(runner, code, signal, stderr));
           this.#child = child;
           child.channel?.unref();
           child.unref();
-          resolve(child);
+          resolve(runner);
           return;
         }
         const { id, ...result } = msg;
@@ -360,10 +497,24 @@ export class JsRunner implements AsyncDisposable {
   }
 }
 
-function checkOptions(o: Required<JsRunnerOptions>): void {
+/** `pids.max` of the runner's cgroup: node and isolated-vm threads, one count each. */
+const RUNNER_MAX_THREADS = 256;
+const MIB = 1024 * 1024;
+
+/** Kills what is left in a cgroup and removes it, retrying while the kernel reaps the process. */
+async function removeCgroup(cgroup: RunCgroup): Promise<void> {
+  for (let attempt = 0; attempt < 60; attempt++) {
+    if (cgroup.remove()) return;
+    cgroup.killAll('SIGKILL');
+    await new Promise((r) => setTimeout(r, Math.min(50, 1 + attempt)));
+  }
+}
+
+function checkOptions(o: Required<JsLimits> & { killGraceMs: number }): void {
   if (!Number.isFinite(o.memoryLimitMb) || o.memoryLimitMb < 8) throw new InvalidArgumentError(`memoryLimitMb must be >= 8 (isolated-vm minimum), got ${JSON.stringify(o.memoryLimitMb)}`);
   if (!Number.isFinite(o.timeoutMs) || o.timeoutMs <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${JSON.stringify(o.timeoutMs)}`);
   if (!Number.isInteger(o.maxConsoleBytes) || o.maxConsoleBytes < 0) throw new InvalidArgumentError(`maxConsoleBytes must be an integer >= 0, got ${JSON.stringify(o.maxConsoleBytes)}`);
+  if (!Number.isInteger(o.maxTransferBytes) || o.maxTransferBytes < 1024) throw new InvalidArgumentError(`maxTransferBytes must be an integer >= 1024, got ${JSON.stringify(o.maxTransferBytes)}`);
   if (!Number.isFinite(o.killGraceMs) || o.killGraceMs < 0) throw new InvalidArgumentError(`killGraceMs must be >= 0, got ${JSON.stringify(o.killGraceMs)}`);
 }
 

@@ -3,7 +3,9 @@
  * isolate, so a V8 abort or out-of-memory in an isolate takes down only this process. Kept as
  * a string so the same code runs from `src` and from `dist` without a second build entry.
  *
- * Protocol over the IPC channel: requests `{ id, op, ... }`, one response `{ id, ok, ... }` each.
+ * Protocol over the IPC channel: requests `{ id, op, ... }`, acknowledged with `{ ack: id }` on
+ * receipt (so the parent knows which requests a killed process never saw), then one response
+ * `{ id, ok, ... }` each.
  * Host functions: the child sends `{ hostCall: { scope, callId, name, args } }` and the parent
  * answers `{ op: 'hostResult', scope, callId, ok, value | message }` (no response); an answer for
  * a scope or call that is gone is dropped.
@@ -15,6 +17,37 @@ const isolates = new Map();
 // Isolates that may receive host results, by the scope the parent named (a run or a loaded module).
 const scopes = new Map();
 const MAX_PENDING_HOST_CALLS = 256;
+const ALLOW_WASM = process.env.BUCKLEY_JS_WASM === '1';
+
+// Approximate size of a copied (structured clone) value, walked iteratively; stops as soon as
+// it passes limit. Copied values are plain data: no getters, proxies or host objects run here.
+function sizeOver(value, limit) {
+  let total = 0;
+  const stack = [value];
+  const seen = new Set();
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') total += v.length + 8;
+    else if (v === null || typeof v !== 'object') total += 8;
+    else if (seen.has(v)) total += 8;
+    else {
+      seen.add(v);
+      if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && v instanceof SharedArrayBuffer)) total += v.byteLength + 16;
+      else if (v instanceof Map) { total += 16; for (const [k, x] of v) stack.push(k, x); }
+      else if (v instanceof Set) { total += 16; for (const x of v) stack.push(x); }
+      else if (Array.isArray(v)) { total += 16; for (let i = 0; i < v.length; i++) stack.push(v[i]); }
+      else if (v instanceof Date || v instanceof RegExp) total += 32;
+      else if (v instanceof Error) { total += 16; stack.push(v.message, v.stack); }
+      else { total += 16; for (const k of Object.keys(v)) { total += k.length + 8; stack.push(v[k]); } }
+    }
+    if (total > limit) return true;
+  }
+  return false;
+}
+
+function tooLarge(limit, what) {
+  return { kind: 'too_large', message: what + ' is larger than ' + limit + ' bytes (maxTransferBytes)' };
+}
 
 // Runs inside each isolate: a console that sends one string per call to the host, stops sending
 // once its budget is spent, and leaves no handle to the host callback on the global object.
@@ -63,19 +96,24 @@ const HOST_SHIM = [
   '  return (id, ok, value) => {',
   '    const p = pending.get(id); if (p === undefined) return;',
   '    pending.delete(id);',
-  '    if (ok) p.resolve(value); else p.reject(new Error(value));',
+  '    if (ok) p.resolve(value); else if (value.startsWith("RangeError:")) p.reject(new RangeError(value.slice(11))); else p.reject(new Error(value));',
   '  };',
   '})()',
 ].join('\n');
 
-function installHostFunctions(entry, scope, names) {
+function installHostFunctions(entry, scope, names, maxTransferBytes) {
   if (!names || names.length === 0) return;
+  entry.maxTransferBytes = maxTransferBytes;
   entry.scope = scope;
   entry.hostNames = new Set(names);
   entry.hostPending = new Set();
   const send = (callId, name, args) => {
     if (entry.disposedByUs || !entry.hostNames.has(name) || scopes.get(scope) !== entry) return;
     entry.hostPending.add(callId);
+    if (sizeOver(args, entry.maxTransferBytes)) {
+      settleHostCall(entry, callId, false, 'RangeError:the arguments of ' + name + '() are larger than ' + entry.maxTransferBytes + ' bytes (maxTransferBytes); the host was not called');
+      return;
+    }
     try {
       process.send({ hostCall: { scope, callId, name, args } });
     } catch (error) {
@@ -118,6 +156,9 @@ function newIsolate(memoryLimitMb, maxConsoleBytes) {
   context.global.setSync('__buckleyLog', new ivm.Callback(log));
   context.global.setSync('__buckleyBudget', maxConsoleBytes);
   context.evalSync(CONSOLE_SHIM);
+  // Off unless configured: WebAssembly memory is not counted by the isolate's heap limit. The
+  // global is the only way to it, and it goes before any guest code runs.
+  if (!ALLOW_WASM) context.evalSync('delete globalThis.WebAssembly');
   return { isolate, context, out, functions: new Map() };
 }
 
@@ -170,17 +211,22 @@ async function withWallClock(entry, timeoutMs, work) {
   }
 }
 
+function resultOf(msg, value, started, entry) {
+  if (sizeOver(value, msg.maxTransferBytes)) return { ok: false, error: tooLarge(msg.maxTransferBytes, 'the result'), durationMs: performance.now() - started, ...takeLogs(entry) };
+  return { ok: true, value, durationMs: performance.now() - started, ...takeLogs(entry) };
+}
+
 async function run(msg) {
   const entry = newIsolate(msg.memoryLimitMb, msg.maxConsoleBytes);
   const started = performance.now();
   try {
     setGlobals(entry.context, msg.globals);
-    installHostFunctions(entry, msg.scope, msg.functions);
+    installHostFunctions(entry, msg.scope, msg.functions, msg.maxTransferBytes);
     const script = entry.isolate.compileScriptSync(msg.code, { filename: 'file:///sandbox.js' });
     const value = await withWallClock(entry, msg.timeoutMs, () =>
       script.run(entry.context, { timeout: msg.timeoutMs, promise: true, copy: true }),
     );
-    return { ok: true, value, durationMs: performance.now() - started, ...takeLogs(entry) };
+    return resultOf(msg, value, started, entry);
   } catch (error) {
     return { ok: false, error: classify(error, entry), durationMs: performance.now() - started, ...takeLogs(entry) };
   } finally {
@@ -193,7 +239,7 @@ function load(msg) {
   const started = performance.now();
   try {
     setGlobals(entry.context, msg.globals);
-    installHostFunctions(entry, msg.scope, msg.functions);
+    installHostFunctions(entry, msg.scope, msg.functions, msg.maxTransferBytes);
     const script = entry.isolate.compileScriptSync(msg.code, { filename: 'file:///module.js' });
     script.runSync(entry.context, { timeout: msg.timeoutMs });
     // Loading is synchronous: a host call it started can never be awaited by it.
@@ -216,7 +262,7 @@ async function callAsync(msg, entry, fn, started) {
     const value = await withWallClock(entry, msg.timeoutMs, () =>
       fn.apply(undefined, msg.args, { timeout: msg.timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true } }),
     );
-    return { ok: true, value, durationMs: performance.now() - started, ...takeLogs(entry) };
+    return resultOf(msg, value, started, entry);
   } finally {
     entry.hostPending.clear();
   }
@@ -238,7 +284,7 @@ async function call(msg) {
     }
     if (entry.hostNames) return await callAsync(msg, entry, fn, started);
     const value = fn.applySync(undefined, msg.args, { timeout: msg.timeoutMs, arguments: { copy: true }, result: { copy: true } });
-    return { ok: true, value, durationMs: performance.now() - started, ...takeLogs(entry) };
+    return resultOf(msg, value, started, entry);
   } catch (error) {
     const result = { ok: false, error: classify(error, entry), durationMs: performance.now() - started, ...takeLogs(entry) };
     if (entry.isolate.isDisposed) { isolates.delete(msg.handle); dispose(entry); }
@@ -248,6 +294,7 @@ async function call(msg) {
 
 process.on('message', async (msg) => {
   if (msg.op === 'hostResult') { onHostResult(msg); return; }
+  process.send({ ack: msg.id });
   let result;
   try {
     if (msg.op === 'run') result = await run(msg);
