@@ -161,6 +161,21 @@ describe('trust', () => {
     });
   }
 
+  it('a project file may not turn WebAssembly on or raise the JS runner process limit; the user file may', () => {
+    write(projectFile(), 'sandbox:\n  javascript:\n    allow_wasm: true\n    process_memory_mb: 4096\n');
+    const error = thrown(() => load()) as ConfigTrustError;
+    expect(error).toBeInstanceOf(ConfigTrustError);
+    expect(error.violations.map((v) => [v.path, v.line])).toEqual([
+      ['sandbox.javascript.allow_wasm', 3],
+      ['sandbox.javascript.process_memory_mb', 4],
+    ]);
+    rmSync(projectFile());
+    write(userFile(), 'sandbox:\n  javascript:\n    allow_wasm: true\n    process_memory_mb: 4096\n');
+    expect(load().config.sandbox.javascript).toEqual({ allowWasm: true, processMemoryMb: 4096 });
+    write(projectFile(), 'sandbox:\n  javascript:\n    allow_wasm: false\n    process_memory_mb: 512\n');
+    expect(load().config.sandbox.javascript).toEqual({ allowWasm: false, processMemoryMb: 512 });
+  });
+
   it('an empty section in a project file does not wipe the user settings', () => {
     write(userFile(), 'sandbox:\n  mode: strict\n  allowed_commands: [ls]\n  denied_paths: [~/secret]\n');
     write(projectFile(), 'sandbox: {}\napproval: {}\n');

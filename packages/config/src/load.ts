@@ -97,7 +97,11 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     path: 'sandbox.network',
     weakens: (v) => (v === true ? `${USER_FILE_HINT}, or pass --set sandbox.network=true` : undefined),
   },
-  ...(['timeout_seconds', 'max_output_bytes', 'limits.max_processes', 'limits.max_memory_mb', 'limits.max_file_size_mb', 'limits.cpu_seconds', 'limits.max_write_mb'] as const).map(
+  {
+    path: 'sandbox.javascript.allow_wasm',
+    weakens: (v) => (v === true ? `WebAssembly memory is not counted by the isolate heap limit; ${USER_FILE_HINT}` : undefined),
+  },
+  ...(['timeout_seconds', 'max_output_bytes', 'limits.max_processes', 'limits.max_memory_mb', 'limits.max_file_size_mb', 'limits.cpu_seconds', 'limits.max_write_mb', 'javascript.process_memory_mb'] as const).map(
     (key) => ({
       path: `sandbox.${key}`,
       weakens: (v: unknown, lower: BuckleyConfig) => {

@@ -64,6 +64,15 @@ const sandboxSchema = z.strictObject({
   homeAllow: z
     .array(z.string().regex(/^~\/./, 'a path under the home, written ~/...'))
     .default(['~/.cache/buckley-tools', '~/.cargo/bin', '~/.rustup', '~/.nvm', '~/.pyenv', '~/.rbenv', '~/.local/bin', '~/.volta', '~/.bun/bin', '~/.deno/bin', '~/go/bin']),
+  /** The JavaScript runner (`createJsRunner` in `@buckley/sandbox`). */
+  javascript: z
+    .strictObject({
+      /** Whether guest code gets `WebAssembly` (its memory is not counted by the isolate heap limit). */
+      allowWasm: z.boolean().default(false),
+      /** Memory limit of the whole runner process, in MiB (a cgroup). */
+      processMemoryMb: z.number().int().min(64).max(1024 * 1024).default(1024),
+    })
+    .prefault({}),
   /** Resource limits that hold even when the host user is root. */
   limits: z
     .strictObject({

@@ -199,7 +199,12 @@ async function checkIsolatedVm(): Promise<DoctorCheck> {
   try {
     const r = await runner.run('6 * 7');
     return r.ok && r.value === 42
-      ? { name: 'isolated-vm', ok: true, detail: `loaded from ${resolved.path}; an isolate ran in a child process`, optional: true }
+      ? {
+          name: 'isolated-vm',
+          ok: true,
+          detail: `loaded from ${resolved.path}; an isolate ran in a child process ${detectCgroups().ok ? 'bounded by its own cgroup (processMemoryLimitMb)' : 'with no process memory limit (no writable cgroup)'}; WebAssembly off unless allowWasm`,
+          optional: true,
+        }
       : { name: 'isolated-vm', ok: false, detail: `an isolate did not run: ${r.ok ? String(r.value) : r.error.message}`, fix: ISOLATED_VM_FIX, optional: true };
   } catch (error) {
     return { name: 'isolated-vm', ok: false, detail: `the runner did not start: ${(error as Error).message}`, fix: ISOLATED_VM_FIX, optional: true };

@@ -362,20 +362,24 @@ export class JsRunner implements AsyncDisposable {
       this.#removing.add(removal);
     }
     if (unseen.length === 0) return;
-    this.#start().then(
-      (next) => {
-        for (const id of unseen) {
-          const pending = this.#pending.get(id);
-          if (pending === undefined) continue;
-          pending.child = next.child;
-          pending.resent = true;
-          this.#send(id, next.child);
-        }
-      },
-      (error: Error) => {
-        for (const id of unseen) this.#settle(id, (p) => p.reject(error));
-      },
-    );
+    void this.#resend(unseen);
+  }
+
+  async #resend(ids: readonly number[]): Promise<void> {
+    let next: RunnerProcess;
+    try {
+      next = await this.#start();
+    } catch (error) {
+      for (const id of ids) this.#settle(id, (p) => p.reject(error as Error));
+      return;
+    }
+    for (const id of ids) {
+      const pending = this.#pending.get(id);
+      if (pending === undefined) continue;
+      pending.child = next.child;
+      pending.resent = true;
+      this.#send(id, next.child);
+    }
   }
 
   /** Runs one host call for the child and sends back a copied result or an error message. */
