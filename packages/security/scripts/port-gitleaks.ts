@@ -1,59 +1,30 @@
 /**
  * Ports gitleaks' default rules (config/gitleaks.toml, MIT, (c) Zachary Rice) to
- * src/rules/gitleaks-rules.ts as data, and generates for each rule a true-positive sample
- * (random text matching its regex, as gitleaks' own generator does) and false-positive samples,
- * keeping only samples the scanner classifies as intended.
+ * src/rules/gitleaks-rules.ts as data, each rule with a few samples (a true positive generated
+ * from its regex, hand-written ones, and a placeholder false positive), and gitleaks' own full
+ * sample sets, extracted from its generator (cmd/generate/config, see gitleaks-samples.ts), to
+ * src/rules/gitleaks-samples.ts. No sample is filtered by what the scanner does: the test suite
+ * checks them all.
  *
- * Usage: tsx scripts/port-gitleaks.ts <path to gitleaks.toml> <gitleaks commit>
+ * Usage: tsx scripts/port-gitleaks.ts <gitleaks checkout> <gitleaks commit>
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import RandExp from 'randexp';
 import RE2 from 're2';
+import { shannonEntropy } from '../src/secret-scanner.js';
 import { parse } from 'smol-toml';
-import { SecretScanner } from '../src/secret-scanner.js';
 import type { SecretAllowlist, SecretRule } from '../src/secret-rule.js';
+import { extractSamples, generate as generateFrom, seededRandom } from './gitleaks-samples.js';
 
-const [tomlPath, commit] = process.argv.slice(2);
-if (!tomlPath || !commit) throw new Error('usage: port-gitleaks.ts <gitleaks.toml> <commit>');
-const config = parse(readFileSync(tomlPath, 'utf8')) as unknown as {
+const [checkout, commit] = process.argv.slice(2);
+if (!checkout || !commit) throw new Error('usage: port-gitleaks.ts <gitleaks checkout> <commit>');
+const config = parse(readFileSync(join(checkout, 'config', 'gitleaks.toml'), 'utf8')) as unknown as {
   allowlist: SecretAllowlist;
   rules: (SecretRule & { allowlists?: SecretAllowlist[] })[];
 };
 
-let seed = 0x2545f491;
-function random(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-}
-
-function toJs(source: string): RegExp {
-  // Only a leading (?i) covers the whole pattern; a mid-pattern one is dropped, which generates
-  // the lower-case variant RE2 also accepts.
-  const insensitive = source.startsWith('(?i)');
-  const js = source
-    .replaceAll('(?i)', '')
-    .replaceAll('(?-i:', '(?:')
-    .replaceAll('(?i:', '(?:')
-    .replaceAll('(?s)', '')
-    .replaceAll('(?s:.)', '[\\s\\S]')
-    .replaceAll('\\z', '$')
-    .replaceAll('(?P<', '(?<')
-    .replaceAll('[[:alnum:]]', '[a-zA-Z0-9]');
-  return new RegExp(js, insensitive ? 'i' : '');
-}
-
-function generate(rule: SecretRule): string | undefined {
-  const re = toJs(rule.regex!);
-  const gen = new RandExp(re);
-  gen.max = 4;
-  gen.defaultRange.subtract(0, 32);
-  gen.defaultRange.subtract(127, 65535);
-  gen.randInt = (a: number, b: number) => a + Math.floor(random() * (b - a + 1));
-  return gen.gen();
-}
+const random = seededRandom(0x2545f491);
+const generate = (rule: SecretRule): string => generateFrom(rule.regex!, random);
 
 function secretOf(rule: SecretRule, sample: string): string | undefined {
   const m = new RE2(rule.regex!).exec(sample);
@@ -76,7 +47,6 @@ const extra: Record<string, { tp?: string[]; fp?: string[] }> = {
   'aws-access-token': { fp: ['aws_access_key_id = AKIAIOSFODNN7EXAMPLE'] },
 };
 
-const global = [config.allowlist];
 const out: SecretRule[] = [];
 let missing = 0;
 for (const raw of config.rules) {
@@ -94,9 +64,9 @@ for (const raw of config.rules) {
     out.push({ ...rule, samples: { truePositives: [], falsePositives: [] } });
     continue;
   }
-  const scanner = new SecretScanner([rule], global);
-  const path = rule.path ? samplePath(rule.path) : 'sample.txt';
-  const found = (text: string) => scanner.scanText(text, { path }).some((f) => f.ruleId === rule.id);
+  // A generated sample is kept when it matches the rule's regex (under RE2) with the rule's
+  // entropy and holds a keyword, as gitleaks requires: randexp only approximates Go's syntax.
+  // The scanner is not asked.
   let tp: string | undefined;
   for (let attempt = 0; attempt < 400 && tp === undefined; attempt++) {
     let candidate: string | undefined;
@@ -105,35 +75,30 @@ for (const raw of config.rules) {
     } catch {
       break;
     }
-    if (candidate && !candidate.includes('\n') === !rule.regex.includes('\\n') && found(candidate)) tp = candidate;
-    else if (candidate && found(candidate)) tp = candidate;
+    const secret = candidate ? secretOf(rule, candidate) : undefined;
+    const keyword = rule.keywords.length === 0 || rule.keywords.some((k) => candidate!.toLowerCase().includes(k.toLowerCase()));
+    if (secret && keyword && (rule.entropy === undefined || shannonEntropy(secret) >= rule.entropy) && new Set(secret).size > 2) tp = candidate;
   }
   const fps: string[] = [];
   if (tp !== undefined) {
-    const secret = secretOf(rule, tp);
-    if (secret) {
-      const placeholder = tp.replace(secret, secret[0]!.repeat(secret.length));
-      if (!found(placeholder)) fps.push(placeholder);
-      const truncated = tp.replace(secret, secret.slice(0, Math.max(1, Math.floor(secret.length / 3))));
-      if (truncated !== tp && !found(truncated)) fps.push(truncated);
-    }
+    const secret = secretOf(rule, tp)!;
+    // The secret replaced by one repeated character: a placeholder, never a secret.
+    fps.push(tp.replace(secret, secret[0]!.repeat(secret.length)));
   }
   const more = extra[rule.id] ?? {};
-  const handTps = (more.tp ?? []).filter((sample) => found(sample) || void console.warn(`dropped: ${rule.id} misses its hand-written true positive`));
-  const handFps = (more.fp ?? []).filter((sample) => !found(sample) || void console.warn(`dropped: ${rule.id} flags its hand-written false positive`));
-  const tps = [...(tp === undefined ? [] : [tp]), ...handTps];
+  const tps = [...(tp === undefined ? [] : [tp]), ...(more.tp ?? [])];
   if (tps.length === 0) missing++;
-  out.push({ ...rule, samples: { truePositives: tps, falsePositives: [...fps, ...handFps] } });
+  out.push({ ...rule, samples: { truePositives: tps, falsePositives: [...fps, ...(more.fp ?? [])] } });
 }
 
-function samplePath(pattern: string): string {
-  const candidates = ['terraform.tfvars', 'main.tf', 'secret.yaml', 'k8s/secret.yml', 'NuGet.config', 'nuget.config', 'freemius.php', 'config.php', 'cert.p12', 'cert.pfx'];
-  return candidates.find((c) => new RE2(pattern).test(c)) ?? 'sample.txt';
-}
+const stopwords = config.rules.find((r) => r.id === 'generic-api-key')!.allowlists!.flatMap((a) => a.stopwords ?? []);
+const { samples, problems } = extractSamples(join(checkout, 'cmd', 'generate', 'config'), stopwords);
+for (const [id, list] of problems) console.warn(`gitleaks samples of ${id}: not evaluated: ${list.join('; ')}`);
+const ported = Object.fromEntries(out.filter((r) => samples.has(r.id)).map((r) => [r.id, samples.get(r.id)!]));
 
 const header = `// Generated by scripts/port-gitleaks.ts from gitleaks' config/gitleaks.toml at commit ${commit}.
 // Rules: gitleaks (https://github.com/gitleaks/gitleaks), MIT License, Copyright (c) 2019 Zachary Rice.
-// Samples: generated from each rule's regex and checked against the scanner. Do not edit by hand.
+// Samples: generated from each rule's regex, or written by hand. Do not edit by hand.
 import type { SecretAllowlist, SecretRule } from '../secret-rule.js';
 
 `;
@@ -144,4 +109,17 @@ export const gitleaksGlobalAllowlist: SecretAllowlist = ${JSON.stringify(config.
 export const gitleaksRules: readonly SecretRule[] = ${JSON.stringify(out, null, 2)};
 `;
 writeFileSync(join(import.meta.dirname, '..', 'src', 'rules', 'gitleaks-rules.ts'), header + body);
-console.log(`rules: ${out.length}, without a generated true positive: ${missing}`);
+const count = Object.values(ported).reduce((n, s) => n + s.truePositives.length + s.falsePositives.length, 0);
+const samplesFile = `// Generated by scripts/port-gitleaks.ts from gitleaks' rule generator (cmd/generate/config) at commit ${commit}.
+// gitleaks (https://github.com/gitleaks/gitleaks), MIT License, Copyright (c) 2019 Zachary Rice.
+// Each rule's own true- and false-positive samples as gitleaks validates them (random parts
+// generated with a fixed seed). Test data: no entry point loads it. Do not edit by hand.
+
+/** A sample: text alone, or text scanned under a file path. */
+export type GitleaksSample = string | { readonly path: string; readonly text: string };
+
+/** gitleaks' samples by rule id (${Object.keys(ported).length} rules, ${count} samples). */
+export const gitleaksSamples: Readonly<Record<string, { readonly truePositives: readonly GitleaksSample[]; readonly falsePositives: readonly GitleaksSample[] }>> = ${JSON.stringify(ported, null, 1)};
+`;
+writeFileSync(join(import.meta.dirname, '..', 'src', 'rules', 'gitleaks-samples.ts'), samplesFile);
+console.log(`rules: ${out.length}, without a generated true positive: ${missing}; gitleaks samples for ${Object.keys(ported).length} rules (${count})`);

@@ -73,6 +73,12 @@ class LineIndex {
     return index + 1 < this.#starts.length ? this.#starts[index + 1]! - 1 : this.#length;
   }
 
+  /** `index`, or the last line's index when the text has fewer lines. */
+  clamp(index: number): number {
+    while (this.#starts.length <= index && this.#more());
+    return Math.min(index, this.#starts.length - 1);
+  }
+
   /** Number of line breaks in the whole text. */
   count(): number {
     while (this.#more());
@@ -96,6 +102,14 @@ interface CompiledRule {
   readonly path: RE2 | undefined;
   /** The regex can match across lines, so it runs over whole chunks instead of single lines. */
   readonly multiline: boolean;
+  /**
+   * The regex can cross a line break through a whitespace or negated class (`[\s'"]{0,3}` in
+   * gitleaks' generated rules: `<fooToken>\n    secret\n</fooToken>`): run per line, it runs on
+   * the keyword's line and the {@link crossLines} lines before and after it.
+   */
+  readonly crosses: boolean;
+  /** A keyword need not be inside the match: a keyword hit makes the rule run over the whole chunk. */
+  readonly contextual: boolean;
   readonly allowlists: readonly CompiledAllowlist[];
   readonly severity: Severity;
   readonly confidence: number;
@@ -138,6 +152,53 @@ function compileAllowlist(ruleId: string, list: SecretAllowlist): CompiledAllowl
  */
 function isMultiline(regex: string): boolean {
   return regex.includes('[\\s\\S') || regex.includes('(?s') || regex.includes('[\\r\\n]') || regex.includes('\\n]') || regex.includes('-----BEGIN') || /(?<!\\)\\n(?![r\]])/.test(regex);
+}
+
+/**
+ * Literal spellings of `regex` for the keyword check: small alternation groups, optional groups
+ * and small character classes expanded (up to 256 variants), anything else a separator.
+ */
+function spellings(regex: string): string[] {
+  let out = [''];
+  const add = (options: readonly string[]): void => {
+    const next = out.flatMap((prefix) => options.map((o) => prefix + o));
+    out = next.length > 256 ? out.map((prefix) => `${prefix}\u0000`) : next;
+  };
+  const source = regex.replace(/\(\?-?i\)/g, '').toLowerCase();
+  for (let i = 0; i < source.length; ) {
+    const rest = source.slice(i);
+    const group = /^\((?:\?(?:-?i)?:)?([\w|.-]*)\)(\?)?/.exec(rest);
+    const cls = /^\[([\w-]{1,4})\](\?)?/.exec(rest);
+    const escaped = /^\\([^\w])/.exec(rest);
+    if (group) {
+      add([...group[1]!.split('|'), ...(group[2] ? [''] : [])]);
+      i += group[0].length;
+    } else if (cls && !cls[1]!.slice(1, -1).includes('-')) {
+      add([...cls[1]!, ...(cls[2] ? [''] : [])]);
+      i += cls[0].length;
+    } else if (escaped) {
+      add([escaped[1]!]);
+      i += 2;
+    } else if (/[\w.-]/.test(source[i]!)) {
+      // A character that may be absent (`a?`, `a*`, `a{0,3}`) is spelled with and without it.
+      add(/^[?*]|^\{0[,}]/.test(source.slice(i + 1, i + 4)) ? [source[i]!, ''] : [source[i]!]);
+      i++;
+    } else {
+      add(['\u0000']);
+      i += source[i] === '\\' ? 2 : 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether some keyword of `rule` need not be part of a match (`airtable` for a bare `pat...`
+ * token): gitleaks then applies the rule to the whole text once the keyword occurs anywhere.
+ */
+function keywordOutsideMatch(rule: SecretRule): boolean {
+  if (!rule.regex) return false;
+  const variants = spellings(rule.regex);
+  return rule.keywords.some((k) => !variants.some((v) => v.includes(k.toLowerCase())));
 }
 
 function severityOf(rule: SecretRule): Severity {
@@ -187,6 +248,12 @@ interface Where {
   readonly memo: LineMemo;
 }
 
+/**
+ * How many line breaks before or after a keyword's line a match of a rule that crosses lines may reach
+ * (gitleaks' generated rules allow up to 8 whitespace characters between key and value).
+ */
+const crossLines = 8;
+
 /** Thrown inside a scan when its deadline passed; caught by `scanChunk`. */
 const outOfTime = new Error('time budget spent');
 
@@ -229,6 +296,8 @@ export class SecretScanner {
         regex: rule.regex ? compile(rule.id, rule.regex, 'g') : undefined,
         path: rule.path ? compile(rule.id, rule.path) : undefined,
         multiline: rule.regex !== undefined && isMultiline(rule.regex),
+        crosses: rule.regex !== undefined && /\\s|\[\^/.test(rule.regex),
+        contextual: keywordOutsideMatch(rule),
         allowlists: (rule.allowlists ?? []).map((a) => compileAllowlist(rule.id, a)),
         severity: severityOf(rule),
         confidence: rule.id.startsWith('generic') ? 0.5 : rule.entropy !== undefined ? 0.9 : 0.8,
@@ -423,6 +492,10 @@ export class SecretScanner {
         if (rule.path && (path === undefined || !rule.path.test(path))) continue;
         let lines = candidates.get(rule);
         if (lines === 'all') continue;
+        if (rule.contextual) {
+          candidates.set(rule, 'all');
+          continue;
+        }
         if (!lines) candidates.set(rule, (lines = new Set()));
         lines.add(lastLine);
       }
@@ -494,7 +567,21 @@ export class SecretScanner {
       }
       // Many candidate lines: one RE2 pass over the chunk's bytes beats a native call per line.
       if (lines === 'all' || lines.size > frequentAt) wide.push(rule);
-      else for (const index of [...lines].sort((a, b) => a - b)) onLines(rule, index, index);
+      else if (!rule.crosses) for (const index of [...lines].sort((a, b) => a - b)) onLines(rule, index, index);
+      else {
+        // Each keyword line and the lines around it, as disjoint ranges.
+        let from = -1;
+        let to = -1;
+        for (const index of [...lines].sort((a, b) => a - b)) {
+          if (from >= 0 && index - crossLines <= to + 1) to = cl.clamp(index + crossLines);
+          else {
+            if (from >= 0) onLines(rule, from, to);
+            from = Math.max(0, index - crossLines);
+            to = cl.clamp(index + crossLines);
+          }
+        }
+        if (from >= 0) onLines(rule, from, to);
+      }
     }
     if (wide.length === 1) {
       const rule = wide[0]!;
@@ -522,13 +609,21 @@ export class SecretScanner {
       // of them matches, and each rule then runs on just those lines. A DFA pass costs about
       // the same for the union as for one rule.
       const union = this.#unionRegex(wide);
+      const through = new Map<CompiledRule, number>();
       union.lastIndex = 0;
       for (let m = union.exec(buf as unknown as string); m; m = union.exec(buf as unknown as string)) {
         tick();
         const first = bl.lineOf(m.index);
         const last = bl.lineOf(Math.max(m.index, m.index + (m[0] as unknown as Buffer).length - 1));
-        // Line numbers are the same in bytes and in UTF-16 units.
-        for (const rule of wide) onLines(rule, first, last);
+        // Line numbers are the same in bytes and in UTF-16 units. A rule's runs never overlap
+        // (one that crosses lines runs past the union's match), so nothing is reported twice.
+        for (const rule of wide) {
+          const from = Math.max(rule.crosses ? first - crossLines : first, (through.get(rule) ?? -1) + 1, 0);
+          const to = rule.crosses ? cl.clamp(last + crossLines) : last;
+          if (from > to) continue;
+          onLines(rule, from, to);
+          through.set(rule, to);
+        }
         const next = bl.end(last) + 1;
         if (next >= buf.length) break;
         union.lastIndex = next;
