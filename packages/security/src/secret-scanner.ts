@@ -267,6 +267,12 @@ export interface SecretScanOptions {
 export class SecretScanner {
   readonly #rules: CompiledRule[] = [];
   readonly #byKeyword = new Map<string, CompiledRule[]>();
+  /**
+   * The rules a hit on a keyword makes candidates: those of every keyword it contains (the
+   * alternation reports `password` where `passw` also occurs), except keywords searched at a
+   * word start, which a hit on a longer keyword does not imply.
+   */
+  readonly #byHit = new Map<string, CompiledRule[]>();
   readonly #always: CompiledRule[] = [];
   /** Keywords, longest first, so the alternation prefers `sk_live_` over `sk_`. */
   readonly #keywordList: readonly string[];
@@ -324,6 +330,13 @@ export class SecretScanner {
         return rest.toLowerCase().startsWith(literal) && /^[a-z0-9_]/.test(key);
       });
       this.#keywordSource.set(key, atWordStart ? `\\b${literal}` : literal);
+    }
+    for (const key of this.#byKeyword.keys()) {
+      const rules = new Set<CompiledRule>();
+      for (const [inner, list] of this.#byKeyword) {
+        if (inner === key || (key.includes(inner) && !this.#keywordSource.get(inner)!.startsWith('\\b'))) for (const r of list) rules.add(r);
+      }
+      this.#byHit.set(key, [...rules]);
     }
     this.#global = globalAllowlists.map((a) => compileAllowlist('global', a));
   }
@@ -441,7 +454,7 @@ export class SecretScanner {
     // Lines of candidate per-line work above which one whole-chunk pass is cheaper.
     const frequentAt = Math.max(32, Math.min(256, buf.length >> 12));
     const wholeChunk = (key: string): void => {
-      for (const rule of this.#byKeyword.get(key) ?? []) if (!rule.path || (path !== undefined && rule.path.test(path))) candidates.set(rule, 'all');
+      for (const rule of this.#byHit.get(key) ?? []) if (!rule.path || (path !== undefined && rule.path.test(path))) candidates.set(rule, 'all');
     };
     // Keywords that were frequent in earlier chunks are only tested for presence.
     const dropped = [...this.#hot];
@@ -488,7 +501,7 @@ export class SecretScanner {
         kw = next;
         continue;
       }
-      for (const rule of this.#byKeyword.get(key) ?? []) {
+      for (const rule of this.#byHit.get(key) ?? []) {
         if (rule.path && (path === undefined || !rule.path.test(path))) continue;
         let lines = candidates.get(rule);
         if (lines === 'all') continue;
@@ -505,7 +518,7 @@ export class SecretScanner {
       const all = this.#keywordRegex([])!;
       all.lastIndex = 0;
       for (let m = all.exec(options.tail); m; m = all.exec(options.tail)) {
-        for (const rule of this.#byKeyword.get(m[0].toLowerCase()) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
+        for (const rule of this.#byHit.get(m[0].toLowerCase()) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
       }
     }
     for (const rule of this.#always) candidates.set(rule, 'all');
