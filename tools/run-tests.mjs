@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs every package's tests through nx (cached per package), then reads each package's
-// Vitest JSON report and prints the totals as the last line:
+// Runs every package's tests through nx (cached per package), then the artifact tier
+// (tools/test-artifacts.mjs: the packed tarballs installed in an empty project), then reads
+// each Vitest JSON report and prints the totals as the last line:
 //   tests: N passed, M failed, K skipped
 // Exits non-zero when any test failed, any package's run failed, or a report is missing.
 import { spawnSync } from 'node:child_process';
@@ -23,14 +24,24 @@ const nx = spawnSync(
   { stdio: 'inherit', cwd: root },
 );
 
+// The artifact tier tests `dist` as published; `pnpm test` has just built it (`pnpm check`).
+const artifactsReport = join(root, 'node_modules/.cache/buckley-artifacts-report.json');
+rmSync(artifactsReport, { force: true });
+// A run narrowed to some packages (`--projects ...`) leaves the artifact tier out.
+const narrowed = process.argv.slice(2).some((arg) => arg.startsWith('--projects') || arg === '-p');
+const artifacts = narrowed
+  ? { status: 0 }
+  : spawnSync(process.execPath, [join(root, 'tools/test-artifacts.mjs'), '--json', artifactsReport], { stdio: 'inherit', cwd: root });
+
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 const problems = [];
-for (const dir of dirs) {
-  const report = join(dir, '.vitest-report.json');
+const reports = dirs.map((dir) => ({ dir, report: join(dir, '.vitest-report.json') }));
+if (!narrowed) reports.push({ dir: 'artifact tier', report: artifactsReport });
+for (const { dir, report } of reports) {
   if (!existsSync(report)) {
-    problems.push(`${dir}: no test report (the package's test run did not finish)`);
+    problems.push(`${dir}: no test report (the test run did not finish)`);
     continue;
   }
   const json = JSON.parse(readFileSync(report, 'utf8'));
@@ -47,4 +58,4 @@ for (const dir of dirs) {
 }
 for (const p of problems) console.error(`run-tests: ${p}`);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-process.exit(nx.status === 0 && failed === 0 && problems.length === 0 ? 0 : 1);
+process.exit(nx.status === 0 && artifacts.status === 0 && failed === 0 && problems.length === 0 ? 0 : 1);
