@@ -21,5 +21,7 @@ export { JsRunner, createJsRunner, resolveIsolatedVm, ISOLATED_VM_FIX } from './
 export type { JsLimits, JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule, HostFunction } from './js-runner.js';
 export { compileSeccompFilter, REFUSED_SYSCALLS } from './seccomp.js';
 export type { RefusedSyscall, SeccompFilterOptions } from './seccomp.js';
+export { sanitizeForTerminal } from './terminal.js';
+export type { SanitizeForTerminalOptions } from './terminal.js';
 export { doctor } from './doctor.js';
 export type { DoctorCheck, DoctorReport, DoctorOptions, LimitMechanism, UidStrategy } from './doctor.js';
