@@ -865,6 +865,9 @@ async function takeSpare(key: string): Promise<Spare | null> {
   if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null) return null;
   spare = null;
   if (s.isolated && s.staging === null) {
+    // The idle spare holds no reference on the event loop; a caller waiting for it must.
+    s.child.ref();
+    ((s.child.stdio as unknown as Readable[])[HELPER_READY_FD] as unknown as { ref?: () => void } | undefined)?.ref?.();
     await s.ready;
     if (s.staging === null) {
       s.child.kill('SIGKILL');
