@@ -65,8 +65,14 @@ describe('strict mode', () => {
     ['a for loop variable', 'for PATH in ./bin; do git status; done', 'PATH'],
     ['${NAME:=...}', ': ${PATH:=./bin}; git', 'PATH'],
     ['inside a subshell', '(BASH_ENV=./x.sh ls)', 'BASH_ENV'],
+    ['an arithmetic assignment', ': $((IFS=1)); ls', 'IFS'],
+    ['a for loop in a command substitution', 'echo "$(for LD_PRELOAD in x; do :; done)"', 'LD_PRELOAD'],
   ])('refuses a variable change that redirects an allowed program: %s', (_name, command, subject) => {
     expect(checkCommand(command, strict).violation).toMatchObject({ rule: 'command-not-allowed', subject });
+  });
+
+  it('judges assignments by the parse, not by text that only looks like one', () => {
+    expect(checkCommand('echo "for PATH in ./bin" \'${PATH:=x}\'', strict).violation).toBeNull();
   });
 
   it.each([

@@ -38,8 +38,8 @@ export const STRICT_SAFE_BUILTINS: readonly string[] = [':', 'true', 'false', 'c
 
 /**
  * Variables that change which program runs or what it loads. Strict mode refuses every
- * assignment it sees; these names are also refused where the parser does not report an
- * assignment (`for PATH in ...`, `${PATH:=...}`).
+ * assignment a command carries; these names are also refused where the parser sees them set
+ * outside one (`for PATH in ...`, `${PATH:=...}`, `$((IFS=1))`).
  */
 const PROGRAM_CHANGING_VARIABLE = /^(?:PATH|LD_\w*|BASH_ENV|ENV|GIT_\w*|IFS|SHELLOPTS|BASHOPTS|PS4|PROMPT_COMMAND|CDPATH|BASH_LOADABLES_PATH|EXECIGNORE)$/;
 
@@ -92,8 +92,9 @@ export function checkCommand(command: string | readonly string[], ctx: PolicyCon
   if (ctx.mode === 'strict') {
     const parseError = analysis.findings.find((f) => f.ruleId === 'command.parse-error');
     if (parseError) return { violation: violation('command-not-allowed', `strict mode cannot judge a command it cannot parse: ${parseError.message}`, undefined, parseError), warnings };
-    const hidden = hiddenAssignment(command);
-    if (hidden !== null) return { violation: assignmentRefused(hidden), warnings };
+    // Assignments no simple command carries (a loop variable, `${NAME:=...}`, arithmetic) come from the parser too.
+    const hidden = analysis.assignments.find((a) => (a.kind === 'loop' || a.kind === 'default' || a.kind === 'arithmetic') && PROGRAM_CHANGING_VARIABLE.test(a.name));
+    if (hidden !== undefined) return { violation: assignmentRefused(hidden.name), warnings };
     for (const c of analysis.commands) {
       const refused = checkStrict(c, ctx.allowedCommands);
       if (refused) return { violation: refused, warnings };
@@ -125,15 +126,6 @@ function isAllowedProgram(program: string, allowed: readonly string[]): boolean 
 
 function assignmentRefused(name: string): SandboxViolation {
   return violation('command-not-allowed', `assignment to ${JSON.stringify(name)} is refused in strict mode: a changed variable can make an allowed program run another one`, name);
-}
-
-/** A program-changing variable assigned where the parser reports no assignment: a `for` loop variable or `${NAME:=...}`. */
-function hiddenAssignment(command: string): string | null {
-  for (const m of command.matchAll(/\bfor\s+([A-Za-z_][A-Za-z0-9_]*)|\$\{([A-Za-z_][A-Za-z0-9_]*):?=/g)) {
-    const name = m[1] ?? m[2]!;
-    if (PROGRAM_CHANGING_VARIABLE.test(name)) return name;
-  }
-  return null;
 }
 
 function checkStrict(c: SimpleCommand, allowed: readonly string[]): SandboxViolation | null {

@@ -1,8 +1,8 @@
 import { type Finding, noBlockingFindings } from './finding.js';
 import { isSensitiveKey, redactString } from './redact.js';
-import { type SimpleCommand, type Word, parseShell, remapCommands } from './shell-parse.js';
+import { type SimpleCommand, type VariableAssignment, type Word, parseShell, remapCommands } from './shell-parse.js';
 
-export type { Expansion, Redirection, SimpleCommand, Word, CommandContext } from './shell-parse.js';
+export type { Expansion, Redirection, SimpleCommand, Word, CommandContext, VariableAssignment } from './shell-parse.js';
 
 /** What {@link analyzeCommand} found. */
 export interface CommandAnalysis {
@@ -13,6 +13,13 @@ export interface CommandAnalysis {
    * process substitutions, subshells, function bodies and literal `sh -c '...'` strings.
    */
   readonly commands: readonly SimpleCommand[];
+  /**
+   * Every variable the command would set, wherever the syntax puts it: prefix and bare
+   * assignments, loop variables, `${NAME:=v}`, arithmetic assignments, and the operands of
+   * assigning builtins (`export`, `declare`, `read`, `printf -v`, ...) written literally.
+   * A policy that must not let a variable change (`PATH`, `LD_PRELOAD`) reads this.
+   */
+  readonly assignments: readonly VariableAssignment[];
   readonly findings: readonly Finding[];
 }
 
@@ -504,6 +511,55 @@ function checkForkBombs(ctx: Context, functions: readonly { name: string }[]): v
   }
 }
 
+/** Builtins that assign their operands, with the options that take a value (which is not a name). */
+const assigningBuiltins: Record<string, { readonly valued: string; readonly names: 'all' | 'last' | 'second' }> = {
+  export: { valued: '', names: 'all' },
+  declare: { valued: '', names: 'all' },
+  typeset: { valued: '', names: 'all' },
+  local: { valued: '', names: 'all' },
+  readonly: { valued: '', names: 'all' },
+  read: { valued: 'adinNptu', names: 'all' },
+  mapfile: { valued: 'CcdnOsu', names: 'last' },
+  readarray: { valued: 'CcdnOsu', names: 'last' },
+  getopts: { valued: '', names: 'second' },
+  let: { valued: '', names: 'all' },
+};
+
+/** Variables set by `export NAME=...`, `read NAME`, `printf -v NAME`, ... written literally in `c`. */
+function builtinAssignments(c: SimpleCommand, out: VariableAssignment[]): void {
+  const program = c.program?.text;
+  if (program === undefined || out.length >= 4096) return;
+  if (program === 'printf') {
+    const at = c.argv.findIndex((w) => w.text.startsWith('-v'));
+    const w = at < 0 ? undefined : c.argv[at]!.text === '-v' ? c.argv[at + 1] : { ...c.argv[at]!, text: c.argv[at]!.text.slice(2) };
+    if (w) out.push({ name: w.text.replace(/\[.*$/, ''), kind: 'builtin', offset: w.start });
+    return;
+  }
+  const spec = assigningBuiltins[program];
+  if (!spec) return;
+  const names: Word[] = [];
+  let options = true;
+  for (let i = 1; i < c.argv.length; i++) {
+    const w = c.argv[i]!;
+    if (options && w.text === '--') options = false;
+    else if (options && /^[-+][A-Za-z]+$/.test(w.text) && program !== 'let') {
+      // `read -p prompt`, `mapfile -d ,`: the option's value is not a name (`read -a NAME` is, and is kept).
+      const letter = w.text.at(-1)!;
+      if (spec.valued.includes(letter) && letter !== 'a') i++;
+      else if (letter === 'a' && program === 'read' && c.argv[i + 1]) names.push(c.argv[++i]!);
+    } else {
+      options = false;
+      names.push(w);
+    }
+  }
+  const picked = spec.names === 'all' ? names : spec.names === 'last' ? names.slice(-1) : names.slice(1, 2);
+  for (const w of picked) {
+    const m = program === 'let' ? null : /^([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?(?:\+?=|$)/.exec(w.text);
+    if (m) out.push({ name: m[1]!, kind: 'builtin', offset: w.start });
+    else if (program === 'let') for (const a of w.text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?:[-+*/%&|^]|<<|>>)?=(?!=)/g)) out.push({ name: a[1]!, kind: 'builtin', offset: w.start + a.index });
+  }
+}
+
 /**
  * Parses a shell command string (bash syntax) without running or expanding anything, and
  * flags destructive or exfiltrating constructs with a reason: `rm -rf /`, `mkfs`, `dd` to a
@@ -526,11 +582,11 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   const maxLength = options.maxLength ?? 1 << 20;
   if (typeof command !== 'string') {
     const f: Finding = { ruleId: 'command.invalid', category: 'invalid-input', severity: 'high', confidence: 1, message: `command must be a string, got ${typeof command}` };
-    return { ok: false, commands: [], findings: [f] };
+    return { ok: false, commands: [], assignments: [], findings: [f] };
   }
   if (command.length > maxLength) {
     const f: Finding = { ruleId: 'command.too-long', category: 'invalid-input', severity: 'high', confidence: 1, message: `command is ${command.length} characters long; maxLength is ${maxLength}` };
-    return { ok: false, commands: [], findings: [f] };
+    return { ok: false, commands: [], assignments: [], findings: [f] };
   }
   const findings: Finding[] = [];
   if (command.includes('\0')) {
@@ -538,6 +594,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   }
   const commands: SimpleCommand[] = [];
   const functions: { name: string }[] = [];
+  const assignments: VariableAssignment[] = [];
   const newlines: number[] = [];
   for (let i = command.indexOf('\n'); i >= 0; i = command.indexOf('\n', i + 1)) newlines.push(i);
   const ctx: Context = { commands, findings, source: command, newlines, seen: new Set() };
@@ -551,6 +608,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
     const offset = commands.length;
     for (const c of parsed.commands) commands.push(level === 0 ? remapCommands(c, offset) : { ...remapCommands(c, offset), context: 'shell-c', start: base, end: base + source.length });
     functions.push(...parsed.functions);
+    assignments.push(...parsed.assignments);
     for (const issue of parsed.issues) {
       if (findings.filter((f) => f.ruleId === 'command.parse-error').length < 4) {
         findings.push({ ruleId: 'command.parse-error', category: 'invalid-input', severity: 'medium', confidence: 1, message: `cannot parse the command: ${issue.message}`, location: { offset: Math.min(issue.offset, command.length) } });
@@ -569,9 +627,12 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
       }
     }
   }
-  for (const c of commands) checkCommand(ctx, c);
+  for (const c of commands) {
+    builtinAssignments(c, assignments);
+    checkCommand(ctx, c);
+  }
   checkPipelines(ctx);
   checkForkBombs(ctx, functions);
-  return { ok: noBlockingFindings(findings), commands, findings };
+  return { ok: noBlockingFindings(findings), commands, assignments, findings };
 }
 

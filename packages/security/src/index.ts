@@ -6,7 +6,7 @@ export { SecurityError, InvalidRuleError, InvalidScanOptionError, ScanTargetErro
 export { validatePath, validatePathSync, isInside } from './path.js';
 export type { ValidatePathOptions, PathValidation } from './path.js';
 export { analyzeCommand } from './command.js';
-export type { CommandAnalysis, AnalyzeCommandOptions, Expansion, Redirection, SimpleCommand, Word, CommandContext } from './command.js';
+export type { CommandAnalysis, AnalyzeCommandOptions, Expansion, Redirection, SimpleCommand, Word, CommandContext, VariableAssignment } from './command.js';
 export { validateUrl, classifyAddress } from './url.js';
 export type { ValidateUrlOptions, UrlValidation, AddressClass } from './url.js';
 export { redact, createStreamRedactor, isSensitiveKey, truncateUtf8 } from './redact.js';

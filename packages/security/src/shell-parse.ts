@@ -68,6 +68,20 @@ export interface SimpleCommand {
   readonly end: number;
 }
 
+/**
+ * A variable the command sets, wherever the syntax puts it: `NAME=v cmd` (`prefix`, for that
+ * command), `NAME=v` alone (`shell`), a `for` / `select` loop variable, `${NAME:=v}` /
+ * `${NAME=v}` (`default`), an arithmetic assignment in `$((...))` / `((...))` (`arithmetic`),
+ * or a builtin that assigns its operands (`export`, `declare`, `typeset`, `local`,
+ * `readonly`, `read`, `mapfile`, `readarray`, `printf -v`, `getopts`, `let`: `builtin`).
+ */
+export interface VariableAssignment {
+  readonly name: string;
+  readonly kind: 'prefix' | 'shell' | 'loop' | 'default' | 'arithmetic' | 'builtin';
+  /** Offset of the assignment (or of the word naming the variable) in the analysed string. */
+  readonly offset: number;
+}
+
 /** A problem of the input itself (an unterminated quote, nesting too deep). */
 export interface ParseIssue {
   readonly message: string;
@@ -79,6 +93,8 @@ export interface ShellParse {
   readonly commands: SimpleCommand[];
   readonly functions: { readonly name: string; readonly start: number }[];
   readonly issues: ParseIssue[];
+  /** Every variable assignment the parser sees, in source order of discovery. */
+  readonly assignments: VariableAssignment[];
   /** One more than the highest pipeline id used. */
   readonly nextPipeline: number;
 }
@@ -107,6 +123,7 @@ class Parser {
   readonly commands: SimpleCommand[] = [];
   readonly functions: { name: string; start: number }[] = [];
   readonly issues: ParseIssue[] = [];
+  readonly assignments: VariableAssignment[] = [];
   /** Open `{` groups; each remembers the function it is the body of, if any. */
   readonly braces: (string | undefined)[] = [];
   pendingFunction: string | undefined;
@@ -115,6 +132,17 @@ class Parser {
     readonly src: string,
     readonly base: number,
   ) {}
+
+  assign(name: string, kind: VariableAssignment['kind'], offset: number): void {
+    if (this.assignments.length < 4096) this.assignments.push({ name, kind, offset: offset + this.base });
+  }
+
+  /** Assignments inside arithmetic text (`i=0`, `x+=2`, `n++`, `--n`); comparisons (`==`, `<=`) are not. */
+  arithmetic(text: string, offset: number): void {
+    for (const m of text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]{0,256}\])?[ \t]{0,64}(?:(?:[-+*/%&|^]|<<|>>|\*\*)?=(?!=)|\+\+|--)|(?:\+\+|--)[ \t]{0,64}([A-Za-z_][A-Za-z0-9_]*)/g)) {
+      this.assign((m[1] ?? m[2])!, 'arithmetic', offset + m.index);
+    }
+  }
 
   issue(message: string, offset: number): void {
     if (this.issues.length < 32) this.issues.push({ message, offset: offset + this.base });
@@ -149,6 +177,7 @@ class Parser {
 
     const finish = (background: boolean, end: number): void => {
       if (cmd && (cmd.argv.length > 0 || cmd.assignments.length > 0 || cmd.redirections.length > 0)) {
+        for (const a of cmd.assignments) this.assign(a.name, cmd.argv.length > 0 ? 'prefix' : 'shell', a.value.start - this.base);
         const inFunction = this.currentFunction();
         this.commands.push({
           ...(cmd.argv[0] ? { program: cmd.argv[0] } : {}),
@@ -248,7 +277,9 @@ class Parser {
         }
         if (s[this.pos + 1] === '(' && atCommandStart) {
           // `(( arithmetic ))` command: nothing to run inside, skip it balanced.
-          this.skipBalanced(this.pos + 2, 2);
+          const from = this.pos + 2;
+          this.skipBalanced(from, 2);
+          this.arithmetic(s.slice(from, this.pos), from);
           continue;
         }
         finish(false, this.pos);
@@ -313,13 +344,17 @@ class Parser {
         }
         if (t === 'for' || t === 'select') {
           // `for NAME [in WORDS]` up to `;`, newline or `do`: the words may hold substitutions,
-          // which parseWord records; the loop header itself runs nothing.
+          // which parseWord records; the loop header itself runs nothing but sets NAME.
+          let first = true;
           for (;;) {
             this.skipBlanks();
             const n = s[this.pos];
             if (n === undefined || n === ';' || n === '\n' || n === '&' || n === '|' || n === ')') break;
             if (n === '(' && s[this.pos + 1] === '(') {
-              this.skipBalanced(this.pos + 2, 2);
+              const from = this.pos + 2;
+              this.skipBalanced(from, 2);
+              this.arithmetic(s.slice(from, this.pos), from);
+              first = false;
               continue;
             }
             const w = this.parseWord(depth);
@@ -327,6 +362,8 @@ class Parser {
               this.pos++;
               continue;
             }
+            if (first && /^[A-Za-z_][A-Za-z0-9_]*$/.test(w.text)) this.assign(w.text, 'loop', w.start - this.base);
+            first = false;
             if (w.text === 'do') break;
           }
           continue;
@@ -598,6 +635,7 @@ class Parser {
     const n = s[this.pos + 1];
     if (n === '(' && s[this.pos + 2] === '(') {
       this.skipBalanced(this.pos + 3, 2);
+      this.arithmetic(s.slice(start + 3, this.pos), start + 3);
       const raw = s.slice(start, this.pos);
       w.expansions.push({ kind: 'arithmetic', raw });
       w.text += raw;
@@ -628,6 +666,8 @@ class Parser {
       if (braces > 0) this.issue('unterminated "${"', start);
       const raw = s.slice(start, i);
       const name = /^\$\{[#!]?([A-Za-z_][A-Za-z0-9_]*|\d+|[@*#?$!-])/.exec(raw)?.[1];
+      const defaulted = /^\$\{([A-Za-z_][A-Za-z0-9_]*):?=/.exec(raw);
+      if (defaulted) this.assign(defaulted[1]!, 'default', start);
       w.expansions.push({ kind: 'parameter', raw, ...(name !== undefined ? { name } : {}) });
       w.text += raw;
       this.pos = i;
@@ -720,6 +760,7 @@ class Parser {
       inner.parseList(undefined, 'command-substitution', depth + 1);
       this.pipelineCounter = inner.pipelineCounter;
       for (const issue of inner.issues) if (this.issues.length < 32) this.issues.push(issue);
+      for (const a of inner.assignments) if (this.assignments.length < 4096) this.assignments.push(a);
       this.functions.push(...inner.functions);
       const offset = this.commands.length;
       for (const command of inner.commands) this.commands.push(remapCommands(command, offset));
@@ -768,5 +809,5 @@ export function parseShell(source: string, base = 0, firstPipeline = 0): ShellPa
   const parser = new Parser(source, base);
   parser.pipelineCounter = firstPipeline;
   parser.parseList(undefined, 'top', 0);
-  return { commands: parser.commands, functions: parser.functions, issues: parser.issues, nextPipeline: parser.pipelineCounter };
+  return { commands: parser.commands, functions: parser.functions, issues: parser.issues, assignments: parser.assignments, nextPipeline: parser.pipelineCounter };
 }

@@ -73,7 +73,9 @@ function formatOf(rule: SecretRule): TokenFormat | undefined {
   const prefixes = literalPrefixes(secret).filter((p) => p.length >= 3);
   if (prefixes.length === 0) return undefined;
   const v8 = toV8(secret);
-  const source = boundary + (splitAlternatives(secret).length > 1 ? `(?:${v8})` : v8);
+  // A trailing "followed by a non-token character or the end" becomes a lookahead, so the match is the token alone.
+  const tail = v8.replace(/\(\?:\[\^([^\]]*)\]\|\$\)$/, '(?![$1])');
+  const source = boundary + (splitAlternatives(secret).length > 1 ? `(?:${tail})` : tail);
   try {
     new RegExp(source, `${flags}y`);
   } catch {

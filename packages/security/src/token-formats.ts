@@ -92,7 +92,7 @@ const rows: readonly (readonly [string, readonly string[], string, '' | 'i'])[] 
   ["scalingo-api-token",["tk-us-"],"\\btk-us-[\\w-]{48}",""],
   ["sendgrid-api-token",["SG."],"\\bSG\\.(?i:[a-z0-9=_\\-\\.]{66})",""],
   ["sendinblue-api-token",["xkeysib-"],"\\bxkeysib-[a-f0-9]{64}\\-(?i:[a-z0-9]{16})",""],
-  ["sentry-org-token",["sntrys_eyJpYXQiO"],"\\bsntrys_eyJpYXQiO[a-zA-Z0-9+/]{10,200}(?:LCJyZWdpb25fdXJs|InJlZ2lvbl91cmwi|cmVnaW9uX3VybCI6)[a-zA-Z0-9+/]{10,200}={0,2}_[a-zA-Z0-9+/]{43}(?:[^a-zA-Z0-9+/]|$)",""],
+  ["sentry-org-token",["sntrys_eyJpYXQiO"],"\\bsntrys_eyJpYXQiO[a-zA-Z0-9+/]{10,200}(?:LCJyZWdpb25fdXJs|InJlZ2lvbl91cmwi|cmVnaW9uX3VybCI6)[a-zA-Z0-9+/]{10,200}={0,2}_[a-zA-Z0-9+/]{43}(?![a-zA-Z0-9+/])",""],
   ["sentry-user-token",["sntryu_"],"\\bsntryu_[a-f0-9]{64}",""],
   ["settlemint-application-access-token",["sm_aat_"],"\\bsm_aat_[a-zA-Z0-9]{16}",""],
   ["settlemint-personal-access-token",["sm_pat_"],"\\bsm_pat_[a-zA-Z0-9]{16}",""],
