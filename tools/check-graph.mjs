@@ -21,7 +21,7 @@ const allowed = {
   '@buckley/observability': ['events', 'logging', 'security', 'utils'],
   '@buckley/performance': ['observability', 'utils'],
   '@buckley/tools': ['sandbox', 'security', 'observability', 'config', 'utils'],
-  '@buckley/model': ['utils'],
+  '@buckley/model': ['config', 'utils'],
   '@buckley/orchestrator': ['tools', 'model', 'events', 'coordination', 'observability', 'utils'],
   '@buckley/checkpoint': ['events', 'utils'],
   '@buckley/index': ['utils'],
