@@ -24,6 +24,52 @@ export interface AgentRegistration {
   readonly endpoint?: string;
 }
 
+/** `agent.registered`: an agent joined with this registration; `data` of the event. */
+export interface AgentRegisteredData {
+  readonly agentId: string;
+  readonly type: string;
+  readonly capabilities: readonly string[];
+  readonly tags: Readonly<Record<string, string>>;
+  readonly endpoint: string;
+  readonly registrationId: string;
+  /** Time to live of a heartbeat, in milliseconds. */
+  readonly ttlMs: number;
+}
+
+/** `agent.heartbeat_missed`: the registration outlived its TTL; always followed by `agent.unregistered`. */
+export interface AgentHeartbeatMissedData {
+  readonly agentId: string;
+  readonly registrationId: string;
+  /** ISO-8601 UTC. */
+  readonly lastHeartbeatAt: string;
+  /** ISO-8601 UTC. */
+  readonly expiredAt: string;
+  readonly ttlMs: number;
+}
+
+/** `agent.unregistered`: the registration ended; `reason` is `heartbeat_missed`, `unregistered` or the caller's. */
+export interface AgentUnregisteredData {
+  readonly agentId: string;
+  readonly registrationId: string;
+  readonly reason: string;
+}
+
+/**
+ * The `agent.*` event family on stream `agent:<id>`, discriminated by `type`, so a reader
+ * narrows `data` without casts.
+ *
+ * @example
+ * ```ts
+ * for (const event of (await store.read('agent:coder-1')) as unknown as AgentEvent[]) {
+ *   if (event.type === 'agent.unregistered') console.log(event.data.reason);
+ * }
+ * ```
+ */
+export type AgentEvent =
+  | { readonly type: 'agent.registered'; readonly data: AgentRegisteredData }
+  | { readonly type: 'agent.heartbeat_missed'; readonly data: AgentHeartbeatMissedData }
+  | { readonly type: 'agent.unregistered'; readonly data: AgentUnregisteredData };
+
 /** A live agent as the registry holds it. */
 export interface AgentRecord {
   readonly id: string;
@@ -272,14 +318,14 @@ class SharedAgentRegistry implements AgentRegistry {
             id: derivedId(record.registrationId, 'registered'),
             type: 'agent.registered',
             data: {
-              agent_id: record.id,
+              agentId: record.id,
               type: record.type,
               capabilities: [...record.capabilities],
               tags: { ...record.tags },
               endpoint: record.endpoint,
-              registration_id: record.registrationId,
-              ttl_ms: this.ttlMs,
-            },
+              registrationId: record.registrationId,
+              ttlMs: this.ttlMs,
+            } satisfies AgentRegisteredData,
             metadata: { agentId: record.id },
           },
         ]);
@@ -378,19 +424,19 @@ class SharedAgentRegistry implements AgentRegistry {
         id: derivedId(record.registrationId, 'heartbeat_missed'),
         type: 'agent.heartbeat_missed',
         data: {
-          agent_id: record.id,
-          registration_id: record.registrationId,
-          last_heartbeat_at: record.lastHeartbeatAt,
-          expired_at: record.expiresAt,
-          ttl_ms: this.ttlMs,
-        },
+          agentId: record.id,
+          registrationId: record.registrationId,
+          lastHeartbeatAt: record.lastHeartbeatAt,
+          expiredAt: record.expiresAt,
+          ttlMs: this.ttlMs,
+        } satisfies AgentHeartbeatMissedData,
         metadata: { agentId: record.id },
       });
     }
     events.push({
       id: derivedId(record.registrationId, 'unregistered'),
       type: 'agent.unregistered',
-      data: { agent_id: record.id, registration_id: record.registrationId, reason: mark.reason },
+      data: { agentId: record.id, registrationId: record.registrationId, reason: mark.reason } satisfies AgentUnregisteredData,
       metadata: { agentId: record.id },
     });
     await this.#store.append(streamOf(record.id), events);

@@ -11,7 +11,11 @@ export {
   isAgentRegistryError,
 } from './agent-registry.js';
 export type {
+  AgentEvent,
+  AgentHeartbeatMissedData,
   AgentQuery,
+  AgentRegisteredData,
+  AgentUnregisteredData,
   AgentRecord,
   AgentRegistration,
   AgentRegistry,

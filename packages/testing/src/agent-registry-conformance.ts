@@ -104,13 +104,13 @@ export function describeAgentRegistryConformance(options: AgentRegistryConforman
       const events = await store.read('agent:agent:a.1');
       expect(events.map((e) => e.type)).toEqual(['agent.registered']);
       expect(events[0]!.data).toEqual({
-        agent_id: 'agent:a.1',
+        agentId: 'agent:a.1',
         type: 'coder',
         capabilities: ['go', 'ts'],
         tags: { zone: 'eu' },
         endpoint: 'buckley.agent.a.inbox',
-        registration_id: record.registrationId,
-        ttl_ms: TTL,
+        registrationId: record.registrationId,
+        ttlMs: TTL,
       });
       expect(events[0]!.metadata.agentId).toBe('agent:a.1');
     });
@@ -183,8 +183,8 @@ export function describeAgentRegistryConformance(options: AgentRegistryConforman
       expect(await registry.sweep()).toEqual([]);
       expect(await types('a')).toEqual(['agent.registered', 'agent.heartbeat_missed', 'agent.unregistered']);
       const [, missed, gone] = await store.read('agent:a');
-      expect(missed!.data).toMatchObject({ agent_id: 'a', registration_id: record.registrationId, expired_at: record.expiresAt, ttl_ms: TTL });
-      expect(gone!.data).toEqual({ agent_id: 'a', registration_id: record.registrationId, reason: 'heartbeat_missed' });
+      expect(missed!.data).toMatchObject({ agentId: 'a', registrationId: record.registrationId, expiredAt: record.expiresAt, ttlMs: TTL });
+      expect(gone!.data).toEqual({ agentId: 'a', registrationId: record.registrationId, reason: 'heartbeat_missed' });
       expect(await rejected(registry.heartbeat('a'))).toBeInstanceOf(AgentNotFoundError);
       expect(await types('b')).toEqual(['agent.registered']);
     });
