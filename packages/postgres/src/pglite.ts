@@ -1,4 +1,6 @@
-import { InvalidEventStoreOptionError } from '@buckley/events';
+import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { EventStoreUnavailableError, InvalidEventStoreOptionError } from '@buckley/events';
 import { resolveStoreOptions } from '@buckley/events/adapter';
 import { Kysely, type PGlite as KyselyPGlite, PGliteDialect } from 'kysely';
 import { resolvePollMs } from './postgres.js';
@@ -27,6 +29,13 @@ export interface PGliteEventStoreOptions extends SqlEventStoreOptions {
  * PGlite's own LISTEN/NOTIFY for subscriptions. `@electric-sql/pglite` is loaded only when the
  * store has to create the database itself.
  *
+ * With `dataDir`, an append that resolved survives a kill of the process (not a machine crash:
+ * PGlite never fsyncs; see the README, "Durability of the embedded store"), and the directory is
+ * locked (`<dataDir>.lock`) while the store is open.
+ *
+ * @throws {EventStoreUnavailableError} when another open store, in this or a live process, holds `dataDir`
+ * @throws {InvalidEventStoreOptionError} for a bad option, or a `pglite` with `synchronous_commit` off
+ *
  * @example
  * ```ts
  * await using store = await createPGliteEventStore({ dataDir: '.buckley/data' });
@@ -42,12 +51,29 @@ export async function createPGliteEventStore(options: PGliteEventStoreOptions = 
   }
   let pglite = options.pglite;
   const owned = pglite === undefined;
+  let lock: DataDirLock | undefined;
   if (pglite === undefined) {
     const { PGlite } = await import('@electric-sql/pglite');
-    pglite = (await PGlite.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir })) as unknown as PGliteLike;
+    if (options.dataDir === undefined) {
+      pglite = (await PGlite.create({})) as unknown as PGliteLike;
+    } else {
+      lock = lockDataDir(options.dataDir);
+      try {
+        // synchronous_commit on the command line wins over any postgresql.auto.conf in the
+        // directory: each commit writes its WAL before the append resolves (see README).
+        pglite = (await PGlite.create({
+          dataDir: options.dataDir,
+          startParams: [...PGlite.defaultStartParams, '-c', 'synchronous_commit=on'],
+        })) as unknown as PGliteLike;
+      } catch (error) {
+        lock.release();
+        throw error;
+      }
+    }
   }
   const instance = pglite;
   try {
+    await assertDurable(instance);
     // Not destroyed on close: destroying the dialect would close a PGlite the caller owns.
     const db = new Kysely<Record<string, never>>({ dialect: new PGliteDialect({ pglite: instance }) });
     if (options.migrate !== false) await migrateEventStore(db, { schema });
@@ -61,12 +87,139 @@ export async function createPGliteEventStore(options: PGliteEventStoreOptions = 
         };
       },
       close: async () => {
-        if (owned && !instance.closed) await instance.close();
+        try {
+          if (owned && !instance.closed) await instance.close();
+        } finally {
+          lock?.release();
+        }
       },
     };
     return new SqlEventStore(backend, schema, resolved, pollMs);
   } catch (error) {
     if (owned && !instance.closed) await instance.close();
+    lock?.release();
     throw error;
+  }
+}
+
+/**
+ * Refuses a PGlite whose commits return before their WAL is written (`synchronous_commit =
+ * off`): on PGlite nothing else would write it (there is no WAL writer process), so a kill
+ * would lose acknowledged appends.
+ */
+async function assertDurable(pglite: PGliteLike): Promise<void> {
+  const rows = (await pglite.query<{ synchronous_commit: string }>('SHOW synchronous_commit')).rows;
+  const setting = rows[0]?.synchronous_commit;
+  if (setting === 'off') {
+    throw new InvalidEventStoreOptionError(
+      'pglite',
+      'synchronous_commit=off',
+      'a PGlite with synchronous_commit on (with it off, a commit returns before its WAL is written and a killed process loses acknowledged appends)',
+    );
+  }
+}
+
+interface DataDirLock {
+  release(): void;
+}
+
+/** Data directories this process holds (real path -> lock file contents). */
+const heldDirs = new Map<string, string>();
+let exitHook = false;
+
+/**
+ * Takes `<dataDir>.lock` for this process: PGlite itself takes no lock, and two processes (or
+ * two stores of one process) writing one data directory interleave their WAL and lose commits.
+ * The file holds the owner's pid; one left by a process that died (kill -9) is taken over.
+ *
+ * @throws {EventStoreUnavailableError} when a live process (or another store of this one) holds it
+ */
+function lockDataDir(dataDir: string): DataDirLock {
+  mkdirSync(dataDir, { recursive: true });
+  const dir = realpathSync(resolve(dataDir));
+  if (heldDirs.has(dir)) {
+    throw new EventStoreUnavailableError(`PGlite data directory ${JSON.stringify(dir)} is already open in this process`, {
+      retryable: false,
+    });
+  }
+  const file = lockFile(dir);
+  const token = `${process.pid}\n`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(file, 'wx', 0o600);
+      try {
+        writeSync(fd, token);
+      } finally {
+        closeSync(fd);
+      }
+      break;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && attempt > 0) throw lockedError(dir, file);
+      if (code !== 'EEXIST') {
+        throw new EventStoreUnavailableError(`cannot lock PGlite data directory ${JSON.stringify(dir)} (${dirname(file)} must be writable)`, {
+          cause: error,
+          retryable: false,
+        });
+      }
+      const owner = Number.parseInt(readFileOrEmpty(file), 10);
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) throw lockedError(dir, file, owner);
+      // Left by a process that is gone (or unreadable): take it over.
+      try {
+        unlinkSync(file);
+      } catch {
+        // another opener removed it first; the next attempt decides
+      }
+    }
+  }
+  heldDirs.set(dir, token);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const held of heldDirs.keys()) unlockDir(held);
+    });
+  }
+  return { release: () => unlockDir(dir) };
+}
+
+function lockFile(dir: string): string {
+  return `${dir}.lock`;
+}
+
+function unlockDir(dir: string): void {
+  const token = heldDirs.get(dir);
+  if (token === undefined) return;
+  heldDirs.delete(dir);
+  const file = lockFile(dir);
+  try {
+    if (readFileOrEmpty(file) === token) unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+function lockedError(dir: string, file: string, owner?: number): EventStoreUnavailableError {
+  const by = owner === undefined ? 'another process' : `process ${owner}`;
+  return new EventStoreUnavailableError(
+    `PGlite data directory ${JSON.stringify(dir)} is open in ${by} (lock file ${JSON.stringify(file)}); close that store first`,
+    { retryable: false },
+  );
+}
+
+function readFileOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

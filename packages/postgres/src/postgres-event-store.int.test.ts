@@ -1,10 +1,10 @@
-import { EventStoreUnavailableError, type StoredEvent, isEventStoreUnavailableError } from '@buckley/events';
+import { EventStoreUnavailableError, type StoredEvent, isEventStoreError, isEventStoreUnavailableError } from '@buckley/events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describeEventStoreConformance } from '@buckley/testing';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { uuidv7 } from '@buckley/utils';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresEventStore, migrateEventStore } from './index.js';
 
@@ -78,6 +78,76 @@ describe('Postgres event store: gap safety', () => {
       await held.query('ROLLBACK').catch(() => undefined);
       held.release();
     }
+    void sub;
+  });
+});
+
+describe("Postgres event store: appends inside the caller's transaction", () => {
+  const versionsInLog = async (store: Awaited<ReturnType<typeof createPostgresEventStore>>, streamId: string) =>
+    (await store.readAll({ limit: 1000 })).filter((e) => e.streamId === streamId).map((e) => e.version);
+
+  it('are refused once the transaction wrote before appending, so a stream never comes out of the log out of order', async () => {
+    const partition = 'trx-refused';
+    await using store = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition, pollMs: 50 });
+    await pgt.pool.query(`CREATE TABLE IF NOT EXISTS "${pgt.schema}".domain_rows (id text PRIMARY KEY)`);
+    const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: pgt.pool }) });
+    const got: StoredEvent[] = [];
+    await using sub = await store.subscribe({ handler: (e) => void got.push(e) });
+    const refused = await db
+      .transaction()
+      .execute(async (trx) => {
+        // The domain write gives the transaction its id; then another client appends and commits.
+        await sql`INSERT INTO ${sql.id(pgt.schema, 'domain_rows')} VALUES ('refused')`.execute(trx);
+        await store.append('shared', [{ type: 'test.other', data: {} }]);
+        const inTrx = await createPostgresEventStore({ db: trx, schema: pgt.schema, partition, migrate: false });
+        await inTrx.append('shared', [{ type: 'test.outbox', data: {} }]);
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isEventStoreError(refused)).toBe(true);
+    expect((refused as { code: string }).code).toBe('INVALID_EVENT_STORE_OPTION');
+    expect((refused as { option: string }).option).toBe('db');
+    expect((refused as Error).message).toContain('before appending to stream shared');
+    // The whole transaction rolled back: no domain row, only the other client's event.
+    expect((await pgt.pool.query(`SELECT id FROM "${pgt.schema}".domain_rows WHERE id = 'refused'`)).rows).toEqual([]);
+    expect(await versionsInLog(store, 'shared')).toEqual([1]);
+    await until(() => got.length === 1);
+    expect(got.map((e) => e.type)).toEqual(['test.other']);
+    // Not destroyed: that would end pgt's pool.
+    void sub;
+  });
+
+  it('keep per-stream order in the global log when the transaction appends before its other writes', async () => {
+    const partition = 'trx-first';
+    await using store = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition, pollMs: 50 });
+    await pgt.pool.query(`CREATE TABLE IF NOT EXISTS "${pgt.schema}".domain_rows (id text PRIMARY KEY)`);
+    await store.append('shared', [{ type: 'test.before', data: {} }]);
+    const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: pgt.pool }) });
+    const got: StoredEvent[] = [];
+    await using sub = await store.subscribe({ handler: (e) => void got.push(e) });
+    let concurrent: Promise<StoredEvent[]> | undefined;
+    await db.transaction().execute(async (trx) => {
+      const inTrx = await createPostgresEventStore({ db: trx, schema: pgt.schema, partition, migrate: false });
+      await inTrx.append('shared', [{ type: 'test.outbox', data: { n: 1 } }]);
+      // Another client's append to the stream waits for this transaction's stream lock.
+      concurrent = store.append('shared', [{ type: 'test.other', data: {} }]);
+      await sleep(200);
+      await sql`INSERT INTO ${sql.id(pgt.schema, 'domain_rows')} VALUES ('first')`.execute(trx);
+      // A stream this transaction already holds may be appended to again after the write.
+      await inTrx.append('shared', [{ type: 'test.outbox', data: { n: 2 } }]);
+      // The store's wake-up must not turn the caller's commit asynchronous.
+      await sleep(20);
+      expect((await sql<{ s: string }>`SELECT current_setting('synchronous_commit') AS s`.execute(trx)).rows[0]!.s).toBe('on');
+    });
+    const other = await concurrent!;
+    expect(other[0]!.version).toBe(4);
+    expect(await versionsInLog(store, 'shared')).toEqual([1, 2, 3, 4]);
+    await until(() => got.length === 4);
+    expect(got.map((e) => e.version)).toEqual([1, 2, 3, 4]);
+    expect((await pgt.pool.query(`SELECT id FROM "${pgt.schema}".domain_rows WHERE id = 'first'`)).rows).toEqual([{ id: 'first' }]);
+    // Not destroyed: that would end pgt's pool.
     void sub;
   });
 });

@@ -38,7 +38,7 @@ import {
 } from '@buckley/events/adapter';
 import { isBuckleyError, throwIfAborted } from '@buckley/utils';
 import { CompiledQuery, type RawBuilder, sql } from 'kysely';
-import { type AnyKysely, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
+import { APPEND_AFTER_WRITE_SQLSTATE, type AnyKysely, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
 
 /** What the store needs from its database beyond queries: wake-ups across connections. */
 export interface EventStoreBackend {
@@ -450,8 +450,14 @@ export class SqlEventStore implements EventStore {
       for (;;) {
         this.#notifyAgain = false;
         if (this.#closed) return;
-        // The wake-up needs no durability: commit it without waiting for a WAL flush.
-        await sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${this.#channel}, ${this.#options.partition})`.execute(this.#db);
+        if (this.#db.isTransaction) {
+          // In the caller's transaction: the notification goes out when it commits, and the
+          // commit keeps the caller's synchronous_commit (a local set_config would change it).
+          await sql`SELECT pg_notify(${this.#channel}, ${this.#options.partition})`.execute(this.#db);
+        } else {
+          // The wake-up needs no durability: commit it without waiting for a WAL flush.
+          await sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${this.#channel}, ${this.#options.partition})`.execute(this.#db);
+        }
         await new Promise((resolve) => setTimeout(resolve, NOTIFY_INTERVAL_MS));
         if (!this.#notifyAgain) return;
       }
@@ -484,6 +490,15 @@ export class SqlEventStore implements EventStore {
       const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { streamId: string; actual: number };
       const expected = prepared.find((p) => p.streamId === detail.streamId)?.expectedVersion ?? 'any';
       return new WrongExpectedVersionError(detail.streamId, expected, Number(detail.actual), { cause: error });
+    }
+    if (sqlState(error) === APPEND_AFTER_WRITE_SQLSTATE) {
+      const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { streamId: string };
+      return new InvalidEventStoreOptionError(
+        'db',
+        `a transaction that wrote before appending to stream ${detail.streamId}`,
+        'a transaction that appends before its other writes (the stream lock must come before the transaction id, which orders the global log); the transaction is aborted',
+        { cause: error },
+      );
     }
     return this.#mapError(error);
   }

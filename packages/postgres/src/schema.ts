@@ -30,6 +30,12 @@ export function notifyChannel(schema: string): string {
 export const WRONG_EXPECTED_VERSION_SQLSTATE = 'BK001';
 
 /**
+ * The SQLSTATE `append_events` raises for an append in a transaction that wrote before it took
+ * the stream's lock (the global log could order the stream's versions wrongly).
+ */
+export const APPEND_AFTER_WRITE_SQLSTATE = 'BK002';
+
+/**
  * The event store's migrations, oldest first. Each only adds; names sort in order. The DDL is
  * plain Postgres (15+, also PGlite), so the server and the embedded store share it.
  */
@@ -219,6 +225,149 @@ function migrations(schema: string): Record<string, Migration> {
             v_existing uuid[] := '{}';
             v_base bigint[] := array_fill(0::bigint, ARRAY[cardinality(p_streams)]);
           BEGIN
+            IF v_n = 1 THEN
+              PERFORM pg_advisory_xact_lock(hashtextextended(p_partition || '/' || p_streams[1], 0));
+            ELSE
+              FOR v_stream IN SELECT u.s FROM unnest(p_streams) AS u(s) ORDER BY u.s COLLATE "C" LOOP
+                PERFORM pg_advisory_xact_lock(hashtextextended(p_partition || '/' || v_stream, 0));
+              END LOOP;
+            END IF;
+            IF p_probe THEN
+              SELECT coalesce(array_agg(e.event_id), '{}') INTO v_existing
+                FROM ${s('events')} e WHERE e.partition = p_partition AND e.event_id = ANY (p_ids);
+            END IF;
+            <<checks>>
+            LOOP
+              v_offset := 0;
+              FOR v_i IN 1 .. v_n LOOP
+                IF cardinality(v_existing) = 0 THEN
+                  v_new := p_counts[v_i];
+                ELSE
+                  SELECT count(*) INTO v_new FROM unnest(p_stream_idx, p_ids) AS u(si, id)
+                   WHERE u.si = v_i AND NOT (u.id = ANY (v_existing));
+                END IF;
+                IF v_new > 0 THEN
+                  -- The stream's lock is held, so its head cannot move until this commits.
+                  SELECT e.version INTO v_current FROM ${s('events')} e
+                    WHERE e.partition = p_partition AND e.stream_id = p_streams[v_i]
+                    ORDER BY e.version DESC LIMIT 1;
+                  v_current := coalesce(v_current, 0);
+                  v_expected := p_expected[v_i];
+                  IF NOT (v_expected = -1 OR (v_expected = -2 AND v_current = 0)
+                          OR (v_expected = -3 AND v_current > 0) OR v_expected = v_current) THEN
+                    IF NOT v_probed THEN
+                      -- Perhaps a retry of an append that was stored: check again without its events.
+                      v_probed := true;
+                      SELECT coalesce(array_agg(e.event_id), '{}') INTO v_existing
+                        FROM ${s('events')} e WHERE e.partition = p_partition AND e.event_id = ANY (p_ids);
+                      CONTINUE checks;
+                    END IF;
+                    RAISE EXCEPTION 'wrong expected version' USING
+                      ERRCODE = ${sql.lit(WRONG_EXPECTED_VERSION_SQLSTATE)},
+                      DETAIL = json_build_object('streamId', p_streams[v_i], 'actual', v_current)::text;
+                  END IF;
+                  -- With no stored ids, event j of stream i gets version head + (j - offset).
+                  v_base[v_i] := v_current - v_offset;
+                END IF;
+                v_offset := v_offset + p_counts[v_i];
+              END LOOP;
+              EXIT checks;
+            END LOOP;
+            IF cardinality(v_existing) = 0 THEN
+              RETURN QUERY
+                WITH inserted AS (
+                  INSERT INTO ${s('events')} AS e
+                    (partition, stream_id, version, event_id, type, data, metadata, occurred_at)
+                  SELECT p_partition, p_streams[u.si], v_base[u.si] + u.j,
+                         u.id, u.t, p_data -> (u.j::int - 1), p_metadata -> (u.j::int - 1), u.o
+                    FROM unnest(p_stream_idx, p_ids, p_types, p_occurred) WITH ORDINALITY AS u(si, id, t, o, j)
+                   ORDER BY u.j
+                  RETURNING e.position, e.event_id, e.stream_id, e.version, e.type, e.occurred_at, e.recorded_at
+                )
+                SELECT i.position, i.event_id, i.stream_id, i.version, i.type, NULL::jsonb, NULL::jsonb,
+                       i.occurred_at, i.recorded_at
+                  FROM inserted i;
+            ELSE
+              -- v_base holds each stream's head here (its offset is not used).
+              FOR v_i IN 1 .. v_n LOOP
+                v_base[v_i] := v_base[v_i] + (SELECT coalesce(sum(c), 0) FROM unnest(p_counts[1:v_i - 1]) AS c);
+              END LOOP;
+              RETURN QUERY
+                WITH inserted AS (
+                  INSERT INTO ${s('events')} AS e
+                    (partition, stream_id, version, event_id, type, data, metadata, occurred_at)
+                  SELECT p_partition, p_streams[u.si],
+                         v_base[u.si] + row_number() OVER (PARTITION BY u.si ORDER BY u.j),
+                         u.id, u.t, p_data -> (u.j::int - 1), p_metadata -> (u.j::int - 1), u.o
+                    FROM unnest(p_stream_idx, p_ids, p_types, p_occurred) WITH ORDINALITY AS u(si, id, t, o, j)
+                   WHERE NOT (u.id = ANY (v_existing))
+                   ORDER BY u.j
+                  RETURNING e.position, e.event_id, e.stream_id, e.version, e.type, e.occurred_at, e.recorded_at
+                )
+                SELECT i.position, i.event_id, i.stream_id, i.version, i.type, NULL::jsonb, NULL::jsonb,
+                       i.occurred_at, i.recorded_at
+                  FROM inserted i;
+            END IF;
+            GET DIAGNOSTICS v_inserted = ROW_COUNT;
+            IF p_notify IS NOT NULL AND v_inserted > 0 THEN
+              PERFORM pg_notify(p_notify, p_partition);
+            END IF;
+            IF cardinality(v_existing) > 0 THEN
+              RETURN QUERY
+                SELECT e.position, e.event_id, e.stream_id, e.version, e.type, e.data, e.metadata,
+                       e.occurred_at, e.recorded_at
+                  FROM ${s('events')} e
+                 WHERE e.partition = p_partition AND e.event_id = ANY (v_existing);
+            END IF;
+          END
+          $fn$`.execute(db);
+      },
+    },
+    // Appends in a caller's transaction (createPostgresEventStore({ db: trx })) that wrote
+    // before appending are refused: see README, "Appends inside your transaction".
+    '2026-12-02-003-append-after-write': {
+      async up(db) {
+        await sql`
+          CREATE OR REPLACE FUNCTION ${s('append_events')}(
+            p_partition text, p_streams text[], p_expected bigint[], p_counts int[], p_stream_idx int[],
+            p_ids uuid[], p_types text[], p_data jsonb, p_metadata jsonb, p_occurred timestamptz[],
+            p_notify text, p_probe boolean DEFAULT false
+          ) RETURNS TABLE (
+            "position" bigint, event_id uuid, stream_id text, version bigint, type text,
+            data jsonb, metadata jsonb, occurred_at timestamptz, recorded_at timestamptz
+          ) LANGUAGE plpgsql AS $fn$
+          #variable_conflict use_column
+          DECLARE
+            v_n int := cardinality(p_streams);
+            v_stream text;
+            v_i int;
+            v_offset int;
+            v_current bigint;
+            v_expected bigint;
+            v_new int;
+            v_inserted int;
+            v_probed boolean := p_probe;
+            v_existing uuid[] := '{}';
+            v_base bigint[] := array_fill(0::bigint, ARRAY[cardinality(p_streams)]);
+            v_key bigint;
+          BEGIN
+            -- Inside a caller's transaction that has written already, the transaction id (which
+            -- orders the global log) was assigned before the stream locks below: another
+            -- client's later version of the stream could commit first and sort after this one.
+            -- Allowed only for streams this transaction locked before its first write.
+            IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+              FOR v_stream IN SELECT u.s FROM unnest(p_streams) AS u(s) LOOP
+                v_key := hashtextextended(p_partition || '/' || v_stream, 0);
+                IF NOT EXISTS (
+                  SELECT 1 FROM pg_locks l
+                   WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted AND l.objsubid = 1
+                     AND l.classid = ((v_key >> 32) & 4294967295)::oid AND l.objid = (v_key & 4294967295)::oid) THEN
+                  RAISE EXCEPTION 'append after a write in the same transaction' USING
+                    ERRCODE = ${sql.lit(APPEND_AFTER_WRITE_SQLSTATE)},
+                    DETAIL = json_build_object('streamId', v_stream)::text;
+                END IF;
+              END LOOP;
+            END IF;
             IF v_n = 1 THEN
               PERFORM pg_advisory_xact_lock(hashtextextended(p_partition || '/' || p_streams[1], 0));
             ELSE
