@@ -4,6 +4,7 @@ import type { ExpectedVersion } from './event-store.js';
 /** Stable codes of the event store's errors. */
 export const EventStoreErrorCode = {
   WrongExpectedVersion: 'WRONG_EXPECTED_VERSION',
+  EventIdConflict: 'EVENT_ID_CONFLICT',
   InvalidEvent: 'INVALID_EVENT',
   InvalidStreamId: 'INVALID_STREAM_ID',
   InvalidExpectedVersion: 'INVALID_EXPECTED_VERSION',
@@ -38,6 +39,35 @@ export class WrongExpectedVersionError extends EventStoreError {
     this.expected = expected;
     this.actual = actual;
   }
+}
+
+/**
+ * An append carried an event id that is stored in another stream. Ids are unique in the log, so
+ * this is not a retry of that append (a retry returns the stored event); nothing of the call was
+ * written.
+ */
+export class EventIdConflictError extends EventStoreError {
+  readonly eventId: string;
+  /** The stream the call tried to append the event to. */
+  readonly streamId: string;
+  /** The stream that holds the stored event with this id. */
+  readonly storedStreamId: string;
+
+  constructor(eventId: string, streamId: string, storedStreamId: string, options?: BuckleyErrorOptions) {
+    super(
+      EventStoreErrorCode.EventIdConflict,
+      `event id ${JSON.stringify(eventId)} is stored in stream ${JSON.stringify(storedStreamId)}, it cannot be appended to stream ${JSON.stringify(streamId)}`,
+      options,
+    );
+    this.eventId = eventId;
+    this.streamId = streamId;
+    this.storedStreamId = storedStreamId;
+  }
+}
+
+/** True for an {@link EventIdConflictError} (by code). */
+export function isEventIdConflictError(value: unknown): value is EventIdConflictError {
+  return isBuckleyError(value, EventStoreErrorCode.EventIdConflict);
 }
 
 /** An event of an append was malformed; no event of that call was written. */

@@ -72,7 +72,9 @@ export type AttributionKey = (typeof ATTRIBUTION_KEYS)[number];
 export interface NewEvent<Type extends string = string, Data extends JsonObject = JsonObject> {
   /**
    * A UUID (v7 recommended) that makes the append idempotent: appending an event whose id is
-   * already stored writes nothing and returns the stored event.
+   * already stored in the same stream writes nothing and returns the stored event. Ids are
+   * unique in the log: one stored in another stream fails the call with
+   * `EventIdConflictError` (naming both streams), and nothing of the call is written.
    */
   readonly id?: string;
   /** Dotted lower-case name, e.g. `tool.run.completed`. */

@@ -1,5 +1,5 @@
 import { throwIfAborted } from '@buckley/utils';
-import { EventStoreClosedError, InvalidEventStoreOptionError } from './event-store-errors.js';
+import { EventIdConflictError, EventStoreClosedError, InvalidEventStoreOptionError } from './event-store-errors.js';
 import type {
   AppendOptions,
   AppendToStreamsOptions,
@@ -81,6 +81,10 @@ class InMemoryEventStore implements EventStore {
     const prepared = prepareAppends(appends, this.#options);
     // Check everything before changing anything, so a failed call writes nothing.
     for (const entry of prepared) {
+      for (const event of entry.events) {
+        const stored = this.#byId.get(event.id);
+        if (stored && stored.streamId !== entry.streamId) throw new EventIdConflictError(event.id, entry.streamId, stored.streamId);
+      }
       if (entry.events.every((e) => this.#byId.has(e.id))) continue;
       checkExpectedVersion(entry.streamId, entry.expectedVersion, this.#streams.get(entry.streamId)?.length ?? 0);
     }

@@ -25,6 +25,7 @@ export type {
   Subscription,
 } from './event-store.js';
 export {
+  EventIdConflictError,
   EventStoreClosedError,
   EventStoreError,
   EventStoreErrorCode,
@@ -34,6 +35,7 @@ export {
   InvalidExpectedVersionError,
   InvalidStreamIdError,
   WrongExpectedVersionError,
+  isEventIdConflictError,
   isEventStoreClosedError,
   isEventStoreError,
   isEventStoreUnavailableError,

@@ -1,6 +1,7 @@
 import {
   type AppendOptions,
   type AppendToStreamsOptions,
+  EventIdConflictError,
   type EventStore,
   EventStoreClosedError,
   EventStoreError,
@@ -38,7 +39,7 @@ import {
 } from '@buckley/events/adapter';
 import { isBuckleyError, throwIfAborted } from '@buckley/utils';
 import { CompiledQuery, type RawBuilder, sql } from 'kysely';
-import { APPEND_AFTER_WRITE_SQLSTATE, type AnyKysely, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
+import { APPEND_AFTER_WRITE_SQLSTATE, type AnyKysely, EVENT_ID_CONFLICT_SQLSTATE, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
 
 /** What the store needs from its database beyond queries: wake-ups across connections. */
 export interface EventStoreBackend {
@@ -490,6 +491,10 @@ export class SqlEventStore implements EventStore {
       const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { streamId: string; actual: number };
       const expected = prepared.find((p) => p.streamId === detail.streamId)?.expectedVersion ?? 'any';
       return new WrongExpectedVersionError(detail.streamId, expected, Number(detail.actual), { cause: error });
+    }
+    if (sqlState(error) === EVENT_ID_CONFLICT_SQLSTATE) {
+      const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { eventId: string; streamId: string; storedStreamId: string };
+      return new EventIdConflictError(detail.eventId, detail.streamId, detail.storedStreamId, { cause: error });
     }
     if (sqlState(error) === APPEND_AFTER_WRITE_SQLSTATE) {
       const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { streamId: string };

@@ -35,6 +35,9 @@ export const WRONG_EXPECTED_VERSION_SQLSTATE = 'BK001';
  */
 export const APPEND_AFTER_WRITE_SQLSTATE = 'BK002';
 
+/** The SQLSTATE `append_events` raises for an event id that is stored in another stream. */
+export const EVENT_ID_CONFLICT_SQLSTATE = 'BK003';
+
 /**
  * The event store's migrations, oldest first. Each only adds; names sort in order. The DDL is
  * plain Postgres (15+, also PGlite), so the server and the embedded store share it.
@@ -324,7 +327,8 @@ function migrations(schema: string): Record<string, Migration> {
       },
     },
     // Appends in a caller's transaction (createPostgresEventStore({ db: trx })) that wrote
-    // before appending are refused: see README, "Appends inside your transaction".
+    // before appending are refused (see README, "Appends inside your transaction"), and so is
+    // an event id that is stored in another stream.
     '2026-12-02-003-append-after-write': {
       async up(db) {
         await sql`
@@ -350,6 +354,7 @@ function migrations(schema: string): Record<string, Migration> {
             v_existing uuid[] := '{}';
             v_base bigint[] := array_fill(0::bigint, ARRAY[cardinality(p_streams)]);
             v_key bigint;
+            v_conflict text;
           BEGIN
             -- Inside a caller's transaction that has written already, the transaction id (which
             -- orders the global log) was assigned before the stream locks below: another
@@ -431,6 +436,18 @@ function migrations(schema: string): Record<string, Migration> {
                        i.occurred_at, i.recorded_at
                   FROM inserted i;
             ELSE
+              -- A stored id must be stored in the stream this call appends it to: ids are
+              -- unique in the log, so one in another stream is not a retry of this call.
+              SELECT json_build_object('eventId', u.id, 'streamId', p_streams[u.si], 'storedStreamId', e.stream_id)::text
+                INTO v_conflict
+                FROM unnest(p_stream_idx, p_ids) AS u(si, id)
+                JOIN ${s('events')} e ON e.partition = p_partition AND e.event_id = u.id
+               WHERE e.stream_id <> p_streams[u.si]
+               LIMIT 1;
+              IF v_conflict IS NOT NULL THEN
+                RAISE EXCEPTION 'event id stored in another stream' USING
+                  ERRCODE = ${sql.lit(EVENT_ID_CONFLICT_SQLSTATE)}, DETAIL = v_conflict;
+              END IF;
               -- v_base holds each stream's head here (its offset is not used).
               FOR v_i IN 1 .. v_n LOOP
                 v_base[v_i] := v_base[v_i] + (SELECT coalesce(sum(c), 0) FROM unnest(p_counts[1:v_i - 1]) AS c);

@@ -2,6 +2,7 @@
 /* oxlint-disable vitest/expect-expect, vitest/valid-title */
 import { checkSkips, rejected } from './errors.js';
 import {
+  EventIdConflictError,
   type EventFilter,
   type EventStore,
   EventStoreClosedError,
@@ -382,6 +383,36 @@ const cases: Record<string, Case> = {
     expect(mixed[0]).toEqual(first[0]);
     expect(mixed[1]!.version).toBe(3);
     expect(await store.streamVersion(s)).toBe(3);
+  },
+
+  'an event id stored in another stream is refused with both streams named; the call writes nothing': async (open) => {
+    await using store = await open();
+    const a = stream('a');
+    const b = stream('b');
+    const id = uuidv7();
+    const [first] = await store.append(a, [ev('test.a', {}, { id })]);
+    const error = await rejected(store.append(b, [ev('test.b', {}, { id })]));
+    expect(error).toBeInstanceOf(EventIdConflictError);
+    expect(error).toMatchObject({ code: EventStoreErrorCode.EventIdConflict, eventId: id, streamId: b, storedStreamId: a });
+    expect((error as Error).message).toContain(a);
+    expect((error as Error).message).toContain(b);
+    // With new events beside it, in one stream or across streams: nothing of the call is written.
+    const c = stream('c');
+    expect(await rejected(store.append(b, [ev('test.new'), ev('test.b', {}, { id })]))).toBeInstanceOf(EventIdConflictError);
+    expect(
+      await rejected(
+        store.appendToStreams([
+          { streamId: c, events: [ev('test.new')] },
+          { streamId: b, events: [ev('test.b', {}, { id })], expectedVersion: 'no_stream' },
+        ]),
+      ),
+    ).toBeInstanceOf(EventIdConflictError);
+    expect(await store.read(b)).toEqual([]);
+    expect(await store.read(c)).toEqual([]);
+    await logHolds(store, 1);
+    expect(await store.readAll()).toEqual([first]);
+    // In its own stream the same id is still an idempotent retry.
+    expect(await store.append(a, [ev('test.a', {}, { id })])).toEqual([first]);
   },
 
   'a multi-stream retry with some ids stored appends only the new events, in order': async (open) => {
