@@ -126,3 +126,32 @@ describe('the event stream is the fence, whatever the tables say', () => {
     await b.close();
   });
 });
+
+describe('task handler context', () => {
+  it('gives the attempt, a stable key, the expected version and deterministic event ids, so a rerun handler writes its events once', async () => {
+    const store = createInMemoryEventStore();
+    const coordinator = createInMemoryTaskCoordinator({ store, retry: { baseDelayMs: 1, maxDelayMs: 1, jitter: 0 } });
+    await coordinator.submit({ id: 'effects' });
+    const seen: Array<{ attempt: number; key: string; expectedVersion: number; leaseVersion: number; eventId: string }> = [];
+    const worker = runTaskWorker(coordinator, {
+      workerId: 'w',
+      handler: async (lease, context) => {
+        seen.push({ attempt: context.attempt, key: context.key, expectedVersion: context.expectedVersion, leaseVersion: lease.version, eventId: context.eventId('output') });
+        // The side effect happens, then the first run dies before completing.
+        await store.append('output:effects', [{ id: context.eventId('output'), type: 'test.output', data: { attempt: context.attempt } }]);
+        if (context.attempt === 1) throw new Error('died after its side effect');
+        return { ok: true };
+      },
+    });
+    const deadline = Date.now() + 10_000;
+    while (worker.completed < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await worker.stop();
+    expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
+    expect(new Set(seen.map((s) => s.key))).toEqual(new Set(['task:effects']));
+    expect(seen[0]!.eventId).toBe(seen[1]!.eventId);
+    for (const s of seen) expect(s.expectedVersion).toBe(s.leaseVersion);
+    // Written once although the handler ran twice.
+    expect((await store.read('output:effects')).map((e) => e.data)).toEqual([{ attempt: 1 }]);
+    await coordinator.close();
+  });
+});

@@ -1,16 +1,38 @@
 import type { JsonObject } from '@buckley/events';
 import type { TaskCoordinator, TaskLease } from './task-coordinator.js';
+import { deterministicEventId } from './task-core.js';
 import { isTaskLeaseLostError } from './task-errors.js';
 
-/** What a task handler gets besides the lease. */
+/**
+ * What a task handler gets besides the lease: what it needs to make its side effects
+ * idempotent. Completion is exactly once, but a handler runs at least once: when a worker dies
+ * (or loses its lease) mid-handler, the next lease runs the handler again, and whatever the
+ * first run did outside the coordinator (an append, a call, a file) has happened already.
+ */
 export interface TaskWorkContext {
   /** Aborted when the lease is lost (an extension failed) or the worker stops. */
   readonly signal: AbortSignal;
+  /** This run's attempt, 1 for the first claim; above 1, an earlier run may have had effects. */
+  readonly attempt: number;
+  /** Stable for the task on every attempt and worker (`task:<taskId>`): an idempotency key for external calls. */
+  readonly key: string;
+  /**
+   * The version of the task's own stream this attempt holds (the lease's `claimed` event); the
+   * coordinator's next transition appends with it as the expected version.
+   */
+  readonly expectedVersion: number;
+  /**
+   * An event id that is the same for `(task, name)` on every attempt, so an event the handler
+   * appends with it is written once however often the handler runs (the store's append is
+   * idempotent by id).
+   */
+  eventId(name: string): string;
 }
 
 /**
  * Does one task. Resolve with the result to complete it; throw to fail the attempt. An error
- * with `retryable: false` parks the task at once.
+ * with `retryable: false` parks the task at once. Runs at least once per task: see
+ * {@link TaskWorkContext}.
  */
 export type TaskHandler = (lease: TaskLease, context: TaskWorkContext) => Promise<JsonObject | void> | JsonObject | void;
 
@@ -82,7 +104,13 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
     try {
       let result: JsonObject | void;
       try {
-        result = await options.handler(lease, { signal });
+        result = await options.handler(lease, {
+          signal,
+          attempt: lease.attempt,
+          key: `task:${lease.taskId}`,
+          expectedVersion: lease.version,
+          eventId: (name) => deterministicEventId('task-handler', lease.taskId, name),
+        });
       } catch (error) {
         if (lost.signal.aborted) return;
         counts.failed++;

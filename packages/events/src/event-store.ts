@@ -100,7 +100,10 @@ export interface StoredEvent<Type extends string = string, Data extends JsonObje
    * cursor of {@link EventStore.readAll} and subscriptions. Positions are unique; adapters
    * that must stay gap-safe under concurrent writers (Postgres) may deliver two concurrently
    * committed events in an order that differs from their numeric order, so resume from a
-   * position instead of comparing positions numerically.
+   * position instead of comparing positions numerically. On such adapters, a position
+   * returned by `append()` while an older transaction was still open is not yet a safe
+   * cursor (that transaction's events land before it when they commit); positions delivered
+   * by `readAll` and subscriptions always are.
    */
   readonly position: string;
   readonly type: Type;

@@ -262,7 +262,7 @@ describe('Postgres event store: migrations', () => {
       for (const r of results) expect({ code: r.code, stderr: r.code === 0 ? '' : r.err }).toEqual({ code: 0, stderr: '' });
       const applied = results.flatMap((r) => JSON.parse(r.out) as string[]);
       // Each migration ran exactly once, in one process or the other.
-      expect(applied.toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append']);
+      expect(applied.toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append', '2026-12-02-003-append-after-write']);
       await using store = await createPostgresEventStore({ pool: pgt.pool, schema, migrate: false });
       expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);
     } finally {
@@ -278,7 +278,7 @@ describe('Postgres event store: migrations', () => {
       const results = await Promise.all(dbs.map((db) => migrateEventStore(db, { schema })));
       const applied = results.flatMap((r) => r.results ?? []).filter((r) => r.status === 'Success');
       // Each migration ran exactly once, in one of the two pools.
-      expect(applied.map((r) => r.migrationName).toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append']);
+      expect(applied.map((r) => r.migrationName).toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append', '2026-12-02-003-append-after-write']);
       expect((await migrateEventStore(dbs[0]!, { schema })).results).toEqual([]);
       await using store = await createPostgresEventStore({ pool: pools[0], schema });
       expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);
