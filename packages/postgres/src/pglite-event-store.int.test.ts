@@ -37,7 +37,8 @@ describe('PGlite event store', () => {
     await store.close();
     expect(pglite.closed).toBe(false);
     expect((await pglite.query<{ one: number }>('select 1 as one')).rows[0]!.one).toBe(1);
-  });
+    // Two cold PGlite starts on disk: slow on a loaded machine.
+  }, 300_000);
 
   it('wakes a live subscription through PGlite notifications from another store on the same database', async () => {
     await using reader = await createPGliteEventStore({ pglite, partition: 'notify', pollMs: 60_000 });
