@@ -238,7 +238,7 @@ export async function analyzeAuthFile(path: string, options: AuthPatternScanOpti
     // A short first read (rare for regular files): read the rest.
     while (buffer.length < opened.size) {
       const more = Buffer.allocUnsafe(opened.size - buffer.length);
-      const { bytesRead } = await opened.handle.read(more, 0, more.length, buffer.length);
+      const { bytesRead } = opened.handle.read(more, 0, more.length, buffer.length);
       if (bytesRead === 0) break;
       buffer = Buffer.concat([buffer, more.subarray(0, bytesRead)]);
     }
@@ -246,7 +246,7 @@ export async function analyzeAuthFile(path: string, options: AuthPatternScanOpti
   } catch (error) {
     return { path: shown, findings: [], bytes: 0, skipped: { path: shown, reason: 'unreadable', detail: (error as { code?: string }).code ?? 'error' } };
   } finally {
-    await opened.handle.close();
+    opened.handle.close();
   }
 }
 

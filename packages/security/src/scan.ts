@@ -1,4 +1,5 @@
-import { type FileHandle, lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
 import ignore, { type Ignore } from 'ignore';
@@ -89,31 +90,53 @@ export function scanString(text: string, options: Pick<ScanOptions, 'rules' | 'g
   return scannerFor(options).scanText(text, options.path !== undefined ? { path: options.path } : {});
 }
 
+/** An open file being scanned: positional reads and close, on the descriptor. */
+export interface ScanHandle {
+  read(buffer: Buffer, offset: number, length: number, position: number): { bytesRead: number };
+  close(): void;
+}
+
 /**
  * Opens `path` for a scan and reads its first `firstChunk` bytes, or says why not (never
  * throws): unreadable, not a regular file, over `maxFileSize` (decided from `stat`, before
  * any read) or binary (from its first 8 KiB).
+ *
+ * The file system calls are synchronous: a scan is CPU-bound, and on source trees of small
+ * files four thread-pool round trips per file (open, stat, read, close) cost more than the
+ * scan itself. The file is opened non-blocking, so a FIFO or device is refused, not waited on.
  */
-export async function openForScan(path: string, shown: string, maxFileSize: number, firstChunk: number): Promise<{ handle: FileHandle; size: number; head: Buffer } | { skipped: SkippedFile }> {
+export async function openForScan(path: string, shown: string, maxFileSize: number, firstChunk: number): Promise<{ handle: ScanHandle; size: number; head: Buffer } | { skipped: SkippedFile }> {
   const skip = (reason: SkipReason, detail?: string): { skipped: SkippedFile } => ({ skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
-  let handle: FileHandle;
+  let fd: number;
   try {
-    handle = await open(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     return skip('unreadable', (error as { code?: string }).code ?? 'error');
   }
+  let open = true;
+  const handle: ScanHandle = {
+    read: (buffer, offset, length, position) => ({ bytesRead: readSync(fd, buffer, offset, length, position) }),
+    close: () => {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) return (await handle.close(), skip('not-a-file'));
-    if (info.size > maxFileSize) return (await handle.close(), skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`));
-    // The first chunk is read at once (one round trip for most files); its start decides binary.
+    const info = fstatSync(fd);
+    if (!info.isFile()) return (handle.close(), skip('not-a-file'));
+    if (info.size > maxFileSize) return (handle.close(), skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`));
+    // The first chunk is read at once (one call for most files); its start decides binary.
     const first = Buffer.allocUnsafe(Math.max(1, Math.min(firstChunk, info.size)));
-    const { bytesRead } = info.size > 0 ? await handle.read(first, 0, first.length, 0) : { bytesRead: 0 };
+    const { bytesRead } = info.size > 0 ? handle.read(first, 0, first.length, 0) : { bytesRead: 0 };
     const head = first.subarray(0, bytesRead);
-    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, 8192)))) return (await handle.close(), skip('binary'));
+    if (bytesRead > 0 && (await isBinaryFile(head.subarray(0, 8192)))) return (handle.close(), skip('binary'));
     return { handle, size: info.size, head };
   } catch (error) {
-    await handle.close().catch(() => undefined);
+    try {
+      handle.close();
+    } catch {
+      // already reported as unreadable
+    }
     return skip('unreadable', (error as { code?: string }).code ?? 'error');
   }
 }
@@ -184,7 +207,7 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
       else if (position < opened.size) {
         // A fresh buffer per read (not zero-filled): the open line's bytes are kept without a copy.
         piece = Buffer.allocUnsafe(Math.min(chunkSize, opened.size - position));
-        n = (await handle.read(piece, 0, piece.length, position)).bytesRead;
+        n = handle.read(piece, 0, piece.length, position).bytesRead;
       }
       position += n;
       bytes += n;
@@ -251,7 +274,7 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
     if (options.signal?.aborted) throw error;
     return skip('unreadable', (error as { code?: string }).code ?? 'error');
   } finally {
-    await handle.close();
+    handle.close();
   }
 }
 

@@ -93,7 +93,8 @@ interface CompiledAllowlist {
   readonly regex: RE2 | undefined;
   /** The stopwords as one union over the lower-cased secret, or undefined without stopwords. */
   readonly stopwords: RE2 | undefined;
-  readonly paths: readonly RE2[];
+  /** The path patterns as one union, or undefined without paths. */
+  readonly paths: RE2 | undefined;
 }
 
 interface CompiledRule {
@@ -141,7 +142,7 @@ function compileAllowlist(ruleId: string, list: SecretAllowlist): CompiledAllowl
     target: list.regexTarget ?? 'secret',
     regex: regexes.length > 0 ? union(regexes) : undefined,
     stopwords: stopwords.length > 0 ? compile(ruleId, stopwords.join('|')) : undefined,
-    paths: (list.paths ?? []).map((r) => compile(ruleId, r)),
+    paths: (list.paths ?? []).length > 0 ? union(list.paths!) : undefined,
   };
 }
 
@@ -234,8 +235,8 @@ function allows(list: CompiledAllowlist, secret: string, match: string, line: st
     } else check(list.regex.test(list.target === 'secret' ? secret : match));
   }
   if (list.stopwords) check(list.stopwords.test(secret.toLowerCase()));
-  if (list.paths.length > 0) check(path !== undefined && list.paths.some((r) => r.test(path)));
-  if (!list.regex && !list.stopwords && list.paths.length === 0) return false;
+  if (list.paths) check(path !== undefined && list.paths.test(path));
+  if (!list.regex && !list.stopwords && !list.paths) return false;
   return list.and ? all : any;
 }
 
@@ -254,6 +255,12 @@ interface Where {
  */
 const crossLines = 8;
 
+/** Chunks of at least this many bytes run several whole-chunk rules as one union even when it is not compiled yet. */
+const unionFrom = 256 * 1024;
+
+/** Chunks of at least this many bytes only test the keywords found frequent earlier for presence. */
+const hotFrom = 64 * 1024;
+
 /** Thrown inside a scan when its deadline passed; caught by `scanChunk`. */
 const outOfTime = new Error('time budget spent');
 
@@ -267,6 +274,8 @@ export interface SecretScanOptions {
 export class SecretScanner {
   readonly #rules: CompiledRule[] = [];
   readonly #byKeyword = new Map<string, CompiledRule[]>();
+  /** Rules without a content pattern, reported on a matching file name. */
+  readonly #pathOnly: CompiledRule[] = [];
   /**
    * The rules a hit on a keyword makes candidates: those of every keyword it contains (the
    * alternation reports `password` where `passw` also occurs), except keywords searched at a
@@ -309,7 +318,10 @@ export class SecretScanner {
         confidence: rule.id.startsWith('generic') ? 0.5 : rule.entropy !== undefined ? 0.9 : 0.8,
       };
       this.#rules.push(compiled);
-      if (!rule.regex) continue;
+      if (!rule.regex) {
+        this.#pathOnly.push(compiled);
+        continue;
+      }
       if (rule.keywords.length === 0) this.#always.push(compiled);
       for (const k of rule.keywords) {
         const key = k.toLowerCase();
@@ -348,10 +360,10 @@ export class SecretScanner {
 
   /** Findings of path-only rules (e.g. a `.p12` file) and whether global allow-lists exclude the path. */
   pathFindings(path: string): { excluded: boolean; findings: Finding[] } {
-    const excluded = this.#global.some((g) => g.paths.length > 0 && !g.regex && !g.stopwords && g.paths.some((r) => r.test(path)));
+    const excluded = this.#global.some((g) => g.paths !== undefined && !g.regex && !g.stopwords && g.paths.test(path));
     const findings: Finding[] = [];
-    for (const c of this.#rules) {
-      if (c.regex || !c.path || !c.path.test(path)) continue;
+    for (const c of this.#pathOnly) {
+      if (!c.path!.test(path)) continue;
       findings.push({ ruleId: c.rule.id, category: c.rule.category ?? 'secrets-exposure', severity: c.severity, confidence: c.confidence, message: c.rule.description, location: { path } });
     }
     return { excluded, findings };
@@ -453,11 +465,16 @@ export class SecretScanner {
     const candidates = new Map<CompiledRule, Set<number> | 'all'>();
     // Lines of candidate per-line work above which one whole-chunk pass is cheaper.
     const frequentAt = Math.max(32, Math.min(256, buf.length >> 12));
+    // Candidate lines of one rule above which it runs over the whole chunk instead: on a small
+    // chunk a pass over all of it costs about as much as a few native calls on single lines.
+    const wideAt = buf.length < hotFrom ? 4 : frequentAt;
     const wholeChunk = (key: string): void => {
       for (const rule of this.#byHit.get(key) ?? []) if (!rule.path || (path !== undefined && rule.path.test(path))) candidates.set(rule, 'all');
     };
-    // Keywords that were frequent in earlier chunks are only tested for presence.
-    const dropped = [...this.#hot];
+    // Keywords that were frequent in earlier chunks are only tested for presence, in chunks
+    // large enough for whole-chunk passes to pay: a small file (most of a source tree) has few
+    // hits, and its rules then run on those lines only.
+    const dropped = buf.length >= hotFrom ? [...this.#hot] : [];
     // One pass at most: each keyword leaves the search once seen, and the search stops when
     // none is left (a test per keyword would scan a chunk lacking them once per keyword).
     let missing = dropped.toSorted((a, b) => b.length - a.length);
@@ -474,33 +491,7 @@ export class SecretScanner {
       missing = seen !== undefined ? missing.filter((k) => k !== seen) : [];
       searchFrom = m.index + 1;
     }
-    const hits = new Map<string, number>();
-    let kw = this.#keywordRegex(dropped);
-    let lastLine = -1;
-    let lastLineStart = -1;
-    let lastLineEnd = -1;
-    if (kw) kw.lastIndex = 0;
-    for (let m = kw?.exec(buf as unknown as string); kw && m; m = kw.exec(buf as unknown as string)) {
-      tick();
-      const at = m.index;
-      const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
-      if (at < lastLineStart || at >= lastLineEnd) {
-        lastLine = bl.lineOf(at);
-        lastLineStart = bl.start(lastLine);
-        lastLineEnd = bl.end(lastLine) + 1;
-      }
-      const count = (hits.get(key) ?? 0) + 1;
-      hits.set(key, count);
-      if (count > frequentAt && this.#byKeyword.has(key)) {
-        wholeChunk(key);
-        dropped.push(key);
-        if (this.#hot.size < 64) this.#hot.add(key);
-        const next = this.#keywordRegex(dropped);
-        if (!next) break;
-        next.lastIndex = kw.lastIndex;
-        kw = next;
-        continue;
-      }
+    const addLine = (key: string, line: number): void => {
       for (const rule of this.#byHit.get(key) ?? []) {
         if (rule.path && (path === undefined || !rule.path.test(path))) continue;
         let lines = candidates.get(rule);
@@ -510,7 +501,67 @@ export class SecretScanner {
           continue;
         }
         if (!lines) candidates.set(rule, (lines = new Set()));
-        lines.add(lastLine);
+        lines.add(line);
+      }
+    };
+    // A small chunk: one native call lists the keywords present, and their places are found
+    // in a lower-cased copy with indexOf (a native call per hit cost more than the whole scan).
+    const found = buf.length < hotFrom ? (this.#keywordRegex([])!.match(buf as unknown as string) as unknown as Buffer[] | null) : undefined;
+    let lowered: string | undefined;
+    if (found) {
+      const chars = ascii ? buf.toString('latin1') : text();
+      lowered = chars.toLowerCase();
+      // Lower-casing that changes the length (a few Unicode letters) would shift offsets.
+      if (lowered.length !== chars.length) lowered = undefined;
+    }
+    if (found && lowered !== undefined) {
+      const lower = lowered;
+      const keys = new Set(found.map((b) => b.toString(ascii ? 'latin1' : 'utf8').toLowerCase()));
+      for (const key of keys) {
+        if (!this.#byHit.has(key)) continue;
+        const wordStart = this.#keywordSource.get(key)!.startsWith('\\b');
+        const lines = new Set<number>();
+        let count = 0;
+        for (let i = lower.indexOf(key); i >= 0; i = lower.indexOf(key, i + 1)) {
+          tick();
+          if (wordStart && i > 0 && /\w/.test(lower[i - 1]!)) continue;
+          count++;
+          lines.add(cl.lineOf(i));
+        }
+        // Found by the search but not spelled alike in the lower-cased copy (a Unicode case
+        // folding such as the Kelvin sign): the rules run over the whole chunk.
+        if (count === 0 || count > frequentAt) wholeChunk(key);
+        else for (const line of lines) addLine(key, line);
+      }
+    } else if (found !== null) {
+      const hits = new Map<string, number>();
+      let kw = this.#keywordRegex(dropped);
+      let lastLine = -1;
+      let lastLineStart = -1;
+      let lastLineEnd = -1;
+      if (kw) kw.lastIndex = 0;
+      for (let m = kw?.exec(buf as unknown as string); kw && m; m = kw.exec(buf as unknown as string)) {
+        tick();
+        const at = m.index;
+        const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
+        if (at < lastLineStart || at >= lastLineEnd) {
+          lastLine = bl.lineOf(at);
+          lastLineStart = bl.start(lastLine);
+          lastLineEnd = bl.end(lastLine) + 1;
+        }
+        const count = (hits.get(key) ?? 0) + 1;
+        hits.set(key, count);
+        if (count > frequentAt && this.#byKeyword.has(key)) {
+          wholeChunk(key);
+          dropped.push(key);
+          if (this.#hot.size < 64) this.#hot.add(key);
+          const next = this.#keywordRegex(dropped);
+          if (!next) break;
+          next.lastIndex = kw.lastIndex;
+          kw = next;
+          continue;
+        }
+        addLine(key, lastLine);
       }
     }
     if (options.tail) {
@@ -579,7 +630,7 @@ export class SecretScanner {
         continue;
       }
       // Many candidate lines: one RE2 pass over the chunk's bytes beats a native call per line.
-      if (lines === 'all' || lines.size > frequentAt) wide.push(rule);
+      if (lines === 'all' || lines.size > wideAt) wide.push(rule);
       else if (!rule.crosses) for (const index of [...lines].sort((a, b) => a - b)) onLines(rule, index, index);
       else {
         // Each keyword line and the lines around it, as disjoint ranges.
@@ -596,8 +647,8 @@ export class SecretScanner {
         if (from >= 0) onLines(rule, from, to);
       }
     }
-    if (wide.length === 1) {
-      const rule = wide[0]!;
+    /** One rule over the whole chunk's bytes. */
+    const overChunk = (rule: CompiledRule): void => {
       const regex = rule.regex!;
       regex.lastIndex = 0;
       for (let m = regex.exec(buf as unknown as string); m; m = regex.exec(buf as unknown as string)) {
@@ -616,12 +667,18 @@ export class SecretScanner {
         const index = lineOf(at);
         this.#consider(rule, match, at, index, lineText(index), findings, where);
       }
+    };
+    wide.sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1));
+    // A union is compiled once per set of rules (and its DFA warms up on first use): on a small
+    // chunk each rule's own pass is cheaper than a union not compiled yet.
+    const unionKey = wide.map((r) => r.rule.id).join('\u0000');
+    if (wide.length === 1 || (buf.length < unionFrom && !this.#unions.has(unionKey))) {
+      for (const rule of wide) overChunk(rule);
     } else if (wide.length > 1) {
-      wide.sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1));
       // Several rules over the whole chunk: one pass of their union finds the lines where any
       // of them matches, and each rule then runs on just those lines. A DFA pass costs about
       // the same for the union as for one rule.
-      const union = this.#unionRegex(wide);
+      const union = this.#unionRegex(wide, unionKey);
       const through = new Map<CompiledRule, number>();
       union.lastIndex = 0;
       for (let m = union.exec(buf as unknown as string); m; m = union.exec(buf as unknown as string)) {
@@ -647,8 +704,7 @@ export class SecretScanner {
   }
 
   /** One regex matching wherever any of `rules` matches (cached per set of rules). */
-  #unionRegex(rules: readonly CompiledRule[]): RE2 {
-    const key = rules.map((r) => r.rule.id).join('\u0000');
+  #unionRegex(rules: readonly CompiledRule[], key: string): RE2 {
     let regex = this.#unions.get(key);
     if (!regex) {
       // Each pattern in its own group, so an inline flag like `(?i)` stays inside it.

@@ -31,7 +31,7 @@ export const buckleyRules: readonly SecretRule[] = [
     keywords: ['://'],
     severity: 'high',
     allowlists: [
-      { description: 'placeholder passwords', regexTarget: 'secret', regexes: placeholderValues, stopwords: [...placeholderWords, 'pass', 'pwd', 'pw', 'token', 'user', 'username', 'foo', 'bar'] },
+      { description: 'placeholder passwords', regexTarget: 'secret', regexes: [...placeholderValues, '^(?i:pass|pwd|pw|token|user|username|foo|bar|baz|test|demo)$'], stopwords: placeholderWords },
       // A host that is only a placeholder name (user:pw@host, @hostname) in docs.
       { description: 'example hosts', regexTarget: 'match', regexes: ['@(?:host|hostname|server|domain|example)(?:[.:/]|$)'] },
       // Well-known defaults of local databases and brokers (postgres:postgres, guest:guest).
