@@ -506,7 +506,10 @@ export class SecretScanner {
     };
     // A small chunk: one native call lists the keywords present, and their places are found
     // in a lower-cased copy with indexOf (a native call per hit cost more than the whole scan).
-    const found = buf.length < hotFrom ? (this.#keywordRegex([])!.match(buf as unknown as string) as unknown as Buffer[] | null) : undefined;
+    // (The regex is shared: a scan stopped by its deadline may have left its lastIndex set.)
+    const search = this.#keywordRegex([])!;
+    search.lastIndex = 0;
+    const found = buf.length < hotFrom ? (search.match(buf as unknown as string) as unknown as Buffer[] | null) : undefined;
     let lowered: string | undefined;
     if (found) {
       const chars = ascii ? buf.toString('latin1') : text();
