@@ -233,6 +233,26 @@ describe('git: no run leaves metadata the host git reads', () => {
     expect(hostGitRuns(linked)).toBe(false);
   });
 
+  it.each([['the workspace root', '.'], ['a subdirectory', 'docs/p']])(
+    'a repository made of HEAD and a commondir file in %s is not copied back',
+    async (_, at) => {
+      // git takes a directory holding HEAD and `commondir` for a repository and reads objects,
+      // refs and config from the commondir target; it needs no `objects`/`refs` of its own.
+      const workspace = join(base, `commondir-${at.replace('/', '-')}`);
+      mkdirSync(workspace);
+      const dir = join(workspace, at);
+      const plantCommon =
+        `mkdir -p ${at} && cd ${at} && mkdir -p c/objects c/refs/heads && ` +
+        `printf '[core]\\n\\tbare = false\\n\\tworktree = ${dir}\\n\\tfsmonitor = touch ${marker}\\n' > c/config && ` +
+        `echo 'ref: refs/heads/main' > HEAD && echo c > commondir; echo planted`;
+      const r = await sandbox({}, workspace).run(['sh', '-c', plantCommon]);
+      expect(r.stdout.text).toBe('planted\n');
+      expect(existsSync(join(dir, 'commondir'))).toBe(false);
+      expect(r.discardedWrites).toContain(at === '.' ? '.' : at);
+      expect(hostGitRuns(dir)).toBe(false);
+    },
+  );
+
   it('a nested repository’s .git and a planted bare repository are left as they were', async () => {
     const outer = join(base, 'nested');
     mkdirSync(outer);

@@ -247,10 +247,16 @@ export function copyBack(staging: Staging, workspace: string): CopyBackResult {
   return { discarded };
 }
 
-/** Whether git would take this directory (in the merged view) for a repository: `HEAD`, `objects` and `refs`. */
+/**
+ * Whether git could take this directory (in the merged view) for a repository. git needs `HEAD`
+ * and finds `objects`, `refs` and `config` either here or through a `commondir` file, so `HEAD`
+ * beside any of those (or beside a `gitdir` file) counts; erring towards dropping is safe.
+ */
 function looksLikeGitDir(names: ReadonlySet<string>): boolean {
-  return names.has('HEAD') && names.has('objects') && names.has('refs');
+  return names.has('HEAD') && GIT_DIR_COMPANIONS.some((name) => names.has(name));
 }
+
+const GIT_DIR_COMPANIONS = ['objects', 'refs', 'commondir', 'config', 'gitdir', 'packed-refs'];
 
 function walk(upper: string, merged: string, workspace: string, rel: string, owner: { uid: number; gid: number }, discarded: string[]): void {
   const here = join(workspace, rel);
