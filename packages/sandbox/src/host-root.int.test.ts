@@ -253,6 +253,21 @@ describe('git: no run leaves metadata the host git reads', () => {
     },
   );
 
+  it('a nested repository the run deletes or replaces by a symlink keeps its .git on the host', async () => {
+    const workspace = join(base, 'nested-delete');
+    mkdirSync(workspace);
+    for (const name of ['sub', 'sub2']) {
+      execFileSync('git', ['init', '-q', join(workspace, name)]);
+      writeFileSync(join(workspace, name, 'file.txt'), 'history\n');
+    }
+    const r = await sandbox({}, workspace).run(['sh', '-c', 'rm -rf sub; rm -rf sub2 && ln -s /etc sub2; echo done']);
+    expect(r.stdout.text).toBe('done\n');
+    expect(existsSync(join(workspace, 'sub', '.git', 'HEAD'))).toBe(true);
+    expect(lstatSync(join(workspace, 'sub2')).isDirectory()).toBe(true);
+    expect(existsSync(join(workspace, 'sub2', '.git', 'HEAD'))).toBe(true);
+    expect(r.discardedWrites).toEqual(expect.arrayContaining(['sub', 'sub2']));
+  });
+
   it('a nested repository’s .git and a planted bare repository are left as they were', async () => {
     const outer = join(base, 'nested');
     mkdirSync(outer);

@@ -248,6 +248,27 @@ export function copyBack(staging: Staging, workspace: string): CopyBackResult {
 }
 
 /**
+ * Removes a host entry the run deleted or replaced, unless it is a directory holding a `.git` or
+ * `.buckley` at any depth (a nested repository): that one stays as it was and is reported.
+ */
+function removeUnlessProtected(path: string, rel: string, discarded: string[]): boolean {
+  if (lstatSync(path).isDirectory() && holdsProtected(path)) {
+    discarded.push(rel);
+    return false;
+  }
+  rmSync(path, { recursive: true, force: true });
+  return true;
+}
+
+function holdsProtected(dir: string): boolean {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (NEVER_COPIED.includes(entry.name)) return true;
+    if (entry.isDirectory() && holdsProtected(join(dir, entry.name))) return true;
+  }
+  return false;
+}
+
+/**
  * Whether git could take this directory (in the merged view) for a repository. git needs `HEAD`
  * and finds `objects`, `refs` and `config` either here or through a `commondir` file, so `HEAD`
  * beside any of those (or beside a `gitdir` file) counts; erring towards dropping is safe.
@@ -272,7 +293,7 @@ function walk(upper: string, merged: string, workspace: string, rel: string, own
       discarded.push(join(rel, name));
       continue;
     }
-    rmSync(join(here, name), { recursive: true, force: true });
+    removeUnlessProtected(join(here, name), join(rel, name), discarded);
   }
   for (const entry of readdirSync(join(upper, rel), { withFileTypes: true })) {
     const path = join(rel, entry.name);
@@ -306,10 +327,13 @@ function walk(upper: string, merged: string, workspace: string, rel: string, own
       lchownSync(temp, keep.uid, keep.gid);
       chmodSync(temp, st.mode & 0o777);
       utimesSync(temp, st.atime, st.mtime);
-      if (current?.isDirectory()) rmSync(target, { recursive: true, force: true });
+      if (current?.isDirectory() && !removeUnlessProtected(target, path, discarded)) {
+        rmSync(temp, { force: true });
+        continue;
+      }
       renameSync(temp, target);
     } else if (st.isSymbolicLink()) {
-      if (current !== undefined) rmSync(target, { recursive: true, force: true });
+      if (current !== undefined && !removeUnlessProtected(target, path, discarded)) continue;
       symlinkSync(readlinkSync(source), target);
       lchownSync(target, keep.uid, keep.gid);
     } else {
