@@ -17,6 +17,7 @@ export {
   assertStreamId,
   jsonProblem,
   normalizeFilter,
+  parseCursor,
   prepareAppends,
   prepareSnapshot,
   resolveReadAllOptions,
@@ -26,6 +27,7 @@ export {
 } from './validation.js';
 export type {
   NormalizedFilter,
+  ParsedCursor,
   PreparedAppend,
   PreparedEvent,
   ResolvedReadAllOptions,

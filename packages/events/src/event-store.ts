@@ -96,14 +96,21 @@ export interface StoredEvent<Type extends string = string, Data extends JsonObje
   /** 1-based and contiguous within the stream. */
   readonly version: number;
   /**
-   * The event's place in the global log, a decimal bigint as a string. Use it as the `after`
-   * cursor of {@link EventStore.readAll} and subscriptions. Positions are unique; adapters
-   * that must stay gap-safe under concurrent writers (Postgres) may deliver two concurrently
-   * committed events in an order that differs from their numeric order, so resume from a
-   * position instead of comparing positions numerically. On such adapters, a position
-   * returned by `append()` while an older transaction was still open is not yet a safe
-   * cursor (that transaction's events land before it when they commit); positions delivered
-   * by `readAll` and subscriptions always are.
+   * The event's place in the global log, a decimal bigint as a string, and the cursor to resume
+   * from: pass it as the `after` of {@link EventStore.readAll} or `from: { after }` of a
+   * subscription. Every position any method hands out is a safe cursor: resuming from it never
+   * skips an event that commits later, whichever method returned it.
+   *
+   * Positions are unique; adapters that must stay gap-safe under concurrent writers (Postgres)
+   * may deliver two concurrently committed events in an order that differs from their numeric
+   * order, so resume from a position instead of comparing positions numerically. On such
+   * adapters a position returned by `append()` while an older transaction was still open
+   * carries a suffix, `<position>~<horizon>`. Resuming from such a cursor reads the log from
+   * that horizon: the events of every transaction still open when the append committed (they
+   * land before it in the log), the appended events themselves, and everything after, each
+   * once and in log order; it may also return events that committed concurrently just before
+   * the append. Use {@link eventPosition} for the plain position; `readAll` and subscriptions
+   * always deliver plain positions, which resume exactly after their event.
    */
   readonly position: string;
   readonly type: Type;
@@ -188,7 +195,9 @@ export interface EventFilter {
 export interface ReadAllOptions {
   /**
    * Return only events after the one at this position (keyset pagination: pass the last
-   * position of the previous page). Omit to start at the beginning of the log.
+   * position of the previous page), as any method returned it, suffix included (see
+   * {@link StoredEvent.position}). Omit to start at the beginning of the log. A position of
+   * no event of this partition is refused with `InvalidEventStoreOptionError`.
    */
   readonly after?: string;
   /** Most events to return; an integer >= 1, default 1000. */

@@ -24,6 +24,7 @@ import {
   checkExpectedVersion,
   matchesFilter,
   normalizeFilter,
+  parseCursor,
   prepareAppends,
   prepareSnapshot,
   resolveReadAllOptions,
@@ -153,12 +154,13 @@ class InMemoryEventStore implements EventStore {
   }
 
   #assertCursor(after: string | undefined): void {
-    if (after !== undefined && Number(after) > this.#log.length) throw unknownCursor(after);
+    if (after !== undefined && Number(parseCursor(after).position) > this.#log.length) throw unknownCursor(after);
   }
 
   #scan(after: string | undefined, limit: number, filter: NormalizedFilter): StoredEvent[] {
     const out: StoredEvent[] = [];
-    for (let i = after === undefined ? 0 : Number(after); i < this.#log.length && out.length < limit; i++) {
+    // One writer at a time: every position is below the horizon, so a suffix changes nothing.
+    for (let i = after === undefined ? 0 : Number(parseCursor(after).position); i < this.#log.length && out.length < limit; i++) {
       const event = this.#log[i]!;
       if (matchesFilter(event, filter)) out.push(event);
     }

@@ -42,5 +42,6 @@ export {
   isInvalidEventError,
   isWrongExpectedVersionError,
 } from './event-store-errors.js';
+export { eventPosition } from './validation.js';
 export { createInMemoryEventStore } from './in-memory-event-store.js';
 export type { InMemoryEventStoreOptions } from './in-memory-event-store.js';

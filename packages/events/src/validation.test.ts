@@ -5,6 +5,7 @@ import {
   jsonProblem,
   matchesFilter,
   normalizeFilter,
+  parseCursor,
   resolvePosition,
   resolveStoreOptions,
   resolveSubscribeFrom,
@@ -38,7 +39,10 @@ describe('options', () => {
   it('positions are canonical non-negative int64 strings', () => {
     expect(resolvePosition('after', '0')).toBe('0');
     expect(resolvePosition('after', '9223372036854775807')).toBe('9223372036854775807');
-    for (const bad of ['01', '-1', '9223372036854775808', '1.5', '', 7, null]) {
+    expect(resolvePosition('after', '12~3456')).toBe('12~3456');
+    expect(parseCursor('12~3456')).toEqual({ position: '12', horizon: '3456' });
+    expect(parseCursor('12')).toEqual({ position: '12' });
+    for (const bad of ['01', '-1', '9223372036854775808', '1.5', '', '1~', '~1', '1~01', 7, null]) {
       expect(() => resolvePosition('after', bad)).toThrow(InvalidEventStoreOptionError);
     }
   });

@@ -389,11 +389,54 @@ export function resolveReadAllOptions(options: ReadAllOptions = {}): ResolvedRea
   return { after: resolvePosition('after', options.after), limit, filter: normalizeFilter(options.filter) };
 }
 
-/** `value` as a canonical position string (a decimal integer >= 0), or `undefined`. */
+const CURSOR = /^(0|[1-9]\d{0,18})(?:~(0|[1-9]\d{0,19}))?$/;
+
+/**
+ * `value` as a canonical cursor string, or `undefined`: a position (a decimal integer >= 0),
+ * optionally with the `~<horizon>` suffix an adapter puts on positions it returns from
+ * `append()` (see {@link parseCursor}).
+ */
 export function resolvePosition(option: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'string' && /^(0|[1-9]\d{0,18})$/.test(value) && BigInt(value) <= 9223372036854775807n) return value;
-  throw new InvalidEventStoreOptionError(option, value, 'a position: a decimal integer string >= 0');
+  const match = typeof value === 'string' ? CURSOR.exec(value) : null;
+  if (match && BigInt(match[1]!) <= 9223372036854775807n && (match[2] === undefined || BigInt(match[2]) <= 18446744073709551615n)) {
+    return value as string;
+  }
+  throw new InvalidEventStoreOptionError(option, value, 'a position: a decimal integer string >= 0, as the store returned it');
+}
+
+/** A cursor split into the event position it names and the optional horizon suffix. */
+export interface ParsedCursor {
+  /** The event's position (decimal). */
+  readonly position: string;
+  /**
+   * Present on positions an adapter returned from `append()` while older transactions were
+   * still open: the adapter-specific point of the log (for Postgres, the oldest transaction id
+   * then running) from which a reader resuming at this cursor must look again.
+   */
+  readonly horizon?: string;
+}
+
+/**
+ * The plain position of the event a position names: `position` itself, or without the
+ * `~<horizon>` suffix a position returned by `append()` may carry. Compare events' places in
+ * the log with it (or compare ids), not the strings as returned.
+ *
+ * @example
+ * ```ts
+ * const [mine] = await store.append('session:1', [{ type: 'session.started', data: {} }]);
+ * const page = await store.readAll({ after: '0' });
+ * const same = page.find((e) => e.position === eventPosition(mine!.position));
+ * ```
+ */
+export function eventPosition(position: string): string {
+  return parseCursor(position).position;
+}
+
+/** Splits a cursor checked by {@link resolvePosition}. */
+export function parseCursor(cursor: string): ParsedCursor {
+  const at = cursor.indexOf('~');
+  return at < 0 ? { position: cursor } : { position: cursor.slice(0, at), horizon: cursor.slice(at + 1) };
 }
 
 const FILTER_KEYS = new Set<string>(['types', 'typePrefix', ...ATTRIBUTION_KEYS, 'outcome', 'occurredFrom', 'occurredBefore']);

@@ -1,4 +1,4 @@
-import { EventStoreUnavailableError, type StoredEvent, isEventStoreError, isEventStoreUnavailableError } from '@buckley/events';
+import { EventStoreUnavailableError, type StoredEvent, eventPosition, isEventStoreError, isEventStoreUnavailableError } from '@buckley/events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describeEventStoreConformance } from '@buckley/testing';
@@ -21,6 +21,26 @@ afterAll(() => pgt?.close());
 describeEventStoreConformance({
   name: 'postgres',
   create: (options) => createPostgresEventStore({ ...options, pool: pgt.pool, schema: pgt.schema, pollMs: 200 }),
+  openTransaction: async (options) => {
+    const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: pgt.pool }) });
+    const trx = await db.startTransaction().execute();
+    let ended = false;
+    const end = async (how: 'commit' | 'rollback') => {
+      if (ended) return;
+      ended = true;
+      await (how === 'commit' ? trx.commit() : trx.rollback()).execute();
+    };
+    const store = await createPostgresEventStore({ ...options, db: trx, schema: pgt.schema, migrate: false });
+    return {
+      store,
+      commit: () => end('commit'),
+      rollback: () => end('rollback'),
+      [Symbol.asyncDispose]: async () => {
+        await end('rollback');
+        await store.close();
+      },
+    };
+  },
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -55,7 +75,9 @@ describe('Postgres event store: gap safety', () => {
 
       const later: StoredEvent[] = [];
       for (let i = 0; i < 5; i++) later.push(...(await store.append(`gap:later${i % 2}`, [{ type: 'test.later', data: { i } }])));
-      expect(later.every((e) => BigInt(e.position) > heldPosition)).toBe(true);
+      expect(later.every((e) => BigInt(eventPosition(e.position)) > heldPosition)).toBe(true);
+      // Each carries the horizon suffix: the held transaction was open when it committed.
+      expect(later.every((e) => e.position !== eventPosition(e.position))).toBe(true);
 
       await sleep(400);
       // Committed later events with higher positions are visible to plain SELECTs, but the

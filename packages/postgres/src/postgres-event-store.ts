@@ -31,6 +31,7 @@ import {
   assertStreamId,
   createPullSubscription,
   normalizeFilter,
+  parseCursor,
   prepareAppends,
   prepareSnapshot,
   resolveReadAllOptions,
@@ -88,6 +89,8 @@ interface EventRow {
   metadata: unknown;
   occurred_at: Date | string;
   recorded_at: Date | string;
+  horizon?: string;
+  xid?: string | null;
 }
 
 /** Shortest gap between two NOTIFYs of one store during a burst of appends. */
@@ -127,8 +130,12 @@ export class SqlEventStore implements EventStore {
     // plain identifiers, checked by the factories) rather than compiled by kysely per call.
     const isoSql = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
     this.#appendName = `${schema}_append_events`;
+    // horizon: the oldest transaction running when the statement started (it runs before the
+    // function, so it is never above a transaction that took its id meanwhile); xid: this
+    // transaction's id, read after the function wrote (the _if_assigned form never assigns one).
     this.#appendText = `SELECT f.position, f.event_id, f.stream_id, f.version, f.type, f.data, f.metadata,
-        ${isoSql('f.occurred_at')} AS occurred_at, ${isoSql('f.recorded_at')} AS recorded_at
+        ${isoSql('f.occurred_at')} AS occurred_at, ${isoSql('f.recorded_at')} AS recorded_at,
+        pg_snapshot_xmin(pg_current_snapshot())::text AS horizon, pg_current_xact_id_if_assigned()::text AS xid
       FROM "${schema}".append_events($1::text, $2::text[], $3::bigint[], $4::int[], $5::int[], $6::uuid[], $7::text[],
         $8::jsonb, $9::jsonb, $10::timestamptz[], $11::text, $12::boolean) AS f`;
   }
@@ -201,7 +208,11 @@ export class SqlEventStore implements EventStore {
         }
         if (row.data === null) {
           wrote = true;
-          return this.#toEvent({ ...row, data: event.data, metadata: event.metadata });
+          const stored = this.#toEvent({ ...row, data: event.data, metadata: event.metadata });
+          // An older transaction may still be open and land before this event in the log when
+          // it commits: the returned position says where a reader resuming from it must look.
+          const unsafe = row.xid != null && row.horizon !== undefined && BigInt(row.horizon) < BigInt(row.xid);
+          return unsafe ? { ...stored, position: `${stored.position}~${row.horizon}` } : stored;
         }
         return this.#toEvent(row);
       }),
@@ -255,7 +266,7 @@ export class SqlEventStore implements EventStore {
   async #assertCursor(after: string | undefined): Promise<void> {
     if (after === undefined || after === '0') return;
     const rows = await this.#run(sql`
-      SELECT 1 FROM ${this.#t('events')} WHERE partition = ${this.#options.partition} AND position = ${after}::bigint`);
+      SELECT 1 FROM ${this.#t('events')} WHERE partition = ${this.#options.partition} AND position = ${parseCursor(after).position}::bigint`);
     if (rows.length === 0) {
       throw new InvalidEventStoreOptionError('after', after, 'the position of an event of this partition (or "0" for the start)');
     }
@@ -269,10 +280,19 @@ export class SqlEventStore implements EventStore {
   #logQuery(after: string | undefined, limit: number, filter: NormalizedFilter, explain = false): RawBuilder<EventRow> {
     const partition = this.#options.partition;
     const conditions = [sql`e.partition = ${partition}`, sql`e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())`];
-    if (after !== undefined && after !== '0') {
+    const cursor = after === undefined || after === '0' ? undefined : parseCursor(after);
+    if (cursor?.horizon !== undefined) {
+      // A position append() returned while older transactions were open: read from the oldest
+      // of them, since every event of a transaction still open then sorts at or after it. The
+      // appended events come again too: skipping them would need state that a plain position
+      // of a later page cannot carry.
+      conditions.push(sql`e.transaction_id >= ${cursor.horizon}::xid8`);
+      conditions.push(sql`EXISTS (SELECT 1 FROM ${this.#t('events')} c
+         WHERE c.partition = ${partition} AND c.position = ${cursor.position}::bigint)`);
+    } else if (cursor !== undefined) {
       conditions.push(sql`(e.transaction_id, e.position) > (
         SELECT c.transaction_id, c.position FROM ${this.#t('events')} c
-         WHERE c.partition = ${partition} AND c.position = ${after}::bigint)`);
+         WHERE c.partition = ${partition} AND c.position = ${cursor.position}::bigint)`);
     }
     if (filter.types) conditions.push(sql`e.type = ANY (${filter.types}::text[])`);
     if (filter.typePrefixes) {

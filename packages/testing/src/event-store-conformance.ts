@@ -16,6 +16,7 @@ import {
   type StoredEvent,
   type Subscription,
   WrongExpectedVersionError,
+  eventPosition,
 } from '@buckley/events';
 import { AbortedError, isBuckleyError, uuidv7 } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
@@ -33,10 +34,26 @@ export interface EventStoreConformanceOptions {
   readonly skip?: Readonly<Record<string, string>>;
   /** Longest wait for an asynchronous delivery, in milliseconds; default 10 000. */
   readonly timeoutMs?: number;
+  /**
+   * Opens a transaction of the adapter's backend that stays open until `commit()`, with a
+   * store that appends inside it: for adapters where one transaction can stay open while
+   * others commit (Postgres). Adapters with one writer at a time (in-memory, PGlite) leave it
+   * out, and the gap-safety test then checks every cursor without a held transaction.
+   */
+  readonly openTransaction?: (options: EventStoreOptions & { partition: string }) => Promise<HeldTransaction>;
+}
+
+/** A backend transaction held open by a conformance test (see {@link EventStoreConformanceOptions.openTransaction}). */
+export interface HeldTransaction extends AsyncDisposable {
+  /** Appends inside the held transaction. */
+  readonly store: EventStore;
+  commit(): Promise<void>;
+  /** Ends the transaction without committing; a no-op after `commit()`. Also what dispose does. */
+  rollback(): Promise<void>;
 }
 
 type Open = (options?: EventStoreOptions) => Promise<EventStore>;
-type Case = (open: Open, ctx: { timeoutMs: number }) => Promise<void>;
+type Case = (open: Open, ctx: { timeoutMs: number; hold: (() => Promise<HeldTransaction>) | undefined }) => Promise<void>;
 
 const ev = (type: string, data: Record<string, unknown> = {}, extra: Partial<NewEvent> = {}): NewEvent =>
   ({ type, data, ...extra }) as NewEvent;
@@ -97,13 +114,14 @@ const cases: Record<string, Case> = {
     for (const e of stored) {
       expect(e.streamId).toBe(s);
       expect(e.partition).toBe(store.partition);
-      expect(e.position).toMatch(/^[1-9]\d*$/);
+      expect(e.position).toMatch(/^[1-9]\d*(~\d+)?$/);
+      expect(eventPosition(e.position)).toMatch(/^[1-9]\d*$/);
       expect(e.metadata).toEqual({});
       expect(e.occurredAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
       expect(Date.parse(e.occurredAt)).toBeGreaterThanOrEqual(before - 1000);
       expect(e.recordedAt).toMatch(/Z$/);
     }
-    const positions = stored.map((e) => BigInt(e.position));
+    const positions = stored.map((e) => BigInt(eventPosition(e.position)));
     expect(positions[1]! > positions[0]! && positions[2]! > positions[1]!).toBe(true);
     expect(await store.read(s)).toEqual(stored);
     expect(await store.streamVersion(s)).toBe(3);
@@ -535,7 +553,7 @@ const cases: Record<string, Case> = {
     // Enough events that the other partition's last position is past this one's, whether the
     // adapter numbers partitions from one sequence (Postgres) or separately (in-memory).
     const foreign = await other.append(a, Array.from({ length: all.length + 1 }, () => ev('test.other')));
-    const beyond = foreign.find((e) => BigInt(e.position) > BigInt(all.at(-1)!.position) && !all.some((x) => x.position === e.position));
+    const beyond = foreign.find((e) => BigInt(eventPosition(e.position)) > BigInt(all.at(-1)!.position) && !all.some((x) => x.position === eventPosition(e.position)));
     expect(beyond).toBeDefined();
     expect(await rejected(store.readAll({ after: beyond!.position }))).toBeInstanceOf(InvalidEventStoreOptionError);
     expect(await rejected(store.subscribe({ from: { after: '999999999' } }))).toBeInstanceOf(InvalidEventStoreOptionError);
@@ -679,10 +697,81 @@ const cases: Record<string, Case> = {
     expect(sub.lastDelivered).toBe(log.at(-1)!.position);
   },
 
+  'every position from append, readAll and subscribe is a safe cursor, also while an older transaction is open': async (
+    open,
+    { timeoutMs, hold },
+  ) => {
+    await using store = await open();
+    const collect = async (from: string) => {
+      const got: StoredEvent[] = [];
+      const sub = await store.subscribe({ from: { after: from }, handler: (e) => void got.push(e) });
+      return { got, sub };
+    };
+    const before = await store.append(stream('before'), [ev('test.before')]);
+    // A transaction that takes a lower position, then stays open while later appends commit.
+    await using held = hold ? await hold() : undefined;
+    const heldEvents = held ? await held.store.append(stream('held'), [ev('test.held')]) : [];
+    const mine = await store.append(stream('mine'), [ev('test.mine', { n: 1 }), ev('test.mine', { n: 2 })]);
+    const fromMine = await collect(mine.at(-1)!.position);
+    const fromFirstOfMine = await collect(mine[0]!.position);
+    if (held) {
+      // The log cannot pass the open transaction: nothing after `before` is readable yet.
+      await delay(100);
+      expect((await store.readAll({ after: mine.at(-1)!.position })).map((e) => e.id)).toEqual([]);
+      expect(fromMine.got).toEqual([]);
+      await held.commit();
+    }
+    const later = await store.append(stream('later'), [ev('test.later')]);
+    const all = [...before, ...heldEvents, ...mine, ...later];
+    await logHolds(store, all.length, timeoutMs);
+    const log = await store.readAll();
+    expect(new Set(log.map((e) => e.id))).toEqual(new Set(all.map((e) => e.id)));
+    const ids = (events: readonly StoredEvent[]) => events.map((e) => e.id);
+    const rest = (id: string) => ids(log.slice(log.findIndex((e) => e.id === id) + 1));
+
+    // A position returned by append() returns every event that committed after the append
+    // returned (the held one included) and everything after it in the log, each once and in log
+    // order. A plain one resumes exactly after its event; one with a horizon suffix (an older
+    // transaction was open) may also return the appended events and concurrent ones.
+    const expectAfterMine = (got: string[], last: StoredEvent) => {
+      const mustHave = [...ids(heldEvents), ...ids(later), ...rest(last.id)];
+      for (const id of new Set(mustHave)) expect(got).toContain(id);
+      if (last.position === eventPosition(last.position)) expect(got).toEqual(rest(last.id));
+      expect(new Set(got).size).toBe(got.length);
+      expect(got).toEqual(ids(log).filter((id) => got.includes(id)));
+    };
+    expectAfterMine(ids(await store.readAll({ after: mine.at(-1)!.position })), mine.at(-1)!);
+    expectAfterMine(ids(await store.readAll({ after: mine[0]!.position })), mine[0]!);
+    expect(ids(await store.readAll({ after: mine[0]!.position }))).toContain(mine[1]!.id);
+    const lateSub = await collect(mine.at(-1)!.position);
+    await eventually(() => expect(lateSub.got.map((e) => e.id)).toContain(later[0]!.id), timeoutMs);
+    await eventually(() => expect(fromMine.got.map((e) => e.id)).toContain(later[0]!.id), timeoutMs);
+    await eventually(() => expect(fromFirstOfMine.got.map((e) => e.id)).toContain(later[0]!.id), timeoutMs);
+    expectAfterMine(ids(lateSub.got), mine.at(-1)!);
+    expectAfterMine(ids(fromMine.got), mine.at(-1)!);
+    expectAfterMine(ids(fromFirstOfMine.got), mine[0]!);
+    expect(eventPosition(mine.at(-1)!.position)).toBe(log.find((e) => e.id === mine.at(-1)!.id)!.position);
+
+    // Positions delivered by readAll and subscriptions resume exactly after their event.
+    for (const e of log) expect(ids(await store.readAll({ after: e.position }))).toEqual(rest(e.id));
+    const full = await collect('0');
+    await eventually(() => expect(full.got).toHaveLength(log.length), timeoutMs);
+    for (const e of full.got) {
+      const resumed = await collect(e.position);
+      await eventually(() => expect(ids(resumed.got)).toEqual(rest(e.id)), timeoutMs);
+      await resumed.sub.unsubscribe();
+    }
+    expect(full.sub.lastDelivered).toBe(log.at(-1)!.position);
+    expect(ids(await store.readAll({ after: full.sub.lastDelivered! }))).toEqual([]);
+    for (const sub of [fromMine.sub, fromFirstOfMine.sub, lateSub.sub, full.sub]) await sub.unsubscribe();
+  },
+
   'a log subscription starts after a position or at the end, and filters': async (open, { timeoutMs }) => {
     await using store = await open();
     const s = stream();
-    const first = await store.append(s, [ev('test.a'), ev('tool.run.started', {}, { metadata: { sessionId: 'X' } }), ev('test.c')]);
+    await store.append(s, [ev('test.a'), ev('tool.run.started', {}, { metadata: { sessionId: 'X' } }), ev('test.c')]);
+    await logHolds(store, 3, timeoutMs);
+    const first = await store.readAll();
     const afterFirst: StoredEvent[] = [];
     await using sub1 = await store.subscribe({ from: { after: first[0]!.position }, handler: (e) => void afterFirst.push(e) });
     const atEnd: StoredEvent[] = [];
@@ -858,7 +947,8 @@ export function describeEventStoreConformance(options: EventStoreConformanceOpti
       it(title, async () => {
         const partition = `p${uuidv7().replaceAll('-', '').slice(-20)}`;
         const open: Open = async (extra = {}) => create({ partition, ...extra });
-        await run(open, { timeoutMs });
+        const { openTransaction } = options;
+        await run(open, { timeoutMs, hold: openTransaction && (() => openTransaction({ partition })) });
       });
     }
   });

@@ -5,7 +5,7 @@ export { waitUntil, randomSuffix } from './wait.js';
 export { describeBusConformance } from './bus-conformance.js';
 export type { BusConformanceOptions } from './bus-conformance.js';
 export { describeEventStoreConformance, eventStoreConformanceTests } from './event-store-conformance.js';
-export type { EventStoreConformanceOptions } from './event-store-conformance.js';
+export type { EventStoreConformanceOptions, HeldTransaction } from './event-store-conformance.js';
 export { describeAgentRegistryConformance } from './agent-registry-conformance.js';
 export type {
   AgentRegistryConformanceOptions,
