@@ -183,6 +183,14 @@ describe('trust', () => {
     expect(config.sandbox).toMatchObject({ mode: 'strict', allowedCommands: ['ls'], deniedPaths: ['~/secret'] });
   });
 
+  it('a project file may add protected paths, and the user file may replace the list', () => {
+    write(projectFile(), 'sandbox:\n  protected_paths: [.gitattributes, .gitmodules, .husky, .githooks, .pre-commit-config.yaml, .npmrc, .yarnrc, .yarnrc.yml, .pnpmfile.cjs, .envrc, .vscode, .idea, .devcontainer, Makefile]\n');
+    expect(load().config.sandbox.protectedPaths).toContain('Makefile');
+    write(userFile(), 'sandbox:\n  protected_paths: []\n');
+    write(projectFile(), 'sandbox:\n  protected_paths: [Makefile]\n');
+    expect(load().config.sandbox.protectedPaths).toEqual(['Makefile']);
+  });
+
   const loosening: Array<[string, string, string, string]> = [
     ['sandbox:\n  mode: strict\n', 'sandbox:\n  mode: workspace\n', 'sandbox.mode', 'may only tighten the mode'],
     ['sandbox:\n  mode: read-only\n', 'sandbox:\n  mode: workspace\n', 'sandbox.mode', 'may only tighten the mode'],
@@ -191,6 +199,9 @@ describe('trust', () => {
     ['', 'sandbox:\n  env_allow: [PATH, AWS_SECRET_ACCESS_KEY]\n', 'sandbox.env_allow', 'AWS_SECRET_ACCESS_KEY'],
     ['', 'sandbox:\n  home_allow: [~/.cargo/bin, ~/.ssh]\n', 'sandbox.home_allow', 'may only shrink the readable home entries (not ~/.ssh)'],
     ['', 'sandbox:\n  limits:\n    max_write_mb: 99999\n', 'sandbox.limits.max_write_mb', 'may only lower this limit'],
+    ['', 'sandbox:\n  limits:\n    max_files: 10000000\n', 'sandbox.limits.max_files', 'may only lower this limit (the user\'s is 200000)'],
+    ['', 'sandbox:\n  protected_paths: [.npmrc]\n', 'sandbox.protected_paths', 'may only add protected paths (it drops .gitattributes, .gitmodules'],
+    ['sandbox:\n  protected_paths: [.npmrc, ci/deploy.sh]\n', 'sandbox:\n  protected_paths: [.npmrc]\n', 'sandbox.protected_paths', 'it drops ci/deploy.sh)'],
     ['sandbox:\n  mode: strict\n  allowed_commands: [ls]\n', 'sandbox:\n  allowed_commands: [ls, curl]\n', 'sandbox.allowed_commands', 'does not include curl'],
     ['approval:\n  mode: safe\n', 'approval:\n  mode: auto\n', 'approval.mode', 'may only ask for more approval'],
     ['', 'approval:\n  auto_approve_patterns: ["rm"]\n', 'approval.auto_approve_patterns', 'may not auto-approve more commands (rm)'],

@@ -101,7 +101,7 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     path: 'sandbox.javascript.allow_wasm',
     weakens: (v) => (v === true ? `WebAssembly memory is not counted by the isolate heap limit; ${USER_FILE_HINT}` : undefined),
   },
-  ...(['timeout_seconds', 'max_output_bytes', 'limits.max_processes', 'limits.max_memory_mb', 'limits.max_file_size_mb', 'limits.cpu_seconds', 'limits.max_write_mb', 'javascript.process_memory_mb'] as const).map(
+  ...(['timeout_seconds', 'max_output_bytes', 'limits.max_processes', 'limits.max_memory_mb', 'limits.max_file_size_mb', 'limits.cpu_seconds', 'limits.max_write_mb', 'limits.max_files', 'javascript.process_memory_mb'] as const).map(
     (key) => ({
       path: `sandbox.${key}`,
       weakens: (v: unknown, lower: BuckleyConfig) => {
@@ -117,6 +117,14 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     weakens: (v, lower) => {
       const extra = notSubset(v, lower.sandbox.homeAllow);
       return extra.length > 0 ? `a project may only shrink the readable home entries (not ${extra.join(', ')}); ${USER_FILE_HINT}` : undefined;
+    },
+  },
+  {
+    path: 'sandbox.protected_paths',
+    weakens: (v, lower) => {
+      // The entries named are the lower layers' own (defaults or the user file), never the project's text.
+      const dropped = Array.isArray(v) ? lower.sandbox.protectedPaths.filter((p) => !v.includes(p)) : [];
+      return dropped.length > 0 ? `a project may only add protected paths (it drops ${dropped.join(', ')}); ${USER_FILE_HINT}` : undefined;
     },
   },
   {

@@ -19,7 +19,7 @@ describe('defaults', () => {
   it('are safe: sandboxed workspace, no network, no unsafe override, approval safe', () => {
     const config = defaultConfig();
     expect(config.sandbox).toMatchObject({ mode: 'workspace', allowUnsafe: false, network: false, timeoutSeconds: 120 });
-    expect(config.sandbox.limits).toEqual({ maxProcesses: 256, maxMemoryMb: 2048, maxFileSizeMb: 1024, cpuSeconds: 300, maxWriteMb: 1024 });
+    expect(config.sandbox.limits).toEqual({ maxProcesses: 256, maxMemoryMb: 2048, maxFileSizeMb: 1024, cpuSeconds: 300, maxWriteMb: 1024, maxFiles: 200_000 });
     // Only toolchains are readable in the home by default, no credential directory.
     expect(config.sandbox.homeAllow).toContain('~/.cargo/bin');
     expect(config.sandbox.homeAllow.filter((p) => /ssh|aws|gnupg|config|credentials|\.claude|\.codex/.test(p))).toEqual([]);

@@ -45,6 +45,33 @@ const sandboxSchema = z.strictObject({
   maxOutputBytes: z.number().int().min(1024).max(1024 ** 3).default(1024 ** 2),
   /** Protected paths added to the built-in ones (`~/` is the user's home). Layers add up. */
   deniedPaths: z.array(z.string().min(1)).default([]),
+  /**
+   * Workspace entries, matched at any depth, that configure tools the host runs later without
+   * being asked (git, package managers, editors, direnv): a command may change them inside its
+   * run, but the change is never applied to the workspace. A project may only add entries.
+   */
+  protectedPaths: z
+    .array(
+      z
+        .string()
+        .regex(/^[^/\0]/, 'a workspace-relative name or path, no leading /')
+        .refine((p) => !p.split('/').includes('..'), 'no .. component'),
+    )
+    .default([
+      '.gitattributes',
+      '.gitmodules',
+      '.husky',
+      '.githooks',
+      '.pre-commit-config.yaml',
+      '.npmrc',
+      '.yarnrc',
+      '.yarnrc.yml',
+      '.pnpmfile.cjs',
+      '.envrc',
+      '.vscode',
+      '.idea',
+      '.devcontainer',
+    ]),
   /** Environment variables passed into the sandbox; secret-named ones never pass. */
   envAllow: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')).default([
     'PATH',
@@ -84,8 +111,10 @@ const sandboxSchema = z.strictObject({
       maxFileSizeMb: positiveInt(1024 * 1024).default(1024),
       /** CPU time limit, in seconds. */
       cpuSeconds: positiveInt(86_400).default(300),
-      /** Total a command may write into the workspace, in MiB (enforced on root hosts). */
+      /** Total a command may write into the workspace, in MiB. */
       maxWriteMb: positiveInt(1024 * 1024).default(1024),
+      /** Most files, directories, symlinks and deletions a command may leave in the workspace. */
+      maxFiles: positiveInt(100_000_000).default(200_000),
     })
     .prefault({}),
 });

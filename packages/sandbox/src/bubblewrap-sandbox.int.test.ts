@@ -13,7 +13,7 @@ const ws = join(base, 'app');
 const sibling = join(base, 'app-secrets');
 const home = join(base, 'home');
 
-const testLimits = { maxProcesses: 64, maxMemoryMb: 128, maxFileSizeMb: 8, cpuSeconds: 30, maxWriteMb: 64 };
+const testLimits = { maxProcesses: 64, maxMemoryMb: 128, maxFileSizeMb: 8, cpuSeconds: 30, maxWriteMb: 64, maxFiles: 10_000 };
 
 function config(overrides: Partial<SandboxConfig> = {}): SandboxConfig {
   return { ...defaultConfig().sandbox, limits: testLimits, ...overrides };

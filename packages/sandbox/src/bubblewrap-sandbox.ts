@@ -18,18 +18,18 @@ import {
   type SandboxIdentity,
   Staging,
   type HelperInput,
-  copyBack,
   helperArgs,
   stagedPath,
   helperSyscalls,
   sandboxIdentity,
 } from './isolation.js';
+import { type DiscardReason, copyBack } from './copy-back.js';
 import { LAUNCHER_FAILURE, type Rlimit, launcherArgs, spareLauncherArgs } from './launcher.js';
 import { bwrapArgs, closedAncestor, isInside, planMounts } from './mounts.js';
 import { CappedBuffer } from './output.js';
 import { checkCommand } from './policy.js';
 import { compileSeccompFilter } from './seccomp.js';
-import type { LimitHit, RunOptions, RunResult, Sandbox, SandboxLimits, SandboxViolation } from './sandbox.js';
+import type { LimitHit, RunOptions, RunResult, Sandbox, SandboxLimits, SandboxViolation, ViolationRule } from './sandbox.js';
 
 /** An event the sandbox asks its owner to record (observability writes them to the log). */
 export type SandboxEvent =
@@ -322,9 +322,10 @@ export class BubblewrapSandbox implements Sandbox {
           workspace: this.#workspace,
           owner: { uid: owner.uid, gid: owner.gid },
           stagingBytes: limits.maxWriteMb * MIB,
+          maxFiles: limits.maxFiles,
           binds: [],
         };
-        isolation = { writable: this.#config.mode === 'workspace', workspace: this.#workspace, helperInput, helper: [] };
+        isolation = { writable: this.#config.mode === 'workspace', workspace: this.#workspace, helperInput, helper: [], protectedPaths: this.#config.protectedPaths };
       }
     }
     if (unsafeReason !== null) {
@@ -392,13 +393,10 @@ export class BubblewrapSandbox implements Sandbox {
       bwrap: unsafeReason === null,
       isolation,
     });
-    for (const path of result.discardedWrites) {
-      this.#emit({
-        type: 'sandbox.violation',
-        data: { rule: 'protected-path', message: 'a run may not leave git metadata or Buckley state in the workspace; the write was discarded', subject: path, command, cwd: realCwd },
-      });
+    for (const { path, reason } of result.discarded) {
+      this.#emit({ type: 'sandbox.violation', data: { ...DISCARD_VIOLATIONS[reason], subject: path, command, cwd: realCwd } });
     }
-    return result;
+    return result.result;
   }
 
   /** The host uid and gid commands run as when the host user is root (see {@link SandboxOptions.runAs}). */
@@ -415,6 +413,17 @@ export class BubblewrapSandbox implements Sandbox {
     }
   }
 }
+
+/** The `sandbox.violation` of each kind of write the copy-back did not apply. */
+const DISCARD_VIOLATIONS: Record<DiscardReason, { rule: ViolationRule; message: string }> = {
+  protected: {
+    rule: 'protected-path',
+    message: 'a run may not leave git metadata, Buckley state, a protected_paths entry or a special file in the workspace; the write was discarded',
+  },
+  'write-limit': { rule: 'write-limit', message: 'copying this back would pass the write limit (limits.max_write_mb; a sparse file counts its full size); the write was discarded' },
+  'host-changed': { rule: 'write-conflict', message: 'the run deleted or replaced an entry that changed on the host while it ran; the host version was kept' },
+  'workspace-changed': { rule: 'write-conflict', message: 'a workspace directory was moved or replaced on the host while the writes were copied back; nothing was written through it' },
+};
 
 /** Directories that are never a workspace: a run could write (or hide) the system under them. */
 const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/tmp'];
@@ -489,6 +498,7 @@ interface Isolation {
   readonly helper: readonly string[];
   readonly writable: boolean;
   readonly workspace: string;
+  readonly protectedPaths: readonly string[];
 }
 
 interface ExecuteInput {
@@ -523,14 +533,16 @@ interface ExecuteInput {
  * of the command, and killing that child (pid 1 of the PID namespace) ends the whole tree.
  * Without bubblewrap (the unsafe override) the launcher joins the cgroup itself before exec.
  */
-async function execute(input: ExecuteInput): Promise<RunResult> {
+async function execute(input: ExecuteInput): Promise<{ result: RunResult; discarded: readonly { path: string; reason: DiscardReason }[] }> {
   const { limits } = input;
   const spareKey = input.bwrap && input.cgroups !== null && (input.isolation !== null || hasBash()) ? JSON.stringify([input.program[0], input.isolation?.helper ?? null, input.cgroups, limits]) : null;
   const spare = spareKey === null ? null : await takeSpare(spareKey);
   const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
   const rlimits = rlimitsFor(limits, cgroup !== null, input.isolation !== null);
   let staging: Staging | null = spare?.staging ?? null;
-  let discardedWrites: string[] = [];
+  let discarded: readonly { path: string; reason: DiscardReason }[] = [];
+  // When the command was handed over: host entries changed after this are never deleted by the copy-back.
+  let startedAtMs = Date.now();
   // bwrap's own fds: 3 = info (it writes the child pid), 4 = block (it waits for one byte).
   const handshake = spare === null && input.bwrap && cgroup !== null;
   const program = handshake ? [input.program[0]!, '--info-fd', '3', '--block-fd', '4', ...input.program.slice(1)] : input.program;
@@ -543,7 +555,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
   let outputKilled = false;
 
   try {
-    if (input.signal?.aborted) return { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe, warnings: input.warnings }), aborted: true };
+    if (input.signal?.aborted) return { result: { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe, warnings: input.warnings }), aborted: true }, discarded };
     const started = performance.now();
     let child: ChildProcess;
     if (spare !== null && input.isolation !== null) {
@@ -555,6 +567,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       argvPipe.on('error', () => {
         // The spare died; its exit is reported below.
       });
+      startedAtMs = Date.now();
       argvPipe.end(nulJoin(input.program));
     } else if (spare !== null) {
       // The spare sits in its cgroup with its rlimits, waiting for its command line: bwrap's
@@ -654,6 +667,7 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
         argvPipe.on('error', () => {
           // The helper died; its exit status and stderr say why.
         });
+        startedAtMs = Date.now();
         argvPipe.end(nulJoin(program));
       }
     }
@@ -716,9 +730,20 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
     if (outputKilled) limitsHit.push('output');
     if (staging !== null) {
       if (staging.full()) limitsHit.push('disk');
-      if (input.isolation?.writable) discardedWrites = copyBack(staging, input.isolation.workspace).discarded;
+      if (staging.filesFull()) limitsHit.push('files');
+      if (input.isolation?.writable) {
+        discarded = copyBack({
+          upper: staging.upper,
+          merged: staging.merged,
+          workspace: input.isolation.workspace,
+          maxBytes: limits.maxWriteMb * MIB,
+          startedAtMs,
+          protectedPaths: input.isolation.protectedPaths,
+        }).discarded;
+        if (!limitsHit.includes('disk') && discarded.some((d) => d.reason === 'write-limit')) limitsHit.push('disk');
+      }
     }
-    return {
+    const result: RunResult = {
       exitCode: exit.code,
       signal: exit.signal,
       stdout: stdout.result(),
@@ -731,8 +756,9 @@ async function execute(input: ExecuteInput): Promise<RunResult> {
       violation: null,
       withheldEnv: input.withheld,
       warnings: input.warnings,
-      discardedWrites,
+      discardedWrites: discarded.map((d) => d.path),
     };
+    return { result, discarded };
   } finally {
     staging?.close();
     if (cgroup !== null) await removeCgroup(cgroup);

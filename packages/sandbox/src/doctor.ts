@@ -150,7 +150,7 @@ async function checkSandboxUid(bwrap: string, identity: SandboxIdentity, runAs: 
 async function checkLimits(bwrap: string, mechanism: LimitMechanism): Promise<DoctorCheck> {
   const dir = mkdtempSync(join(tmpdir(), 'buckley-doctor-'));
   try {
-    const config = { ...defaultConfig().sandbox, limits: { maxProcesses: 8, maxMemoryMb: 64, maxFileSizeMb: 1, cpuSeconds: 5, maxWriteMb: 16 } };
+    const config = { ...defaultConfig().sandbox, limits: { maxProcesses: 8, maxMemoryMb: 64, maxFileSizeMb: 1, cpuSeconds: 5, maxWriteMb: 16, maxFiles: 1000 } };
     const sandbox = createSandbox({ config, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, limitMechanism: mechanism === 'rlimit' ? 'rlimit' : 'auto' });
     // dash, not bash: bash retries a failed fork with growing sleeps, dash fails at once.
     const flood = await sandbox.run(['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do sleep 1 & done; exit 0'], { timeoutMs: 5000 });

@@ -11,7 +11,7 @@ import { type SandboxEvent, createSandbox, releaseSpare } from './index.js';
 const base = mkdtempSync('/var/tmp/buckley-host-root-test-');
 const ws = join(base, 'app');
 const home = join(base, 'home');
-const limits = { maxProcesses: 64, maxMemoryMb: 256, maxFileSizeMb: 16, cpuSeconds: 30, maxWriteMb: 64 };
+const limits = { maxProcesses: 64, maxMemoryMb: 256, maxFileSizeMb: 16, cpuSeconds: 30, maxWriteMb: 64, maxFiles: 10_000 };
 
 function config(overrides: Partial<SandboxConfig> = {}): SandboxConfig {
   return { ...defaultConfig().sandbox, limits, ...overrides };
@@ -265,7 +265,9 @@ describe('git: no run leaves metadata the host git reads', () => {
     expect(existsSync(join(workspace, 'sub', '.git', 'HEAD'))).toBe(true);
     expect(lstatSync(join(workspace, 'sub2')).isDirectory()).toBe(true);
     expect(existsSync(join(workspace, 'sub2', '.git', 'HEAD'))).toBe(true);
-    expect(r.discardedWrites).toEqual(expect.arrayContaining(['sub', 'sub2']));
+    // The rest of the deletion applies; the repository's .git is what stays, and is reported.
+    expect(existsSync(join(workspace, 'sub', 'file.txt'))).toBe(false);
+    expect(r.discardedWrites).toEqual(expect.arrayContaining(['sub/.git', 'sub2/.git']));
   });
 
   it('a nested repository’s .git and a planted bare repository are left as they were', async () => {

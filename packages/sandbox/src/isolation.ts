@@ -1,23 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  constants,
-  copyFileSync,
-  lchownSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  statfsSync,
-  symlinkSync,
-  utimesSync,
-} from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, openSync, readFileSync, statfsSync } from 'node:fs';
 
 /**
  * How a command runs when the host user is root: never as real uid 0. A constant Perl helper
@@ -26,9 +7,8 @@ import { join } from 'node:path';
  * owner shown as the sandbox uid) under it, and an overlay on that view whose upper layer is in
  * the tmpfs; it then drops to the sandbox uid and gid (no supplementary groups) and execs
  * bubblewrap, which builds an unprivileged user namespace from there. The command writes only
- * to the upper layer; after the run the sandbox copies that layer into the workspace as the
- * workspace's owner (modes without setuid/setgid, whiteouts as deletions) and drops git
- * metadata. When the run ends the namespace goes away and with it every mount.
+ * to the upper layer; after the run the sandbox copies that layer into the workspace
+ * (`copy-back.ts`). When the run ends the namespace goes away and with it every mount.
  */
 export const STAGING_DIR = '/run/buckley-sandbox';
 
@@ -46,7 +26,7 @@ export const SANDBOX_USER = 'buckley-sandbox';
 const SYSCALLS: Readonly<Record<string, string>> = { x64: '272,165', arm64: '97,40' };
 
 /**
- * The helper. Arguments: `<unshare,mount> <uid> <gid> <staging> <bytes> <workspace> <owner-uid>
+ * The helper. Arguments: `<unshare,mount> <uid> <gid> <staging> <bytes> <inodes> <workspace> <owner-uid>
  * <owner-gid> <n> <path>...` where the n paths (readable by root only, like a toolchain under a
  * 0700 home) are bound at `<staging>/bind/0`, `/1`, ... for bubblewrap to bind from there.
  * Exit status 125 with a `buckley-sandbox:` line on stderr means the helper failed.
@@ -54,7 +34,7 @@ const SYSCALLS: Readonly<Record<string, string>> = { x64: '272,165', arm64: '97,
 export const HELPER_SCRIPT = String.raw`
 use strict; use warnings; use POSIX ();
 $^F = 255;
-my ($sys, $uid, $gid, $stage, $size, $ws, $ouid, $ogid, $n, @paths) = @ARGV;
+my ($sys, $uid, $gid, $stage, $size, $inodes, $ws, $ouid, $ogid, $n, @paths) = @ARGV;
 my ($SYS_unshare, $SYS_mount) = split /,/, $sys;
 sub fail { print STDERR "buckley-sandbox: $_[0]: $!\n"; POSIX::_exit(125); }
 my $none = 'none'; my $slash = '/'; my $empty = '';
@@ -80,7 +60,7 @@ $tree >= 0 or fail('open_tree of the workspace');
 my $attr = pack('QQQQ', 0x100006, 0, 0, fileno($ns));
 syscall(442, $tree, $empty, 0x1000, $attr, 32) == 0 or fail('cannot idmap the workspace (needs Linux 5.12+ and a filesystem that supports idmapped mounts)');
 syswrite($go_w, 'g'); close $go_w; waitpid($child, 0); close $ns;
-my $tmpfs = 'tmpfs'; my $dir = $stage; my $opts = "size=$size,mode=0755";
+my $tmpfs = 'tmpfs'; my $dir = $stage; my $opts = "size=$size,nr_inodes=$inodes,mode=0755";
 syscall($SYS_mount, $tmpfs, $dir, $tmpfs, 6, $opts) == 0 or fail("cannot mount the staging tmpfs on $stage");
 for my $d ('lower', 'merged', 'upper', 'work') { mkdir("$stage/$d", 0755) or fail("mkdir $d"); }
 chown($uid, $gid, "$stage/upper", "$stage/work") or fail('chown upper');
@@ -139,6 +119,8 @@ export interface HelperInput {
   readonly workspace: string;
   readonly owner: { readonly uid: number; readonly gid: number };
   readonly stagingBytes: number;
+  /** Most files, directories, symlinks and deletions the run may leave in the upper layer. */
+  readonly maxFiles: number;
   /** Host paths the helper binds at {@link stagedPath}(index) as root, for bubblewrap to bind from there. */
   readonly binds: readonly string[];
 }
@@ -154,6 +136,8 @@ export function helperArgs(input: HelperInput): string[] {
     String(input.identity.gid),
     STAGING_DIR,
     String(Math.max(1024 * 1024, Math.floor(input.stagingBytes))),
+    // The staging's own directories (root, lower, merged, upper, work and its work/work, bind) and the binds come on top.
+    String(Math.floor(input.maxFiles) + STAGING_INODES + input.binds.length),
     input.workspace,
     String(input.owner.uid),
     String(input.owner.gid),
@@ -161,6 +145,9 @@ export function helperArgs(input: HelperInput): string[] {
     ...input.binds,
   ];
 }
+
+/** Inodes of the staging tmpfs that are not the run's: its directories and the overlay's work directory. */
+const STAGING_INODES = 8;
 
 /** Where the helper bound `binds[index]`, as bubblewrap (running as the sandbox uid) sees it. */
 export function stagedPath(index: number): string {
@@ -213,6 +200,15 @@ export class Staging {
     }
   }
 
+  /** Whether the staging tmpfs has no inode left (the run hit its file limit). */
+  filesFull(): boolean {
+    try {
+      return statfsSync(`/proc/self/fd/${this.#stage}`).ffree === 0;
+    } catch {
+      return false;
+    }
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -221,123 +217,3 @@ export class Staging {
   }
 }
 
-/** Names whose creation, change or removal a run may never leave behind, at any depth. */
-export const NEVER_COPIED: readonly string[] = ['.git', '.buckley'];
-
-/** What {@link copyBack} did not copy, as workspace-relative paths. */
-export interface CopyBackResult {
-  readonly discarded: string[];
-}
-
-/**
- * Applies what a run wrote (the overlay's upper layer) to the workspace, as the host: new and
- * changed files and directories are written with the permission bits the run gave them minus
- * setuid and setgid, owned by the existing entry's owner or else the workspace's owner, with
- * the run's modification times; entries gone from the merged view are deleted. Never written,
- * changed or deleted: anything named `.git` or `.buckley` at any depth, and anything inside a
- * directory that git would take for a repository (`HEAD`, `objects`, `refs`), so no run leaves
- * git metadata the host's git reads later. Fifos, sockets and devices are not copied.
- * Symlinks in the workspace are never followed: an entry is replaced, not written through.
- */
-export function copyBack(staging: Staging, workspace: string): CopyBackResult {
-  const discarded: string[] = [];
-  const root = lstatSync(workspace);
-  const owner = { uid: root.uid, gid: root.gid };
-  walk(staging.upper, staging.merged, workspace, '', owner, discarded);
-  return { discarded };
-}
-
-/**
- * Removes a host entry the run deleted or replaced, unless it is a directory holding a `.git` or
- * `.buckley` at any depth (a nested repository): that one stays as it was and is reported.
- */
-function removeUnlessProtected(path: string, rel: string, discarded: string[]): boolean {
-  if (lstatSync(path).isDirectory() && holdsProtected(path)) {
-    discarded.push(rel);
-    return false;
-  }
-  rmSync(path, { recursive: true, force: true });
-  return true;
-}
-
-function holdsProtected(dir: string): boolean {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (NEVER_COPIED.includes(entry.name)) return true;
-    if (entry.isDirectory() && holdsProtected(join(dir, entry.name))) return true;
-  }
-  return false;
-}
-
-/**
- * Whether git could take this directory (in the merged view) for a repository. git needs `HEAD`
- * and finds `objects`, `refs` and `config` either here or through a `commondir` file, so `HEAD`
- * beside any of those (or beside a `gitdir` file) counts; erring towards dropping is safe.
- */
-function looksLikeGitDir(names: ReadonlySet<string>): boolean {
-  return names.has('HEAD') && GIT_DIR_COMPANIONS.some((name) => names.has(name));
-}
-
-const GIT_DIR_COMPANIONS = ['objects', 'refs', 'commondir', 'config', 'gitdir', 'packed-refs'];
-
-function walk(upper: string, merged: string, workspace: string, rel: string, owner: { uid: number; gid: number }, discarded: string[]): void {
-  const here = join(workspace, rel);
-  const mergedNames = new Set(readdirSync(join(merged, rel)));
-  if (looksLikeGitDir(mergedNames)) {
-    discarded.push(rel === '' ? '.' : rel);
-    return;
-  }
-  // Deleted in the run (a whiteout, or a directory replaced as a whole): gone from the merged view.
-  for (const name of readdirSync(here)) {
-    if (mergedNames.has(name)) continue;
-    if (NEVER_COPIED.includes(name)) {
-      discarded.push(join(rel, name));
-      continue;
-    }
-    removeUnlessProtected(join(here, name), join(rel, name), discarded);
-  }
-  for (const entry of readdirSync(join(upper, rel), { withFileTypes: true })) {
-    const path = join(rel, entry.name);
-    if (NEVER_COPIED.includes(entry.name)) {
-      discarded.push(path);
-      continue;
-    }
-    const source = join(upper, path);
-    const target = join(workspace, path);
-    const st = lstatSync(source);
-    // A whiteout (character device 0:0) is a deletion, done above.
-    if (st.isCharacterDevice() && st.rdev === 0) continue;
-    const current = lstatSync(target, { throwIfNoEntry: false });
-    const keep = current ?? { uid: owner.uid, gid: owner.gid };
-    if (st.isDirectory()) {
-      if (looksLikeGitDir(new Set(readdirSync(join(merged, path))))) {
-        discarded.push(path);
-        continue;
-      }
-      if (current !== undefined && !current.isDirectory()) rmSync(target, { recursive: true, force: true });
-      if (current === undefined || !current.isDirectory()) {
-        mkdirSync(target);
-        lchownSync(target, keep.uid, keep.gid);
-      }
-      walk(upper, merged, workspace, path, owner, discarded);
-      chmodSync(target, st.mode & 0o1777);
-      utimesSync(target, st.atime, st.mtime);
-    } else if (st.isFile()) {
-      const temp = join(here, `.buckley-copy-${randomBytes(6).toString('hex')}`);
-      copyFileSync(source, temp, constants.COPYFILE_EXCL);
-      lchownSync(temp, keep.uid, keep.gid);
-      chmodSync(temp, st.mode & 0o777);
-      utimesSync(temp, st.atime, st.mtime);
-      if (current?.isDirectory() && !removeUnlessProtected(target, path, discarded)) {
-        rmSync(temp, { force: true });
-        continue;
-      }
-      renameSync(temp, target);
-    } else if (st.isSymbolicLink()) {
-      if (current !== undefined && !removeUnlessProtected(target, path, discarded)) continue;
-      symlinkSync(readlinkSync(source), target);
-      lchownSync(target, keep.uid, keep.gid);
-    } else {
-      discarded.push(path);
-    }
-  }
-}

@@ -20,6 +20,11 @@ export interface SandboxLimits {
    * the run's writes until they are copied back).
    */
   readonly maxWriteMb: number;
+  /**
+   * Most files, directories, symlinks and deletions a run may leave in the workspace (root
+   * hosts: the inode count of that tmpfs; past it creating a file fails with `ENOSPC`).
+   */
+  readonly maxFiles: number;
 }
 
 /** Options of one {@link Sandbox.run}. */
@@ -45,7 +50,11 @@ export interface RunOptions {
   readonly unsafe?: boolean | undefined;
 }
 
-/** Why a run was refused before anything started. */
+/**
+ * Why a run was refused before anything started, or (`protected-path`, `write-limit`,
+ * `write-conflict`, in `sandbox.violation` events with a `discardedWrites` entry) why one of
+ * its writes was not applied to the workspace.
+ */
 export type ViolationRule =
   | 'empty-command'
   | 'invalid-command'
@@ -54,6 +63,8 @@ export type ViolationRule =
   | 'write-in-read-only-mode'
   | 'path-outside-workspace'
   | 'protected-path'
+  | 'write-limit'
+  | 'write-conflict'
   | 'network-disabled'
   | 'dangerous-command'
   | 'mode-disabled-needs-unsafe';
@@ -81,7 +92,7 @@ export interface CapturedOutput {
 }
 
 /** Which limit the run hit, as far as the kernel reports it. */
-export type LimitHit = 'memory' | 'processes' | 'output' | 'disk';
+export type LimitHit = 'memory' | 'processes' | 'output' | 'disk' | 'files';
 
 /** What happened to one command. */
 export interface RunResult {
@@ -111,9 +122,12 @@ export interface RunResult {
    */
   readonly warnings: readonly Finding[];
   /**
-   * Workspace-relative paths the run wrote that were not copied back (root hosts): git
-   * metadata (`.git` anywhere, the inside of a directory git would take for a repository),
-   * `.buckley`, fifos, sockets and devices. Each is also a `sandbox.violation` event.
+   * Workspace-relative paths the run wrote (or deleted) that were not applied to the workspace
+   * (root hosts): git metadata (`.git` anywhere, the inside of a directory git would take for a
+   * repository), `.buckley`, `protected_paths` entries, fifos, sockets and devices (rule
+   * `protected-path`); files past the write limit (`write-limit`); deletions of entries someone
+   * else changed on the host during the run, and directories moved or swapped on the host while
+   * the copy ran (`write-conflict`). Each is also a `sandbox.violation` event.
    */
   readonly discardedWrites: readonly string[];
 }

@@ -108,7 +108,7 @@ const keyName = `buckley-probe-${randomBytes(4).toString('hex')}`;
 const keySecret = `keyring-secret-${randomBytes(6).toString('hex')}`;
 const gcc = findExecutable('gcc') ?? findExecutable('cc');
 const bwrap = findExecutable('bwrap');
-const testLimits = { maxProcesses: 64, maxMemoryMb: 512, maxFileSizeMb: 64, cpuSeconds: 30, maxWriteMb: 256 };
+const testLimits = { maxProcesses: 64, maxMemoryMb: 512, maxFileSizeMb: 64, cpuSeconds: 30, maxWriteMb: 256, maxFiles: 10_000 };
 const sandbox = () => createSandbox({ config: { ...defaultConfig().sandbox, limits: testLimits }, workspace: ws, home: join(base, 'home'), killGraceMs: 500 });
 
 beforeAll(() => {

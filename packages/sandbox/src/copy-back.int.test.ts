@@ -1,0 +1,232 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type SandboxConfig, defaultConfig } from '@buckley/config';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SandboxEvent, createSandbox, releaseSpare } from './index.js';
+
+// Hostile tests of the copy-back on a root host: what a run wrote reaches the workspace only
+// within its limits, never through a path a host process swapped, and never over another
+// writer's changes. Each was a way past the sandbox once.
+
+const base = mkdtempSync('/var/tmp/buckley-copy-back-test-');
+const home = join(base, 'home');
+const MIB = 1024 * 1024;
+const limits = { maxProcesses: 64, maxMemoryMb: 512, maxFileSizeMb: 64, cpuSeconds: 60, maxWriteMb: 64, maxFiles: 100_000 };
+
+function sandbox(workspace: string, overrides: Partial<SandboxConfig> = {}, onEvent?: (e: SandboxEvent) => void) {
+  return createSandbox({ config: { ...defaultConfig().sandbox, limits, ...overrides }, workspace, home, killGraceMs: 500, onEvent });
+}
+
+function fresh(name: string): string {
+  const dir = join(base, name);
+  mkdirSync(dir);
+  return dir;
+}
+
+/** Bytes the files under `dir` take on disk (allocated blocks, so holes count as nothing). */
+function diskBytes(dir: string): number {
+  return Number(execFileSync('du', ['-s', '--block-size=1', dir], { encoding: 'utf8' }).split('\t')[0]);
+}
+
+function violations(events: readonly SandboxEvent[], rule: string): string[] {
+  return events.flatMap((e) => (e.type === 'sandbox.violation' && e.data.rule === rule ? [e.data.subject ?? ''] : []));
+}
+
+/** Polls `ps` until a process with exactly these arguments runs (a run's command has started). */
+async function waitForProcess(args: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    const lines = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n');
+    if (lines.some((line) => line.trim() === args)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no process "${args}" appeared`);
+}
+
+beforeAll(() => {
+  chmodSync(base, 0o755);
+  mkdirSync(home);
+});
+
+afterAll(async () => {
+  await releaseSpare();
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe('the write limit counts what the copy writes on the host', () => {
+  it('the test runs as root (otherwise it proves nothing)', () => {
+    expect(process.getuid?.()).toBe(0);
+  });
+
+  it('a sparse 1 TiB file (and sparse files adding up past the limit) are refused, not filled in on the host', async () => {
+    const ws = fresh('sparse');
+    const events: SandboxEvent[] = [];
+    // The file size limit is 1 TiB, so only the write limit (8 MiB) stands between the holes and the host disk.
+    const sb = sandbox(ws, { limits: { ...limits, maxFileSizeMb: 1024 * 1024, maxWriteMb: 8 } }, (e) => events.push(e));
+    const r = await sb.run(['sh', '-c', 'truncate -s 1T huge && truncate -s 3M s1 && truncate -s 3M s2 && truncate -s 3M s3 && echo kept > small && ls -s huge && echo done']);
+    expect(r.stdout.text).toMatch(/^0 huge\ndone\n$/);
+    expect(existsSync(join(ws, 'huge'))).toBe(false);
+    expect(readFileSync(join(ws, 'small'), 'utf8')).toBe('kept\n');
+    const copied = ['s1', 's2', 's3'].filter((f) => existsSync(join(ws, f)));
+    // Two 3 MiB files fit in 8 MiB (with `small`), the third does not.
+    expect(copied).toHaveLength(2);
+    expect(r.discardedWrites).toEqual(expect.arrayContaining(['huge']));
+    expect(r.discardedWrites).toHaveLength(2);
+    expect(violations(events, 'write-limit').sort()).toEqual([...r.discardedWrites].sort());
+    expect(r.limitsHit).toContain('disk');
+    expect(diskBytes(ws)).toBeLessThanOrEqual(8 * MIB + 64 * 1024);
+  });
+
+  it('eleven names of one 6 MiB file stay one file on the host (under an 8 MiB limit)', async () => {
+    const ws = fresh('links');
+    const events: SandboxEvent[] = [];
+    const sb = sandbox(ws, { limits: { ...limits, maxWriteMb: 8 } }, (e) => events.push(e));
+    const r = await sb.run(['sh', '-c', 'mkdir sub && head -c 6M /dev/urandom > big && for i in 1 2 3 4 5 6 7 8 9; do ln big l$i; done && ln big sub/l10 && echo done']);
+    expect(r.stdout.text).toBe('done\n');
+    expect(r.discardedWrites).toEqual([]);
+    expect(violations(events, 'write-limit')).toEqual([]);
+    const names = ['big', ...Array.from({ length: 9 }, (_, i) => `l${i + 1}`), 'sub/l10'];
+    const inodes = new Set(names.map((n) => lstatSync(join(ws, n)).ino));
+    expect(inodes.size).toBe(1);
+    expect(statSync(join(ws, 'big')).nlink).toBe(11);
+    expect(statSync(join(ws, 'big')).size).toBe(6 * MIB);
+    expect(diskBytes(ws)).toBeLessThan(7 * MIB);
+  });
+
+  it('a run cannot leave more files than maxFiles: a million empty files against 10 000', async () => {
+    const ws = fresh('files');
+    const sb = sandbox(ws, { limits: { ...limits, maxFiles: 10_000 } });
+    const r = await sb.run(['perl', '-e', 'my $ok = 0; for my $i (1 .. 1_000_000) { open(my $f, ">", "f$i") and $ok++ } print "$ok\\n"'], { timeoutMs: 120_000 });
+    const created = Number(r.stdout.text.trim());
+    expect(created).toBeGreaterThan(9_000);
+    expect(created).toBeLessThanOrEqual(10_000);
+    expect(r.limitsHit).toContain('files');
+    expect(readdirSync(ws).filter((f) => f !== '.buckley').length).toBe(created);
+  }, 180_000);
+});
+
+describe('concurrent runs on one workspace keep each other’s writes', () => {
+  it('two runs writing different files in one directory, one of them replacing the directory as a whole', async () => {
+    const ws = fresh('concurrent');
+    mkdirSync(join(ws, 'd'));
+    writeFileSync(join(ws, 'd', 'old'), 'old\n');
+    const sb = sandbox(ws);
+    const stop = new AbortController();
+    // A deletes the directory (its old entry goes) and makes it again; it is still running when B writes and is copied back.
+    const a = sb.run(['sh', '-c', 'rm -rf d && mkdir d && echo a > d/a && exec sleep 1001.5'], { signal: stop.signal, timeoutMs: 60_000 });
+    await waitForProcess('sleep 1001.5');
+    const b = await sb.run(['sh', '-c', 'echo b > d/b && echo b2 > d/b2']);
+    expect(b.exitCode).toBe(0);
+    expect(readdirSync(join(ws, 'd')).sort()).toEqual(['b', 'b2', 'old']);
+    stop.abort();
+    const ra = await a;
+    expect(ra.aborted).toBe(true);
+    expect(readdirSync(join(ws, 'd')).sort()).toEqual(['a', 'b', 'b2']);
+    expect(readFileSync(join(ws, 'd', 'b'), 'utf8')).toBe('b\n');
+  });
+
+  it('a run deleting a file another run creates meanwhile does not delete the new file', async () => {
+    const ws = fresh('delete-create');
+    writeFileSync(join(ws, 'x'), 'before\n');
+    const events: SandboxEvent[] = [];
+    const sb = sandbox(ws, {}, (e) => events.push(e));
+    const stop = new AbortController();
+    const a = sb.run(['sh', '-c', 'rm x && echo a > a && exec sleep 1002.5'], { signal: stop.signal, timeoutMs: 60_000 });
+    await waitForProcess('sleep 1002.5');
+    const b = await sb.run(['sh', '-c', 'rm x && echo from-b > x']);
+    expect(b.exitCode).toBe(0);
+    stop.abort();
+    const ra = await a;
+    expect(readFileSync(join(ws, 'x'), 'utf8')).toBe('from-b\n');
+    expect(readFileSync(join(ws, 'a'), 'utf8')).toBe('a\n');
+    expect(ra.discardedWrites).toEqual(['x']);
+    expect(violations(events, 'write-conflict')).toEqual(['x']);
+  });
+
+  it('a deletion of a file nobody else touched still applies', async () => {
+    const ws = fresh('delete-alone');
+    writeFileSync(join(ws, 'x'), 'x\n');
+    mkdirSync(join(ws, 'dir', 'deep'), { recursive: true });
+    writeFileSync(join(ws, 'dir', 'deep', 'y'), 'y\n');
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await sandbox(ws).run(['sh', '-c', 'rm x && rm -r dir']);
+    expect(r.exitCode).toBe(0);
+    expect(r.discardedWrites).toEqual([]);
+    // `.buckley` is the sandbox's own mask point.
+    expect(readdirSync(ws)).toEqual(['.buckley']);
+  });
+});
+
+describe('a host process swapping a workspace directory for a symlink during the copy', () => {
+  it('nothing is written outside the workspace', async () => {
+    const ws = fresh('swap');
+    // Stands in for /etc: where a symlink swapped in for `d` would lead a copy that follows paths.
+    const decoy = fresh('decoy');
+    mkdirSync(join(ws, 'd'));
+    const events: SandboxEvent[] = [];
+    const sb = sandbox(ws, {}, (e) => events.push(e));
+    let swapper: ChildProcess | undefined;
+    let swaps = 0;
+    const stop = new AbortController();
+    try {
+      // The run writes 400 directories of files in d/; while the copy runs, a host process keeps
+      // replacing d by a symlink to the decoy and back.
+      const running = sb.run(['sh', '-c', 'for i in $(seq 400); do mkdir -p d/s$i && echo $i > d/s$i/a && echo $i > d/s$i/b && echo $i > d/f$i; done && exec sleep 1003.5'], { timeoutMs: 120_000, signal: stop.signal });
+      await waitForProcess('sleep 1003.5');
+      swapper = spawn(
+        'perl',
+        ['-e', 'my ($ws, $decoy) = @ARGV; chdir $ws or die; $| = 1; while (1) { rename("d", "d.real") or next; symlink($decoy, "d"); select(undef, undef, undef, 0.0005); unlink("d"); rename("d.real", "d"); print "."; select(undef, undef, undef, 0.0005) }', ws, decoy],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      swapper.stdout!.on('data', (chunk: Buffer) => (swaps += chunk.length));
+      while (swaps < 10) await new Promise((r) => setTimeout(r, 10));
+      // Ending the run starts the copy while the swapper keeps going.
+      stop.abort();
+      expect((await running).aborted).toBe(true);
+    } finally {
+      swapper?.kill('SIGKILL');
+    }
+    await new Promise((r) => swapper!.once('close', r));
+    expect(swaps).toBeGreaterThan(10);
+    expect(readdirSync(decoy)).toEqual([]);
+    // Whatever got copied is inside the workspace.
+    if (lstatSync(join(ws, 'd'), { throwIfNoEntry: false })?.isSymbolicLink()) rmSync(join(ws, 'd'));
+    for (const entry of readdirSync(ws, { recursive: true }) as string[]) {
+      expect(realpathSync(join(ws, entry)).startsWith(`${ws}/`)).toBe(true);
+    }
+    // The swap was seen (a directory that was a symlink or elsewhere when opened), and reported.
+    expect(violations(events, 'write-conflict').length).toBeGreaterThan(0);
+  }, 180_000);
+});
+
+describe('protected_paths: files that configure tools the host runs later', () => {
+  const planted = ['.gitattributes', '.gitmodules', '.npmrc', '.envrc', '.vscode/tasks.json', 'app/.npmrc', 'app/.husky/pre-commit', '.devcontainer/devcontainer.json'];
+
+  it('are not created, changed or deleted by a run (at any depth), each reported', async () => {
+    const ws = fresh('protected');
+    writeFileSync(join(ws, '.gitattributes'), '* text=auto\n');
+    writeFileSync(join(ws, '.yarnrc.yml'), 'nodeLinker: node-modules\n');
+    const events: SandboxEvent[] = [];
+    const sb = sandbox(ws, {}, (e) => events.push(e));
+    const script = `mkdir -p .vscode app/.husky .devcontainer && ${planted.map((p) => `echo planted > ${p}`).join(' && ')} && rm .yarnrc.yml && echo ok > app/main.js && cat .npmrc`;
+    const r = await sb.run(['sh', '-c', script]);
+    // Inside the run the files are there (tools that write them still work).
+    expect(r.stdout.text).toBe('planted\n');
+    expect(readFileSync(join(ws, '.gitattributes'), 'utf8')).toBe('* text=auto\n');
+    expect(readFileSync(join(ws, '.yarnrc.yml'), 'utf8')).toBe('nodeLinker: node-modules\n');
+    expect(planted.filter((p) => p !== '.gitattributes' && existsSync(join(ws, p)))).toEqual([]);
+    expect(readFileSync(join(ws, 'app', 'main.js'), 'utf8')).toBe('ok\n');
+    expect(r.discardedWrites).toEqual(expect.arrayContaining(['.gitattributes', '.gitmodules', '.npmrc', '.envrc', '.vscode', 'app/.npmrc', 'app/.husky', '.devcontainer', '.yarnrc.yml']));
+    expect(violations(events, 'protected-path').sort()).toEqual([...r.discardedWrites].sort());
+  });
+
+  it('the list is configurable: an empty one lets them through, an entry with a slash matches that path at any depth', async () => {
+    const ws = fresh('protected-config');
+    const open = await sandbox(ws, { protectedPaths: [] }).run(['sh', '-c', 'echo a > .npmrc']);
+    expect(open.discardedWrites).toEqual([]);
+    expect(readFileSync(join(ws, '.npmrc'), 'utf8')).toBe('a\n');
+    const custom = await sandbox(ws, { protectedPaths: ['ci/deploy.sh'] }).run(['sh', '-c', 'mkdir -p ci x/ci && echo b > ci/deploy.sh && echo c > x/ci/deploy.sh && echo d > ci/other.sh']);
+    expect([...custom.discardedWrites].sort()).toEqual(['ci/deploy.sh', 'x/ci/deploy.sh']);
+    expect(readFileSync(join(ws, 'ci', 'other.sh'), 'utf8')).toBe('d\n');
+  });
+});
