@@ -38,9 +38,9 @@ describe('default secret rules', () => {
   });
 
   // The same samples after 300 lines of the rule's own keywords and those of the generic and JWT
-  // rules: the keywords get frequent, so the rules run as one union over the whole chunk's
-  // UTF-8 bytes instead of line by line, behind non-ASCII text whose UTF-16 and UTF-8 offsets
-  // differ. (The test below covers a single rule over the whole chunk.)
+  // rules: the keywords get frequent, so the rules run over the whole chunk's UTF-8 bytes (or
+  // their search pattern does, the rule then running on the lines it found) instead of line by
+  // line, behind non-ASCII text whose UTF-16 and UTF-8 offsets differ.
   it.each(contentRules.map((r) => [r.id, r] as const))('%s: finds its true positives in a whole-chunk pass too', (id, rule) => {
     const path = pathFor(rule);
     const filler = Array.from({ length: 300 }, (_, i) => `// ключ 😀 key token ey ${rule.keywords.join(' ')} ${i}`).join('\n');
@@ -75,6 +75,23 @@ describe('default secret rules', () => {
       if (scanner.scanText(text, { path }).some((f) => f.ruleId === id)) flagged.push(text);
     }
     expect({ missed, flagged }).toEqual({ missed: [], flagged: [] });
+  });
+
+  // gitleaks' samples (multi-line XML templates included) behind a few lines of the rule's
+  // keywords, so the rule runs over the whole chunk: found at the same place as alone.
+  it.each(ported.filter(([id]) => defaultSecretRules.some((r) => r.id === id && r.regex)))('%s: finds gitleaks\' true positives in a whole-chunk pass too', (id, samples) => {
+    const rule = defaultSecretRules.find((r) => r.id === id)!;
+    const filler = Array.from({ length: 12 }, (_, i) => `// ключ ${rule.keywords.join(' ')} ${i}`).join('\n');
+    const differ: string[] = [];
+    for (const sample of samples.truePositives) {
+      const [text, path] = typeof sample === 'string' ? [sample, pathFor(rule)] : [sample.text, sample.path];
+      const where = (fs: readonly { ruleId: string; location?: { line?: number; column?: number } }[], shift: number) =>
+        fs.filter((f) => f.ruleId === id && f.location!.line! > shift).map((f) => `${f.location!.line! - shift}:${f.location!.column}`);
+      const alone = where(scanner.scanText(text, { path }), 0);
+      const behind = where(scanner.scanText(`${filler}${'\n'.repeat(13)}${text}\n`, { path }), 24);
+      if (alone.length === 0 || JSON.stringify(alone) !== JSON.stringify(behind)) differ.push(text);
+    }
+    expect(differ).toEqual([]);
   });
 
   it('path-only rules (no content pattern) report a matching file name, and only that', () => {

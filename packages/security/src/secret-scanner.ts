@@ -2,6 +2,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import RE2 from 're2';
 import { InvalidRuleError } from './errors.js';
 import { type Finding, type Severity, maskSecret } from './finding.js';
+import { KeywordAutomaton } from './keyword-automaton.js';
 import type { SecretAllowlist, SecretRule } from './secret-rule.js';
 
 /** Shannon entropy of `text` in bits per character (code point). */
@@ -100,6 +101,11 @@ interface CompiledAllowlist {
 interface CompiledRule {
   readonly rule: SecretRule;
   readonly regex: RE2 | undefined;
+  /**
+   * A cheaper pattern with a match on every line where `regex` has one (see {@link searchSource}),
+   * used to find those lines when the rule runs over a whole chunk; `regex` then runs on them.
+   */
+  readonly search: RE2 | undefined;
   readonly path: RE2 | undefined;
   /** The regex can match across lines, so it runs over whole chunks instead of single lines. */
   readonly multiline: boolean;
@@ -153,6 +159,23 @@ function compileAllowlist(ruleId: string, list: SecretAllowlist): CompiledAllowl
  */
 function isMultiline(regex: string): boolean {
   return regex.includes('[\\s\\S') || regex.includes('(?s') || regex.includes('[\\r\\n]') || regex.includes('\\n]') || regex.includes('-----BEGIN') || /(?<!\\)\\n(?![r\]])/.test(regex);
+}
+
+/**
+ * `regex` without a leading lazy run of a character class that cannot match a line break
+ * (`(?i)[\w.-]{0,50}?` opens gitleaks' generated rules), or undefined when it has none. The run
+ * only moves where a match starts on its line, yet it multiplies the states of RE2's DFA: over
+ * real source the pattern without it runs about three times faster. Every match of `regex`
+ * contains a place where the shortened pattern matches, on the same line, so the lines it
+ * finds hold every match of `regex`, which then runs on those lines alone.
+ */
+function searchSource(regex: string): string | undefined {
+  const m = /^(\(\?[a-z]+\))?\[((?:\\[wd]|[\w.-])+)\]\{0,\d+\}\?/.exec(regex);
+  if (!m) return undefined;
+  const rest = regex.slice(m[0].length);
+  // A quantifier or an alternation right after the run would change what the rest means.
+  if (rest.length === 0 || /^[*+?{|)]/.test(rest)) return undefined;
+  return (m[1] ?? '') + rest;
 }
 
 /**
@@ -255,11 +278,8 @@ interface Where {
  */
 const crossLines = 8;
 
-/** Chunks of at least this many bytes run several whole-chunk rules as one union even when it is not compiled yet. */
-const unionFrom = 256 * 1024;
-
-/** Chunks of at least this many bytes only test the keywords found frequent earlier for presence. */
-const hotFrom = 64 * 1024;
+/** Chunks under this many bytes run a rule over the whole chunk once it has a few candidate lines. */
+const smallChunk = 64 * 1024;
 
 /** Thrown inside a scan when its deadline passed; caught by `scanChunk`. */
 const outOfTime = new Error('time budget spent');
@@ -276,26 +296,11 @@ export class SecretScanner {
   readonly #byKeyword = new Map<string, CompiledRule[]>();
   /** Rules without a content pattern, reported on a matching file name. */
   readonly #pathOnly: CompiledRule[] = [];
-  /**
-   * The rules a hit on a keyword makes candidates: those of every keyword it contains (the
-   * alternation reports `password` where `passw` also occurs), except keywords searched at a
-   * word start, which a hit on a longer keyword does not imply.
-   */
-  readonly #byHit = new Map<string, CompiledRule[]>();
   readonly #always: CompiledRule[] = [];
-  /** Keywords, longest first, so the alternation prefers `sk_live_` over `sk_`. */
-  readonly #keywordList: readonly string[];
-  /** Each keyword as searched: the literal, or `\b` + literal when every rule needs it at a word start. */
-  readonly #keywordSource = new Map<string, string>();
-  readonly #keywordRegexes = new Map<string, RE2 | undefined>();
-  /**
-   * Keywords seen often in earlier chunks (`key`, `token` in ordinary code): later chunks only
-   * test them for presence and run their rules over the whole chunk, since every keyword hit
-   * costs a native call and a whole-chunk RE2 pass costs about a millisecond per MB.
-   */
-  readonly #hot = new Set<string>();
-  readonly #presence = new Map<string, RE2>();
-  readonly #unions = new Map<string, RE2>();
+  /** Finds every keyword occurrence in one pass. */
+  readonly #automaton: KeywordAutomaton;
+  /** The rules of each of the automaton's keywords, by its index. */
+  readonly #keywordRules: readonly (readonly CompiledRule[])[];
   readonly #global: readonly CompiledAllowlist[];
 
   /**
@@ -305,12 +310,16 @@ export class SecretScanner {
    */
   constructor(rules: readonly SecretRule[], globalAllowlists: readonly SecretAllowlist[] = []) {
     for (const rule of rules) {
+      const multiline = rule.regex !== undefined && isMultiline(rule.regex);
       if (!rule.regex && !rule.path) throw new InvalidRuleError(rule.id, `rule ${JSON.stringify(rule.id)} has neither regex nor path`);
       const compiled: CompiledRule = {
         rule,
-        regex: rule.regex ? compile(rule.id, rule.regex, 'g') : undefined,
+        // A rule that does not span lines runs on single lines or on whole chunks: `^` and `$`
+        // match at line ends, so both mean the same.
+        regex: rule.regex ? compile(rule.id, rule.regex, multiline ? 'g' : 'gm') : undefined,
+        search: rule.regex && !multiline && searchSource(rule.regex) !== undefined ? compile(rule.id, searchSource(rule.regex)!, 'gm') : undefined,
         path: rule.path ? compile(rule.id, rule.path) : undefined,
-        multiline: rule.regex !== undefined && isMultiline(rule.regex),
+        multiline,
         crosses: rule.regex !== undefined && /\\s|\[\^/.test(rule.regex),
         contextual: keywordOutsideMatch(rule),
         allowlists: (rule.allowlists ?? []).map((a) => compileAllowlist(rule.id, a)),
@@ -322,34 +331,27 @@ export class SecretScanner {
         this.#pathOnly.push(compiled);
         continue;
       }
-      if (rule.keywords.length === 0) this.#always.push(compiled);
-      for (const k of rule.keywords) {
+      if (rule.keywords.length === 0 || rule.keywords.includes('')) this.#always.push(compiled);
+      for (const k of rule.keywords.filter((k) => k !== '')) {
         const key = k.toLowerCase();
         const list = this.#byKeyword.get(key) ?? [];
         list.push(compiled);
         this.#byKeyword.set(key, list);
       }
     }
-    this.#keywordList = [...this.#byKeyword.keys()].sort((a, b) => b.length - a.length);
-    // A keyword that every rule using it needs at a word start (`\bey` for JWTs) is searched
-    // as such: `ey` inside `key` would otherwise make the JWT rule a candidate on most lines.
-    for (const [key, list] of this.#byKeyword) {
-      const literal = escapeLiteral(key);
-      const atWordStart = list.every((c) => {
+    // A keyword that every rule using it needs at a word start (`\bey` for JWTs) only counts
+    // there: `ey` inside `key` would otherwise make the JWT rule a candidate on most lines.
+    const keywords = [...this.#byKeyword.keys()];
+    const wordStart = keywords.map((key) =>
+      this.#byKeyword.get(key)!.every((c) => {
         const source = c.rule.regex!.replace(/^\(\?i\)/, '');
         if (!source.startsWith('\\b')) return false;
         const rest = source.slice(2).replace(/^\((?:\?:)?/, '');
-        return rest.toLowerCase().startsWith(literal) && /^[a-z0-9_]/.test(key);
-      });
-      this.#keywordSource.set(key, atWordStart ? `\\b${literal}` : literal);
-    }
-    for (const key of this.#byKeyword.keys()) {
-      const rules = new Set<CompiledRule>();
-      for (const [inner, list] of this.#byKeyword) {
-        if (inner === key || (key.includes(inner) && !this.#keywordSource.get(inner)!.startsWith('\\b'))) for (const r of list) rules.add(r);
-      }
-      this.#byHit.set(key, [...rules]);
-    }
+        return rest.toLowerCase().startsWith(escapeLiteral(key)) && /^[a-z0-9_]/.test(key);
+      }),
+    );
+    this.#automaton = new KeywordAutomaton(keywords, wordStart);
+    this.#keywordRules = keywords.map((key) => this.#byKeyword.get(key)!);
     this.#global = globalAllowlists.map((a) => compileAllowlist('global', a));
   }
 
@@ -438,7 +440,7 @@ export class SecretScanner {
     const bl = new LineIndex((from) => buf.indexOf(10, from), buf.length);
     const cl = ascii ? bl : new LineIndex((from) => text().indexOf('\n', from), length);
     const lineBreaks = (): number => (options.countLines === false ? -1 : bl.count());
-    if (this.#keywordList.length === 0) return { findings, lineBreaks: lineBreaks(), length };
+    if (this.#keywordRules.length === 0 && this.#always.length === 0) return { findings, lineBreaks: lineBreaks(), length };
     const lineOf = (offset: number): number => cl.lineOf(offset);
     const lineText = (index: number): string => slice(cl.start(index), cl.end(index));
     // Byte offset to UTF-16 offset, decoding from the last offset asked about when it is on the
@@ -459,121 +461,51 @@ export class SecretScanner {
       return lastChar;
     };
 
-    // Keyword pre-filter: which rules could match, and on which lines. A keyword seen more than
-    // `frequentAt` times is dropped from the alternation for the rest of the chunk (and later
-    // chunks: `#hot`) and its rules run over the whole chunk.
+    // Keyword pre-filter: which rules could match, and on which lines. One pass of the keyword
+    // automaton over the bytes lists every keyword occurrence; a keyword seen on more than
+    // `frequentAt` lines makes its rules run over the whole chunk.
     const candidates = new Map<CompiledRule, Set<number> | 'all'>();
     // Lines of candidate per-line work above which one whole-chunk pass is cheaper.
     const frequentAt = Math.max(32, Math.min(256, buf.length >> 12));
     // Candidate lines of one rule above which it runs over the whole chunk instead: on a small
     // chunk a pass over all of it costs about as much as a few native calls on single lines.
-    const wideAt = buf.length < hotFrom ? 4 : frequentAt;
-    const wholeChunk = (key: string): void => {
-      for (const rule of this.#byHit.get(key) ?? []) if (!rule.path || (path !== undefined && rule.path.test(path))) candidates.set(rule, 'all');
-    };
-    // Keywords that were frequent in earlier chunks are only tested for presence, in chunks
-    // large enough for whole-chunk passes to pay: a small file (most of a source tree) has few
-    // hits, and its rules then run on those lines only.
-    const dropped = buf.length >= hotFrom ? [...this.#hot] : [];
-    // One pass at most: each keyword leaves the search once seen, and the search stops when
-    // none is left (a test per keyword would scan a chunk lacking them once per keyword).
-    let missing = dropped.toSorted((a, b) => b.length - a.length);
-    let searchFrom = 0;
-    while (missing.length > 0) {
-      const any = this.#anyOf(missing);
-      any.lastIndex = searchFrom;
-      const m = any.exec(buf as unknown as string);
-      if (!m) break;
-      const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
-      // A Unicode case folding (the Kelvin sign for `k`) may spell a keyword otherwise: count it present.
-      const seen = missing.includes(key) ? key : undefined;
-      for (const k of seen !== undefined ? [seen] : missing) wholeChunk(k);
-      missing = seen !== undefined ? missing.filter((k) => k !== seen) : [];
-      searchFrom = m.index + 1;
-    }
-    const addLine = (key: string, line: number): void => {
-      for (const rule of this.#byHit.get(key) ?? []) {
-        if (rule.path && (path === undefined || !rule.path.test(path))) continue;
-        let lines = candidates.get(rule);
-        if (lines === 'all') continue;
-        if (rule.contextual) {
+    const wideAt = buf.length < smallChunk ? 4 : frequentAt;
+    const applies = (rule: CompiledRule): boolean => !rule.path || (path !== undefined && rule.path.test(path));
+    const keywordLines = new Map<number, Set<number> | 'all'>();
+    let lineStart = -1;
+    let lineEnd = -1;
+    let line = -1;
+    this.#automaton.scan(buf, (keyword, end) => {
+      tick();
+      let lines = keywordLines.get(keyword);
+      if (lines === 'all') return;
+      if (end < lineStart || end >= lineEnd) {
+        line = bl.lineOf(end);
+        lineStart = bl.start(line);
+        lineEnd = bl.end(line) + 1;
+      }
+      if (!lines) keywordLines.set(keyword, (lines = new Set()));
+      lines.add(line);
+      if (lines.size > frequentAt) keywordLines.set(keyword, 'all');
+    });
+    for (const [keyword, lines] of keywordLines) {
+      for (const rule of this.#keywordRules[keyword]!) {
+        if (!applies(rule)) continue;
+        const known = candidates.get(rule);
+        if (known === 'all') continue;
+        if (lines === 'all' || rule.contextual) {
           candidates.set(rule, 'all');
           continue;
         }
-        if (!lines) candidates.set(rule, (lines = new Set()));
-        lines.add(line);
-      }
-    };
-    // A small chunk: one native call lists the keywords present, and their places are found
-    // in a lower-cased copy with indexOf (a native call per hit cost more than the whole scan).
-    // (The regex is shared: a scan stopped by its deadline may have left its lastIndex set.)
-    const search = this.#keywordRegex([])!;
-    search.lastIndex = 0;
-    const found = buf.length < hotFrom ? (search.match(buf as unknown as string) as unknown as Buffer[] | null) : undefined;
-    let lowered: string | undefined;
-    if (found) {
-      const chars = ascii ? buf.toString('latin1') : text();
-      lowered = chars.toLowerCase();
-      // Lower-casing that changes the length (a few Unicode letters) would shift offsets.
-      if (lowered.length !== chars.length) lowered = undefined;
-    }
-    if (found && lowered !== undefined) {
-      const lower = lowered;
-      const keys = new Set(found.map((b) => b.toString(ascii ? 'latin1' : 'utf8').toLowerCase()));
-      for (const key of keys) {
-        if (!this.#byHit.has(key)) continue;
-        const wordStart = this.#keywordSource.get(key)!.startsWith('\\b');
-        const lines = new Set<number>();
-        let count = 0;
-        for (let i = lower.indexOf(key); i >= 0; i = lower.indexOf(key, i + 1)) {
-          tick();
-          if (wordStart && i > 0 && /\w/.test(lower[i - 1]!)) continue;
-          count++;
-          lines.add(cl.lineOf(i));
-        }
-        // Found by the search but not spelled alike in the lower-cased copy (a Unicode case
-        // folding such as the Kelvin sign): the rules run over the whole chunk.
-        if (count === 0 || count > frequentAt) wholeChunk(key);
-        else for (const line of lines) addLine(key, line);
-      }
-    } else if (found !== null) {
-      const hits = new Map<string, number>();
-      let kw = this.#keywordRegex(dropped);
-      let lastLine = -1;
-      let lastLineStart = -1;
-      let lastLineEnd = -1;
-      if (kw) kw.lastIndex = 0;
-      for (let m = kw?.exec(buf as unknown as string); kw && m; m = kw.exec(buf as unknown as string)) {
-        tick();
-        const at = m.index;
-        const key = (m[0] as unknown as Buffer).toString('latin1').toLowerCase();
-        if (at < lastLineStart || at >= lastLineEnd) {
-          lastLine = bl.lineOf(at);
-          lastLineStart = bl.start(lastLine);
-          lastLineEnd = bl.end(lastLine) + 1;
-        }
-        const count = (hits.get(key) ?? 0) + 1;
-        hits.set(key, count);
-        if (count > frequentAt && this.#byKeyword.has(key)) {
-          wholeChunk(key);
-          dropped.push(key);
-          if (this.#hot.size < 64) this.#hot.add(key);
-          const next = this.#keywordRegex(dropped);
-          if (!next) break;
-          next.lastIndex = kw.lastIndex;
-          kw = next;
-          continue;
-        }
-        addLine(key, lastLine);
+        if (!known) candidates.set(rule, new Set(lines));
+        else for (const l of lines) known.add(l);
       }
     }
     if (options.tail) {
       // A multi-line secret may have started in the previous chunk, keyword included.
-      const all = this.#keywordRegex([])!;
-      all.lastIndex = 0;
-      for (let m = all.exec(options.tail); m; m = all.exec(options.tail)) {
-        for (const rule of this.#byHit.get(m[0].toLowerCase()) ?? []) if (rule.multiline && !candidates.has(rule)) candidates.set(rule, new Set());
-      }
+      this.#automaton.scan(Buffer.from(options.tail, 'utf8'), (keyword) => {
+        for (const rule of this.#keywordRules[keyword]!) if (rule.multiline && applies(rule) && !candidates.has(rule)) candidates.set(rule, new Set());
+      });
     }
     for (const rule of this.#always) candidates.set(rule, 'all');
 
@@ -596,6 +528,25 @@ export class SecretScanner {
         const index = from === to ? from : lineOf(base + m.index);
         this.#consider(rule, m, base + m.index, index, from === to ? subject : lineText(index), findings, where);
       }
+    };
+    /** Runs `rule` on `lines` (ascending), and on the lines around each when its matches can cross lines. */
+    const onSortedLines = (rule: CompiledRule, lines: readonly number[]): void => {
+      if (!rule.crosses) {
+        for (const index of lines) onLines(rule, index, index);
+        return;
+      }
+      // Each line and the lines around it, as disjoint ranges.
+      let from = -1;
+      let to = -1;
+      for (const index of lines) {
+        if (from >= 0 && index - crossLines <= to + 1) to = cl.clamp(index + crossLines);
+        else {
+          if (from >= 0) onLines(rule, from, to);
+          from = Math.max(0, index - crossLines);
+          to = cl.clamp(index + crossLines);
+        }
+      }
+      if (from >= 0) onLines(rule, from, to);
     };
     for (const [rule, lines] of candidates) {
       tick();
@@ -634,21 +585,7 @@ export class SecretScanner {
       }
       // Many candidate lines: one RE2 pass over the chunk's bytes beats a native call per line.
       if (lines === 'all' || lines.size > wideAt) wide.push(rule);
-      else if (!rule.crosses) for (const index of [...lines].sort((a, b) => a - b)) onLines(rule, index, index);
-      else {
-        // Each keyword line and the lines around it, as disjoint ranges.
-        let from = -1;
-        let to = -1;
-        for (const index of [...lines].sort((a, b) => a - b)) {
-          if (from >= 0 && index - crossLines <= to + 1) to = cl.clamp(index + crossLines);
-          else {
-            if (from >= 0) onLines(rule, from, to);
-            from = Math.max(0, index - crossLines);
-            to = cl.clamp(index + crossLines);
-          }
-        }
-        if (from >= 0) onLines(rule, from, to);
-      }
+      else onSortedLines(rule, [...lines].sort((a, b) => a - b));
     }
     /** One rule over the whole chunk's bytes. */
     const overChunk = (rule: CompiledRule): void => {
@@ -671,76 +608,31 @@ export class SecretScanner {
         this.#consider(rule, match, at, index, lineText(index), findings, where);
       }
     };
-    wide.sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1));
-    // A union is compiled once per set of rules (and its DFA warms up on first use): on a small
-    // chunk each rule's own pass is cheaper than a union not compiled yet.
-    const unionKey = wide.map((r) => r.rule.id).join('\u0000');
-    if (wide.length === 1 || (buf.length < unionFrom && !this.#unions.has(unionKey))) {
-      for (const rule of wide) overChunk(rule);
-    } else if (wide.length > 1) {
-      // Several rules over the whole chunk: one pass of their union finds the lines where any
-      // of them matches, and each rule then runs on just those lines. A DFA pass costs about
-      // the same for the union as for one rule.
-      const union = this.#unionRegex(wide, unionKey);
-      const through = new Map<CompiledRule, number>();
-      union.lastIndex = 0;
-      for (let m = union.exec(buf as unknown as string); m; m = union.exec(buf as unknown as string)) {
+    /**
+     * A rule with a cheaper search pattern over the whole chunk: one pass of it lists the lines
+     * that can hold a match (line numbers are the same in bytes and in UTF-16 units), and the
+     * rule runs on those lines.
+     */
+    const throughSearch = (rule: CompiledRule): void => {
+      const search = rule.search!;
+      const lines: number[] = [];
+      search.lastIndex = 0;
+      for (let m = search.exec(buf as unknown as string); m; m = search.exec(buf as unknown as string)) {
         tick();
-        const first = bl.lineOf(m.index);
-        const last = bl.lineOf(Math.max(m.index, m.index + (m[0] as unknown as Buffer).length - 1));
-        // Line numbers are the same in bytes and in UTF-16 units. A rule's runs never overlap
-        // (one that crosses lines runs past the union's match), so nothing is reported twice.
-        for (const rule of wide) {
-          const from = Math.max(rule.crosses ? first - crossLines : first, (through.get(rule) ?? -1) + 1, 0);
-          const to = rule.crosses ? cl.clamp(last + crossLines) : last;
-          if (from > to) continue;
-          onLines(rule, from, to);
-          through.set(rule, to);
+        const length = (m[0] as unknown as Buffer).length;
+        if (length === 0) {
+          search.lastIndex++;
+          continue;
         }
-        const next = bl.end(last) + 1;
-        if (next >= buf.length) break;
-        union.lastIndex = next;
+        const last = bl.lineOf(m.index + length - 1);
+        for (let line = Math.max(bl.lineOf(m.index), (lines.at(-1) ?? -1) + 1); line <= last; line++) lines.push(line);
       }
-    }
+      onSortedLines(rule, lines);
+    };
+    wide.sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1));
+    for (const rule of wide) (rule.search ? throughSearch : overChunk)(rule);
     findings.sort((a, b) => (a.location!.offset ?? 0) - (b.location!.offset ?? 0));
     return { findings, lineBreaks: lineBreaks(), length };
-  }
-
-  /** One regex matching wherever any of `rules` matches (cached per set of rules). */
-  #unionRegex(rules: readonly CompiledRule[], key: string): RE2 {
-    let regex = this.#unions.get(key);
-    if (!regex) {
-      // Each pattern in its own group, so an inline flag like `(?i)` stays inside it.
-      regex = new RE2(rules.map((r) => `(?:${r.rule.regex!})`).join('|'), 'g');
-      if (this.#unions.size >= 64) this.#unions.clear();
-      this.#unions.set(key, regex);
-    }
-    return regex;
-  }
-
-  /** A case-insensitive search for any of `keys` (longest first; cached per list). */
-  #anyOf(keys: readonly string[]): RE2 {
-    const id = keys.join('\u0000');
-    let regex = this.#presence.get(id);
-    if (!regex) {
-      regex = new RE2(`(?i)(?:${keys.map((k) => this.#keywordSource.get(k) ?? escapeLiteral(k)).join('|')})`, 'g');
-      if (this.#presence.size >= 256) this.#presence.clear();
-      this.#presence.set(id, regex);
-    }
-    return regex;
-  }
-
-  /** The keyword alternation without `dropped` (cached per set), or undefined when nothing is left. */
-  #keywordRegex(dropped: readonly string[]): RE2 | undefined {
-    const key = dropped.join('\u0000');
-    let regex = this.#keywordRegexes.get(key);
-    if (regex === undefined) {
-      const left = this.#keywordList.filter((k) => !dropped.includes(k));
-      regex = left.length > 0 ? new RE2(`(?i)(?:${left.map((k) => this.#keywordSource.get(k) ?? escapeLiteral(k)).join('|')})`, 'g') : undefined;
-      if (this.#keywordRegexes.size >= 256) this.#keywordRegexes.clear();
-      this.#keywordRegexes.set(key, regex);
-    }
-    return regex;
   }
 
   #consider(
@@ -780,7 +672,13 @@ export class SecretScanner {
     for (const list of c.allowlists) if (allows(list, secret, m[0], line, lineIndex, where.memo, where.path)) return;
     for (const list of this.#global) if ((list.regex || list.stopwords) && allows(list, secret, m[0], line, lineIndex, where.memo, where.path)) return;
     const start = offset + (secretIndex - m.index);
-    const column = start - where.lineStart(lineIndex) + 1;
+    // A match may start on an earlier line than its secret (`(?:^|\s)` takes the line break
+    // before it): the secret's own line and column are reported.
+    const lead = m[0].slice(0, secretIndex - m.index);
+    const lastBreak = lead.lastIndexOf('\n');
+    let secretLine = lineIndex;
+    for (let i = lead.indexOf('\n'); i >= 0; i = lead.indexOf('\n', i + 1)) secretLine++;
+    const column = lastBreak < 0 ? start - where.lineStart(lineIndex) + 1 : lead.length - lastBreak;
     findings.push({
       ruleId: rule.id,
       category: rule.category ?? 'secrets-exposure',
@@ -789,7 +687,7 @@ export class SecretScanner {
       message: rule.description,
       location: {
         ...(where.path !== undefined ? { path: where.path } : {}),
-        line: lineIndex + 1 + where.lineOffset,
+        line: secretLine + 1 + where.lineOffset,
         column,
         offset: where.offsetBase + start,
       },
