@@ -81,6 +81,45 @@ describe.runIf(detectCgroups().ok)('the runner process is bounded by a cgroup (h
   });
 });
 
+describe('without a cgroup the runner process is bounded by rlimits (hostile)', () => {
+  const options = { memoryLimitMb: 512, timeoutMs: 30_000, killGraceMs: 5000, allowWasm: true, processMemoryLimitMb: 160, limitMechanism: 'rlimit' } as const;
+  // 400 MiB of numbers, under a 512 MiB isolate limit: only the process limit can stop it.
+  const BIG = 'const a = []; for (let i = 0; i < 400; i++) a.push(new Float64Array(128 * 1024).fill(i)); a.length';
+
+  it('a run allocating 400 MiB under a 160 MiB process limit fails with memory, RSS stays bounded, the next run works', async () => {
+    await using js = createJsRunner(options);
+    expect(await js.run('1')).toMatchObject({ ok: true });
+    const pid = js.pid!;
+    // No cgroup of its own: what holds is the process's data limit, exactly the configured one.
+    expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).not.toMatch(/buckley-\d+-js/);
+    expect(/^Max data size\s+(\d+)\s+(\d+)\s+bytes *$/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.slice(1)).toEqual([String(160 * MIB), String(160 * MIB)]);
+    const watch = watchRss(pid);
+    const r = await js.run(BIG);
+    const peak = watch.stop();
+    expect(r).toMatchObject({ ok: false, error: { kind: 'memory' } });
+    expect(r.ok ? '' : r.error.message).toContain('160 MiB');
+    expect(peak).toBeLessThan(170 * MIB);
+    expect(await js.run('"back"')).toMatchObject({ ok: true, value: 'back' });
+  });
+
+  it('many isolates at once share the one limit, and WebAssembly is absent even with allowWasm', async () => {
+    await using js = createJsRunner(options);
+    expect(await js.run('typeof WebAssembly')).toMatchObject({ ok: true, value: 'undefined' });
+    const pid = js.pid!;
+    const watch = watchRss(pid);
+    // Eight runs of 40 MiB each fit their isolates; together they pass the process limit.
+    const many = await Promise.all(Array.from({ length: 8 }, () => js.run('const a = []; for (let i = 0; i < 40; i++) a.push(new Float64Array(128 * 1024).fill(i)); new Promise((r) => r(a.length))')));
+    const peak = watch.stop();
+    expect(many.filter((m) => !m.ok).length).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(170 * MIB);
+    expect(await js.run('2')).toMatchObject({ ok: true, value: 2 });
+  });
+
+  it('rejects an unknown mechanism', () => {
+    expect(() => createJsRunner({ limitMechanism: 'none' as 'rlimit' })).toThrow('limitMechanism must be "auto" or "rlimit", got "none"');
+  });
+});
+
 describe('results and host-call arguments are capped (hostile)', () => {
   it('a 64 Mi-character string from an 8 MiB isolate is a too_large failure, not a value', async () => {
     await using js = createJsRunner({ memoryLimitMb: 8, timeoutMs: 10_000 });

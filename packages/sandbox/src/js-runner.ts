@@ -31,10 +31,18 @@ export interface JsRunnerOptions extends JsLimits {
   readonly killGraceMs?: number | undefined;
   /**
    * Memory limit of the whole runner process (every isolate in it, WebAssembly memory, and
-   * V8 itself), in MiB, held by a cgroup when the host offers one (see `doctor()`); the kernel
-   * kills the process past it, and the runs in flight fail with `memory`. Default 1024.
+   * V8 itself), in MiB. Held by a cgroup when the host offers one (see `doctor()`): the kernel
+   * kills the process past it, and the runs in flight fail with `memory`. Without one, by
+   * `RLIMIT_DATA` with V8 in `--jitless` mode (slower, and no WebAssembly even with
+   * `allowWasm`): V8 fails its allocation past it and the runs in flight fail with `memory`.
+   * Default 1024.
    */
   readonly processMemoryLimitMb?: number | undefined;
+  /**
+   * What holds `processMemoryLimitMb`: `auto` (a cgroup when one is writable, else rlimits) or
+   * `rlimit` (never a cgroup). Default `auto`.
+   */
+  readonly limitMechanism?: 'auto' | 'rlimit' | undefined;
   /**
    * Whether guest code gets `WebAssembly`. Off by default: its memory is not counted by the
    * isolate's heap limit (only by the process limit above). The config key is
@@ -192,7 +200,11 @@ export class JsRunner implements AsyncDisposable {
       killGraceMs: options.killGraceMs ?? 2000,
       processMemoryLimitMb: options.processMemoryLimitMb ?? 1024,
       allowWasm: options.allowWasm ?? false,
+      limitMechanism: options.limitMechanism ?? 'auto',
     };
+    if (this.#options.limitMechanism !== 'auto' && this.#options.limitMechanism !== 'rlimit') {
+      throw new InvalidArgumentError(`limitMechanism must be "auto" or "rlimit", got ${JSON.stringify(this.#options.limitMechanism)}`);
+    }
     checkOptions(this.#options);
     if (typeof this.#options.allowWasm !== 'boolean') throw new InvalidArgumentError(`allowWasm must be a boolean, got ${JSON.stringify(this.#options.allowWasm)}`);
     const processMb = this.#options.processMemoryLimitMb;
@@ -346,9 +358,13 @@ export class JsRunner implements AsyncDisposable {
       this.#child = null;
       this.#ready = null;
     }
-    const overLimit = cgroup?.limitsHit().includes('memory') === true;
+    // Without a cgroup the data limit makes V8 fail an allocation, which it reports before it aborts.
+    const overLimit = cgroup === null ? /out of memory|Allocation failed|is_heap_oom = 1/i.test(stderr) : cgroup.limitsHit().includes('memory');
     const failure: JsFailure = overLimit
-      ? { kind: 'memory', message: `the runner process went over its memory limit of ${this.#options.processMemoryLimitMb} MiB (processMemoryLimitMb) and was killed` }
+      ? {
+          kind: 'memory',
+          message: `the runner process went over its memory limit of ${this.#options.processMemoryLimitMb} MiB (processMemoryLimitMb${cgroup === null ? ', held by RLIMIT_DATA' : ''}) and was killed`,
+        }
       : { kind: 'crash', message: `the runner process died (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim().slice(-300)}` : ''}` };
     const unseen: number[] = [];
     for (const [id, pending] of this.#pending) {
@@ -438,7 +454,7 @@ export class JsRunner implements AsyncDisposable {
     if (!ivm.ok) {
       return Promise.reject(new SandboxUnavailableError('isolated-vm', `isolated-vm cannot be loaded (${ivm.reason})`, ISOLATED_VM_FIX));
     }
-    this.#cgroups ??= detectCgroups();
+    this.#cgroups ??= this.#options.limitMechanism === 'rlimit' ? { ok: false, reason: 'cgroups turned off by limitMechanism "rlimit"' } : detectCgroups();
     let cgroup: RunCgroup | null = null;
     if (this.#cgroups.ok) {
       try {
@@ -450,9 +466,16 @@ export class JsRunner implements AsyncDisposable {
     }
     const ready = new Promise<RunnerProcess>((resolve, reject) => {
       // --no-node-snapshot: isolated-vm asks for it on Node >= 20, where the startup snapshot can crash new isolates.
-      const node = [process.execPath, '--no-node-snapshot', '-e', JS_WORKER_SOURCE];
+      const processMb = this.#options.processMemoryLimitMb;
+      // Without a cgroup: RLIMIT_DATA (private writable memory: isolate heaps, buffers, thread
+      // stacks) holds the whole process, with V8 in --jitless mode. With its JIT on, V8 maps a
+      // 512 MiB writable code range per isolate that it barely touches, so a data limit (or an
+      // address-space limit) would count reservations, not memory. --jitless also removes WebAssembly.
+      const rlimits = cgroup === null ? [{ flag: '-d' as const, value: processMb * 1024 }] : [];
+      const heap = cgroup === null ? ['--jitless'] : [];
+      const node = [process.execPath, '--no-node-snapshot', ...heap, '-e', JS_WORKER_SOURCE];
       // The launcher joins the cgroup before it execs node, so every thread and byte of the runner is counted from the start.
-      const child = spawn('/bin/sh', launcherArgs(cgroup?.procsFiles ?? [], [], node), {
+      const child = spawn('/bin/sh', launcherArgs(cgroup?.procsFiles ?? [], rlimits, node), {
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
         env: { BUCKLEY_IVM_PATH: ivm.path, ...(this.#options.allowWasm ? { BUCKLEY_JS_WASM: '1' } : {}) },
         serialization: 'advanced',

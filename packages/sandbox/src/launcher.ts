@@ -27,9 +27,9 @@ export const LAUNCHER_SCRIPT = [
 /** Marker of launcher failures on stderr. */
 export const LAUNCHER_FAILURE = 'buckley-sandbox: ';
 
-/** One rlimit for the launcher: POSIX `ulimit` flag (`-f` in 512-byte blocks, `-t` seconds, `-v` KiB) or `nproc`. */
+/** One rlimit for the launcher: POSIX `ulimit` flag (`-f` in 512-byte blocks, `-t` seconds, `-v` and `-d` KiB) or `nproc`. */
 export interface Rlimit {
-  readonly flag: '-f' | '-t' | '-v' | 'nproc';
+  readonly flag: '-f' | '-t' | '-v' | '-d' | 'nproc';
   readonly value: number;
 }
 
