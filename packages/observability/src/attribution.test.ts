@@ -42,8 +42,10 @@ describe('attribution context', () => {
     ['traceId', 'ABC', '32 lower-case hex digits'],
     ['traceId', '0'.repeat(32), 'not all zero'],
     ['spanId', 'z'.repeat(16), '16 lower-case hex digits'],
-    ['sessionId', '', 'a string of 1 to 256 characters'],
-    ['sessionId', 42, 'a string of 1 to 256 characters'],
+    ['sessionId', '', 'a string of 1 to 200 characters'],
+    ['sessionId', 42, 'a string of 1 to 200 characters'],
+    ['sessionId', 'a b', 'without whitespace'],
+    ['taskId', 'x'.repeat(201), 'a string of 1 to 200 characters'],
   ])('refuses %s = %j before running the scope', (field, value, expected) => {
     const context = createAttributionContext();
     let ran = false;

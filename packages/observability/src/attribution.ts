@@ -40,6 +40,8 @@ export const ATTRIBUTION_FIELDS = [
   'nodeId',
 ] as const satisfies ReadonlyArray<keyof Attribution & keyof EventMetadata>;
 
+// Ids end up in stream ids (`session:<id>`, at most 256 characters, no whitespace).
+const idPattern = /^[^\s\p{Cc}]{1,200}$/u;
 const traceIdPattern = /^(?!0{32})[0-9a-f]{32}$/;
 const spanIdPattern = /^(?!0{16})[0-9a-f]{16}$/;
 
@@ -54,8 +56,8 @@ export function validateAttribution(attribution: Attribution): Attribution {
     if (value === undefined) continue;
     if (field === 'attempt') {
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new InvalidAttributionError(field, value, 'an integer >= 1');
-    } else if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
-      throw new InvalidAttributionError(field, value, 'a string of 1 to 256 characters');
+    } else if (typeof value !== 'string' || !idPattern.test(value)) {
+      throw new InvalidAttributionError(field, value, 'a string of 1 to 200 characters without whitespace or control characters');
     } else if (field === 'traceId' && !traceIdPattern.test(value)) {
       throw new InvalidAttributionError(field, value, '32 lower-case hex digits, not all zero');
     } else if (field === 'spanId' && !spanIdPattern.test(value)) {

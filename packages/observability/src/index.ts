@@ -1,5 +1,7 @@
 export { ATTRIBUTION_FIELDS, createAttributionContext, validateAttribution } from './attribution.js';
 export type { Attribution, AttributionContext } from './attribution.js';
+export { createBatchingWriter } from './batching-writer.js';
+export type { BatchingWriter, BatchingWriterOptions } from './batching-writer.js';
 export { OUTCOME_EVENT_SUFFIX, familyOf } from './event-families.js';
 export type {
   AgentTurnEvent,
@@ -26,6 +28,9 @@ export type {
   ToolRunRequested,
   WorkflowEvent,
 } from './event-families.js';
+export { BuckleyAttribute, GEN_AI_SEMCONV_VERSION, GenAiAttribute, GenAiOperation } from './gen-ai-attributes.js';
+export { createObservabilityMetrics } from './metrics.js';
+export type { ObservabilityMetrics, ObservabilityMetricsOptions } from './metrics.js';
 export {
   InvalidAttributionError,
   InvalidObservabilityOptionError,
@@ -33,6 +38,13 @@ export {
   ObservabilityError,
   ObservabilityErrorCode,
   OperationDeniedError,
+  TelemetryDroppedError,
   isDenial,
   isObservabilityError,
 } from './observability-errors.js';
+export { createRecorder, streamIdFor } from './recorder.js';
+export type { ObserveOptions, OperationScope, Recorder, RecorderOptions, RecordOptions } from './recorder.js';
+export { createRedactor, redactMetadata, toJsonValue } from './redaction.js';
+export type { Redactor } from './redaction.js';
+export { createTracing } from './tracing.js';
+export type { Tracing, TracingOptions } from './tracing.js';

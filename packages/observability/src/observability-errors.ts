@@ -6,6 +6,7 @@ export const ObservabilityErrorCode = {
   InvalidOption: 'INVALID_OBSERVABILITY_OPTION',
   OperationDenied: 'OPERATION_DENIED',
   Closed: 'OBSERVABILITY_CLOSED',
+  TelemetryDropped: 'TELEMETRY_DROPPED',
 } as const;
 
 /** One of {@link ObservabilityErrorCode}'s values. */
@@ -62,6 +63,21 @@ export class OperationDeniedError extends ObservabilityError {
 export class ObservabilityClosedError extends ObservabilityError {
   constructor(what: string, options?: BuckleyErrorOptions) {
     super(ObservabilityErrorCode.Closed, `${what} is closed`, options);
+  }
+}
+
+/** A bound of the batching writer dropped the record; it was counted and reported in a `telemetry.dropped` event. */
+export class TelemetryDroppedError extends ObservabilityError {
+  /** `buffer_full` (the buffer and its waiters were full) or `store_failed` (the flush failed after its retries). */
+  readonly reason: 'buffer_full' | 'store_failed';
+
+  constructor(reason: 'buffer_full' | 'store_failed', options?: BuckleyErrorOptions) {
+    super(
+      ObservabilityErrorCode.TelemetryDropped,
+      reason === 'buffer_full' ? 'telemetry buffer is full, the record was dropped' : 'the store refused the batch after its retries, the record was dropped',
+      { retryable: true, ...options },
+    );
+    this.reason = reason;
   }
 }
 
