@@ -146,6 +146,8 @@ interface Context {
   readonly newlines: number[];
   /** `ruleId@offset` of findings already added. */
   readonly seen: Set<string>;
+  /** Variables assigned a value that holds credentials (`k=$(cat ~/.ssh/id_rsa)`). */
+  readonly tainted: Set<string>;
 }
 
 /** Findings kept per analysis; a hostile command with thousands of `rm -rf /` needs only a few. */
@@ -349,6 +351,68 @@ function collectsSecrets(command: SimpleCommand): boolean {
   return first !== undefined && envDumpers.has(first) && command.argv.slice(1).every((w) => w.text.startsWith('-'));
 }
 
+/** Every word of a command: its argv, its assignments' values and its redirection targets. */
+function wordsOf(command: SimpleCommand): Word[] {
+  return [...command.argv, ...command.assignments.map((a) => a.value), ...command.redirections.map((r) => r.target)];
+}
+
+/** `NAME=value` words given to `export`, `declare`, `local`, `readonly`, `typeset`. */
+const declaring = new Set(['export', 'declare', 'local', 'readonly', 'typeset']);
+
+/**
+ * Marks the variables whose value holds credentials: assigned from a command substitution that
+ * reads them (`k=$(cat ~/.aws/credentials)`, `export K="$(< ~/.ssh/id_rsa)"`) or from a tainted
+ * variable, in whatever order the assignments come (a walk over "assigned from" edges: linear).
+ */
+function taintVariables(ctx: Context): void {
+  const from = new Map<string, string[]>();
+  const queue: string[] = [];
+  const bind = (name: string, value: Word): void => {
+    if (commandsOf(ctx, [value]).some(collectsSecrets)) queue.push(name);
+    for (const e of value.expansions) {
+      if (e.kind !== 'parameter' || e.name === undefined) continue;
+      const list = from.get(e.name) ?? [];
+      list.push(name);
+      from.set(e.name, list);
+    }
+  };
+  for (const c of ctx.commands) {
+    for (const a of c.assignments) bind(a.name, a.value);
+    if (c.program !== undefined && declaring.has(c.program.text)) {
+      for (const w of c.argv.slice(1)) {
+        const eq = /^([A-Za-z_][A-Za-z0-9_]*)=/.exec(w.text);
+        if (eq) bind(eq[1]!, w);
+      }
+    }
+  }
+  while (queue.length > 0) {
+    const name = queue.pop()!;
+    if (ctx.tainted.has(name)) continue;
+    ctx.tainted.add(name);
+    for (const next of from.get(name) ?? []) queue.push(next);
+  }
+}
+
+/** Words whose expansion holds credentials: a substitution that reads them, or a tainted variable. */
+function holdsSecrets(ctx: Context, words: readonly Word[]): boolean {
+  return commandsOf(ctx, words).some(collectsSecrets) || words.some((w) => w.expansions.some((e) => e.kind === 'parameter' && e.name !== undefined && ctx.tainted.has(e.name)));
+}
+
+/** The command reads credentials itself, or is given them through a substitution or a variable. */
+function carriesSecrets(ctx: Context, command: SimpleCommand): boolean {
+  return collectsSecrets(command) || holdsSecrets(ctx, wordsOf(command));
+}
+
+/** The first variable expanded in `words` whose name says it holds a credential (`GITHUB_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `DB_PASSWORD`). */
+function credentialVariableIn(words: readonly Word[]): string | undefined {
+  for (const w of words) {
+    for (const e of w.expansions) {
+      if (e.kind === 'parameter' && e.name !== undefined && /(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)(?:_|$)/i.test(e.name)) return e.name;
+    }
+  }
+  return undefined;
+}
+
 function checkCommand(ctx: Context, command: SimpleCommand): void {
   const eff = effective(command.argv);
   const name = eff?.name;
@@ -449,8 +513,12 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
   // Secrets read by this command: sensitive enough alone, critical when it also sends.
   const sensitiveArgs = args.filter((a) => isSensitivePath(uploadPath(a.text)));
   const sensitiveIn = command.redirections.filter((r) => !r.op.includes('>') && isSensitivePath(r.target.text));
-  if (name !== undefined && senders.has(name) && (sensitiveArgs.length > 0 || sensitiveIn.length > 0 || commandsOf(ctx, args).some(collectsSecrets))) {
+  const sent = name !== undefined && senders.has(name);
+  if (sent && (sensitiveArgs.length > 0 || sensitiveIn.length > 0 || holdsSecrets(ctx, [...args, ...command.redirections.map((r) => r.target)]))) {
     add(ctx, command, 'command.exfiltration', 'exfiltration', 'critical', `${name} sends credentials or private keys over the network`);
+  } else if (sent && credentialVariableIn(args) !== undefined) {
+    // Often legitimate (`curl -H "Authorization: Bearer $GITHUB_TOKEN" https://api.github.com`): reported, not blocking.
+    add(ctx, command, 'command.credential-variable', 'exfiltration', 'medium', `${name} sends the value of $${credentialVariableIn(args)} over the network`, 0.5);
   } else if (sensitiveArgs.length > 0 || sensitiveIn.length > 0) {
     add(ctx, command, 'command.sensitive-read', 'sensitive-data', 'high', 'reads credentials or private keys (~/.ssh, ~/.aws, /etc/shadow, ...)', 0.8);
   }
@@ -476,6 +544,7 @@ function checkPipelines(ctx: Context): void {
     let downloaded = false;
     let secrets = false;
     let encoded = false;
+    let credential: string | undefined;
     for (const command of list) {
       const n = effective(command.argv)?.name;
       if (n !== undefined && command.pipeIndex > 0) {
@@ -486,11 +555,14 @@ function checkPipelines(ctx: Context): void {
           add(ctx, command, 'command.exfiltration', 'exfiltration', 'critical', `credentials or private keys are piped into ${n}`);
         } else if (senders.has(n) && encoded) {
           add(ctx, command, 'command.exfiltration', 'exfiltration', 'high', `encoded or archived data is piped into ${n}`, 0.6);
+        } else if (senders.has(n) && credential !== undefined) {
+          add(ctx, command, 'command.credential-variable', 'exfiltration', 'medium', `the value of $${credential} is piped into ${n}`, 0.5);
         }
       }
       downloaded ||= n !== undefined && downloaders.has(n);
-      secrets ||= collectsSecrets(command);
+      secrets ||= carriesSecrets(ctx, command);
       encoded ||= n !== undefined && encoders.has(n);
+      credential ??= credentialVariableIn(wordsOf(command));
     }
   }
 }
@@ -597,7 +669,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   const assignments: VariableAssignment[] = [];
   const newlines: number[] = [];
   for (let i = command.indexOf('\n'); i >= 0; i = command.indexOf('\n', i + 1)) newlines.push(i);
-  const ctx: Context = { commands, findings, source: command, newlines, seen: new Set() };
+  const ctx: Context = { commands, findings, source: command, newlines, seen: new Set(), tainted: new Set() };
   // `bash -c 'literal'` and `eval 'literal'` are parsed too, a bounded number of levels deep.
   const pending: { source: string; base: number; level: number }[] = [{ source: command, base: 0, level: 0 }];
   let nextPipeline = 0;
@@ -627,10 +699,9 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
       }
     }
   }
-  for (const c of commands) {
-    builtinAssignments(c, assignments);
-    checkCommand(ctx, c);
-  }
+  for (const c of commands) builtinAssignments(c, assignments);
+  taintVariables(ctx);
+  for (const c of commands) checkCommand(ctx, c);
   checkPipelines(ctx);
   checkForkBombs(ctx, functions);
   return { ok: noBlockingFindings(findings), commands, assignments, findings };
