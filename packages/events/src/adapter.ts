@@ -36,4 +36,6 @@ export type {
   ResolvedSubscribeFrom,
 } from './validation.js';
 export { ChangeNotifier, createPullSubscription } from './subscription.js';
+export { compareGroups, percentileCont, resolveOutcomeQuery, roundCost } from './outcome-query.js';
+export type { ResolvedOutcomeQuery } from './outcome-query.js';
 export type { PullSource, PullSubscriptionOptions } from './subscription.js';

@@ -16,6 +16,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './event-store.js';
+import { type OutcomeQueries, type OutcomeQuery, type OutcomeStats, aggregateOutcomes, resolveOutcomeQuery } from './outcome-query.js';
 import { ChangeNotifier, type PullSource, createPullSubscription } from './subscription.js';
 import {
   type NormalizedFilter,
@@ -36,6 +37,9 @@ import {
 /** Options of {@link createInMemoryEventStore}. */
 export interface InMemoryEventStoreOptions extends EventStoreOptions {}
 
+/** What {@link createInMemoryEventStore} returns: the event store and its outcome queries. */
+export type InMemoryEventStore = EventStore & OutcomeQueries;
+
 /**
  * Creates an event store that keeps everything in this process's memory: for tests and for
  * programs that need no durability. It honours the whole `EventStore` contract (it runs the
@@ -47,11 +51,11 @@ export interface InMemoryEventStoreOptions extends EventStoreOptions {}
  * await store.append('session:1', [{ type: 'session.started', data: { cwd: '/repo' } }]);
  * ```
  */
-export function createInMemoryEventStore(options: InMemoryEventStoreOptions = {}): EventStore {
-  return new InMemoryEventStore(resolveStoreOptions(options));
+export function createInMemoryEventStore(options: InMemoryEventStoreOptions = {}): InMemoryEventStore {
+  return new MemoryEventStore(resolveStoreOptions(options));
 }
 
-class InMemoryEventStore implements EventStore {
+class MemoryEventStore implements InMemoryEventStore {
   readonly #options: ResolvedStoreOptions;
   readonly #log: StoredEvent[] = [];
   readonly #streams = new Map<string, StoredEvent[]>();
@@ -165,6 +169,13 @@ class InMemoryEventStore implements EventStore {
       if (matchesFilter(event, filter)) out.push(event);
     }
     return out;
+  }
+
+  async queryOutcomes(query: OutcomeQuery = {}): Promise<OutcomeStats[]> {
+    this.#assertOpen();
+    resolveOutcomeQuery(query);
+    throwIfAborted(query.signal);
+    return aggregateOutcomes(this.#log, query);
   }
 
   async subscribe(options: SubscribeOptions = {}): Promise<Subscription> {

@@ -43,5 +43,7 @@ export {
   isWrongExpectedVersionError,
 } from './event-store-errors.js';
 export { eventPosition } from './validation.js';
+export { OUTCOME_GROUP_KEYS, aggregateOutcomes } from './outcome-query.js';
+export type { OutcomeGroupKey, OutcomeQueries, OutcomeQuery, OutcomeStats } from './outcome-query.js';
 export { createInMemoryEventStore } from './in-memory-event-store.js';
-export type { InMemoryEventStoreOptions } from './in-memory-event-store.js';
+export type { InMemoryEventStore, InMemoryEventStoreOptions } from './in-memory-event-store.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredEvent } from '@buckley/events';
-import { describeEventStoreConformance } from '@buckley/testing';
+import { describeEventStoreConformance, describeOutcomeQueryConformance } from '@buckley/testing';
 import { createTestPGlite } from '@buckley/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPGliteEventStore } from './index.js';
@@ -18,6 +18,11 @@ afterAll(async () => {
 describeEventStoreConformance({
   name: 'pglite',
   create: (options) => createPGliteEventStore({ ...options, pglite, pollMs: 200 }),
+});
+
+describeOutcomeQueryConformance({
+  name: 'pglite',
+  create: (options) => createPGliteEventStore({ ...options, pglite }),
 });
 
 describe('PGlite event store', () => {

@@ -1,7 +1,7 @@
 import { EventStoreUnavailableError, type StoredEvent, eventPosition, isEventStoreError, isEventStoreUnavailableError } from '@buckley/events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describeEventStoreConformance } from '@buckley/testing';
+import { describeEventStoreConformance, describeOutcomeQueryConformance } from '@buckley/testing';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { uuidv7 } from '@buckley/utils';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -41,6 +41,11 @@ describeEventStoreConformance({
       },
     };
   },
+});
+
+describeOutcomeQueryConformance({
+  name: 'postgres',
+  create: (options) => createPostgresEventStore({ ...options, pool: pgt.pool, schema: pgt.schema }),
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -284,7 +289,7 @@ describe('Postgres event store: migrations', () => {
       for (const r of results) expect({ code: r.code, stderr: r.code === 0 ? '' : r.err }).toEqual({ code: 0, stderr: '' });
       const applied = results.flatMap((r) => JSON.parse(r.out) as string[]);
       // Each migration ran exactly once, in one process or the other.
-      expect(applied.toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append', '2026-12-02-003-append-after-write']);
+      expect(applied.toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append', '2026-12-02-003-append-after-write', '2026-12-02-004-outcomes']);
       await using store = await createPostgresEventStore({ pool: pgt.pool, schema, migrate: false });
       expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);
     } finally {
@@ -300,7 +305,7 @@ describe('Postgres event store: migrations', () => {
       const results = await Promise.all(dbs.map((db) => migrateEventStore(db, { schema })));
       const applied = results.flatMap((r) => r.results ?? []).filter((r) => r.status === 'Success');
       // Each migration ran exactly once, in one of the two pools.
-      expect(applied.map((r) => r.migrationName).toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append', '2026-12-02-003-append-after-write']);
+      expect(applied.map((r) => r.migrationName).toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append', '2026-12-02-003-append-after-write', '2026-12-02-004-outcomes']);
       expect((await migrateEventStore(dbs[0]!, { schema })).results).toEqual([]);
       await using store = await createPostgresEventStore({ pool: pools[0], schema });
       expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);
@@ -349,5 +354,44 @@ describe('Postgres event store: query plans', () => {
     uses('toolName', 'events_tool');
     for (const plan of Object.values(plans)) expect(plan.join('\n')).not.toMatch(/Seq Scan on events/);
   });
-});
 
+  it('serves the common outcome-query filters from the outcome indexes on 100k events', async () => {
+    const partition = 'explain-outcomes';
+    // Through the events table, so the trigger fills the outcomes table as appends do.
+    await pgt.pool.query(
+      `INSERT INTO "${pgt.schema}".events (partition, stream_id, version, event_id, type, data, metadata, occurred_at)
+       SELECT $1, 'stream-' || (g % 500), g / 500 + 1, gen_random_uuid(),
+              CASE WHEN g % 2 = 0 THEN 'model.call.completed' ELSE 'tool.run.completed' END,
+              jsonb_build_object('inputTokens', g % 4000, 'outputTokens', g % 300, 'costUsd', (g % 9) / 10000.0),
+              jsonb_build_object('sessionId', 'session-' || (g % 500), 'planId', 'plan-' || (g % 300), 'taskId', 'task-' || (g % 5000),
+                                 'experimentId', 'exp-' || (g % 60), 'modelId', 'model-' || (g % 40), 'toolName', 'tool-' || (g % 40),
+                                 'outcome', CASE WHEN g % 50 = 0 THEN 'failure' ELSE 'success' END, 'durationMs', g % 3000),
+              now() - make_interval(secs => g)
+         FROM generate_series(1, 100000) AS g`,
+      [partition],
+    );
+    await pgt.pool.query(`ANALYZE "${pgt.schema}".outcomes`);
+    await using store = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition, migrate: false });
+    const plans: Record<string, string[]> = {
+      modelId: await store.explainOutcomes({ filter: { modelId: 'model-7' } }),
+      toolName: await store.explainOutcomes({ filter: { toolName: 'tool-3' }, groupBy: ['planId'] }),
+      planId: await store.explainOutcomes({ filter: { planId: 'plan-12' }, groupBy: ['modelId'] }),
+      experimentId: await store.explainOutcomes({ filter: { experimentId: 'exp-5' }, groupBy: ['modelId'] }),
+      sessionId: await store.explainOutcomes({ filter: { sessionId: 'session-9' } }),
+      taskId: await store.explainOutcomes({ filter: { taskId: 'task-77' } }),
+      'outcome failure': await store.explainOutcomes({ filter: { outcome: 'failure' }, groupBy: ['toolName'] }),
+    };
+    for (const [name, plan] of Object.entries(plans)) console.log(`-- outcomes ${name}\n${plan.join('\n')}\n`);
+    const uses = (name: string, index: string) => expect(`${name}: ${plans[name]!.join('\n')}`).toContain(index);
+    uses('modelId', 'outcomes_model');
+    uses('toolName', 'outcomes_tool');
+    uses('planId', 'outcomes_plan');
+    uses('experimentId', 'outcomes_experiment');
+    uses('sessionId', 'outcomes_session');
+    uses('taskId', 'outcomes_task');
+    uses('outcome failure', 'outcomes_outcome');
+    for (const plan of Object.values(plans)) expect(plan.join('\n')).not.toMatch(/Seq Scan on outcomes/);
+    const [row] = await store.queryOutcomes({ filter: { modelId: 'model-7' } });
+    expect(row).toMatchObject({ runs: 2500, timedRuns: 2500, outcomes: { success: 2500 } });
+  });
+});

@@ -11,6 +11,12 @@ import {
   InvalidEventStoreOptionError,
   type JsonValue,
   type NewEvent,
+  OUTCOMES,
+  type Outcome,
+  type OutcomeGroupKey,
+  type OutcomeQueries,
+  type OutcomeQuery,
+  type OutcomeStats,
   type ReadAllOptions,
   type ReadOptions,
   type SignalOptions,
@@ -27,6 +33,7 @@ import {
   type NormalizedFilter,
   type PreparedAppend,
   type PullSource,
+  type ResolvedOutcomeQuery,
   type ResolvedStoreOptions,
   assertStreamId,
   createPullSubscription,
@@ -34,6 +41,7 @@ import {
   parseCursor,
   prepareAppends,
   prepareSnapshot,
+  resolveOutcomeQuery,
   resolveReadAllOptions,
   resolveReadOptions,
   resolveSubscribeFrom,
@@ -93,6 +101,44 @@ interface EventRow {
   xid?: string | null;
 }
 
+/** The column of the outcomes table that holds each group key. */
+const OUTCOME_COLUMNS: Readonly<Record<OutcomeGroupKey, string>> = {
+  sessionId: 'session_id',
+  planId: 'plan_id',
+  taskId: 'task_id',
+  experimentId: 'experiment_id',
+  modelId: 'model_id',
+  toolName: 'tool_name',
+  agentId: 'agent_id',
+  type: 'type',
+};
+
+type OutcomeRow = Record<string, string | number | null>;
+
+function toOutcomeStats(row: OutcomeRow, groupBy: readonly OutcomeGroupKey[]): OutcomeStats {
+  const group: Partial<Record<OutcomeGroupKey, string | null>> = {};
+  groupBy.forEach((key, i) => {
+    const value = row[`g${i}`];
+    group[key] = value === null || value === undefined ? null : String(value);
+  });
+  const runs = Number(row.runs);
+  const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, Number(row[o])])) as Record<Outcome, number>;
+  const orNull = (value: string | number | null | undefined) => (value === null || value === undefined ? null : Number(value));
+  return {
+    group,
+    runs,
+    outcomes,
+    successRate: outcomes.success / runs,
+    timedRuns: Number(row.timed),
+    p50DurationMs: orNull(row.p50),
+    p95DurationMs: orNull(row.p95),
+    inputTokens: Number(row.input_tokens),
+    cachedInputTokens: Number(row.cached_input_tokens),
+    outputTokens: Number(row.output_tokens),
+    costUsd: Number(row.cost_usd),
+  };
+}
+
 /** Shortest gap between two NOTIFYs of one store during a burst of appends. */
 const NOTIFY_INTERVAL_MS = 2;
 
@@ -102,7 +148,7 @@ const EXPECTED_CODES = { any: -1, no_stream: -2, exists: -3 } as const;
  * The event store over Postgres SQL, shared by the server (`pg`) and embedded (PGlite)
  * factories: the same tables, the same `append_events` function, the same queries.
  */
-export class SqlEventStore implements EventStore {
+export class SqlEventStore implements EventStore, OutcomeQueries {
   readonly #backend: EventStoreBackend;
   readonly #db: AnyKysely;
   readonly #options: ResolvedStoreOptions;
@@ -330,6 +376,49 @@ export class SqlEventStore implements EventStore {
     const { after, limit, filter } = resolveReadAllOptions(options);
     const rows = await this.#run(this.#logQuery(after, limit, filter, true) as unknown as RawBuilder<Record<string, string>>);
     return rows.map((row) => Object.values(row)[0]!);
+  }
+
+  async queryOutcomes(query: OutcomeQuery = {}): Promise<OutcomeStats[]> {
+    this.#assertOpen();
+    const resolved = resolveOutcomeQuery(query);
+    throwIfAborted(query.signal);
+    const rows = await this.#run(this.#outcomeQuery(resolved));
+    return rows.filter((row) => Number(row.runs) > 0).map((row) => toOutcomeStats(row, resolved.groupBy));
+  }
+
+  /** The plan Postgres chooses for an outcome query (`EXPLAIN` text lines). */
+  async explainOutcomes(query: OutcomeQuery = {}): Promise<string[]> {
+    this.#assertOpen();
+    const rows = await this.#run(this.#outcomeQuery(resolveOutcomeQuery(query), true) as unknown as RawBuilder<Record<string, string>>);
+    return rows.map((row) => Object.values(row)[0]!);
+  }
+
+  #outcomeQuery(query: ResolvedOutcomeQuery, explain = false): RawBuilder<OutcomeRow> {
+    const { filter, groupBy } = query;
+    const conditions = [sql`o.partition = ${this.#options.partition}`];
+    if (filter.types) conditions.push(sql`o.type = ANY (${filter.types}::text[])`);
+    if (filter.typePrefixes) {
+      conditions.push(sql`(${sql.join(filter.typePrefixes.map((p) => sql`o.type LIKE ${escapeLike(p) + '%'}`), sql` OR `)})`);
+    }
+    for (const [key, value] of filter.attribution) conditions.push(sql`${sql.ref(`o.${OUTCOME_COLUMNS[key]}`)} = ${value}`);
+    if (filter.outcomes) conditions.push(sql`o.outcome = ANY (${filter.outcomes}::text[])`);
+    if (filter.occurredFrom) conditions.push(sql`o.occurred_at >= ${filter.occurredFrom}::timestamptz`);
+    if (filter.occurredBefore) conditions.push(sql`o.occurred_at < ${filter.occurredBefore}::timestamptz`);
+    const groups = groupBy.map((key) => sql.ref(`o.${OUTCOME_COLUMNS[key]}`));
+    const counts = OUTCOMES.map((o) => sql`count(*) FILTER (WHERE o.outcome = ${sql.lit(o)}) AS ${sql.id(o)}`);
+    return sql<OutcomeRow>`${explain ? sql`EXPLAIN ` : sql``}
+      SELECT ${sql.join([...groups.map((g, i) => sql`${g} AS ${sql.id(`g${i}`)}`), sql`count(*) AS runs`], sql`, `)},
+             ${sql.join(counts, sql`, `)},
+             count(o.duration_ms) AS timed,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY o.duration_ms) AS p50,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY o.duration_ms) AS p95,
+             coalesce(sum(o.input_tokens), 0)::float8 AS input_tokens,
+             coalesce(sum(o.cached_input_tokens), 0)::float8 AS cached_input_tokens,
+             coalesce(sum(o.output_tokens), 0)::float8 AS output_tokens,
+             round(coalesce(sum(o.cost_usd), 0), 9)::float8 AS cost_usd
+        FROM ${this.#t('outcomes')} o
+       WHERE ${sql.join(conditions, sql` AND `)}
+       ${groups.length === 0 ? sql`` : sql`GROUP BY ${sql.join(groups, sql`, `)} ORDER BY ${sql.join(groups.map((g) => sql`${g} NULLS LAST`), sql`, `)}`}`;
   }
 
   async subscribe(options: SubscribeOptions = {}): Promise<Subscription> {

@@ -5,6 +5,8 @@ export { waitUntil, randomSuffix } from './wait.js';
 export { describeBusConformance } from './bus-conformance.js';
 export type { BusConformanceOptions } from './bus-conformance.js';
 export { describeEventStoreConformance, eventStoreConformanceTests } from './event-store-conformance.js';
+export { describeOutcomeQueryConformance, outcomeQueryConformanceTests } from './outcome-query-conformance.js';
+export type { OutcomeQueryConformanceOptions, OutcomeQueryStore } from './outcome-query-conformance.js';
 export type { EventStoreConformanceOptions, HeldTransaction } from './event-store-conformance.js';
 export { describeAgentRegistryConformance } from './agent-registry-conformance.js';
 export type {
