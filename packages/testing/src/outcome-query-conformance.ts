@@ -64,7 +64,6 @@ async function seedKnown(store: EventStore): Promise<void> {
 
 const stats = (fields: Partial<OutcomeStats> & Pick<OutcomeStats, 'runs'>): OutcomeStats => ({
   group: {},
-  outcomes: zero,
   successRate: 0,
   timedRuns: 0,
   p50DurationMs: null,
