@@ -207,13 +207,17 @@ class MemoryEventStore implements InMemoryEventStore {
         fetch: async (after: string | undefined, limit: number) => this.#scan(after, limit, filter),
       };
     }
-    const subscription = createPullSubscription({
+    // An already aborted signal closes the subscription inside its constructor, before it is assigned.
+    let subscription: Subscription | undefined = undefined;
+    subscription = createPullSubscription({
       source,
       cursor,
       handler: options.handler,
       onError: options.onError,
       signal: options.signal,
-      onClose: () => this.#subscriptions.delete(subscription),
+      onClose: () => {
+        if (subscription) this.#subscriptions.delete(subscription);
+      },
     });
     if (!subscription.closed) this.#subscriptions.add(subscription);
     return subscription;

@@ -29,6 +29,8 @@ export type {
   WorkflowEvent,
 } from './event-families.js';
 export { BuckleyAttribute, GEN_AI_SEMCONV_VERSION, GenAiAttribute, GenAiOperation } from './gen-ai-attributes.js';
+export { openLiveStream } from './live-stream.js';
+export type { LiveStream, LiveStreamOptions } from './live-stream.js';
 export { createObservabilityMetrics } from './metrics.js';
 export type { ObservabilityMetrics, ObservabilityMetricsOptions } from './metrics.js';
 export {
@@ -39,6 +41,7 @@ export {
   ObservabilityErrorCode,
   OperationDeniedError,
   TelemetryDroppedError,
+  UnresumableCursorError,
   isDenial,
   isObservabilityError,
 } from './observability-errors.js';
@@ -46,5 +49,7 @@ export { createRecorder, streamIdFor } from './recorder.js';
 export type { ObserveOptions, OperationScope, Recorder, RecorderOptions, RecordOptions } from './recorder.js';
 export { createRedactor, redactMetadata, toJsonValue } from './redaction.js';
 export type { Redactor } from './redaction.js';
+export { MAX_SSE_HEARTBEAT_MS, SSE_LAGGED_EVENT, SSE_UNRESUMABLE_EVENT, createSseHandler, encodeSseControl, encodeSseEvent } from './sse.js';
+export type { SseHandler, SseHandlerOptions } from './sse.js';
 export { createTracing } from './tracing.js';
 export type { Tracing, TracingOptions } from './tracing.js';

@@ -7,6 +7,7 @@ export const ObservabilityErrorCode = {
   OperationDenied: 'OPERATION_DENIED',
   Closed: 'OBSERVABILITY_CLOSED',
   TelemetryDropped: 'TELEMETRY_DROPPED',
+  UnresumableCursor: 'LIVE_STREAM_CURSOR_UNRESUMABLE',
 } as const;
 
 /** One of {@link ObservabilityErrorCode}'s values. */
@@ -89,4 +90,22 @@ export function isObservabilityError(value: unknown, code?: ObservabilityErrorCo
 /** True when `error` refuses an operation: an {@link OperationDeniedError} or any error with `outcome: 'denied'`. */
 export function isDenial(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { outcome?: unknown }).outcome === 'denied';
+}
+
+/**
+ * A live stream was asked to resume from a cursor the store does not know (an `after` or
+ * `Last-Event-ID` that is no position of this partition). Not retryable with the same cursor:
+ * start again from `'start'` or `'end'`.
+ */
+export class UnresumableCursorError extends ObservabilityError {
+  readonly cursor: string;
+
+  constructor(cursor: string, options?: BuckleyErrorOptions) {
+    super(
+      ObservabilityErrorCode.UnresumableCursor,
+      `live stream cannot resume from cursor ${JSON.stringify(cursor)}, expected a position the store returned for this partition`,
+      options,
+    );
+    this.cursor = cursor;
+  }
 }

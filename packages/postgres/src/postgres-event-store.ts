@@ -453,14 +453,18 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
         },
       };
     }
-    const subscription = createPullSubscription({
+    // An already aborted signal closes the subscription inside its constructor, before it is assigned.
+    let subscription: Subscription | undefined = undefined;
+    subscription = createPullSubscription({
       source,
       cursor,
       handler: options.handler,
       onError: options.onError,
       signal: options.signal,
       pollMs: this.#pollMs,
-      onClose: () => this.#subscriptions.delete(subscription),
+      onClose: () => {
+        if (subscription) this.#subscriptions.delete(subscription);
+      },
     });
     if (!subscription.closed) this.#subscriptions.add(subscription);
     return subscription;

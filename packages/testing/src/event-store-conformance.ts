@@ -369,6 +369,29 @@ const cases: Record<string, Case> = {
     expect(await small.streamVersion(s)).toBe(0);
   },
 
+  'a subscription given an already aborted signal is closed at once and delivers nothing': async (open) => {
+    await using store = await open();
+    const s = stream();
+    await store.append(s, [ev('test.a')]);
+    const seen: StoredEvent[] = [];
+    const errors: unknown[] = [];
+    const onUnhandled = (error: unknown) => void errors.push(error);
+    process.on('uncaughtException', onUnhandled);
+    try {
+      for (const options of [{}, { streamId: s }]) {
+        const sub = await store.subscribe({ ...options, signal: AbortSignal.abort(), handler: (e) => void seen.push(e) });
+        expect(sub.closed).toBe(true);
+        const iterated = await store.subscribe({ ...options, signal: AbortSignal.abort() });
+        for await (const e of iterated) seen.push(e);
+      }
+      await delay(50);
+    } finally {
+      process.off('uncaughtException', onUnhandled);
+    }
+    expect(seen).toEqual([]);
+    expect(errors).toEqual([]);
+  },
+
   'an already aborted signal rejects and writes nothing': async (open) => {
     await using store = await open();
     const s = stream();
