@@ -13,4 +13,4 @@
  * ```
  */
 export { createTaskCoordinatorCore, reservedRecord } from './task-core.js';
-export type { ReserveClaim, ReserveQuery, TaskCoordinatorCoreOptions, TaskRecord, TaskTable } from './task-core.js';
+export type { ReserveClaim, ReserveQuery, TaskAdvance, TaskCoordinatorCoreOptions, TaskRecord, TaskTable } from './task-core.js';

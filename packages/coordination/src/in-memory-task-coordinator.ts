@@ -4,6 +4,7 @@ import {
   type ReserveClaim,
   type ReserveQuery,
   type TaskCoordinatorCoreOptions,
+  type TaskAdvance,
   type TaskRecord,
   type TaskTable,
   createTaskCoordinatorCore,
@@ -38,9 +39,20 @@ export function hasCapabilities(record: TaskRecord, capabilities: readonly strin
   return record.capabilities.every((c) => capabilities.includes(c));
 }
 
+type Entry = { seq: number; record: TaskRecord };
+
+/** Inserts `entry` into `best` (sorted by `first`, at most `k` long) if it is among the `k` first. */
+function keepOldest(best: Entry[], entry: Entry, k: number, first: (a: Entry, b: Entry) => number): void {
+  if (k === 0 || (best.length === k && first(entry, best[k - 1]!) >= 0)) return;
+  let i = best.length;
+  while (i > 0 && first(entry, best[i - 1]!) < 0) i--;
+  best.splice(i, 0, entry);
+  if (best.length > k) best.pop();
+}
+
 /** The in-memory {@link TaskTable}. Each call runs to completion without awaiting, so it is atomic in one process. */
 export class InMemoryTaskTable implements TaskTable {
-  readonly #records = new Map<string, { seq: number; record: TaskRecord }>();
+  readonly #records = new Map<string, Entry>();
   #seq = 0;
 
   async insert(record: TaskRecord, signal?: AbortSignal): Promise<TaskRecord> {
@@ -71,23 +83,35 @@ export class InMemoryTaskTable implements TaskTable {
   }
 
   async reserve(query: ReserveQuery, claim: ReserveClaim, signal?: AbortSignal): Promise<{ before: TaskRecord; after: TaskRecord } | undefined> {
+    return (await this.reserveMany(query, [claim], signal))[0];
+  }
+
+  async reserveMany(query: ReserveQuery, claims: readonly ReserveClaim[], signal?: AbortSignal): Promise<Array<{ before: TaskRecord; after: TaskRecord }>> {
     throwIfAborted(signal);
-    let best: { seq: number; record: TaskRecord } | undefined;
-    let bestExpired: { seq: number; record: TaskRecord } | undefined;
+    // The oldest `claims.length` of each kind, kept sorted while scanning (claims are few, records many).
+    const k = claims.length;
+    const pending: Entry[] = [];
+    const expired: Entry[] = [];
+    const pendingFirst = (a: Entry, b: Entry) => a.record.availableAt - b.record.availableAt || a.seq - b.seq;
+    const expiredFirst = (a: Entry, b: Entry) => (a.record.leaseExpiresAt ?? 0) - (b.record.leaseExpiresAt ?? 0) || a.seq - b.seq;
     for (const entry of this.#records.values()) {
       const { record } = entry;
       if (!isClaimable(record, query.now) || !hasCapabilities(record, query.capabilities)) continue;
-      if (record.status === 'pending') {
-        if (!best || record.availableAt < best.record.availableAt || (record.availableAt === best.record.availableAt && entry.seq < best.seq)) best = entry;
-      } else if (!bestExpired || (record.leaseExpiresAt ?? 0) < (bestExpired.record.leaseExpiresAt ?? 0)) {
-        bestExpired = entry;
-      }
+      if (record.status === 'pending') keepOldest(pending, entry, k, pendingFirst);
+      else keepOldest(expired, entry, k, expiredFirst);
     }
-    const pick = best ?? bestExpired;
-    if (!pick) return undefined;
-    const after = reservedRecord(pick.record, claim);
-    this.#records.set(after.id, { seq: pick.seq, record: after });
-    return { before: pick.record, after };
+    return [...pending, ...expired].slice(0, claims.length).map((pick, i) => {
+      const after = reservedRecord(pick.record, claims[i]!);
+      this.#records.set(after.id, { seq: pick.seq, record: after });
+      return { before: pick.record, after };
+    });
+  }
+
+  async advanceMany(items: readonly TaskAdvance[], signal?: AbortSignal): Promise<Set<string>> {
+    throwIfAborted(signal);
+    const done = new Set<string>();
+    for (const { id, fromVersion, record } of items) if (await this.advance(id, fromVersion, record)) done.add(id);
+    return done;
   }
 
   async advance(id: string, fromVersion: number, record: TaskRecord, signal?: AbortSignal): Promise<boolean> {

@@ -40,11 +40,15 @@ export type { Peer, PeerOptions, PeerRequestContext, PeerRequestOptions, PeerTok
 export { TASK_EVENT_TYPES, taskStreamId } from './task-coordinator.js';
 export type {
   ClaimTaskOptions,
+  CompleteAndClaimInput,
+  CompleteAndClaimResult,
   FailTaskOptions,
   ListTasksOptions,
   SubmitTaskInput,
   Task,
   TaskCoordinator,
+  TaskCompletion,
+  TaskCompletionOutcome,
   TaskError,
   TaskEventType,
   TaskLease,

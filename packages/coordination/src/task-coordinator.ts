@@ -119,6 +119,36 @@ export interface ClaimTaskOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A finished lease to complete in {@link TaskCoordinator.completeAndClaim}. */
+export interface TaskCompletion {
+  readonly lease: TaskLease;
+  /** The completion result; default `{}`. */
+  readonly result?: JsonObject;
+}
+
+/** The outcome of one {@link TaskCompletion}, in the order they were given. */
+export type TaskCompletionOutcome =
+  | { readonly ok: true; readonly task: Task }
+  /** The completion was not recorded: usually a `TaskLeaseLostError`, or an invalid result. */
+  | { readonly ok: false; readonly error: unknown };
+
+/** Input of {@link TaskCoordinator.completeAndClaim}. */
+export interface CompleteAndClaimInput {
+  /** Leases whose work is done, completed as {@link TaskCoordinator.complete} would. */
+  readonly complete?: readonly TaskCompletion[];
+  /** Claims up to `max` further tasks (`0` or absent: none) as {@link TaskCoordinator.claim} would. */
+  readonly claim?: ClaimTaskOptions & { readonly max: number };
+  readonly signal?: AbortSignal;
+}
+
+/** Result of {@link TaskCoordinator.completeAndClaim}. */
+export interface CompleteAndClaimResult {
+  /** One outcome per completion, in input order. */
+  readonly completed: readonly TaskCompletionOutcome[];
+  /** The new leases, oldest task first; fewer than `max` when no more were claimable. */
+  readonly leases: readonly TaskLease[];
+}
+
 /** Options of {@link TaskCoordinator.fail}. */
 export interface FailTaskOptions {
   /** `false` parks the task at once instead of retrying; default `true`. */
@@ -172,6 +202,17 @@ export interface TaskCoordinator extends AsyncDisposable {
    * Resolves `undefined` when there is none.
    */
   claim(options: ClaimTaskOptions): Promise<TaskLease | undefined>;
+  /**
+   * Completes finished leases and claims up to `claim.max` more tasks in one round: the
+   * reservations are one table write, the `completed` and `claimed` events one atomic
+   * multi-stream append, fenced per task stream by its expected version exactly as the single
+   * calls are, so completion stays exactly once and a lost lease still gets
+   * `TaskLeaseLostError` (as its outcome, not thrown). A completion whose lease has passed its
+   * expiry, or whose stream moved on, is settled one by one as {@link complete} would.
+   * Throws only what a single claim would (a closed coordinator, an unreachable store); the
+   * reservations of a round that threw expire with their leases.
+   */
+  completeAndClaim(input: CompleteAndClaimInput): Promise<CompleteAndClaimResult>;
   /**
    * Pushes the lease's expiry to now + `leaseMs`.
    *

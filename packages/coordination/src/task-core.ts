@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { type Clock, systemClock, throwIfAborted, uuidv7 } from '@buckley/utils';
 import { isWrongExpectedVersionError } from '@buckley/events';
-import type { EventStore, JsonObject, NewEvent, StoredEvent } from '@buckley/events';
+import type { EventStore, JsonObject, NewEvent, StoredEvent, StreamAppend } from '@buckley/events';
 import {
   type ClaimTaskOptions,
+  type CompleteAndClaimInput,
+  type CompleteAndClaimResult,
   type FailTaskOptions,
   type ListTasksOptions,
   type SubmitTaskInput,
   type Task,
+  type TaskCompletionOutcome,
   type TaskCoordinator,
   type TaskError,
   type TaskLease,
@@ -66,6 +69,13 @@ export function reservedRecord(record: TaskRecord, claim: ReserveClaim): TaskRec
   };
 }
 
+/** One conditional replacement of {@link TaskTable.advanceMany}. */
+export interface TaskAdvance {
+  readonly id: string;
+  readonly fromVersion: number;
+  readonly record: TaskRecord;
+}
+
 /**
  * The dispatch index behind the core coordinator: one row per task, used to find claimable
  * tasks without contention and to hold lease expiries. It is a projection of the task
@@ -87,6 +97,17 @@ export interface TaskTable {
    * `undefined` when none is claimable.
    */
   reserve(query: ReserveQuery, claim: ReserveClaim, signal?: AbortSignal): Promise<{ before: TaskRecord; after: TaskRecord } | undefined>;
+  /**
+   * {@link reserve} for up to `claims.length` records in one atomic write: each reserved record
+   * gets a different one of `claims` (its token tells which). Resolves the reservations oldest
+   * first (pending work before expired leases); fewer than `claims.length` when fewer are claimable.
+   */
+  reserveMany(query: ReserveQuery, claims: readonly ReserveClaim[], signal?: AbortSignal): Promise<Array<{ before: TaskRecord; after: TaskRecord }>>;
+  /**
+   * {@link advance} for several records in one write: each is replaced if its version is still
+   * its `fromVersion`. Resolves the ids that were replaced.
+   */
+  advanceMany(items: readonly TaskAdvance[], signal?: AbortSignal): Promise<Set<string>>;
   /**
    * Replaces the record with `record` if its version is still `fromVersion` (one conditional
    * write, no lock); resolves whether it did.
@@ -152,6 +173,8 @@ const DEFAULT_LEASE_MS = 30_000;
 const DEFAULT_LIST_LIMIT = 1000;
 /** Bounds how often one claim call re-reads after losing a race before giving up for this call. */
 const MAX_CLAIM_ROUNDS = 8;
+/** Most lease records a coordinator keeps for the batched completions of {@link TaskCoordinator.completeAndClaim}. */
+const MAX_HELD_LEASES = 10_000;
 
 /**
  * A deterministic UUID (version 8, RFC 9562) from `parts`, so that retrying a write produces
@@ -284,6 +307,19 @@ function errorOf(error: TaskError | Error): TaskError {
 
 const iso = (t: number) => new Date(t).toISOString();
 
+/** A reserved record and the events that claim it. */
+interface ClaimPlan {
+  readonly before: TaskRecord;
+  readonly after: TaskRecord;
+  readonly events: NewEvent[];
+  /** False when the expired lease used the last attempt: the events park the task. */
+  readonly claiming: boolean;
+  readonly token: string;
+  readonly workerId: string;
+  readonly attempt: number;
+  readonly expiresAt: number;
+}
+
 /**
  * The one implementation of the coordinator's rules, shared by every adapter; adapters only
  * supply the {@link TaskTable}. Every transition appends to the task's stream with the
@@ -305,6 +341,11 @@ class CoreTaskCoordinator implements TaskCoordinator {
   readonly #random: () => number;
   readonly #remote: TaskWakeup | undefined;
   readonly #waiters = new Set<() => void>();
+  /**
+   * The record as this coordinator last wrote it for each lease it handed out and still
+   * holds, by token: what a batched completion writes from without reading the row first.
+   */
+  readonly #held = new Map<string, TaskRecord>();
   #unlisten: Promise<() => Promise<void>> | undefined;
   #closed = false;
 
@@ -427,66 +468,215 @@ class CoreTaskCoordinator implements TaskCoordinator {
       const token = uuidv7();
       const reserved = await this.#table.reserve({ capabilities, now }, { workerId: options.workerId, token, leaseExpiresAt: now + leaseMs }, options.signal);
       if (!reserved) return undefined;
-      const { before } = reserved;
-      const events: NewEvent[] = [];
-      if (before.version === 0) events.push(this.#submittedEvent(before));
-      const meta = { taskId: before.id, agentId: options.workerId };
-      let claiming = true;
-      if (before.status === 'claimed') {
-        // The previous holder's lease ran out: record that attempt as failed, then retry or park.
-        const expired: TaskError = { message: `lease of worker ${JSON.stringify(before.workerId)} expired`, code: 'LEASE_EXPIRED' };
-        const used = before.attempt - before.attemptBase;
-        claiming = used < before.maxAttempts;
-        events.push({
-          id: this.#eventId(before.id, 'lease-expired', before.attempt),
-          type: 'coordinator.task.failed',
-          data: { taskId: before.id, attempt: before.attempt, workerId: before.workerId ?? null, error: { ...expired }, reason: 'lease_expired', retryAt: claiming ? iso(now) : null },
-          metadata: { ...meta, agentId: before.workerId ?? options.workerId, attempt: before.attempt, outcome: 'timeout' },
-        });
-        if (!claiming) {
-          events.push({
-            id: this.#eventId(before.id, 'parked', before.attempt),
-            type: 'coordinator.task.parked',
-            data: { taskId: before.id, attempt: before.attempt, reason: 'lease_expired', error: { ...expired } },
-            metadata: { ...meta, attempt: before.attempt, outcome: 'failure' },
-          });
-        }
-      }
-      const attempt = before.attempt + 1;
-      if (claiming) {
-        events.push({
-          id: this.#eventId(before.id, 'claimed', attempt),
-          type: 'coordinator.task.claimed',
-          data: { taskId: before.id, attempt, workerId: options.workerId, leaseToken: token, leaseExpiresAt: iso(now + leaseMs) },
-          metadata: { ...meta, attempt },
-        });
-      }
+      const plan = this.#claimPlan(reserved.before, reserved.after, options.workerId, now, leaseMs);
       let appended: StoredEvent[];
       try {
-        appended = await this.#store.append(taskStreamId(before.id), events, { expectedVersion: before.version, signal: options.signal });
+        appended = await this.#store.append(taskStreamId(plan.before.id), plan.events, { expectedVersion: plan.before.version, signal: options.signal });
       } catch (error) {
         if (!isWrongExpectedVersionError(error)) throw error;
         // Another process moved the task on after our row was written: catch the row up and look again.
-        await this.#resync(before.id, options.signal);
+        await this.#resync(plan.before.id, options.signal);
         continue;
       }
-      const synced = await this.#sync(before.id, before.version, appended, options.signal, reserved.after);
-      const claimed = appended.at(-1)!;
-      if (!claiming) continue;
-      if (claimed.type !== 'coordinator.task.claimed' || (claimed.data as { leaseToken?: unknown }).leaseToken !== token) continue;
-      return {
-        taskId: before.id,
-        type: synced.type,
-        payload: synced.payload,
-        capabilities: synced.capabilities,
-        attempt,
-        token,
-        workerId: options.workerId,
-        expiresAt: now + leaseMs,
-        version: claimed.version,
-      };
+      const synced = await this.#sync(plan.before.id, plan.before.version, appended, options.signal, plan.after);
+      const lease = this.#leaseFrom(plan, appended, synced);
+      if (lease) return lease;
     }
     return undefined;
+  }
+
+  /** The events that claim a reserved record (recording an expired lease's attempt first), and whether it is claimed or parked. */
+  #claimPlan(before: TaskRecord, after: TaskRecord, workerId: string, now: number, leaseMs: number): ClaimPlan {
+    const token = after.leaseToken!;
+    const events: NewEvent[] = [];
+    if (before.version === 0) events.push(this.#submittedEvent(before));
+    const meta = { taskId: before.id, agentId: workerId };
+    let claiming = true;
+    if (before.status === 'claimed') {
+      // The previous holder's lease ran out: record that attempt as failed, then retry or park.
+      const expired: TaskError = { message: `lease of worker ${JSON.stringify(before.workerId)} expired`, code: 'LEASE_EXPIRED' };
+      const used = before.attempt - before.attemptBase;
+      claiming = used < before.maxAttempts;
+      events.push({
+        id: this.#eventId(before.id, 'lease-expired', before.attempt),
+        type: 'coordinator.task.failed',
+        data: { taskId: before.id, attempt: before.attempt, workerId: before.workerId ?? null, error: { ...expired }, reason: 'lease_expired', retryAt: claiming ? iso(now) : null },
+        metadata: { ...meta, agentId: before.workerId ?? workerId, attempt: before.attempt, outcome: 'timeout' },
+      });
+      if (!claiming) {
+        events.push({
+          id: this.#eventId(before.id, 'parked', before.attempt),
+          type: 'coordinator.task.parked',
+          data: { taskId: before.id, attempt: before.attempt, reason: 'lease_expired', error: { ...expired } },
+          metadata: { ...meta, attempt: before.attempt, outcome: 'failure' },
+        });
+      }
+    }
+    const attempt = before.attempt + 1;
+    if (claiming) {
+      events.push({
+        id: this.#eventId(before.id, 'claimed', attempt),
+        type: 'coordinator.task.claimed',
+        data: { taskId: before.id, attempt, workerId, leaseToken: token, leaseExpiresAt: iso(now + leaseMs) },
+        metadata: { ...meta, attempt },
+      });
+    }
+    return { before, after, events, claiming, token, workerId, attempt, expiresAt: now + leaseMs };
+  }
+
+  /** The lease a claim's append gave, or `undefined` when it parked the task or the stream holds another claim. */
+  #leaseFrom(plan: ClaimPlan, appended: readonly StoredEvent[], synced: TaskRecord): TaskLease | undefined {
+    const claimed = appended.at(-1);
+    if (!plan.claiming || claimed?.type !== 'coordinator.task.claimed' || (claimed.data as { leaseToken?: unknown }).leaseToken !== plan.token) return undefined;
+    this.#hold(plan.token, synced);
+    return {
+      taskId: plan.before.id,
+      type: synced.type,
+      payload: synced.payload,
+      capabilities: synced.capabilities,
+      attempt: plan.attempt,
+      token: plan.token,
+      workerId: plan.workerId,
+      expiresAt: plan.expiresAt,
+      version: claimed.version,
+    };
+  }
+
+  #hold(token: string, record: TaskRecord): void {
+    this.#held.set(token, record);
+    if (this.#held.size > MAX_HELD_LEASES) this.#held.delete(this.#held.keys().next().value!);
+  }
+
+  #completedEvent(lease: TaskLease, result: JsonObject): NewEvent {
+    return {
+      id: this.#eventId(lease.taskId, 'completed', lease.attempt),
+      type: 'coordinator.task.completed',
+      data: { taskId: lease.taskId, attempt: lease.attempt, workerId: lease.workerId, leaseToken: lease.token, result },
+      metadata: { taskId: lease.taskId, agentId: lease.workerId, attempt: lease.attempt, outcome: 'success' },
+    };
+  }
+
+  async completeAndClaim(input: CompleteAndClaimInput): Promise<CompleteAndClaimResult> {
+    this.#assertOpen();
+    throwIfAborted(input.signal);
+    const { signal } = input;
+    const completions = input.complete ?? [];
+    const claim = input.claim;
+    const max = claim?.max ?? 0;
+    let capabilities: string[] = [];
+    const leaseMs = claim?.leaseMs ?? this.#leaseMs;
+    if (claim) {
+      checkId('workerId', claim.workerId);
+      capabilities = normalizeCapabilities('capabilities', claim.capabilities);
+      checkPositiveInt('leaseMs', leaseMs);
+      if (!Number.isInteger(max) || max < 0) throw new InvalidTaskError(`claim.max must be an integer >= 0, got ${JSON.stringify(max)}`);
+    }
+    const now = this.#clock.now();
+    const outcomes: Array<TaskCompletionOutcome | undefined> = completions.map(() => undefined);
+    // A completion goes in the batch when this coordinator holds its lease's record and the
+    // lease is unexpired; anything else is settled one by one, where the row decides.
+    const batched: Array<{ index: number; lease: TaskLease; record: TaskRecord; event: NewEvent }> = [];
+    const single: number[] = [];
+    const streams = new Set<string>();
+    completions.forEach(({ lease, result = {} }, index) => {
+      const problem = jsonProblem(result, 'result', true);
+      if (problem !== undefined) {
+        outcomes[index] = { ok: false, error: new InvalidTaskError(problem) };
+        return;
+      }
+      const record = this.#held.get(lease.token);
+      const usable = record && record.status === 'claimed' && record.version === lease.version && (record.leaseExpiresAt ?? 0) > now;
+      if (!usable || streams.has(lease.taskId)) {
+        single.push(index);
+        return;
+      }
+      streams.add(lease.taskId);
+      batched.push({ index, lease, record, event: this.#completedEvent(lease, result) });
+    });
+    const claims: ReserveClaim[] = Array.from({ length: max }, () => ({ workerId: claim!.workerId, token: uuidv7(), leaseExpiresAt: now + leaseMs }));
+    const reserved = claims.length > 0 ? await this.#table.reserveMany({ capabilities, now }, claims, signal) : [];
+    const plans: ClaimPlan[] = [];
+    for (const { before, after } of reserved) {
+      // A reservation of a task whose completion is in this batch cannot be appended beside it.
+      if (streams.has(before.id)) continue;
+      plans.push(this.#claimPlan(before, after, claim!.workerId, now, leaseMs));
+    }
+    const appends: StreamAppend[] = [
+      ...batched.map((b) => ({ streamId: taskStreamId(b.lease.taskId), events: [b.event], expectedVersion: b.lease.version })),
+      ...plans.map((p) => ({ streamId: taskStreamId(p.before.id), events: p.events, expectedVersion: p.before.version })),
+    ];
+    let appended: StoredEvent[][] | undefined;
+    if (appends.length > 0) {
+      try {
+        appended = await this.#store.appendToStreams(appends, { signal });
+      } catch (error) {
+        if (!isWrongExpectedVersionError(error)) throw error;
+        // One stream moved on (a lost lease, a stale row): the batch is all or nothing, so each
+        // transition goes again on its own, where the loser alone fails.
+        appended = undefined;
+      }
+    }
+    const leases: TaskLease[] = [];
+    if (appended === undefined) {
+      single.push(...batched.map((b) => b.index));
+      for (const plan of plans) {
+        const lease = await this.#claimAlone(plan, signal);
+        if (lease) leases.push(lease);
+      }
+    } else {
+      const advances: Array<TaskAdvance & { events: StoredEvent[]; known: TaskRecord }> = [];
+      batched.forEach((b, i) => {
+        const events = appended[i]!;
+        const first = events[0];
+        if ((first?.data as { leaseToken?: unknown } | undefined)?.leaseToken !== b.lease.token || first!.version !== b.lease.version + 1) {
+          single.push(b.index);
+          return;
+        }
+        advances.push({ id: b.lease.taskId, fromVersion: b.lease.version, record: applyTaskEvents(b.record, events), events, known: b.record });
+      });
+      plans.forEach((p, j) => {
+        const events = appended[batched.length + j]!;
+        advances.push({ id: p.before.id, fromVersion: p.before.version, record: applyTaskEvents(p.after, events), events, known: p.after });
+      });
+      const advanced = advances.length > 0 ? await this.#table.advanceMany(advances, signal) : new Set<string>();
+      const synced = new Map<string, TaskRecord>();
+      for (const a of advances) {
+        synced.set(a.id, advanced.has(a.id) && a.record.version >= (a.events.at(-1)?.version ?? a.fromVersion) ? a.record : await this.#sync(a.id, a.fromVersion, a.events, signal));
+      }
+      for (const b of batched) {
+        const record = synced.get(b.lease.taskId);
+        if (!record) continue;
+        this.#held.delete(b.lease.token);
+        outcomes[b.index] = { ok: true, task: toTask(record) };
+      }
+      plans.forEach((p, j) => {
+        const lease = this.#leaseFrom(p, appended[batched.length + j]!, synced.get(p.before.id)!);
+        if (lease) leases.push(lease);
+      });
+    }
+    for (const index of single) {
+      const { lease, result } = completions[index]!;
+      try {
+        outcomes[index] = { ok: true, task: await this.complete(lease, result ?? {}, { signal }) };
+      } catch (error) {
+        outcomes[index] = { ok: false, error };
+      }
+    }
+    return { completed: outcomes.map((o) => o!), leases };
+  }
+
+  /** A reserved claim appended on its own; `undefined` when the stream moved on (the row is caught up) or the task parked. */
+  async #claimAlone(plan: ClaimPlan, signal: AbortSignal | undefined): Promise<TaskLease | undefined> {
+    let appended: StoredEvent[];
+    try {
+      appended = await this.#store.append(taskStreamId(plan.before.id), plan.events, { expectedVersion: plan.before.version, signal });
+    } catch (error) {
+      if (!isWrongExpectedVersionError(error)) throw error;
+      await this.#resync(plan.before.id, signal);
+      return undefined;
+    }
+    const synced = await this.#sync(plan.before.id, plan.before.version, appended, signal, plan.after);
+    return this.#leaseFrom(plan, appended, synced);
   }
 
   async extend(lease: TaskLease, options: { readonly leaseMs?: number; readonly signal?: AbortSignal } = {}): Promise<TaskLease> {
@@ -501,7 +691,11 @@ class CoreTaskCoordinator implements TaskCoordinator {
       options.signal,
     );
     if (!result) throw new TaskNotFoundError(lease.taskId);
-    if (!result.changed) throw new TaskLeaseLostError(lease.taskId, lease.attempt, this.#lossReason(result.record, lease, now));
+    if (!result.changed) {
+      this.#held.delete(lease.token);
+      throw new TaskLeaseLostError(lease.taskId, lease.attempt, this.#lossReason(result.record, lease, now));
+    }
+    if (this.#held.has(lease.token)) this.#held.set(lease.token, result.record);
     return { ...lease, expiresAt: now + leaseMs };
   }
 
@@ -525,6 +719,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
 
   /** Appends a lease holder's transition; maps a lost race to {@link TaskLeaseLostError}. */
   async #appendForLease(lease: TaskLease, known: TaskRecord, events: NewEvent[], signal: AbortSignal | undefined): Promise<TaskRecord> {
+    this.#held.delete(lease.token);
     let appended: StoredEvent[];
     try {
       appended = await this.#store.append(taskStreamId(lease.taskId), events, { expectedVersion: lease.version, signal });
@@ -552,19 +747,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
       if (record.status === 'completed') return toTask(record);
       throw new TaskLeaseLostError(lease.taskId, lease.attempt, 'finished');
     }
-    const synced = await this.#appendForLease(
-      lease,
-      record,
-      [
-        {
-          id: this.#eventId(lease.taskId, 'completed', lease.attempt),
-          type: 'coordinator.task.completed',
-          data: { taskId: lease.taskId, attempt: lease.attempt, workerId: lease.workerId, leaseToken: lease.token, result },
-          metadata: { taskId: lease.taskId, agentId: lease.workerId, attempt: lease.attempt, outcome: 'success' },
-        },
-      ],
-      options.signal,
-    );
+    const synced = await this.#appendForLease(lease, record, [this.#completedEvent(lease, result)], options.signal);
     return toTask(synced);
   }
 
@@ -704,6 +887,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#held.clear();
     for (const waiter of this.#waiters) waiter();
     if (this.#unlisten) await (await this.#unlisten)();
     if (this.#ownsTable) await this.#table.close();

@@ -1,7 +1,7 @@
 import type { JsonObject } from '@buckley/events';
 import type { TaskCoordinator, TaskLease } from './task-coordinator.js';
 import { deterministicEventId } from './task-core.js';
-import { isTaskLeaseLostError } from './task-errors.js';
+import { InvalidTaskError, isTaskLeaseLostError } from './task-errors.js';
 
 /**
  * What a task handler gets besides the lease: what it needs to make its side effects
@@ -43,9 +43,16 @@ export interface TaskWorkerOptions {
   readonly handler: TaskHandler;
   /** Tasks worked on at once; default 1. */
   readonly concurrency?: number;
+  /**
+   * Leases claimed ahead of free handlers, so a handler that finishes starts its next task at
+   * once while the completion is recorded; default 0. A prefetched lease is held (and
+   * extended) like a running one: if the worker dies, its task is claimed again when the
+   * lease runs out; if the worker stops, it is failed as retryable (`WORKER_STOPPED`).
+   */
+  readonly prefetch?: number;
   /** Lease length in milliseconds; default the coordinator's. */
   readonly leaseMs?: number;
-  /** How often a running task's lease is extended, in milliseconds; default a third of `leaseMs` (or 10,000). */
+  /** How often a held lease is extended, in milliseconds; default a third of `leaseMs` (or 10,000). */
   readonly extendEveryMs?: number;
   /** Stops the worker: no new claims; running handlers see their signal aborted. */
   readonly signal?: AbortSignal;
@@ -65,10 +72,27 @@ export interface TaskWorker extends AsyncDisposable {
   readonly done: Promise<void>;
 }
 
+/** A lease the worker holds, from its claim until its completion or failure is recorded. */
+interface HeldLease {
+  current: TaskLease;
+  readonly lost: AbortController;
+  settled: boolean;
+  timer: ReturnType<typeof setInterval> | undefined;
+}
+
+/** Rounds a finished task's completion is retried in before it is left to its lease expiry. */
+const COMPLETION_TRIES = 3;
+/** Pause after a round or wait that failed, so a broken store is not hammered. */
+const ERROR_PAUSE_MS = 100;
+
 /**
- * Claims and runs tasks in a loop until stopped: claim, run `handler` while extending the
- * lease, then complete or fail. When there is nothing to claim it waits for a wake-up (or the
- * coordinator's poll interval).
+ * Claims and runs tasks until stopped. One dispatcher per worker talks to the coordinator in
+ * rounds ({@link TaskCoordinator.completeAndClaim}): each round records every completion that
+ * finished since the last one and claims as many tasks as there are free handlers (plus
+ * `prefetch`), so a busy worker spends one round trip sequence per batch instead of per task.
+ * Each lease is extended from its claim until it is settled. When a claim comes back short,
+ * the worker waits for a wake-up (a submit or retry anywhere, through the coordinator's
+ * wake-up) or the coordinator's poll interval before it claims again.
  *
  * @example
  * ```ts
@@ -77,82 +101,204 @@ export interface TaskWorker extends AsyncDisposable {
  * ```
  */
 export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerOptions): TaskWorker {
+  const concurrency = options.concurrency ?? 1;
+  const prefetch = options.prefetch ?? 0;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidTaskError(`concurrency must be an integer >= 1, got ${JSON.stringify(concurrency)}`);
+  if (!Number.isInteger(prefetch) || prefetch < 0) throw new InvalidTaskError(`prefetch must be an integer >= 0, got ${JSON.stringify(prefetch)}`);
   const stopper = new AbortController();
   const stopSignal = options.signal ? AbortSignal.any([options.signal, stopper.signal]) : stopper.signal;
   const onError = options.onError ?? (() => {});
   const counts = { completed: 0, failed: 0 };
+  const every = options.extendEveryMs ?? Math.max(1, Math.floor((options.leaseMs ?? 30_000) / 3));
 
-  const runOne = async (lease: TaskLease): Promise<void> => {
-    const lost = new AbortController();
-    const signal = AbortSignal.any([lost.signal, stopSignal]);
-    const every = options.extendEveryMs ?? Math.max(1, Math.floor((options.leaseMs ?? 30_000) / 3));
-    let current = lease;
-    let finished = false;
-    const timer = setInterval(() => {
-      coordinator.extend(current, { leaseMs: options.leaseMs }).then(
+  const hold = (lease: TaskLease): HeldLease => {
+    const held: HeldLease = { current: lease, lost: new AbortController(), settled: false, timer: undefined };
+    held.timer = setInterval(() => {
+      coordinator.extend(held.current, { leaseMs: options.leaseMs }).then(
         (next) => {
-          current = next;
+          if (!held.settled) held.current = next;
         },
         (error: unknown) => {
-          // An extension racing with our own completion is expected to find the lease gone.
-          if (finished) return;
-          onError(error, current);
-          if (isTaskLeaseLostError(error)) lost.abort(error);
+          // An extension racing with the lease's own settlement is expected to find it gone.
+          if (held.settled) return;
+          onError(error, held.current);
+          if (isTaskLeaseLostError(error)) held.lost.abort(error);
         },
       );
     }, every);
+    return held;
+  };
+  const settle = (held: HeldLease) => {
+    held.settled = true;
+    clearInterval(held.timer);
+  };
+
+  const ready: HeldLease[] = [];
+  const idleSlots: Array<(held: HeldLease | undefined) => void> = [];
+  const finished: Array<{ held: HeldLease; result: JsonObject; tries: number }> = [];
+  let running = 0;
+  let kick: (() => void) | undefined;
+  const poke = () => {
+    const k = kick;
+    kick = undefined;
+    k?.();
+  };
+  const onStop = () => {
+    for (const slot of idleSlots.splice(0)) slot(undefined);
+    poke();
+  };
+  stopSignal.addEventListener('abort', onStop, { once: true });
+  const pause = () => new Promise((resolve) => setTimeout(resolve, ERROR_PAUSE_MS));
+
+  const nextLease = (): Promise<HeldLease | undefined> => {
+    if (stopSignal.aborted) return Promise.resolve(undefined);
+    const held = ready.shift();
+    if (held) {
+      poke();
+      return Promise.resolve(held);
+    }
+    return new Promise((resolve) => idleSlots.push(resolve));
+  };
+  const offer = (held: HeldLease) => {
+    const slot = idleSlots.shift();
+    if (slot) slot(held);
+    else ready.push(held);
+  };
+
+  const runOne = async (held: HeldLease): Promise<void> => {
+    const lease = held.current;
+    if (held.lost.signal.aborted) return settle(held);
+    const signal = AbortSignal.any([held.lost.signal, stopSignal]);
+    let result: JsonObject | void;
     try {
-      let result: JsonObject | void;
-      try {
-        result = await options.handler(lease, {
-          signal,
-          attempt: lease.attempt,
-          key: `task:${lease.taskId}`,
-          expectedVersion: lease.version,
-          eventId: (name) => deterministicEventId('task-handler', lease.taskId, name),
-        });
-      } catch (error) {
-        if (lost.signal.aborted) return;
-        counts.failed++;
-        const retryable = (error as { retryable?: unknown }).retryable !== false;
-        await coordinator.fail(current, error instanceof Error ? error : { message: String(error) }, { retryable });
-        return;
-      }
-      if (lost.signal.aborted) return;
-      await coordinator.complete(current, result ?? {});
-      counts.completed++;
+      result = await options.handler(lease, {
+        signal,
+        attempt: lease.attempt,
+        key: `task:${lease.taskId}`,
+        expectedVersion: lease.version,
+        eventId: (name) => deterministicEventId('task-handler', lease.taskId, name),
+      });
     } catch (error) {
-      onError(error, current);
-    } finally {
-      finished = true;
-      clearInterval(timer);
+      if (held.lost.signal.aborted) return settle(held);
+      counts.failed++;
+      const retryable = (error as { retryable?: unknown }).retryable !== false;
+      try {
+        await coordinator.fail(held.current, error instanceof Error ? error : { message: String(error) }, { retryable });
+      } catch (failError) {
+        onError(failError, held.current);
+      } finally {
+        settle(held);
+      }
+      return;
+    }
+    if (held.lost.signal.aborted) return settle(held);
+    finished.push({ held, result: result ?? {}, tries: 0 });
+  };
+
+  const slot = async (): Promise<void> => {
+    for (;;) {
+      const held = await nextLease();
+      if (!held) return;
+      running++;
+      try {
+        await runOne(held);
+      } finally {
+        running--;
+        poke();
+      }
     }
   };
 
-  const loop = async (): Promise<void> => {
-    while (!stopSignal.aborted) {
-      let lease: TaskLease | undefined;
-      try {
-        lease = await coordinator.claim({ workerId: options.workerId, capabilities: options.capabilities, leaseMs: options.leaseMs });
-      } catch (error) {
-        if (stopSignal.aborted) return;
-        onError(error);
+  /** Records completions (and claims up to `max`); completions that could not be sent stay queued. */
+  const round = async (max: number): Promise<number> => {
+    const batch = finished.splice(0);
+    let result;
+    try {
+      result = await coordinator.completeAndClaim({
+        complete: batch.map(({ held, result: r }) => ({ lease: held.current, result: r })),
+        claim: max > 0 ? { workerId: options.workerId, capabilities: options.capabilities, leaseMs: options.leaseMs, max } : undefined,
+      });
+    } catch (error) {
+      for (const item of batch) {
+        if (++item.tries < COMPLETION_TRIES) finished.push(item);
+        else settle(item.held);
       }
-      if (lease) {
-        await runOne(lease);
+      throw error;
+    }
+    result.completed.forEach((outcome, i) => {
+      const { held } = batch[i]!;
+      settle(held);
+      if (outcome.ok) counts.completed++;
+      else onError(outcome.error, held.current);
+    });
+    for (const lease of result.leases) {
+      const held = hold(lease);
+      if (stopSignal.aborted) ready.push(held);
+      else offer(held);
+    }
+    return result.leases.length;
+  };
+
+  /** Waits for a finished task, or (when `listen`) a wake-up or the poll interval; true when it was the latter. */
+  const wait = async (listen: boolean): Promise<boolean> => {
+    const kicked = new Promise<boolean>((resolve) => {
+      kick = () => resolve(false);
+    });
+    if (!listen) return kicked;
+    const cancel = new AbortController();
+    const work = coordinator.waitForWork({ signal: AbortSignal.any([stopSignal, cancel.signal]) }).then(
+      () => true,
+      async (error: unknown) => {
+        if (!stopSignal.aborted) onError(error);
+        await pause();
+        return true;
+      },
+    );
+    const woken = await Promise.race([kicked, work]);
+    cancel.abort();
+    kick = undefined;
+    return woken;
+  };
+
+  const dispatch = async (): Promise<void> => {
+    let idle = false;
+    while (!stopSignal.aborted) {
+      const want = Math.max(0, concurrency + prefetch - running - ready.length);
+      const claiming = want > 0 && !idle;
+      if (finished.length === 0 && !claiming) {
+        if (await wait(idle)) idle = false;
         continue;
       }
       try {
-        await coordinator.waitForWork({ signal: stopSignal });
+        const got = await round(claiming ? want : 0);
+        if (claiming) idle = got < want;
       } catch (error) {
         if (stopSignal.aborted) return;
         onError(error);
+        idle = true;
+        await pause();
       }
     }
   };
 
-  const concurrency = options.concurrency ?? 1;
-  const done = Promise.all(Array.from({ length: concurrency }, () => loop())).then(() => undefined);
+  const slots = Array.from({ length: concurrency }, () => slot());
+  const dispatching = dispatch();
+  const done = (async () => {
+    await Promise.all(slots);
+    await dispatching;
+    stopSignal.removeEventListener('abort', onStop);
+    while (finished.length > 0) {
+      await round(0).catch((error: unknown) => onError(error));
+    }
+    for (const held of ready.splice(0)) {
+      settle(held);
+      try {
+        await coordinator.fail(held.current, { message: 'worker stopped before the task started', code: 'WORKER_STOPPED' });
+      } catch (error) {
+        onError(error, held.current);
+      }
+    }
+  })();
   return {
     get completed() {
       return counts.completed;

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
-import { EventHeader, createEventDeduper, taskStreamId } from '@buckley/coordination';
+import { EventHeader, createEventDeduper, runTaskWorker, taskStreamId } from '@buckley/coordination';
 import { connect } from '@nats-io/transport-node';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +117,67 @@ describe('task coordinator faults (real processes)', () => {
     ]);
     expect(events[2]!.data).toMatchObject({ reason: 'lease_expired' });
   }, 60_000);
+
+  it('a worker killed with SIGKILL mid-batch: its running and its claimed-but-unstarted tasks are leased again and each completes exactly once', async () => {
+    const partition = 'midbatch';
+    await using c = await openCoordinator(partition);
+    const ids = Array.from({ length: 10 }, (_, i) => `batch-${i}`);
+    for (const id of ids) await c.coordinator.submit({ id });
+    // 2 handlers and 4 prefetched leases: the first round claims 6 tasks, 2 of them start.
+    const doomed = start({ partition, workerId: 'doomed', mode: 'stall', leaseMs: 1_500, concurrency: 2, prefetch: 4 });
+    await doomed.line('READY');
+    await doomed.line('STARTED');
+    const held = async () =>
+      (
+        await pgt.pool.query<{ task_id: string }>(
+          `SELECT task_id FROM "${pgt.schema}".tasks WHERE partition = $1 AND status = 'claimed' AND worker_id = 'doomed' ORDER BY task_id`,
+          [partition],
+        )
+      ).rows.map((r) => r.task_id);
+    for (const until = Date.now() + 20_000; (await held()).length < 6 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    const claimed = await held();
+    expect(claimed).toHaveLength(6);
+    // Only 2 handlers run, so at least 4 of the 6 leases are prefetched and not started. Past
+    // the lease length they are all still held: prefetched leases are extended too.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const probe = await c.coordinator.claim({ workerId: 'probe' });
+    expect(claimed).not.toContain(probe!.taskId);
+    await c.coordinator.complete(probe!, {});
+    expect(await held()).toEqual(claimed);
+    doomed.process.kill('SIGKILL');
+    await doomed.exited;
+
+    const ran: string[] = [];
+    const rescuer = runTaskWorker(c.coordinator, {
+      workerId: 'rescuer',
+      concurrency: 3,
+      prefetch: 2,
+      leaseMs: 5_000,
+      handler: (lease) => {
+        ran.push(lease.taskId);
+        return { attempt: lease.attempt };
+      },
+    });
+    const count = async () =>
+      Number(
+        (
+          await pgt.pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${pgt.schema}".tasks WHERE partition = $1 AND status = 'completed'`, [partition])
+        ).rows[0]!.n,
+      );
+    for (const until = Date.now() + 30_000; (await count()) < ids.length && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    await rescuer.stop();
+    expect(await count()).toBe(ids.length);
+    expect(ran.toSorted()).toEqual(ids.filter((id) => id !== probe!.taskId).toSorted());
+    for (const id of ids) {
+      const events = await c.store.read(taskStreamId(id));
+      const completed = events.filter((e) => e.type === 'coordinator.task.completed');
+      expect(completed.map((e) => e.data.workerId)).toEqual([id === probe!.taskId ? 'probe' : 'rescuer']);
+      if (claimed.includes(id)) {
+        expect(events.map((e) => `${e.type.replace('coordinator.task.', '')}:${String(e.data.workerId ?? '')}`).slice(0, 3)).toEqual(['submitted:', 'claimed:doomed', 'failed:doomed']);
+        expect(events[2]!.data).toMatchObject({ reason: 'lease_expired' });
+      }
+    }
+  }, 90_000);
 
   it('three coordinator processes on one Postgres and one NATS complete 1,000 tasks exactly once, none lost or parked', async () => {
     const partition = 'three';

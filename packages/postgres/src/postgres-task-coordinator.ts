@@ -2,6 +2,7 @@ import { InvalidTaskError, type TaskCoordinator, type TaskStatus } from '@buckle
 import {
   type ReserveClaim,
   type ReserveQuery,
+  type TaskAdvance,
   type TaskCoordinatorCoreOptions,
   type TaskRecord,
   type TaskTable,
@@ -220,34 +221,98 @@ class PostgresTaskTable implements TaskTable {
   }
 
   async reserve(query: ReserveQuery, claim: ReserveClaim, signal?: AbortSignal): Promise<{ before: TaskRecord; after: TaskRecord } | undefined> {
+    return (await this.reserveMany(query, [claim], signal))[0];
+  }
+
+  async reserveMany(query: ReserveQuery, claims: readonly ReserveClaim[], signal?: AbortSignal): Promise<Array<{ before: TaskRecord; after: TaskRecord }>> {
     throwIfAborted(signal);
+    if (claims.length === 0) return [];
     const caps = textArray(query.capabilities);
-    // One statement per probe (due pending work first, then expired leases): the CTE locks the
-    // oldest candidate, SKIP LOCKED lets concurrent claimers pass over each other's candidates
-    // instead of queueing on them, and RETURNING gives the row as it was before the claim.
-    const probe = (where: ReturnType<typeof sql>, order: ReturnType<typeof sql>) => sql<TaskRow>`
-      WITH picked AS (
+    const n = claims.length;
+    const first = claims[0]!;
+    // One statement: the oldest due pending rows, then as many rows with expired leases as are
+    // still wanted, each locked with SKIP LOCKED so concurrent claimers pass over each other's
+    // candidates instead of queueing on them; every picked row gets one of the tokens, and
+    // RETURNING gives the rows as they were before. The commit does not wait for its WAL
+    // flush: the row is an index, the task stream is the truth, and the claim's append, which
+    // is flushed, comes later in the WAL, so a claim that took effect carries this write with it.
+    const { rows } = await sql<TaskRow & { claim_token: string; claim_n: string | number }>`
+      WITH cfg AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
+      pending AS (
         SELECT * FROM ${this.#t}
-         WHERE partition = ${this.#partition} AND ${where} AND capabilities <@ ${caps}
-         ORDER BY ${order} LIMIT 1 FOR UPDATE SKIP LOCKED
-      )
-      UPDATE ${this.#t} AS t SET status = 'claimed', attempt = t.attempt + 1, worker_id = ${claim.workerId},
-             lease_token = ${claim.token}, lease_expires_at = ${claim.leaseExpiresAt}
-        FROM picked
+         WHERE partition = ${this.#partition} AND status = 'pending' AND available_at <= ${query.now} AND capabilities <@ ${caps}
+         ORDER BY available_at, seq LIMIT ${n} FOR UPDATE SKIP LOCKED
+      ),
+      expired AS (
+        SELECT * FROM ${this.#t}
+         WHERE partition = ${this.#partition} AND status = 'claimed' AND lease_expires_at <= ${query.now} AND capabilities <@ ${caps}
+         ORDER BY lease_expires_at LIMIT greatest(0, ${n}::int - (SELECT count(*) FROM pending)) FOR UPDATE SKIP LOCKED
+      ),
+      picked AS (
+        SELECT *, row_number() OVER () AS n FROM (SELECT *, 0 AS kind FROM pending UNION ALL SELECT *, 1 AS kind FROM expired) AS p
+      ),
+      tokens AS (SELECT * FROM unnest(${textArray(claims.map((c) => c.token))}) WITH ORDINALITY AS tk(token, n))
+      UPDATE ${this.#t} AS t SET status = 'claimed', attempt = t.attempt + 1, worker_id = ${first.workerId},
+             lease_token = tokens.token, lease_expires_at = ${first.leaseExpiresAt}
+        FROM picked JOIN tokens USING (n), cfg
        WHERE t.partition = picked.partition AND t.task_id = picked.task_id
-      RETURNING picked.*`.execute(this.#db);
-    let { rows } = await probe(sql`status = 'pending' AND available_at <= ${query.now}`, sql`available_at, seq`);
-    if (rows.length === 0) ({ rows } = await probe(sql`status = 'claimed' AND lease_expires_at <= ${query.now}`, sql`lease_expires_at`));
-    const row = rows[0];
-    if (!row) return undefined;
-    const before = fromRow(row);
-    return { before, after: reservedRecord(before, claim) };
+      RETURNING picked.*, tokens.token AS claim_token, picked.n AS claim_n`.execute(this.#db);
+    const byToken = new Map(claims.map((c) => [c.token, c]));
+    return rows
+      .toSorted((a, b) => Number(a.claim_n) - Number(b.claim_n))
+      .map((row) => {
+        const before = fromRow(row);
+        return { before, after: reservedRecord(before, byToken.get(row.claim_token)!) };
+      });
   }
 
   async advance(id: string, fromVersion: number, record: TaskRecord, signal?: AbortSignal): Promise<boolean> {
+    return (await this.advanceMany([{ id, fromVersion, record }], signal)).has(id);
+  }
+
+  async advanceMany(items: readonly TaskAdvance[], signal?: AbortSignal): Promise<Set<string>> {
     throwIfAborted(signal);
-    const result = await this.#write(this.#db, record, fromVersion);
-    return result > 0;
+    if (items.length === 0) return new Set();
+    const values = JSON.stringify(
+      items.map(({ fromVersion, record: r }) => ({
+        task_id: r.id,
+        from_version: fromVersion,
+        type: r.type,
+        status: r.status,
+        capabilities: r.capabilities,
+        payload: r.payload,
+        attempt: r.attempt,
+        attempt_base: r.attemptBase,
+        max_attempts: r.maxAttempts,
+        version: r.version,
+        available_at: r.availableAt,
+        worker_id: r.workerId ?? null,
+        lease_token: r.leaseToken ?? null,
+        lease_expires_at: r.leaseExpiresAt ?? null,
+        result: r.result ?? null,
+        last_error: r.lastError ?? null,
+        park_reason: r.parkReason ?? null,
+      })),
+    );
+    // Unflushed commit, as in reserveMany: a lost write leaves the row behind its stream,
+    // which the next transition on the task notices (its append fails on the version) and repairs.
+    const { rows } = await sql<{ task_id: string }>`
+      WITH cfg AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
+      v AS (
+        SELECT * FROM jsonb_to_recordset(${values}::jsonb) AS x(
+          task_id text, from_version bigint, type text, status text, capabilities text[], payload jsonb, attempt int,
+          attempt_base int, max_attempts int, version bigint, available_at bigint, worker_id text, lease_token text,
+          lease_expires_at bigint, result jsonb, last_error jsonb, park_reason text)
+      )
+      UPDATE ${this.#t} AS t SET
+        type = v.type, status = v.status, capabilities = v.capabilities, payload = v.payload, attempt = v.attempt,
+        attempt_base = v.attempt_base, max_attempts = v.max_attempts, version = v.version, available_at = v.available_at,
+        worker_id = v.worker_id, lease_token = v.lease_token, lease_expires_at = v.lease_expires_at, result = v.result,
+        last_error = v.last_error, park_reason = v.park_reason
+        FROM v, cfg
+       WHERE t.partition = ${this.#partition} AND t.task_id = v.task_id AND t.version = v.from_version
+      RETURNING t.task_id`.execute(this.#db);
+    return new Set(rows.map((r) => r.task_id));
   }
 
   async update(
@@ -268,18 +333,16 @@ class PostgresTaskTable implements TaskTable {
     });
   }
 
-  /** Writes every mutable column; with `fromVersion`, only if the row is still at that version. Resolves the rows written. */
-  async #write(db: AnyKysely, r: TaskRecord, fromVersion?: number): Promise<number> {
-    const guard = fromVersion === undefined ? sql`` : sql`AND version = ${fromVersion}`;
-    const result = await sql`
+  /** Writes every mutable column of the row locked by the caller's transaction. */
+  async #write(db: AnyKysely, r: TaskRecord): Promise<void> {
+    await sql`
       UPDATE ${this.#t} SET
         type = ${r.type}, status = ${r.status}, capabilities = ${textArray(r.capabilities)}, payload = ${jsonb(r.payload)},
         attempt = ${r.attempt}, attempt_base = ${r.attemptBase}, max_attempts = ${r.maxAttempts}, version = ${r.version},
         available_at = ${r.availableAt}, worker_id = ${r.workerId ?? null}, lease_token = ${r.leaseToken ?? null},
         lease_expires_at = ${r.leaseExpiresAt ?? null}, result = ${jsonb(r.result)}, last_error = ${jsonb(r.lastError)},
         park_reason = ${r.parkReason ?? null}
-      WHERE partition = ${this.#partition} AND task_id = ${r.id} ${guard}`.execute(db);
-    return Number(result.numAffectedRows ?? 0n);
+      WHERE partition = ${this.#partition} AND task_id = ${r.id}`.execute(db);
   }
 
   async close(): Promise<void> {}

@@ -5,6 +5,7 @@ import {
   InvalidTaskError,
   type TaskCoordinator,
   TaskCoordinatorClosedError,
+  type TaskLease,
   TaskLeaseLostError,
   TaskNotFoundError,
   type TaskRetryPolicy,
@@ -243,22 +244,21 @@ const cases: Record<string, Case> = {
     const ids = Array.from({ length: 60 }, (_, i) => `k${String(i).padStart(3, '0')}`);
     for (const id of ids) await coordinator.submit({ id, payload: { id } });
     const seen: string[] = [];
-    const worker = runTaskWorker(coordinator, {
-      workerId: 'pool',
-      concurrency: 6,
-      leaseMs: LEASE_MS,
-      handler: async (lease) => {
-        seen.push(lease.taskId);
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        return { ok: lease.taskId };
-      },
-    });
+    const handler = async (lease: TaskLease) => {
+      seen.push(lease.taskId);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return { ok: lease.taskId };
+    };
+    // One worker claims just for its free handlers, the other prefetches; between them each task runs once.
+    const worker = runTaskWorker(coordinator, { workerId: 'pool', concurrency: 3, leaseMs: LEASE_MS, handler });
+    const prefetching = runTaskWorker(coordinator, { workerId: 'ahead', concurrency: 3, prefetch: 4, leaseMs: LEASE_MS, handler });
     const deadline = Date.now() + 20_000;
     while ((await coordinator.list({ status: 'completed' })).length < ids.length && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await worker.stop();
-    expect(worker.completed).toBe(ids.length);
+    await prefetching.stop();
+    expect(worker.completed + prefetching.completed).toBe(ids.length);
     expect(seen.toSorted()).toEqual(ids);
     // A gap-safe global read may lag behind transactions still open elsewhere on the server: poll.
     let completed = await store.readAll({ filter: { types: ['coordinator.task.completed'] }, limit: 1000 });
@@ -267,6 +267,107 @@ const cases: Record<string, Case> = {
       completed = await store.readAll({ filter: { types: ['coordinator.task.completed'] }, limit: 1000 });
     }
     expect(completed.map((e) => e.streamId).toSorted()).toEqual(ids.map(taskStreamId));
+  },
+
+  'completeAndClaim claims several tasks oldest first in one round and completes them in the next': async ({ coordinator, store }) => {
+    for (const id of ['b1', 'b2', 'b3', 'b4', 'b5']) await coordinator.submit({ id, payload: { id } });
+    const first = await coordinator.completeAndClaim({ claim: { workerId: 'w1', max: 3 } });
+    expect(first.completed).toEqual([]);
+    expect(first.leases.map((l) => [l.taskId, l.attempt, l.workerId, l.version])).toEqual([
+      ['b1', 1, 'w1', 2],
+      ['b2', 1, 'w1', 2],
+      ['b3', 1, 'w1', 2],
+    ]);
+    expect(new Set(first.leases.map((l) => l.token)).size).toBe(3);
+    expect(first.leases[0]!.payload).toEqual({ id: 'b1' });
+    // Held leases are not handed out again.
+    expect((await coordinator.claim({ workerId: 'w2' }))?.taskId).toBe('b4');
+    const second = await coordinator.completeAndClaim({
+      complete: [{ lease: first.leases[0]!, result: { n: 1 } }, { lease: first.leases[1]! }],
+      claim: { workerId: 'w1', max: 3 },
+    });
+    expect(second.completed.map((o) => o.ok && [o.task.id, o.task.status, o.task.result])).toEqual([
+      ['b1', 'completed', { n: 1 }],
+      ['b2', 'completed', {}],
+    ]);
+    expect(second.leases.map((l) => l.taskId)).toEqual(['b5']);
+    expect(types(await store.read(taskStreamId('b1')))).toEqual(['submitted', 'claimed', 'completed']);
+    expect((await store.read(taskStreamId('b1')))[2]!.data).toMatchObject({ workerId: 'w1', attempt: 1, result: { n: 1 } });
+    expect(await coordinator.get('b3')).toMatchObject({ status: 'claimed', workerId: 'w1' });
+    // Repeating a recorded completion writes nothing and returns the completed task.
+    expect(await coordinator.complete(first.leases[0]!, { n: 1 })).toMatchObject({ id: 'b1', status: 'completed' });
+    expect(await store.read(taskStreamId('b1'))).toHaveLength(3);
+    const empty = await coordinator.completeAndClaim({ claim: { workerId: 'w1', max: 2 } });
+    expect(empty).toEqual({ completed: [], leases: [] });
+  },
+
+  'completeAndClaim reports a lost lease as its outcome and still records the other completions': async ({ coordinator, store, clock }) => {
+    await coordinator.submit({ id: 'q1' });
+    await coordinator.submit({ id: 'q2' });
+    const { leases } = await coordinator.completeAndClaim({ claim: { workerId: 'w1', max: 2 } });
+    const [q1, q2] = leases as [TaskLease, TaskLease];
+    await clock.advance(LEASE_MS - 1_000);
+    const kept = await coordinator.extend(q2);
+    await clock.advance(2_000);
+    const taken = (await coordinator.claim({ workerId: 'w2' }))!;
+    expect(taken).toMatchObject({ taskId: 'q1', attempt: 2 });
+    const round = await coordinator.completeAndClaim({ complete: [{ lease: q1, result: { by: 'w1' } }, { lease: kept, result: { by: 'w1' } }] });
+    expect(round.completed[0]).toMatchObject({ ok: false });
+    const lost = (round.completed[0] as { error: unknown }).error;
+    expect(lost).toBeInstanceOf(TaskLeaseLostError);
+    expect(lost).toMatchObject({ code: 'TASK_LEASE_LOST', taskId: 'q1', attempt: 1 });
+    expect(round.completed[1]).toMatchObject({ ok: true, task: { id: 'q2', status: 'completed', result: { by: 'w1' } } });
+    expect(types(await store.read(taskStreamId('q1')))).toEqual(['submitted', 'claimed', 'failed', 'claimed']);
+    await coordinator.complete(taken, { by: 'w2' });
+    const done = (await store.read(taskStreamId('q1'))).filter((e) => e.type === 'coordinator.task.completed');
+    expect(done.map((e) => e.data.workerId)).toEqual(['w2']);
+  },
+
+  'completeAndClaim with an invalid result or claim rejects it and writes nothing for it': async ({ coordinator, store }) => {
+    await coordinator.submit({ id: 'v1' });
+    const { leases } = await coordinator.completeAndClaim({ claim: { workerId: 'w1', max: 1 } });
+    const round = await coordinator.completeAndClaim({ complete: [{ lease: leases[0]!, result: { bad: undefined } as never }] });
+    expect(round.completed[0]).toMatchObject({ ok: false });
+    expect((round.completed[0] as { error: unknown }).error).toBeInstanceOf(InvalidTaskError);
+    expect(await store.read(taskStreamId('v1'))).toHaveLength(2);
+    expect(await rejected(coordinator.completeAndClaim({ claim: { workerId: 'w1', max: -1 } }))).toBeInstanceOf(InvalidTaskError);
+    expect(await rejected(coordinator.completeAndClaim({ claim: { workerId: 'has space', max: 1 } }))).toBeInstanceOf(InvalidTaskError);
+    expect((await coordinator.completeAndClaim({ complete: [{ lease: leases[0]! }] })).completed[0]).toMatchObject({ ok: true });
+  },
+
+  'a worker that stops fails the leases it prefetched but never started, and they can be claimed again': async ({ coordinator, store, clock }) => {
+    for (const id of ['s1', 's2', 's3']) await coordinator.submit({ id });
+    const started: string[] = [];
+    const worker = runTaskWorker(coordinator, {
+      workerId: 'w1',
+      concurrency: 1,
+      prefetch: 2,
+      handler: async (lease, { signal }) => {
+        started.push(lease.taskId);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        throw new Error('stopped');
+      },
+    });
+    for (const until = Date.now() + 10_000; ((await coordinator.list({ status: 'claimed' })).length < 3 || started.length === 0) && Date.now() < until; ) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect((await coordinator.list({ status: 'claimed' })).map((t) => t.id)).toEqual(['s1', 's2', 's3']);
+    expect(started).toEqual(['s1']);
+    await worker.stop();
+    expect(started).toEqual(['s1']);
+    for (const id of ['s2', 's3']) {
+      const events = await store.read(taskStreamId(id));
+      expect(types(events)).toEqual(['submitted', 'claimed', 'failed']);
+      expect(events[2]!.data).toMatchObject({ error: { code: 'WORKER_STOPPED' }, reason: 'error' });
+      expect(await coordinator.get(id)).toMatchObject({ status: 'pending' });
+    }
+    await clock.advance(RETRY.maxDelayMs!);
+    const again = await coordinator.completeAndClaim({ claim: { workerId: 'w2', max: 3 } });
+    expect(again.leases.map((l) => [l.taskId, l.attempt]).toSorted()).toEqual([
+      ['s1', 2],
+      ['s2', 2],
+      ['s3', 2],
+    ]);
   },
 
   'waitForWork wakes up when a task is submitted': async ({ coordinator }) => {
