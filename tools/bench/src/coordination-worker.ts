@@ -1,6 +1,6 @@
 // The worker process of coordination.bench.ts: one runTaskWorker on Postgres + NATS whose
 // handler waits a fixed time (an I/O-bound task such as a tool call). Usage:
-// coordination-worker.ts <postgres-url> <schema> <nats-url> <wake-subject> <worker-id> <concurrency> <handler-ms>
+// coordination-worker.ts <postgres-url> <schema> <nats-url> <wake-subject> <worker-id> <concurrency> <prefetch> <handler-ms>
 // Prints READY, starts on a "go" line on stdin, stops on "stop" and prints one JSON line: the
 // task ids its handler ran, and per task the gap a handler slot spent waiting for it.
 import { createInterface } from 'node:readline';
@@ -10,7 +10,7 @@ import { createPostgresEventStore, createPostgresTaskCoordinator } from '@buckle
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 
-const [url, schema, natsUrl, subject, workerId, concurrencyArg, handlerMsArg] = process.argv.slice(2) as [string, string, string, string, string, string, string];
+const [url, schema, natsUrl, subject, workerId, concurrencyArg, prefetchArg, handlerMsArg] = process.argv.slice(2) as [string, string, string, string, string, string, string, string];
 const concurrency = Number(concurrencyArg);
 const handlerMs = Number(handlerMsArg);
 const pool = new pg.Pool({ connectionString: url, max: concurrency + 2 });
@@ -20,6 +20,10 @@ const store = await createPostgresEventStore({ pool, schema, partition: 'tasks',
 const coordinator = await createPostgresTaskCoordinator({ pool, schema, store, migrate: false, wakeup: createBusTaskWakeup(bus, { subject }) });
 const input = createInterface({ input: process.stdin });
 const lines = input[Symbol.asyncIterator]();
+// Warm up as a long-running worker would be: every pool connection open, the statements run once.
+await Promise.all(Array.from({ length: concurrency + 2 }, () => pool.query('SELECT 1')));
+await coordinator.completeAndClaim({ claim: { workerId, max: 0 } });
+await coordinator.list({ limit: 1 });
 process.stdout.write('READY\n');
 await lines.next();
 
@@ -33,6 +37,7 @@ const ran: string[] = [];
 const worker = runTaskWorker(coordinator, {
   workerId,
   concurrency,
+  prefetch: Number(prefetchArg),
   handler: async (lease) => {
     const start = performance.now();
     gaps.push(start - (free.shift() ?? start));

@@ -4,6 +4,7 @@
 // BENCH_COORDINATION_SKIP_RELAY=1 leaves the relay out (for quick runs, not for quoted figures). Uses BUCKLEY_TEST_POSTGRES_URL and
 // BUCKLEY_TEST_NATS_URL with a private schema, stream and subject prefix, dropped afterwards.
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type EventStore, createInMemoryEventStore } from '@buckley/events';
@@ -33,8 +34,10 @@ const RELAY_EVENTS = 5_000;
 const LATENCY_EVENTS = 500;
 const WORKERS = 4;
 const HANDLER_MS = 20;
+/** Leases each worker process claims ahead of its free handlers. */
+const PREFETCH = Number(process.env.BENCH_COORDINATION_PREFETCH ?? 4);
 const CPU_FREE_TASKS = Number(process.env.BENCH_COORDINATION_TASKS ?? 2_000);
-const SCALE_TASKS_PER_PROCESS = Number(process.env.BENCH_COORDINATION_SCALE_TASKS ?? 400);
+const SCALE_TASKS_PER_PROCESS = Number(process.env.BENCH_COORDINATION_SCALE_TASKS ?? 1_000);
 const tsx = join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsx');
 let scaleNotes: unknown = undefined;
 
@@ -50,6 +53,7 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
 }
 
 export default async function run(): Promise<void> {
+  const loadAtStart = loadavg();
   const rows: BenchRow[] = [];
   const pgt = await createTestPostgres('bench_coord', { max: 8 });
   const nc = await connect({ servers: NATS_URL, name: 'bench-coordination' });
@@ -148,7 +152,7 @@ export default async function run(): Promise<void> {
       try {
         for (let i = 0; i < tasks; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => coordinator.submit({ payload: { n: i + j } })));
         const start = performance.now();
-        const worker = runTaskWorker(coordinator, { workerId: 'bench', concurrency: WORKERS, handler: () => ({ ok: true }) });
+        const worker = runTaskWorker(coordinator, { workerId: 'bench', concurrency: WORKERS, prefetch: PREFETCH, handler: () => ({ ok: true }) });
         await until(() => worker.completed >= tasks, 120_000, name);
         const rate = tasks / ((performance.now() - start) / 1000);
         await worker.stop();
@@ -227,10 +231,11 @@ export default async function run(): Promise<void> {
   // The shared PGlite template of @buckley/testing stays open for the process; end it here.
   setTimeout(() => process.exit(0), 1_000).unref();
   report('coordination', rows, {
+    load: { start: loadAtStart, end: loadavg(), note: '1, 5 and 15 minute load averages of the host (2 vCPUs shared with other work)' },
     notes: {
       relay: `${RELAY_EVENTS} events appended 100 per append (4 appends in flight) to the Postgres store; relay batch 256 to JetStream (file storage) with Nats-Msg-Id; delivery measured on a core NATS subscriber in the same process. Latency: ${LATENCY_EVENTS} single-event appends 2 ms apart, from append resolved to delivery. Baseline: raw pg multi-row INSERT then pipelined js.publish (a dual write with no outbox, no checkpoint, no gap safety).`,
-      coordinator: 'CPU-free: tasks pre-submitted, then one runTaskWorker with concurrency 4 claims, runs a no-op handler and completes; each task = submitted + claimed + completed events plus the tasks row; every task checked completed. Baseline: raw pg table, 4 pool clients each looping UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) then UPDATE status = done, no events.',
-      scaleOut: `I/O-bound: ${SCALE_TASKS_PER_PROCESS} tasks per worker process pre-submitted, then 1, 2 or 3 child processes (each its own pg pool, NATS connection and Postgres coordinator with a NATS wake-up) run runTaskWorker with concurrency ${WORKERS} and a handler that waits ${HANDLER_MS} ms; the rate is from the go signal to the last completion seen by the parent (polling every 10 ms). Checked: every task's handler ran exactly once across processes and every task has exactly one coordinator.task.completed event. Coordinator time per task: a handler slot's wait from the end of its previous task (or the go signal) to the start of the next, slots modelled as a FIFO. Idle slot time per task from throughput: processes * ${WORKERS} / rate - mean handler time.`,
+      coordinator: `CPU-free: tasks pre-submitted, then one runTaskWorker with concurrency 4 and prefetch ${PREFETCH} claims, runs a no-op handler and completes; each task = submitted + claimed + completed events plus the tasks row; every task checked completed. Baseline: raw pg table, 4 pool clients each looping UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) then UPDATE status = done, no events.`,
+      scaleOut: `I/O-bound: ${SCALE_TASKS_PER_PROCESS} tasks per worker process pre-submitted, then 1, 2 or 3 child processes (each its own pg pool, NATS connection and Postgres coordinator with a NATS wake-up, warmed up before the go signal: pool connections open, statements run once) run runTaskWorker with concurrency ${WORKERS}, prefetch ${PREFETCH} and a handler that waits ${HANDLER_MS} ms; the rate is from the go signal to the last completion seen by the parent (polling every 10 ms). Checked: every task's handler ran exactly once across processes and every task has exactly one coordinator.task.completed event. Coordinator time per task: a handler slot's wait from the end of its previous task (or the go signal) to the start of the next, slots modelled as a FIFO. Idle slot time per task from throughput: processes * ${WORKERS} / rate - mean handler time.`,
       scaleRuns: scaleNotes,
     },
   });
@@ -286,7 +291,7 @@ async function scaleOut(pgt: TestPostgres, processes: number, suffix: string): P
     for (let p = 0; p < processes; p++) {
       const child = spawn(
         tsx,
-        ['--conditions=@buckley/source', join(import.meta.dirname, 'coordination-worker.ts'), pgt.url, schema, NATS_URL, subject, `w${p}`, String(WORKERS), String(HANDLER_MS)],
+        ['--conditions=@buckley/source', join(import.meta.dirname, 'coordination-worker.ts'), pgt.url, schema, NATS_URL, subject, `w${p}`, String(WORKERS), String(PREFETCH), String(HANDLER_MS)],
         { stdio: ['pipe', 'pipe', 'inherit'] },
       );
       const exited = new Promise((resolve) => child.once('exit', resolve));
