@@ -118,6 +118,7 @@ describe('SSE live stream over HTTP', () => {
       throw new Error('the filter let other.noise through');
     });
     try {
+      await until(async () => server.sse.clients === 1 && (await server.subscribers()) === 1, 10_000, 'the client connected and subscribed');
       await until(() => drops >= 100, 120_000, '100 disconnects');
       appending = false;
       await appender;
@@ -199,6 +200,7 @@ describe('SSE live stream over HTTP', () => {
     await until(() => live.includes(`id: ${two!.position}\nevent: test.two\n`), 5000, 'live event');
     expect(live).not.toContain('event: test.one');
     expect(await server.subscribers()).toBe(1);
+    expect(server.sse.clients).toBe(1);
     controller.abort();
     await until(async () => server.sse.clients === 0 && (await server.subscribers()) === 0, 5000, 'client gone');
   });

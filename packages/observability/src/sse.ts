@@ -143,12 +143,11 @@ export function createSseHandler(options: SseHandlerOptions): SseHandler {
     await Promise.all(open.map((client) => client.done));
   };
 
-  return Object.assign(serve, {
-    get clients() {
-      return clients.size;
-    },
-    close,
-    [Symbol.asyncDispose]: close,
+  // defineProperties, not Object.assign: assign would copy the getter's value once.
+  return Object.defineProperties(serve, {
+    clients: { get: () => clients.size, enumerable: true },
+    close: { value: close },
+    [Symbol.asyncDispose]: { value: close },
   }) as SseHandler;
 }
 
