@@ -13,14 +13,15 @@ import { SandboxUnavailableError, SandboxWorkspaceError } from './errors.js';
 import {
   HELPER_ARGV_FD,
   HELPER_READY_FD,
-  STAGED_WORKSPACE,
   STAGING_DIR,
   type SandboxIdentity,
   Staging,
   type HelperInput,
   helperArgs,
   stagedPath,
+  stagedWorkspace,
   helperSyscalls,
+  userStagingDir,
   sandboxIdentity,
 } from './isolation.js';
 import { type DiscardReason, copyBack } from './copy-back.js';
@@ -135,7 +136,7 @@ export interface SandboxProbe {
   /** null when bubblewrap starts with user namespaces; otherwise why not. */
   readonly bwrapError: string | null;
   readonly cgroups: CgroupDetection;
-  /** Perl, which runs the isolation helper on a root host; null when not found (or not root). */
+  /** Perl, which runs the isolation helper; null when not found. */
   readonly perl: string | null;
 }
 
@@ -219,12 +220,9 @@ export class BubblewrapSandbox implements Sandbox {
       const cgroups: CgroupDetection =
         this.#options.limitMechanism === 'rlimit' ? { ok: false, reason: 'cgroups turned off by limitMechanism "rlimit"' } : detectCgroups();
       if (cgroups.ok) sweepStaleCgroups(cgroups.support);
-      let perl: string | null = null;
-      if (process.getuid?.() === 0) {
-        perl = findExecutable('perl');
-        // The mount point of every run's private staging tmpfs; empty on the host.
-        mkdirSync(STAGING_DIR, { recursive: true, mode: 0o755 });
-      }
+      const perl = findExecutable('perl');
+      // The mount point of every run's private staging tmpfs; empty on the host.
+      if (process.getuid?.() === 0) mkdirSync(STAGING_DIR, { recursive: true, mode: 0o755 });
       return { bwrap, bwrapError, cgroups, perl };
     })();
     return this.#probe;
@@ -301,26 +299,33 @@ export class BubblewrapSandbox implements Sandbox {
       }
       unsafeReason = 'sandbox-unavailable';
     }
-    // A root host: the command runs as the sandbox uid through the isolation helper, never as real uid 0.
+    // Every bwrap run goes through the isolation helper: its writes land in a size- and
+    // inode-limited overlay and are copied back by the rules of copy-back.ts. A root host's
+    // command runs as the sandbox uid (never real uid 0); a non-root user's as that user.
+    const root = process.getuid?.() === 0;
     let isolation: Isolation | null = null;
-    if (unsafeReason === null && process.getuid?.() === 0) {
+    if (unsafeReason === null) {
       const syscalls = helperSyscalls();
+      const who = root ? 'the host user is root and ' : '';
       if (probe.perl === null || syscalls === null) {
         if (!overridden) {
           throw probe.perl === null
-            ? new SandboxUnavailableError('perl', 'the host user is root and perl (which runs the helper that drops to an unprivileged uid) is not installed', 'install perl (apt-get install perl-base), or run Buckley as an unprivileged user')
-            : new SandboxUnavailableError('architecture', `the host user is root and the isolation helper does not know the syscalls of ${process.arch}`, 'run Buckley as an unprivileged user (x64 and arm64 are supported as root)');
+            ? new SandboxUnavailableError('perl', `${who}perl (which runs the helper that sets up the run's write overlay${root ? ' and drops to an unprivileged uid' : ''}) is not installed`, 'install perl (apt-get install perl-base, dnf install perl)')
+            : new SandboxUnavailableError('architecture', `${who}the isolation helper does not know the syscalls of ${process.arch}`, 'run on x64 or arm64');
         }
         unsafeReason = 'sandbox-unavailable';
         missing = probe.perl === null ? 'perl' : 'architecture';
       } else {
         const owner = statSync(this.#workspace);
-        const helperInput = {
+        const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+        const helperInput: HelperInput = {
+          mode: root ? 'idmap' : 'self',
+          stage: root ? STAGING_DIR : userStagingDir(),
           perl: probe.perl,
           syscalls,
-          identity: this.identity,
+          identity: root ? this.identity : self,
           workspace: this.#workspace,
-          owner: { uid: owner.uid, gid: owner.gid },
+          owner: root ? { uid: owner.uid, gid: owner.gid } : self,
           stagingBytes: limits.maxWriteMb * MIB,
           maxFiles: limits.maxFiles,
           binds: [],
@@ -347,10 +352,11 @@ export class BubblewrapSandbox implements Sandbox {
         tmpBytes: limits.maxFileSizeMb * MIB,
         homeAllow: this.#config.homeAllow,
         // The host user's own home too: its 0700 would hide it from the sandbox uid, and with it the toolchains.
-        otherHomes: isolation === null ? [] : [homedir()],
+        otherHomes: isolation?.helperInput.mode === 'idmap' ? [homedir()] : [],
       });
       const allowed = plan.homes.flatMap((h) => h.allow);
-      if (isolation !== null) isolation = { ...isolation, helper: helperArgs({ ...isolation.helperInput, binds: allowed }) };
+      const idmap = isolation?.helperInput.mode === 'idmap';
+      if (isolation !== null) isolation = { ...isolation, helper: helperArgs({ ...isolation.helperInput, binds: idmap ? allowed : [] }) };
       program = [
         probe.bwrap!,
         '--seccomp',
@@ -360,11 +366,11 @@ export class BubblewrapSandbox implements Sandbox {
           env,
           cwd: realCwd,
           argv,
-          hostUid: isolation === null ? (process.getuid?.() ?? 0) : this.identity.uid,
+          hostUid: idmap ? this.identity.uid : (process.getuid?.() ?? 0),
           resolvConf: this.#config.network ? resolvConfUnderRun() : null,
-          stagedWorkspace: isolation === null ? undefined : STAGED_WORKSPACE,
-          closedAncestor: isolation === null ? null : closedAncestor(this.#workspace, this.identity.uid, this.identity.gid, plan.homes),
-          homeAllowSources: isolation === null ? undefined : allowed.map((_, i) => stagedPath(i)),
+          stagedWorkspace: isolation === null ? undefined : stagedWorkspace(isolation.helperInput.stage),
+          closedAncestor: idmap ? closedAncestor(this.#workspace, this.identity.uid, this.identity.gid, plan.homes) : null,
+          homeAllowSources: idmap ? allowed.map((_, i) => stagedPath(i)) : undefined,
         }),
       ];
       spawnEnv = {};
@@ -661,7 +667,7 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
     if (spare === null && input.isolation !== null) {
       // The helper reports its mounts ready; the staging is opened from here (it outlives the
       // run's namespace while held), and only then is the helper given the argv to exec.
-      staging = await helperReady(child);
+      staging = await helperReady(child, input.isolation.helperInput.stage);
       if (staging !== null) {
         const argvPipe = (child.stdio as unknown as Writable[])[HELPER_ARGV_FD]!;
         argvPipe.on('error', () => {
@@ -722,7 +728,9 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
     }
     if (exit.code === 125 && err.text.startsWith(LAUNCHER_FAILURE)) {
       if (input.isolation !== null && !/cannot (join cgroup|set limit)/.test(err.text)) {
-        throw new SandboxUnavailableError('isolation', `the helper that runs commands as an unprivileged uid failed: ${err.text.trim()}`, 'run on Linux 5.19+ with overlayfs and idmapped mounts for the workspace filesystem, or run Buckley as an unprivileged user');
+        throw input.isolation.helperInput.mode === 'idmap'
+          ? new SandboxUnavailableError('isolation', `the helper that runs commands as an unprivileged uid failed: ${err.text.trim()}`, 'run on Linux 5.19+ with overlayfs and idmapped mounts for the workspace filesystem, or run Buckley as an unprivileged user')
+          : new SandboxUnavailableError('isolation', `the helper that sets up the run's write overlay failed: ${err.text.trim()}`, 'run on Linux 5.11+ with unprivileged user namespaces and overlayfs in them');
       }
       throw new SandboxUnavailableError('cgroup', `the sandbox launcher failed: ${err.text.trim()}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"');
     }
@@ -818,7 +826,7 @@ async function joinCgroup(child: ChildProcess, cgroup: RunCgroup): Promise<Error
  * Waits for the isolation helper's ready byte and opens its staging; resolves with null when
  * the helper exited first (its exit status and stderr say why).
  */
-async function helperReady(child: ChildProcess): Promise<Staging | null> {
+async function helperReady(child: ChildProcess, stage: string): Promise<Staging | null> {
   const ready = (child.stdio as unknown as Readable[])[HELPER_READY_FD]!;
   const ok = await new Promise<boolean>((r) => {
     ready.once('data', () => r(true));
@@ -827,7 +835,7 @@ async function helperReady(child: ChildProcess): Promise<Staging | null> {
   });
   ready.destroy();
   if (!ok || child.pid === undefined) return null;
-  return Staging.open(child.pid);
+  return Staging.open(child.pid, stage);
 }
 
 function nulJoin(words: readonly string[]): Buffer {
@@ -939,7 +947,7 @@ function prepareSpare(key: string, input: ExecuteInput): void {
     s.ready = (async () => {
       let staging: Staging | null = null;
       try {
-        staging = await helperReady(child);
+        staging = await helperReady(child, input.isolation!.helperInput.stage);
       } catch {
         // Not opened: the spare is never taken and exits with its owner.
       }

@@ -96,7 +96,7 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
   );
   const identity = sandboxIdentity(options.runAs);
   const uidStrategy: UidStrategy = root ? { kind: 'sandbox-uid', ...identity } : { kind: 'host-user', uid: process.getuid?.() ?? -1 };
-  if (!root) checks.push({ name: 'unprivileged-uid', ok: true, detail: `host uid ${process.getuid?.()} is not root: bubblewrap runs as it, and RLIMIT_NPROC holds`, optional: false });
+  if (!root) checks.push({ name: 'unprivileged-uid', ok: true, detail: `host uid ${process.getuid?.()} is not root: commands run as it (RLIMIT_NPROC holds), their writes through a size- and inode-limited overlay copied back to the workspace`, optional: false });
   else if (bwrapError !== null) checks.push({ name: 'unprivileged-uid', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
   else checks.push(await checkSandboxUid(bwrap!, identity, options.runAs));
 

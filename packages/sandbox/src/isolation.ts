@@ -1,4 +1,6 @@
-import { closeSync, constants, openSync, readFileSync, statfsSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmdirSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * How a command runs when the host user is root: never as real uid 0. A constant Perl helper
@@ -26,50 +28,70 @@ export const SANDBOX_USER = 'buckley-sandbox';
 const SYSCALLS: Readonly<Record<string, string>> = { x64: '272,165', arm64: '97,40' };
 
 /**
- * The helper. Arguments: `<unshare,mount> <uid> <gid> <staging> <bytes> <inodes> <workspace> <owner-uid>
- * <owner-gid> <n> <path>...` where the n paths (readable by root only, like a toolchain under a
- * 0700 home) are bound at `<staging>/bind/0`, `/1`, ... for bubblewrap to bind from there.
+ * The helper. Arguments: `<mode> <unshare,mount> <uid> <gid> <staging> <bytes> <inodes>
+ * <workspace> <owner-uid> <owner-gid> <n> <path>...`. Mode `idmap` (a root host): a private
+ * mount namespace, the workspace idmapped (owner shown as the sandbox uid), then a drop to the
+ * sandbox uid and gid; the n paths (readable by root only, like a toolchain under a 0700 home)
+ * are bound at `<staging>/bind/0`, `/1`, ... for bubblewrap to bind from there. Mode `self` (a
+ * non-root host user): a user namespace mapping the user to itself with a private mount
+ * namespace (no privilege needed), the workspace bound as it is, no uid change.
  * Exit status 125 with a `buckley-sandbox:` line on stderr means the helper failed.
  */
 export const HELPER_SCRIPT = String.raw`
 use strict; use warnings; use POSIX ();
 $^F = 255;
-my ($sys, $uid, $gid, $stage, $size, $inodes, $ws, $ouid, $ogid, $n, @paths) = @ARGV;
+my ($mode, $sys, $uid, $gid, $stage, $size, $inodes, $ws, $ouid, $ogid, $n, @paths) = @ARGV;
 my ($SYS_unshare, $SYS_mount) = split /,/, $sys;
 sub fail { print STDERR "buckley-sandbox: $_[0]: $!\n"; POSIX::_exit(125); }
 my $none = 'none'; my $slash = '/'; my $empty = '';
-syscall($SYS_unshare, 0x20000) == 0 or fail('cannot unshare the mount namespace');
-syscall($SYS_mount, $none, $slash, 0, 0x44000, 0) == 0 or fail('cannot make mounts private');
-pipe(my $go_r, my $go_w) or fail('pipe'); pipe(my $up_r, my $up_w) or fail('pipe');
-my $child = fork() // fail('fork');
-if ($child == 0) {
-  close $go_w; close $up_r;
-  syscall($SYS_unshare, 0x10000000) == 0 or POSIX::_exit(1);
-  syswrite($up_w, 'u'); sysread($go_r, my $b, 1); POSIX::_exit(0);
+my $self = $mode eq 'self';
+my $tree;
+if ($self) {
+  syscall($SYS_unshare, 0x10020000) == 0 or fail('cannot unshare the user and mount namespaces (needs unprivileged user namespaces)');
+  for my $map (['setgroups', "deny"], ['uid_map', "$uid $uid 1\n"], ['gid_map', "$gid $gid 1\n"]) {
+    open(my $f, '>', "/proc/self/$map->[0]") or fail("open $map->[0]");
+    print $f $map->[1]; close($f) or fail("write $map->[0]");
+  }
+  syscall($SYS_mount, $none, $slash, 0, 0x44000, 0) == 0 or fail('cannot make mounts private');
+} else {
+  syscall($SYS_unshare, 0x20000) == 0 or fail('cannot unshare the mount namespace');
+  syscall($SYS_mount, $none, $slash, 0, 0x44000, 0) == 0 or fail('cannot make mounts private');
+  pipe(my $go_r, my $go_w) or fail('pipe'); pipe(my $up_r, my $up_w) or fail('pipe');
+  my $child = fork() // fail('fork');
+  if ($child == 0) {
+    close $go_w; close $up_r;
+    syscall($SYS_unshare, 0x10000000) == 0 or POSIX::_exit(1);
+    syswrite($up_w, 'u'); sysread($go_r, my $b, 1); POSIX::_exit(0);
+  }
+  close $go_r; close $up_w;
+  sysread($up_r, my $b, 1) == 1 or fail('cannot create the id-mapping user namespace'); close $up_r;
+  for my $map (['uid_map', "$ouid $uid 1\n"], ['gid_map', "$ogid $gid 1\n"]) {
+    open(my $f, '>', "/proc/$child/$map->[0]") or fail("open $map->[0]");
+    print $f $map->[1]; close($f) or fail("write $map->[0]");
+  }
+  open(my $ns, '<', "/proc/$child/ns/user") or fail('open user namespace');
+  my $src = $ws;
+  $tree = syscall(428, -100, $src, 0x80001);
+  $tree >= 0 or fail('open_tree of the workspace');
+  my $attr = pack('QQQQ', 0x100006, 0, 0, fileno($ns));
+  syscall(442, $tree, $empty, 0x1000, $attr, 32) == 0 or fail('cannot idmap the workspace (needs Linux 5.12+ and a filesystem that supports idmapped mounts)');
+  syswrite($go_w, 'g'); close $go_w; waitpid($child, 0); close $ns;
 }
-close $go_r; close $up_w;
-sysread($up_r, my $b, 1) == 1 or fail('cannot create the id-mapping user namespace'); close $up_r;
-for my $map (['uid_map', "$ouid $uid 1\n"], ['gid_map', "$ogid $gid 1\n"]) {
-  open(my $f, '>', "/proc/$child/$map->[0]") or fail("open $map->[0]");
-  print $f $map->[1]; close($f) or fail("write $map->[0]");
-}
-open(my $ns, '<', "/proc/$child/ns/user") or fail('open user namespace');
-my $src = $ws;
-my $tree = syscall(428, -100, $src, 0x80001);
-$tree >= 0 or fail('open_tree of the workspace');
-my $attr = pack('QQQQ', 0x100006, 0, 0, fileno($ns));
-syscall(442, $tree, $empty, 0x1000, $attr, 32) == 0 or fail('cannot idmap the workspace (needs Linux 5.12+ and a filesystem that supports idmapped mounts)');
-syswrite($go_w, 'g'); close $go_w; waitpid($child, 0); close $ns;
 my $tmpfs = 'tmpfs'; my $dir = $stage; my $opts = "size=$size,nr_inodes=$inodes,mode=0755";
 syscall($SYS_mount, $tmpfs, $dir, $tmpfs, 6, $opts) == 0 or fail("cannot mount the staging tmpfs on $stage");
 for my $d ('lower', 'merged', 'upper', 'work') { mkdir("$stage/$d", 0755) or fail("mkdir $d"); }
-chown($uid, $gid, "$stage/upper", "$stage/work") or fail('chown upper');
 my $lower = "$stage/lower";
-syscall(429, $tree, $empty, -100, $lower, 4) == 0 or fail('cannot attach the idmapped workspace');
-POSIX::close($tree);
+if ($self) {
+  my $src = $ws;
+  syscall($SYS_mount, $src, $lower, 0, 0x5000, 0) == 0 or fail('cannot bind the workspace');
+} else {
+  chown($uid, $gid, "$stage/upper", "$stage/work") or fail('chown upper');
+  syscall(429, $tree, $empty, -100, $lower, 4) == 0 or fail('cannot attach the idmapped workspace');
+  POSIX::close($tree);
+}
 my $ov = 'overlay'; my $merged = "$stage/merged";
-my $ovopts = "lowerdir=$stage/lower,upperdir=$stage/upper,workdir=$stage/work,redirect_dir=off,metacopy=off,index=off,xino=off";
-syscall($SYS_mount, $ov, $merged, $ov, 6, $ovopts) == 0 or fail('cannot mount the overlay (needs overlayfs)');
+my $ovopts = "lowerdir=$stage/lower,upperdir=$stage/upper,workdir=$stage/work,metacopy=off,index=off,xino=off," . ($self ? 'redirect_dir=nofollow,userxattr' : 'redirect_dir=off');
+syscall($SYS_mount, $ov, $merged, $ov, 6, $ovopts) == 0 or fail('cannot mount the overlay (needs overlayfs' . ($self ? ' in user namespaces, Linux 5.11+' : '') . ')');
 mkdir("$stage/bind", 0755) or fail('mkdir bind');
 for my $i (0 .. $n - 1) {
   my $at = "$stage/bind/$i"; my $from = $paths[$i];
@@ -80,8 +102,10 @@ open(my $ready, '>&=', 6) or fail('ready fd'); syswrite($ready, 'r') == 1 or fai
 open(my $in, '<&=', 7) or fail('argv fd'); my $all = do { local $/; <$in> }; close $in;
 defined $all && length $all or POSIX::_exit(125);
 my @argv = split /\0/, $all;
-$) = "$gid $gid"; POSIX::setgid($gid) or fail('setgid'); POSIX::setuid($uid) or fail('setuid');
-($< == $uid && $> == $uid && $( == $gid) or fail('the uid did not change');
+if (!$self) {
+  $) = "$gid $gid"; POSIX::setgid($gid) or fail('setgid'); POSIX::setuid($uid) or fail('setuid');
+  ($< == $uid && $> == $uid && $( == $gid) or fail('the uid did not change');
+}
 exec { $argv[0] } @argv or fail("exec $argv[0]");
 `;
 
@@ -113,6 +137,10 @@ export function helperSyscalls(arch: string = process.arch): string | null {
 
 /** Inputs of {@link helperArgs}. */
 export interface HelperInput {
+  /** `idmap` on a root host (the command runs as `identity`), `self` for a non-root host user (it runs as that user). */
+  readonly mode: 'idmap' | 'self';
+  /** Where the staging tmpfs is mounted (inside the helper's mount namespace; an empty directory on the host). */
+  readonly stage: string;
   readonly perl: string;
   readonly syscalls: string;
   readonly identity: { readonly uid: number; readonly gid: number };
@@ -131,10 +159,11 @@ export function helperArgs(input: HelperInput): string[] {
     input.perl,
     '-e',
     HELPER_SCRIPT,
+    input.mode,
     input.syscalls,
     String(input.identity.uid),
     String(input.identity.gid),
-    STAGING_DIR,
+    input.stage,
     String(Math.max(1024 * 1024, Math.floor(input.stagingBytes))),
     // The staging's own directories (root, lower, merged, upper, work and its work/work, bind) and the binds come on top.
     String(Math.floor(input.maxFiles) + STAGING_INODES + input.binds.length),
@@ -155,7 +184,31 @@ export function stagedPath(index: number): string {
 }
 
 /** Where the workspace (the overlay) is, as bubblewrap sees it. */
-export const STAGED_WORKSPACE = `${STAGING_DIR}/merged`;
+export function stagedWorkspace(stage: string): string {
+  return `${stage}/merged`;
+}
+
+let userStage: string | undefined;
+
+/**
+ * The staging mount point of a non-root host user: an empty private directory (0700) made once
+ * per process under the temporary directory, removed when the process exits. The helper mounts
+ * each run's tmpfs on it inside the run's own namespace; on the host it stays empty.
+ */
+export function userStagingDir(): string {
+  if (userStage === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'buckley-sandbox-'));
+    process.once('exit', () => {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Left behind: an empty directory in the temporary directory.
+      }
+    });
+    userStage = dir;
+  }
+  return userStage;
+}
 
 /** The run's staging tmpfs and overlay, held open from the host after the run's namespace is gone. */
 export class Staging {
@@ -168,12 +221,12 @@ export class Staging {
     this.#merged = merged;
   }
 
-  /** Opens the staging of the helper process `pid` (after it reported ready). */
-  static open(pid: number): Staging {
+  /** Opens the staging at `dir` of the helper process `pid` (after it reported ready). */
+  static open(pid: number, dir: string): Staging {
     const flags = constants.O_RDONLY | constants.O_DIRECTORY;
-    const stage = openSync(`/proc/${pid}/root${STAGING_DIR}`, flags);
+    const stage = openSync(`/proc/${pid}/root${dir}`, flags);
     try {
-      return new Staging(stage, openSync(`/proc/${pid}/root${STAGING_DIR}/merged`, flags));
+      return new Staging(stage, openSync(`/proc/${pid}/root${dir}/merged`, flags));
     } catch (error) {
       closeSync(stage);
       throw error;

@@ -16,13 +16,13 @@ export interface SandboxLimits {
   /** CPU seconds per process (`RLIMIT_CPU`); the wall-clock timeout bounds the tree. */
   readonly cpuSeconds: number;
   /**
-   * Total a run may write into the workspace, in MiB (root hosts: the size of the tmpfs holding
-   * the run's writes until they are copied back).
+   * Total a run may write into the workspace, in MiB (the size of the tmpfs holding the run's
+   * writes until they are copied back).
    */
   readonly maxWriteMb: number;
   /**
-   * Most files, directories, symlinks and deletions a run may leave in the workspace (root
-   * hosts: the inode count of that tmpfs; past it creating a file fails with `ENOSPC`).
+   * Most files, directories, symlinks and deletions a run may leave in the workspace (the inode
+   * count of that tmpfs; past it creating a file fails with `ENOSPC`).
    */
   readonly maxFiles: number;
 }
@@ -122,8 +122,8 @@ export interface RunResult {
    */
   readonly warnings: readonly Finding[];
   /**
-   * Workspace-relative paths the run wrote (or deleted) that were not applied to the workspace
-   * (root hosts): git metadata (`.git` anywhere, the inside of a directory git would take for a
+   * Workspace-relative paths the run wrote (or deleted) that were not applied to the workspace:
+   * git metadata (`.git` anywhere, the inside of a directory git would take for a
    * repository), `.buckley`, `protected_paths` entries, fifos, sockets and devices (rule
    * `protected-path`); files past the write limit (`write-limit`); deletions of entries someone
    * else changed on the host during the run, and directories moved or swapped on the host while
