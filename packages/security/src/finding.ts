@@ -10,7 +10,7 @@ export type Severity = 'low' | 'medium' | 'high' | 'critical';
 /** Severities in ascending order, for comparisons and thresholds. */
 export const severities: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
 
-/** Numeric rank of a severity on the CVSS-like scale of the Go analyzers (0.1, 4, 7, 9). */
+/** Numeric rank of a severity on a CVSS-like scale (0.1, 4, 7, 9). */
 export function severityScore(severity: Severity): number {
   switch (severity) {
     case 'low':
@@ -29,7 +29,7 @@ export function atLeast(severity: Severity, threshold: Severity): boolean {
   return severities.indexOf(severity) >= severities.indexOf(threshold);
 }
 
-/** What kind of weakness a finding describes (OWASP-flavoured, as in the Go analyzers). */
+/** What kind of weakness a finding describes (OWASP-flavoured). */
 export type Category =
   | 'secrets-exposure'
   | 'path-traversal'
