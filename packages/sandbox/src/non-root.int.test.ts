@@ -5,7 +5,10 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // A non-root host user gets the same write rules as root: the sandbox runs in a child process
-// as uid 65534 (setpriv), from this package's source, and reports what it saw.
+// as uid 65534, from this package's source, and reports what it saw. The child starts as root,
+// loads its modules and then drops to uid 65534 for good (groups, gid, uid: no capability is
+// left), so the checkout and Node need not be readable by that user (a clone under a mode-700
+// directory).
 
 const NOBODY = 65534;
 const base = mkdtempSync('/var/tmp/buckley-non-root-test-');
@@ -18,11 +21,14 @@ const configSrc = resolve(src, '..', '..', 'config', 'src', 'index.ts');
 /** What the child script does, as the unprivileged user, in workspaces it owns. */
 const CHILD = `
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from ${JSON.stringify(configSrc)};
 import { createSandbox, releaseSpare } from ${JSON.stringify(join(src, 'index.ts'))};
 
+process.setgroups([]);
+process.setgid(${NOBODY});
+process.setuid(${NOBODY});
 const [base, home] = process.argv.slice(2);
 const limits = { ...defaultConfig().sandbox.limits, maxFileSizeMb: 4, maxWriteMb: 8, maxFiles: 2000, maxMemoryMb: 256 };
 const events = [];
@@ -31,7 +37,7 @@ const sandbox = (name) => {
   mkdirSync(ws);
   return { ws, sb: createSandbox({ config: { ...defaultConfig().sandbox, limits }, workspace: ws, home, onEvent: (e) => events.push(e) }) };
 };
-const out = { uid: process.getuid() };
+const out = { uid: process.getuid(), euid: process.geteuid(), gid: process.getgid(), groups: process.getgroups(), capEff: /CapEff:\\s*(\\w+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1] };
 
 {
   const { ws, sb } = sandbox('basic');
@@ -60,6 +66,10 @@ console.log(JSON.stringify(out));
 
 let report: {
   uid: number;
+  euid: number;
+  gid: number;
+  groups: number[];
+  capEff: string;
   basic: { stdout: string; owner: number; discarded: string[] };
   disk: { stdout: string; stderr: string; limitsHit: string[]; bytes: number };
   files: { created: number; limitsHit: string[]; onHost: number };
@@ -77,8 +87,8 @@ beforeAll(() => {
   chownSync(home, NOBODY, NOBODY);
   writeFileSync(join(base, 'child.mts'), CHILD);
   const stdout = execFileSync(
-    'setpriv',
-    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--conditions=@buckley/source', '--import', tsx, join(base, 'child.mts'), work, home],
+    process.execPath,
+    ['--conditions=@buckley/source', '--import', tsx, join(base, 'child.mts'), work, home],
     { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, TMPDIR: '/tmp' }, timeout: 110_000 },
   );
   report = JSON.parse(stdout.trim().split('\n').at(-1)!) as typeof report;
@@ -91,6 +101,11 @@ afterAll(() => {
 describe('a non-root host user (uid 65534, run from a child process)', () => {
   it('the child really ran unprivileged, and the command runs as that user and writes the workspace', () => {
     expect(report.uid).toBe(NOBODY);
+    expect(report.euid).toBe(NOBODY);
+    expect(report.gid).toBe(NOBODY);
+    // Node's getgroups() lists the effective gid too.
+    expect(report.groups.filter((g) => g !== NOBODY)).toEqual([]);
+    expect(report.capEff).toBe('0000000000000000');
     expect(report.basic.stdout).toBe(`${NOBODY}\n`);
     expect(report.basic.owner).toBe(NOBODY);
     expect(report.basic.discarded).toEqual([]);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -110,16 +110,21 @@ function bashRecords(scripts: readonly string[]): { records: string[][]; stderr:
       return f;
     });
     const out = join(dir, 'out');
+    mkdirSync(out);
     const harness = [
-      `exec 9>>${JSON.stringify(out)}`,
-      `command_not_found_handle() { local r; printf -v r '%s\\x1f' "$SID" "$@" ${assignNames.map((n) => `"${n}=\${${n}-unset}"`).join(' ')}; printf '%s\\x1e' "$r" >&9; return 0; }`,
+      // Each process appends its records to a file of its own: commands of a pipeline run at
+      // once, and bash's printf writes a record holding a newline in several writes, so records
+      // in one shared file could interleave.
+      `OUT_DIR=${JSON.stringify(out)}`,
+      `command_not_found_handle() { local r; printf -v r '%s\\x1f' "$SID" "$@" ${assignNames.map((n) => `"${n}=\${${n}-unset}"`).join(' ')}; printf '%s\\x1e' "$r" >>"$OUT_DIR/$BASHPID"; return 0; }`,
       "X='$X'",
       // Each record names its script: a background job in a subshell may outlive the script's `wait`.
       `SID=0; for f in ${files.map((f) => JSON.stringify(f)).join(' ')}; do source "$f"; wait; SID=$((SID + 1)); done; sleep 2`,
     ].join('\n');
     const result = spawnSync(bashPath, ['--norc', '--noprofile', '-c', harness], { cwd: dir, encoding: 'utf8', env: { PATH: '/nonexistent', HOME: dir, LC_ALL: 'C.UTF-8' }, timeout: 150_000 });
     const records: string[][] = scripts.map(() => []);
-    for (const r of readFileSync(out, 'utf8').split('\x1e').slice(0, -1)) {
+    const written = readdirSync(out).map((f) => readFileSync(join(out, f), 'utf8'));
+    for (const r of written.join('').split('\x1e').slice(0, -1)) {
       const [sid, ...fields] = r.split('\x1f').slice(0, -1);
       records[Number(sid)]?.push(JSON.stringify(fields));
     }
