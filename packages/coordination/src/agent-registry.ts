@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { BuckleyError, type BuckleyErrorOptions, type Clock, ClosedError, isBuckleyError, systemClock, uuidv7 } from '@buckley/utils';
+import { BuckleyError, type BuckleyErrorOptions, type Clock, ClosedError, isBuckleyError, systemClock, uuidv7, deterministicUuid } from '@buckley/utils';
 import type { EventStore, JsonObject, NewEvent } from '@buckley/events';
 import { encodeSubjectToken } from '@buckley/bus';
 
@@ -315,7 +314,7 @@ class SharedAgentRegistry implements AgentRegistry {
       try {
         await this.#store.append(streamOf(base.id), [
           {
-            id: derivedId(record.registrationId, 'registered'),
+            id: deterministicUuid('buckley.agent', record.registrationId, 'registered'),
             type: 'agent.registered',
             data: {
               agentId: record.id,
@@ -421,7 +420,7 @@ class SharedAgentRegistry implements AgentRegistry {
     const events: NewEvent[] = [];
     if (mark.missed) {
       events.push({
-        id: derivedId(record.registrationId, 'heartbeat_missed'),
+        id: deterministicUuid('buckley.agent', record.registrationId, 'heartbeat_missed'),
         type: 'agent.heartbeat_missed',
         data: {
           agentId: record.id,
@@ -434,7 +433,7 @@ class SharedAgentRegistry implements AgentRegistry {
       });
     }
     events.push({
-      id: derivedId(record.registrationId, 'unregistered'),
+      id: deterministicUuid('buckley.agent', record.registrationId, 'unregistered'),
       type: 'agent.unregistered',
       data: { agentId: record.id, registrationId: record.registrationId, reason: mark.reason } satisfies AgentUnregisteredData,
       metadata: { agentId: record.id },
@@ -490,13 +489,6 @@ function streamOf(id: string): string {
 function keyOf(id: string): string {
   if (typeof id !== 'string' || id.length === 0) throw new InvalidAgentError(`agent id ${JSON.stringify(id)} must be a non-empty string`);
   return encodeSubjectToken(id);
-}
-
-/** A UUID fixed by the registration and the event kind, so a retried append is idempotent. */
-function derivedId(registrationId: string, kind: string): string {
-  const hex = createHash('sha256').update(`${registrationId}/${kind}`).digest('hex');
-  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 function normalize(agent: AgentRegistration): Omit<AgentRecord, 'registrationId' | 'registeredAt' | 'lastHeartbeatAt' | 'expiresAt'> {

@@ -8,21 +8,11 @@ import { createInMemoryTaskCoordinator } from './in-memory-task-coordinator.js';
 import { taskStreamId } from './task-coordinator.js';
 import { InMemoryTaskTable } from './in-memory-task-coordinator.js';
 import { runTaskWorker } from './task-worker.js';
-import { createTaskCoordinatorCore, deterministicEventId } from './task-core.js';
+import { createTaskCoordinatorCore } from './task-core.js';
 
 describeTaskCoordinatorConformance({
   name: 'in-memory',
   create: ({ store, clock, leaseMs, retry }) => createInMemoryTaskCoordinator({ store, clock, leaseMs, retry }),
-});
-
-describe('deterministicEventId', () => {
-  it('is a stable UUID that differs per part', () => {
-    const a = deterministicEventId('task', 't1', 'claimed', 1);
-    expect(a).toBe(deterministicEventId('task', 't1', 'claimed', 1));
-    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(deterministicEventId('task', 't1', 'claimed', 2)).not.toBe(a);
-    expect(deterministicEventId('task', 't1c', 'laimed', 1)).not.toBe(a);
-  });
 });
 
 describe('core coordinator over a stale table', () => {

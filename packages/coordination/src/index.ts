@@ -70,7 +70,7 @@ export {
 } from './task-errors.js';
 export { createInMemoryTaskCoordinator } from './in-memory-task-coordinator.js';
 export type { InMemoryTaskCoordinatorOptions } from './in-memory-task-coordinator.js';
-export { createLocalTaskWakeup, deterministicEventId } from './task-core.js';
+export { createLocalTaskWakeup } from './task-core.js';
 export type { TaskWakeup } from './task-core.js';
 export { runTaskWorker } from './task-worker.js';
 export type { TaskHandler, TaskWorkContext, TaskWorker, TaskWorkerOptions } from './task-worker.js';

@@ -1,4 +1,4 @@
-import { type Clock, sleep, systemClock, throwIfAborted } from '@buckley/utils';
+import { type Clock, backoffDelay, sleep, systemClock, throwIfAborted } from '@buckley/utils';
 import type { Bus, BusHeaders } from '@buckley/bus';
 import type { EventStore, StoredEvent, Subscription } from '@buckley/events';
 import { encodeSubjectToken } from '@buckley/bus';
@@ -134,6 +134,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
   const batchSize = options.batchSize ?? 256;
   const baseDelay = options.retryDelayMs ?? 100;
   const maxDelay = options.maxRetryDelayMs ?? 5_000;
+  const backoff = { baseDelayMs: baseDelay, maxDelayMs: maxDelay, jitter: 0 };
   const clock = options.clock ?? systemClock;
   const onError = options.onError ?? (() => {});
   const stopper = new AbortController();
@@ -156,7 +157,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
       } catch (error) {
         if (stopper.signal.aborted) throw error;
         onError(error);
-        await sleep(Math.min(baseDelay * 2 ** attempt, maxDelay), { signal: stopper.signal, clock });
+        await sleep(backoffDelay(attempt + 1, backoff), { signal: stopper.signal, clock });
       }
     }
     const position = batch.at(-1)!.position;
@@ -167,7 +168,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
       } catch (error) {
         if (stopper.signal.aborted) throw error;
         onError(error);
-        await sleep(Math.min(baseDelay * 2 ** attempt, maxDelay), { signal: stopper.signal, clock });
+        await sleep(backoffDelay(attempt + 1, backoff), { signal: stopper.signal, clock });
       }
     }
     checkpoint = position;

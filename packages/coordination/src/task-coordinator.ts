@@ -171,7 +171,7 @@ export interface WaitForWorkOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Retry policy: attempt `k` (1-based) that failed is retried after `min(baseMs * 2^(k-1), maxMs)`, +-`jitter`. */
+/** Retry policy: attempt `k` (1-based) that failed is retried after `min(baseMs * 2^(k-1), maxMs)` spread by +-`jitter`, never above `maxMs` (the backoff of @buckley/utils). */
 export interface TaskRetryPolicy {
   /** Claims per submission or replay before parking; default 5. */
   readonly maxAttempts?: number;

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { type Clock, systemClock, throwIfAborted, uuidv7 } from '@buckley/utils';
+import { type Clock, systemClock, throwIfAborted, uuidv7, backoffDelay, deterministicUuid } from '@buckley/utils';
 import { isWrongExpectedVersionError } from '@buckley/events';
 import type { EventStore, JsonObject, NewEvent, StoredEvent, StreamAppend } from '@buckley/events';
 import {
@@ -176,18 +175,6 @@ const MAX_CLAIM_ROUNDS = 8;
 /** Most lease records a coordinator keeps for the batched completions of {@link TaskCoordinator.completeAndClaim}. */
 const MAX_HELD_LEASES = 10_000;
 
-/**
- * A deterministic UUID (version 8, RFC 9562) from `parts`, so that retrying a write produces
- * the same event id and the store's idempotent append drops the duplicate.
- */
-export function deterministicEventId(...parts: ReadonlyArray<string | number>): string {
-  const hash = createHash('sha256').update(parts.map(String).join('\u0000')).digest();
-  hash[6] = (hash[6]! & 0x0f) | 0x80;
-  hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
-
 /** The public view of a record. */
 export function toTask(record: TaskRecord): Task {
   return {
@@ -272,10 +259,9 @@ export function applyTaskEvents(record: TaskRecord, events: readonly StoredEvent
   return r;
 }
 
+/** The wait before the retry that follows failed attempt `failedAttempt` (1-based): the one backoff formula of @buckley/utils. */
 function backoffMs(policy: Required<TaskRetryPolicy>, failedAttempt: number, random: () => number): number {
-  const raw = Math.min(policy.baseDelayMs * 2 ** Math.max(0, failedAttempt - 1), policy.maxDelayMs);
-  const spread = raw * policy.jitter * (random() * 2 - 1);
-  return Math.max(0, Math.round(raw + spread));
+  return Math.round(backoffDelay(Math.max(1, failedAttempt), { baseDelayMs: policy.baseDelayMs, maxDelayMs: policy.maxDelayMs, jitter: policy.jitter }, random()));
 }
 
 function checkPositiveInt(name: string, value: number | undefined): void {
@@ -377,7 +363,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
   }
 
   #eventId(taskId: string, kind: string, attempt: number): string {
-    return deterministicEventId('buckley.coordinator.task', this.#store.partition, taskId, kind, attempt);
+    return deterministicUuid('buckley.coordinator.task', this.#store.partition, taskId, kind, attempt);
   }
 
   #wake(): void {

@@ -1,6 +1,6 @@
+import { deterministicUuid } from '@buckley/utils';
 import type { JsonObject } from '@buckley/events';
 import type { TaskCoordinator, TaskLease } from './task-coordinator.js';
-import { deterministicEventId } from './task-core.js';
 import { InvalidTaskError, isTaskLeaseLostError } from './task-errors.js';
 
 /**
@@ -176,7 +176,7 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
         attempt: lease.attempt,
         key: `task:${lease.taskId}`,
         expectedVersion: lease.version,
-        eventId: (name) => deterministicEventId('task-handler', lease.taskId, name),
+        eventId: (name) => deterministicUuid('task-handler', lease.taskId, name),
       });
     } catch (error) {
       if (held.lost.signal.aborted) return settle(held);

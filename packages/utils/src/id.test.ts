@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, isUuid, uuidv7, uuidv7Time } from './index.js';
+import { InvalidArgumentError, deterministicUuid, isUuid, uuidv7, uuidv7Time } from './index.js';
 
 describe('uuidv7', () => {
   it('makes canonical version-7 ids with the RFC 9562 variant', () => {
@@ -32,5 +32,25 @@ describe('uuidv7', () => {
     expect(isUuid('0190A4B8-2F6E-7C3A-8B1D-123456789ABC')).toBe(false);
     expect(isUuid('0190a4b8-2f6e-7c3a-8b1d-123456789ab')).toBe(false);
     expect(isUuid(42)).toBe(false);
+  });
+});
+
+describe('deterministicUuid', () => {
+  it('is a version 5 UUID fixed by its parts, in order, with part boundaries kept', () => {
+    const a = deterministicUuid('task', 't1', 'claimed', 1);
+    expect(a).toBe(deterministicUuid('task', 't1', 'claimed', 1));
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(isUuid(a)).toBe(true);
+    expect(deterministicUuid('task', 't1', 'claimed', 2)).not.toBe(a);
+    expect(deterministicUuid('task', 't1c', 'laimed', 1)).not.toBe(a);
+    expect(deterministicUuid('t1', 'task', 'claimed', 1)).not.toBe(a);
+    // A number and its decimal string name the same part.
+    expect(deterministicUuid('task', 't1', 'claimed', '1')).toBe(a);
+  });
+
+  it('refuses no parts and parts that are not strings or finite numbers', () => {
+    expect(() => deterministicUuid()).toThrow(InvalidArgumentError);
+    expect(() => deterministicUuid('a', Number.NaN)).toThrow(/must be a string or a finite number/);
+    expect(() => deterministicUuid('a', undefined as unknown as string)).toThrow(InvalidArgumentError);
   });
 });

@@ -8,7 +8,7 @@ export {
   ClosedError,
 } from './errors.js';
 export type { BuckleyErrorOptions } from './errors.js';
-export { uuidv7, isUuid, uuidv7Time } from './id.js';
+export { uuidv7, isUuid, uuidv7Time, deterministicUuid } from './id.js';
 export { systemClock, ManualClock } from './clock.js';
 export type { Clock, CancelTimer } from './clock.js';
 export { sleep, withDeadline, anySignal, abortError, throwIfAborted } from './abort.js';
