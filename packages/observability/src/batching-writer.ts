@@ -88,7 +88,22 @@ export function createBatchingWriter(store: EventStore, options: BatchingWriterO
   const metrics = options.metrics;
 
   let buffer: Entry[] = [];
-  const waiting: Array<() => void> = [];
+  // Records of the batch being appended: still accepted and not written, so they count
+  // against `maxBuffered` too.
+  let inFlight = 0;
+  // Room promised to woken `write()` callers that have not enqueued yet.
+  let reserved = 0;
+  const hasRoom = () => buffer.length + inFlight + reserved < maxBuffered;
+  // Callers waiting for room, oldest first: `write()` calls (`reserve`, each woken one holds a
+  // slot until it enqueues, so waking never overfills the buffer) and `ready()` calls.
+  const waiting: Array<{ readonly wake: () => void; readonly reserve: boolean }> = [];
+  const wakeWaiters = () => {
+    while (waiting.length > 0 && hasRoom()) {
+      const waiter = waiting.shift()!;
+      if (waiter.reserve) reserved++;
+      waiter.wake();
+    }
+  };
   let timer: CancelTimer | undefined;
   let flushing: Promise<void> | undefined;
   let closed = false;
@@ -170,9 +185,14 @@ export function createBatchingWriter(store: EventStore, options: BatchingWriterO
     while (buffer.length > 0) {
       const batch = buffer.length <= maxBatch ? buffer : buffer.slice(0, maxBatch);
       buffer = batch === buffer ? [] : buffer.slice(maxBatch);
-      await appendBatch(batch);
+      inFlight = batch.length;
+      try {
+        await appendBatch(batch);
+      } finally {
+        inFlight = 0;
+      }
       metrics?.telemetryBuffered.dec(batch.length);
-      while (waiting.length > 0 && buffer.length < maxBuffered) waiting.shift()!();
+      wakeWaiters();
     }
     await reportDrops();
   };
@@ -203,13 +223,14 @@ export function createBatchingWriter(store: EventStore, options: BatchingWriterO
 
   const write = async (streamId: string, event: NewEvent): Promise<void> => {
     if (closed) throw new ObservabilityClosedError('batching writer');
-    if (buffer.length < maxBuffered) return enqueue(streamId, event);
+    if (hasRoom()) return enqueue(streamId, event);
     if (overflow === 'drop' || waiting.length >= maxWaiting) {
       drop('buffer_full', event);
       if (flushing === undefined) void startFlush();
       throw new TelemetryDroppedError('buffer_full');
     }
-    await new Promise<void>((resolve) => waiting.push(resolve));
+    await new Promise<void>((wake) => waiting.push({ wake, reserve: true }));
+    reserved--;
     return enqueue(streamId, event);
   };
 
@@ -232,7 +253,7 @@ export function createBatchingWriter(store: EventStore, options: BatchingWriterO
       closed = true;
       // Callers already waiting for room were accepted before close: they get written too.
       for (;;) {
-        while (waiting.length > 0 && buffer.length < maxBuffered) waiting.shift()!();
+        wakeWaiters();
         await new Promise<void>((resolve) => setImmediate(resolve));
         await drain();
         if (waiting.length === 0 && buffer.length === 0) break;
@@ -244,13 +265,13 @@ export function createBatchingWriter(store: EventStore, options: BatchingWriterO
     write,
     ready: async () => {
       for (;;) {
-        if (buffer.length < maxBuffered || closed) return;
-        await new Promise<void>((resolve) => waiting.push(resolve));
+        if (hasRoom() || closed) return;
+        await new Promise<void>((wake) => waiting.push({ wake, reserve: false }));
       }
     },
     flush,
     close,
     [Symbol.asyncDispose]: close,
-    stats: () => ({ accepted, written, dropped, buffered: buffer.length }),
+    stats: () => ({ accepted, written, dropped, buffered: buffer.length + inFlight }),
   };
 }

@@ -97,6 +97,11 @@ export interface Recorder extends AsyncDisposable {
    * `TimeoutError`, an abort with the signal's reason).
    */
   observe<T>(options: ObserveOptions<T>, fn: (scope: OperationScope) => T | Promise<T>): Promise<T>;
+  /**
+   * Resolves when the batching writer has room (backpressure): await it before an `emit()`
+   * you do not await, so a fast producer waits instead of piling up calls.
+   */
+  ready(): Promise<void>;
   /** Writes everything the batching writer accepted. */
   flush(): Promise<void>;
   /** Flushes, then refuses further calls with `ObservabilityClosedError`. Idempotent. Does not close the store. */
@@ -411,6 +416,9 @@ export function createRecorder(options: RecorderOptions): Recorder {
       emit(event).catch(() => undefined);
     },
     observe,
+    ready: async () => {
+      if (!closed) await getWriter().ready();
+    },
     flush: async () => {
       await writer?.flush();
     },

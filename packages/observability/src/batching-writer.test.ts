@@ -1,0 +1,42 @@
+import { createInMemoryEventStore } from '@buckley/events';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createBatchingWriter, createObservabilityMetrics, isObservabilityError } from './index.js';
+
+describe('batching writer bounds', () => {
+  it('callers waiting for room never overfill the buffer, and every one of them is written', async () => {
+    await using store = createInMemoryEventStore();
+    const metrics = createObservabilityMetrics({ registry: new Registry(), defaultMetrics: false });
+    const writer = createBatchingWriter(store, { maxBatch: 50, maxBuffered: 100, flushIntervalMs: 5, metrics });
+    let maxBuffered = 0;
+    const writes = Array.from({ length: 2_000 }, (_, seq) =>
+      writer.write('s', { type: 'test.bound', data: { seq } }).then(() => {
+        maxBuffered = Math.max(maxBuffered, writer.stats().buffered);
+      }),
+    );
+    await Promise.all(writes);
+    await writer.close();
+    expect(maxBuffered).toBeGreaterThan(0);
+    expect(maxBuffered).toBeLessThanOrEqual(100);
+    const stored = await store.read('s');
+    expect(stored.map((e) => e.data.seq)).toEqual(Array.from({ length: 2_000 }, (_, i) => i));
+    expect(writer.stats()).toEqual({ accepted: 2_000, written: 2_000, dropped: 0, buffered: 0 });
+  });
+
+  it("'drop' mode rejects what does not fit, counts it and records a telemetry.dropped event", async () => {
+    await using store = createInMemoryEventStore();
+    const registry = new Registry();
+    const metrics = createObservabilityMetrics({ registry, defaultMetrics: false });
+    const writer = createBatchingWriter(store, { maxBatch: 10, maxBuffered: 10, flushIntervalMs: 1_000, overflow: 'drop', metrics });
+    const results = await Promise.allSettled(Array.from({ length: 25 }, (_, seq) => writer.write('s', { type: 'test.drop', data: { seq } })));
+    await writer.close();
+    const rejected = results.filter((r) => r.status === 'rejected');
+    expect(rejected).toHaveLength(15);
+    for (const r of rejected) expect(isObservabilityError(r.reason, 'TELEMETRY_DROPPED') && r.reason.reason).toBe('buffer_full');
+    expect((await store.read('s')).map((e) => e.data.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    const [report] = await store.read('system');
+    expect(report).toMatchObject({ type: 'telemetry.dropped', data: { count: 15, total: 15, reason: 'buffer_full', byFamily: { test: 15 } } });
+    expect(await registry.metrics()).toContain('buckley_telemetry_dropped_total{reason="buffer_full",family="test"} 15');
+    await expect(writer.write('s', { type: 'test.drop', data: {} })).rejects.toMatchObject({ code: 'OBSERVABILITY_CLOSED' });
+  });
+});
