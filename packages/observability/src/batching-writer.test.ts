@@ -32,7 +32,10 @@ describe('batching writer bounds', () => {
     await writer.close();
     const rejected = results.filter((r) => r.status === 'rejected');
     expect(rejected).toHaveLength(15);
-    for (const r of rejected) expect(isObservabilityError(r.reason, 'TELEMETRY_DROPPED') && r.reason.reason).toBe('buffer_full');
+    for (const r of rejected) {
+      expect(isObservabilityError(r.reason, 'TELEMETRY_DROPPED')).toBe(true);
+      expect(r.reason).toMatchObject({ reason: 'buffer_full' });
+    }
     expect((await store.read('s')).map((e) => e.data.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     const [report] = await store.read('system');
     expect(report).toMatchObject({ type: 'telemetry.dropped', data: { count: 15, total: 15, reason: 'buffer_full', byFamily: { test: 15 } } });
