@@ -165,43 +165,17 @@ describe('batching writer on Postgres', () => {
     expect(acked.size).toBeGreaterThanOrEqual(target);
   });
 
-  it('a short outage of the store is retried through: every record arrives, none is dropped', { timeout: 120_000 }, async () => {
+  /** Floods 5 000 records through a recorder whose store is cut off at record 1 000 for `outageMs`. */
+  async function floodThroughOutage(
+    prefix: string,
+    { maxRetries, outageMs }: { maxRetries: number; outageMs: number },
+    check: (result: { acked: Set<number>; rejected: Set<number>; stored: Set<number>; pgStore: TestPostgresEventStore; metrics: ObservabilityMetrics }) => Promise<void>,
+  ) {
     const proxy = await startProxy();
     try {
-      await using pgStore = await storeThrough(proxy.url, 'obs_outage');
+      await using pgStore = await storeThrough(proxy.url, prefix);
       const metrics = createObservabilityMetrics({ registry: new Registry(), defaultMetrics: false });
-      // Backoff 20, 40, 80, ... 1000 ms: ten retries wait about 6 s, the outage lasts 400 ms.
-      await using recorder = createRecorder({ store: pgStore.store, metrics, writer: { maxBatch: 100, flushIntervalMs: 10, maxBuffered: 1_000, maxRetries: 10 } });
-      const total = 5_000;
-      const acks: Array<Promise<void>> = [];
-      let ackCount = 0;
-      for (let seq = 0; seq < total; seq++) {
-        await recorder.ready();
-        if (seq === 1_500) {
-          proxy.cut();
-          setTimeout(() => proxy.restore(), 400);
-        }
-        acks.push(recorder.emit({ type: 'test.outage', data: { seq } }, { streamId: 'outage' }).then(() => void ackCount++));
-      }
-      const settled = await Promise.allSettled(acks);
-      expect(settled.filter((s) => s.status === 'rejected')).toEqual([]);
-      expect(ackCount).toBe(total);
-      await recorder.close();
-      const seqs = await storedSeqs(pgStore.pg, pgStore.pg.schema, 'test.outage');
-      expect(new Set(seqs).size).toBe(total);
-      expect(seqs).toHaveLength(total); // retries of a batch that did commit wrote nothing twice
-      expect(await metricValue(metrics, 'buckley_telemetry_dropped_total')).toBe(0);
-    } finally {
-      await proxy.close();
-    }
-  });
-
-  it('an outage longer than the retries drops records: counted, rejected, metered and recorded, never silently', { timeout: 120_000 }, async () => {
-    const proxy = await startProxy();
-    try {
-      await using pgStore = await storeThrough(proxy.url, 'obs_loss');
-      const metrics = createObservabilityMetrics({ registry: new Registry(), defaultMetrics: false });
-      await using recorder = createRecorder({ store: pgStore.store, metrics, writer: { maxBatch: 100, flushIntervalMs: 10, maxBuffered: 1_000, maxRetries: 2 } });
+      await using recorder = createRecorder({ store: pgStore.store, metrics, writer: { maxBatch: 100, flushIntervalMs: 10, maxBuffered: 1_000, maxRetries } });
       const total = 5_000;
       const acked = new Set<number>();
       const rejected = new Set<number>();
@@ -210,11 +184,11 @@ describe('batching writer on Postgres', () => {
         await recorder.ready();
         if (seq === 1_000) {
           proxy.cut();
-          setTimeout(() => proxy.restore(), 1_500);
+          setTimeout(() => proxy.restore(), outageMs);
         }
         if (seq > 1_000 && seq < 1_400) await sleep(2); // keep producing while the store is down
         acks.push(
-          recorder.emit({ type: 'test.loss', data: { seq } }, { streamId: 'loss' }).then(
+          recorder.emit({ type: 'test.outage', data: { seq } }, { streamId: 'outage' }).then(
             () => void acked.add(seq),
             (error: unknown) => {
               expect(isObservabilityError(error, 'TELEMETRY_DROPPED')).toBe(true);
@@ -226,12 +200,32 @@ describe('batching writer on Postgres', () => {
       }
       await Promise.all(acks);
       await recorder.close();
-
       // Every record is either acknowledged or rejected with the reason; none is left hanging.
       expect(acked.size + rejected.size).toBe(total);
-      expect(rejected.size).toBeGreaterThan(0);
-      const stored = new Set(await storedSeqs(pgStore.pg, pgStore.pg.schema, 'test.loss'));
+      const seqs = await storedSeqs(pgStore.pg, pgStore.pg.schema, 'test.outage');
+      const stored = new Set(seqs);
+      // Retries of a batch that did commit wrote nothing twice.
+      expect(seqs).toHaveLength(stored.size);
       expect([...acked].filter((seq) => !stored.has(seq))).toEqual([]);
+      await check({ acked, rejected, stored, pgStore, metrics });
+    } finally {
+      await proxy.close();
+    }
+  }
+
+  it('a short outage of the store is retried through: every record arrives, none is dropped', { timeout: 120_000 }, async () => {
+    // Backoff 20, 40, 80, ... 1000 ms: ten retries wait about 6 s, the outage lasts 400 ms.
+    await floodThroughOutage('obs_outage', { maxRetries: 10, outageMs: 400 }, async ({ acked, rejected, stored, metrics }) => {
+      expect(rejected.size).toBe(0);
+      expect(acked.size).toBe(5_000);
+      expect(stored.size).toBe(5_000);
+      expect(await metricValue(metrics, 'buckley_telemetry_dropped_total')).toBe(0);
+    });
+  });
+
+  it('an outage longer than the retries drops records: counted, rejected, metered and recorded, never silently', { timeout: 120_000 }, async () => {
+    await floodThroughOutage('obs_loss', { maxRetries: 2, outageMs: 1_500 }, async ({ rejected, pgStore, metrics }) => {
+      expect(rejected.size).toBeGreaterThan(0);
       expect(await metricValue(metrics, 'buckley_telemetry_dropped_total', { reason: 'store_failed', family: 'test' })).toBe(rejected.size);
       // Once the store is back the loss is recorded in the store itself.
       const reports = await pgStore.store.read('system');
@@ -239,8 +233,6 @@ describe('batching writer on Postgres', () => {
       const reported = reports.reduce((sum, e) => sum + (e.data as { count: number }).count, 0);
       expect(reported).toBe(rejected.size);
       expect(reports.at(-1)!.data).toMatchObject({ reason: 'store_failed', total: rejected.size, byFamily: { test: expect.any(Number) } });
-    } finally {
-      await proxy.close();
-    }
+    });
   });
 });
