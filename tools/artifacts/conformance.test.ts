@@ -1,6 +1,6 @@
 // Runs in the artifact tier's temporary project (tools/test-artifacts.mjs): the conformance
 // suites of @buckley/testing against the adapters as built and installed from their tarballs.
-import { InMemoryBus } from '@buckley/bus';
+import { createInMemoryBus } from '@buckley/bus';
 import { createInMemoryTaskCoordinator } from '@buckley/coordination';
 import { InvalidEventError, WrongExpectedVersionError, createInMemoryEventStore, isInvalidEventError } from '@buckley/events';
 import { createPGliteEventStore, createPostgresTaskCoordinator } from '@buckley/postgres';
@@ -20,7 +20,7 @@ afterAll(async () => {
 describeEventStoreConformance({ name: 'in-memory (dist)', create: (options) => createInMemoryEventStore(options) });
 describeEventStoreConformance({ name: 'pglite (dist)', create: (options) => createPGliteEventStore({ ...options, pglite, pollMs: 200 }) });
 
-const server = new InMemoryBus();
+const server = createInMemoryBus();
 describeBusConformance({ name: 'InMemoryBus (dist)', prefix: 'mem', create: async () => server.connect() });
 
 describeTaskCoordinatorConformance({

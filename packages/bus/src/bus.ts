@@ -2,8 +2,8 @@ import { InvalidHeaderError, InvalidMessageError } from './bus-errors.js';
 
 /**
  * The `Bus` port: subject-based publish/subscribe, queue groups and request/reply with NATS
- * semantics (ARCHITECTURE §1: NATS is the transport, not a store). Adapters: `InMemoryBus`
- * here (one process), `NatsBus` in `@buckley/nats`. Both pass `describeBusConformance` from
+ * semantics (ARCHITECTURE §1: NATS is the transport, not a store). Adapters: `createInMemoryBus()`
+ * here (one process), `createNatsBus()` in `@buckley/nats`. Both pass `describeBusConformance` from
  * `@buckley/testing`.
  *
  * Delivery is at most once: a message published while nobody listens is gone. Anything that
@@ -106,7 +106,7 @@ export const ORIGINAL_SUBJECT_HEADER = 'Buckley-Original-Subject';
  *
  * @example
  * ```ts
- * const bus = new InMemoryBus();
+ * const bus = createInMemoryBus();
  * await bus.subscribe('greet.*', (m) => m.respond(`hello ${m.subject.split('.')[1]}`));
  * const reply = await bus.request('greet.ada', '', { timeoutMs: 1_000 });
  * reply.text(); // 'hello ada'

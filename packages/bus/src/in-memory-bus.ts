@@ -20,7 +20,7 @@ import {
 } from './bus.js';
 import { assertSubject, subjectMatches } from './subject.js';
 
-/** Options of {@link InMemoryBus}. */
+/** Options of {@link createInMemoryBus}. */
 export interface InMemoryBusOptions {
   /** Largest message in bytes; default 1 MiB like nats-server. */
   readonly maxPayload?: number;
@@ -47,7 +47,33 @@ interface MemorySub {
  * are delivered on a microtask, never inside `publish`. {@link InMemoryBus.connect} gives a
  * second bus on the same in-process "server", the way a second NATS connection would.
  */
-export class InMemoryBus implements Bus {
+/** The in-process {@link Bus}, with {@link InMemoryBus.connect} for a second connection to the same in-process "server". */
+export interface InMemoryBus extends Bus {
+  /**
+   * A new bus that shares this one's subscriptions (messages flow between them) but closes on
+   * its own, like a second connection to the same server.
+   */
+  connect(options?: InMemoryBusOptions): InMemoryBus;
+}
+
+/**
+ * A new in-process bus: the embedded default (ARCHITECTURE §1). Same subject rules, queue
+ * groups (round robin among members), request/reply and errors as the NATS bus; messages are
+ * delivered on a microtask, never inside `publish`.
+ *
+ * @example
+ * ```ts
+ * const server = createInMemoryBus();
+ * const bus = server.connect();
+ * await bus.subscribe('greet.*', (m) => m.respond('hi'));
+ * (await server.request('greet.ada')).text(); // 'hi'
+ * ```
+ */
+export function createInMemoryBus(options: InMemoryBusOptions = {}): InMemoryBus {
+  return new MemoryBus(options);
+}
+
+class MemoryBus implements InMemoryBus {
   readonly maxPayload: number;
   readonly #clock: Clock;
   readonly #onError: (error: unknown, message?: BusMessage) => void;
@@ -69,7 +95,7 @@ export class InMemoryBus implements Bus {
    * its own, like a second connection to the same server.
    */
   connect(options: InMemoryBusOptions = this.#options): InMemoryBus {
-    return new InMemoryBus({ ...options, router: this.#router } as InMemoryBusOptions);
+    return new MemoryBus({ ...options, router: this.#router } as InMemoryBusOptions);
   }
 
   publish(subject: string, data?: BusPayload, options: BusPublishOptions = {}): void {

@@ -38,8 +38,8 @@ export type {
   BusSubscription,
   SubscribeJsonOptions,
 } from './bus.js';
-export { InMemoryBus } from './in-memory-bus.js';
-export type { InMemoryBusOptions } from './in-memory-bus.js';
+export { createInMemoryBus } from './in-memory-bus.js';
+export type { InMemoryBus, InMemoryBusOptions } from './in-memory-bus.js';
 export {
   agentInboxSubject,
   assertSubject,

@@ -2,7 +2,7 @@ import { describeTaskCoordinatorConformance } from '@buckley/testing';
 import { ManualClock } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
 import { createBusTaskWakeup } from './bus-task-wakeup.js';
-import { InMemoryBus } from '@buckley/bus';
+import { createInMemoryBus } from '@buckley/bus';
 import { createInMemoryEventStore } from '@buckley/events';
 import { createInMemoryTaskCoordinator } from './in-memory-task-coordinator.js';
 import { taskStreamId } from './task-coordinator.js';
@@ -54,7 +54,7 @@ describe('core coordinator over a stale table', () => {
 
 describe('createBusTaskWakeup', () => {
   it('wakes a waiting worker of another coordinator when work is submitted, and carries no task data', async () => {
-    const bus = new InMemoryBus();
+    const bus = createInMemoryBus();
     const seen: string[] = [];
     await bus.subscribe('buckley.coordinator.tasks.available', (m) => {
       seen.push(m.text());

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BusMessage } from '@buckley/bus';
 import type { StoredEvent } from '@buckley/events';
-import { InMemoryBus } from '@buckley/bus';
+import { createInMemoryBus } from '@buckley/bus';
 import { createInMemoryEventStore } from '@buckley/events';
 import {
   EventHeader,
@@ -18,7 +18,7 @@ const ev = (n: number) => ({ type: 'test.happened', data: { n } });
 describe('outbox relay over the in-memory bus', () => {
   it('publishes every event in log order on its stream subject with id, stream, version and position headers', async () => {
     await using store = createInMemoryEventStore();
-    await using bus = new InMemoryBus();
+    await using bus = createInMemoryBus();
     const got: BusMessage[] = [];
     await bus.subscribe('buckley.events.>', (m) => {
       got.push(m);
@@ -39,7 +39,7 @@ describe('outbox relay over the in-memory bus', () => {
 
   it('resumes after its checkpoint: a restarted relay sends only what came later', async () => {
     await using store = createInMemoryEventStore();
-    await using bus = new InMemoryBus();
+    await using bus = createInMemoryBus();
     const ids: string[] = [];
     await bus.subscribe('buckley.events.>', (m) => {
       ids.push(m.headers[EventHeader.MsgId]!);

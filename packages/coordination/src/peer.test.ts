@@ -1,10 +1,10 @@
-import { InMemoryBus } from '@buckley/bus';
+import { createInMemoryBus } from '@buckley/bus';
 import { PeerTokenAuthority, PeerTokenExpiredError, PeerTokenReusedError, PeerTokenUnknownError } from '@buckley/coordination';
 import { describePeerConformance, thrown } from '@buckley/testing';
 import { InvalidArgumentError, ManualClock } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
 
-const server = new InMemoryBus();
+const server = createInMemoryBus();
 describePeerConformance({ name: 'InMemoryBus', prefix: 'mem', create: async () => server.connect() });
 
 describe('PeerTokenAuthority', () => {

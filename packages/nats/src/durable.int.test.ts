@@ -4,7 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { consumeDurable, publishDurable } from './durable.js';
-import { NatsBus } from './nats-bus.js';
+import { createNatsBus } from './nats-bus.js';
 import { connectTest } from './test-env.js';
 import { startPrivateNatsServer } from './test-server.js';
 
@@ -27,8 +27,8 @@ describe('NATS server restarted in the middle of a publish stream', () => {
         received.set(m.id, (received.get(m.id) ?? 0) + 1);
       });
 
-      const busSub = new NatsBus(sub);
-      const busPub = new NatsBus(pub);
+      const busSub = createNatsBus(sub);
+      const busPub = createNatsBus(pub);
       const probes: string[] = [];
       await busSub.subscribe(`${prefix}.probe`, (m) => void probes.push(m.text()));
       await busPub.subscribe(`${prefix}.echo`, (m) => void m.respond(`echo ${m.text()}`));

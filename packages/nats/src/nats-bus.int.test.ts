@@ -1,7 +1,7 @@
 import { describeBusConformance, randomSuffix } from '@buckley/testing';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll } from 'vitest';
-import { NatsBus } from './nats-bus.js';
+import { createNatsBus } from './nats-bus.js';
 import { connectTest } from './test-env.js';
 
 const connections: NatsConnection[] = [];
@@ -15,6 +15,6 @@ describeBusConformance({
   create: async () => {
     const nc = await connectTest('nats-bus.int.test');
     connections.push(nc);
-    return new NatsBus(nc);
+    return createNatsBus(nc);
   },
 });

@@ -26,7 +26,7 @@ import { type Msg, type MsgHdrs, type NatsConnection, errors, headers as natsHea
 /** The methods of a NATS connection the bus uses; pass the `NatsConnection` you own. */
 export type NatsBusConnection = Pick<NatsConnection, 'publish' | 'subscribe' | 'request' | 'flush' | 'info' | 'isClosed'>;
 
-/** Options of {@link NatsBus}. */
+/** Options of {@link createNatsBus}. */
 export interface NatsBusOptions {
   /** Where handler errors go when a subscription has no `onError`; default a process warning. */
   readonly onError?: (error: unknown, message?: BusMessage) => void;
@@ -43,14 +43,18 @@ const EMPTY_HEADERS: BusHeaders = Object.freeze({});
  * @example
  * ```ts
  * const nc = await connect({ servers: 'nats://127.0.0.1:4222' });
- * const bus = new NatsBus(nc);
+ * const bus = createNatsBus(nc);
  * await bus.subscribe('greet.*', (m) => m.respond('hi'));
  * (await bus.request('greet.ada')).text(); // 'hi'
  * await bus.close();
  * await nc.drain();
  * ```
  */
-export class NatsBus implements Bus {
+export function createNatsBus(nc: NatsBusConnection, options: NatsBusOptions = {}): Bus {
+  return new NatsBus(nc, options);
+}
+
+class NatsBus implements Bus {
   readonly #nc: NatsBusConnection;
   readonly #onError: (error: unknown, message?: BusMessage) => void;
   readonly #subs = new Set<() => Promise<void>>();

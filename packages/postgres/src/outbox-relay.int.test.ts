@@ -1,5 +1,5 @@
 import { type EventStore, type StoredEvent } from '@buckley/events';
-import { type BusMessage, InMemoryBus } from '@buckley/bus';
+import { type BusMessage, createInMemoryBus, type InMemoryBus } from '@buckley/bus';
 import {
   type CheckpointStore,
   EventHeader,
@@ -41,7 +41,7 @@ describe('outbox relay from Postgres', () => {
   it('relays committed events in log order; a rolled-back append publishes nothing; the checkpoint lives in Postgres', async () => {
     await using store = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition: 'order', pollMs: 100 });
     const checkpoints = await createPostgresCheckpointStore({ pool: pgt.pool, schema: pgt.schema, partition: 'order' });
-    await using bus = new InMemoryBus();
+    await using bus = createInMemoryBus();
     const got = await collect(bus);
     const relay = await createOutboxRelay({ store, publisher: createBusEventPublisher(bus), checkpoints, name: 'main', batchSize: 3 });
     await store.append('session:1', [ev(1), ev(2)]);
@@ -67,7 +67,7 @@ describe('outbox relay from Postgres', () => {
   it('a relay that dies between publishing and saving its checkpoint re-sends that batch on restart; the deduped stream has every event once', async () => {
     await using store = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition: 'crash', pollMs: 100 });
     const durable = await createPostgresCheckpointStore({ pool: pgt.pool, schema: pgt.schema, partition: 'crash' });
-    await using bus = new InMemoryBus();
+    await using bus = createInMemoryBus();
     const got = await collect(bus);
     await store.append('s:1', [ev(1), ev(2), ev(3), ev(4)]);
     let saves = 0;

@@ -1,11 +1,11 @@
 // The other process of bus.bench.ts: a subscriber that counts (and times) messages, or a
 // responder that echoes requests. Usage: bus-worker.ts <sub|responder> <raw|bus> <url> <subject> [count]
-import { NatsBus } from '@buckley/nats';
+import { createNatsBus } from '@buckley/nats';
 import { connect } from '@nats-io/transport-node';
 
 const [role, mode, url, subject, countArg] = process.argv.slice(2) as [string, string, string, string, string | undefined];
 const nc = await connect({ servers: url, name: `bench-${role}-${mode}` });
-const bus = new NatsBus(nc);
+const bus = createNatsBus(nc);
 
 if (role === 'sub') {
   const count = Number(countArg);

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { NatsBus } from '@buckley/nats';
+import { createNatsBus } from '@buckley/nats';
 import { connect } from '@nats-io/transport-node';
 import { type BenchRow, latencyStats, report } from './harness.js';
 
@@ -33,7 +33,7 @@ async function throughput(mode: 'raw' | 'bus', subject: string): Promise<{ subsc
   const { child, lines } = worker(['sub', mode, url, subject, String(MESSAGES)]);
   if ((await nextLine(lines)) !== 'READY') throw new Error('subscriber did not start');
   const nc = await connect({ servers: url, name: `bench-pub-${mode}` });
-  const bus = new NatsBus(nc);
+  const bus = createNatsBus(nc);
   const started = performance.now();
   for (let i = 0; i < MESSAGES; i++) {
     if (mode === 'raw') nc.publish(subject, body);
@@ -53,7 +53,7 @@ async function roundTrips(mode: 'raw' | 'bus', subject: string): Promise<number[
   const { child, lines } = worker(['responder', mode, url, subject]);
   if ((await nextLine(lines)) !== 'READY') throw new Error('responder did not start');
   const nc = await connect({ servers: url, name: `bench-req-${mode}` });
-  const bus = new NatsBus(nc);
+  const bus = createNatsBus(nc);
   const one = mode === 'raw' ? () => nc.request(subject, body, { timeout: 5_000 }) : () => bus.request(subject, body, { timeoutMs: 5_000 });
   for (let i = 0; i < 1_000; i++) await one();
   const samples: number[] = [];

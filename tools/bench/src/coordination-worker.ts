@@ -5,7 +5,7 @@
 // task ids its handler ran, and per task the gap a handler slot spent waiting for it.
 import { createInterface } from 'node:readline';
 import { createBusTaskWakeup, runTaskWorker } from '@buckley/coordination';
-import { NatsBus } from '@buckley/nats';
+import { createNatsBus } from '@buckley/nats';
 import { createPostgresEventStore, createPostgresTaskCoordinator } from '@buckley/postgres';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
@@ -15,7 +15,7 @@ const concurrency = Number(concurrencyArg);
 const handlerMs = Number(handlerMsArg);
 const pool = new pg.Pool({ connectionString: url, max: concurrency + 2 });
 const nc = await connect({ servers: natsUrl, name: `bench-${workerId}` });
-const bus = new NatsBus(nc);
+const bus = createNatsBus(nc);
 const store = await createPostgresEventStore({ pool, schema, partition: 'tasks', migrate: false });
 const coordinator = await createPostgresTaskCoordinator({ pool, schema, store, migrate: false, wakeup: createBusTaskWakeup(bus, { subject }) });
 const input = createInterface({ input: process.stdin });

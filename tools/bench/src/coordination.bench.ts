@@ -15,7 +15,7 @@ import {
   createOutboxRelay,
   runTaskWorker,
 } from '@buckley/coordination';
-import { NatsBus, createNatsEventPublisher, ensureEventStream } from '@buckley/nats';
+import { createNatsBus, createNatsEventPublisher, ensureEventStream } from '@buckley/nats';
 import {
   createPGliteEventStore,
   createPostgresCheckpointStore,
@@ -178,7 +178,7 @@ export default async function run(): Promise<void> {
     await pglite.close();
     const distributed = await measure('coordinator, Postgres + NATS wake-up, 4 handlers, no-op', CPU_FREE_TASKS, async () => {
       const s = await createPostgresEventStore({ pool: pgt.pool, schema: pgt.schema, partition: 'tasks' });
-      const bus = new NatsBus(nc);
+      const bus = createNatsBus(nc);
       const coordinator = await createPostgresTaskCoordinator({
         pool: pgt.pool,
         schema: pgt.schema,
