@@ -1,5 +1,5 @@
 /** `allow_unsafe` -> `allowUnsafe`. */
-export function toCamel(key: string): string {
+function toCamel(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 

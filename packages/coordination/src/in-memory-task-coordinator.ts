@@ -30,12 +30,12 @@ export function createInMemoryTaskCoordinator(options: InMemoryTaskCoordinatorOp
 }
 
 /** Claimable now: pending and due, or claimed with a lease that ran out. */
-export function isClaimable(record: TaskRecord, now: number): boolean {
+function isClaimable(record: TaskRecord, now: number): boolean {
   return (record.status === 'pending' && record.availableAt <= now) || (record.status === 'claimed' && (record.leaseExpiresAt ?? 0) <= now);
 }
 
 /** True when every capability the task needs is in `capabilities`. */
-export function hasCapabilities(record: TaskRecord, capabilities: readonly string[]): boolean {
+function hasCapabilities(record: TaskRecord, capabilities: readonly string[]): boolean {
   return record.capabilities.every((c) => capabilities.includes(c));
 }
 

@@ -176,7 +176,7 @@ const MAX_CLAIM_ROUNDS = 8;
 const MAX_HELD_LEASES = 10_000;
 
 /** The public view of a record. */
-export function toTask(record: TaskRecord): Task {
+function toTask(record: TaskRecord): Task {
   return {
     id: record.id,
     type: record.type,
@@ -204,7 +204,7 @@ const ms = (iso: string | number | undefined | null): number | undefined =>
  * only moves a record forward. A `claimed` event for the record's own lease keeps a later
  * expiry the table already holds (extensions live in the table only).
  */
-export function applyTaskEvents(record: TaskRecord, events: readonly StoredEvent[]): TaskRecord {
+function applyTaskEvents(record: TaskRecord, events: readonly StoredEvent[]): TaskRecord {
   let r = record;
   for (const event of events) {
     if (event.version <= r.version) continue;

@@ -26,9 +26,9 @@ import {
 } from './event-store.js';
 
 /** Longest accepted stream id, in UTF-16 code units. */
-export const MAX_STREAM_ID_LENGTH = 256;
+const MAX_STREAM_ID_LENGTH = 256;
 /** Longest accepted event type. */
-export const MAX_EVENT_TYPE_LENGTH = 128;
+const MAX_EVENT_TYPE_LENGTH = 128;
 
 const TYPE = /^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/;
 // Whitespace and control characters (C0, DEL, C1) make ids ambiguous in logs, subjects and URLs.
@@ -73,7 +73,7 @@ export function assertStreamId(streamId: unknown): asserts streamId is string {
 }
 
 /** Returns `expected` (default `'any'`) or throws {@link InvalidExpectedVersionError}. */
-export function resolveExpectedVersion(expected: unknown): ExpectedVersion {
+function resolveExpectedVersion(expected: unknown): ExpectedVersion {
   if (expected === undefined) return 'any';
   if (expected === 'any' || expected === 'no_stream' || expected === 'exists') return expected;
   if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return expected;
@@ -486,18 +486,6 @@ function filterTime(name: string, value: unknown): string | undefined {
   const iso = toIsoMillis(value);
   if (iso === undefined) throw new InvalidEventStoreOptionError(`filter.${name}`, value, 'a Date or an ISO-8601 string');
   return iso;
-}
-
-/** True when the filter selects nothing out (no field given). */
-export function isEmptyFilter(filter: NormalizedFilter): boolean {
-  return (
-    filter.types === undefined &&
-    filter.typePrefixes === undefined &&
-    filter.attribution.length === 0 &&
-    filter.outcomes === undefined &&
-    filter.occurredFrom === undefined &&
-    filter.occurredBefore === undefined
-  );
 }
 
 /** Whether `event` passes `filter` (the in-process form of the adapters' SQL). */
