@@ -78,6 +78,14 @@ export function createSseHandler(options: SseHandlerOptions): SseHandler {
   if (typeof store?.subscribe !== 'function') throw new InvalidObservabilityOptionError('store', store, 'an EventStore');
   const clients = new Set<{ stop: () => void; done: Promise<void> }>();
   let closed = false;
+  // Clients caught up on the same store share the event objects of one read (the Postgres
+  // store's shared subscription reads), so each event is encoded once, not once per client.
+  const frames = new WeakMap<StoredEvent, string>();
+  const frameOf = (event: StoredEvent): string => {
+    let frame = frames.get(event);
+    if (frame === undefined) frames.set(event, (frame = encodeSseEvent(event)));
+    return frame;
+  };
 
   const serve = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     if (closed) {
@@ -118,7 +126,7 @@ export function createSseHandler(options: SseHandlerOptions): SseHandler {
       }, heartbeatMs);
       let lastPosition: string | undefined;
       for await (const event of live) {
-        response.write(encodeSseEvent(event));
+        response.write(frameOf(event));
         lastPosition = event.position;
         if (response.writableLength > maxBufferBytes && !(await drained(response, lagTimeoutMs, stop.signal))) {
           if (!stop.signal.aborted) response.end(encodeSseControl(SSE_LAGGED_EVENT, { lastPosition: lastPosition ?? null }));

@@ -1,10 +1,11 @@
 import { EventStoreUnavailableError, type StoredEvent, eventPosition, isEventStoreError, isEventStoreUnavailableError } from '@buckley/events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describeEventStoreConformance, describeOutcomeQueryConformance } from '@buckley/testing';
+import { describeEventStoreConformance, describeOutcomeQueryConformance, waitUntil } from '@buckley/testing';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { uuidv7 } from '@buckley/utils';
 import { Kysely, PostgresDialect, sql } from 'kysely';
+import type { PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresEventStore, migrateEventStore } from './index.js';
 
@@ -393,5 +394,90 @@ describe('Postgres event store: query plans', () => {
     for (const plan of Object.values(plans)) expect(plan.join('\n')).not.toMatch(/Seq Scan on outcomes/);
     const [row] = await store.queryOutcomes({ filter: { modelId: 'model-7' } });
     expect(row).toMatchObject({ runs: 2500, timedRuns: 2500, outcomes: { success: 2500 } });
+  });
+});
+
+describe('Postgres event store: caught-up subscriptions share their reads', () => {
+  /** The test pool, counting the log reads (`readAll`'s query) the store sends through it. */
+  function countingPool(): { pool: { connect(): Promise<PoolClient> }; logReads: () => number } {
+    const pool = pgt.newPool({ max: 8 });
+    const counted = new WeakSet<PoolClient>();
+    let logReads = 0;
+    const logRead = new RegExp(`FROM "${pgt.schema}"\\."events" e\\b`);
+    return {
+      pool: {
+        connect: async () => {
+          const client = await pool.connect();
+          if (!counted.has(client)) {
+            counted.add(client);
+            const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+            client.query = ((...args: unknown[]) => {
+              const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text;
+              if (text !== undefined && logRead.test(text)) logReads++;
+              return query(...args);
+            }) as PoolClient['query'];
+          }
+          return client;
+        },
+      },
+      logReads: () => logReads,
+    };
+  }
+
+  it('100 live subscriptions cost about one read per append, and each still gets exactly its events in order', async () => {
+    const partition = `shared-${uuidv7()}`;
+    const { pool, logReads } = countingPool();
+    await using store = await createPostgresEventStore({ pool, schema: pgt.schema, partition, pollMs: 60_000 });
+    const received = Array.from({ length: 100 }, () => [] as StoredEvent[]);
+    const subscriptions = await Promise.all(
+      received.map((into, i) => store.subscribe({ filter: { typePrefix: i % 2 === 0 ? 'even.' : 'odd.' }, handler: (e) => void into.push(e) })),
+    );
+    const appended: StoredEvent[] = [];
+    const before = logReads();
+    for (let n = 0; n < 20; n++) {
+      const [stored] = await store.append(`shared-${n % 3}`, [{ type: n % 2 === 0 ? 'even.tick' : 'odd.tick', data: { n } }]);
+      appended.push(stored!);
+      await waitUntil(() => received.every((r, i) => r.length === Math.floor(n / 2) + (i % 2 === 0 ? 1 : n % 2)), { message: `event ${n} delivered` });
+    }
+    const reads = logReads() - before;
+    for (const [i, events] of received.entries()) {
+      const expected = appended.filter((e) => e.type.startsWith(i % 2 === 0 ? 'even.' : 'odd.'));
+      expect(events.map((e) => e.id)).toEqual(expected.map((e) => e.id));
+      expect(events.map((e) => e.data.n)).toEqual(expected.map((e) => e.data.n));
+    }
+    // Unshared, each append wakes all 100: at least 2 000 reads. Shared: a few per append and
+    // filter (the read that finds the event, the one that finds nothing after it).
+    expect(reads).toBeGreaterThanOrEqual(20);
+    expect(reads).toBeLessThan(20 * 2 * 4);
+    await Promise.all(subscriptions.map((s) => s.unsubscribe()));
+  });
+
+  it('a subscription that falls behind reads its own pages, then rejoins the shared reads', async () => {
+    const partition = `shared-${uuidv7()}`;
+    const { pool } = countingPool();
+    await using store = await createPostgresEventStore({ pool, schema: pgt.schema, partition, pollMs: 50 });
+    const fast: StoredEvent[] = [];
+    const slow: StoredEvent[] = [];
+    await using a = await store.subscribe({ handler: (e) => void fast.push(e) });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    await using b = await store.subscribe({
+      handler: async (e) => {
+        if (slow.length === 0) await gate;
+        slow.push(e);
+      },
+    });
+    const appended = (await Promise.all(Array.from({ length: 30 }, (_, n) => store.append(`lag-${n % 4}`, [{ type: 'lag.tick', data: { n } }])))).flat();
+    await waitUntil(() => fast.length === 30, { message: 'fast subscriber caught up' });
+    release();
+    await waitUntil(() => slow.length === 30, { message: 'slow subscriber caught up' });
+    const later = await store.append('lag-0', [{ type: 'lag.tick', data: { n: 30 } }]);
+    await waitUntil(() => fast.length === 31 && slow.length === 31, { message: 'both got the live event' });
+    const order = (events: StoredEvent[]) => events.map((e) => e.id);
+    const log = (await store.readAll({ limit: 100 })).map((e) => e.id);
+    expect(order(fast)).toEqual(log);
+    expect(order(slow)).toEqual(log);
+    expect(new Set(log)).toEqual(new Set([...appended, ...later].map((e) => e.id)));
+    expect(a.closed || b.closed).toBe(false);
   });
 });

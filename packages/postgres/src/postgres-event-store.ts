@@ -159,6 +159,10 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
   readonly #appendText: string;
   readonly #notifier = new ChangeNotifier();
   readonly #subscriptions = new Set<Subscription>();
+  /** Log reads of subscriptions under way, by cursor, page size and filter (see {@link #sharedReadLog}). */
+  readonly #sharedReads = new Map<string, { readonly generation: number; readonly page: Promise<StoredEvent[]> }>();
+  /** The one poll of all this store's subscriptions (see {@link #trackSubscription}). */
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
   #stopListening: Promise<() => Promise<void>> | undefined;
   #notifying: Promise<void> | undefined;
   #notifyAgain = false;
@@ -449,7 +453,7 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
         cursorOf: (event) => event.position,
         fetch: (after, limit) => {
           this.#assertOpen();
-          return this.#readLog(after, limit, filter);
+          return this.#sharedReadLog(after, limit, filter);
         },
       };
     }
@@ -461,13 +465,61 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
       handler: options.handler,
       onError: options.onError,
       signal: options.signal,
-      pollMs: this.#pollMs,
+      // The store's poll wakes every subscription at once, every pollMs (so caught-up ones share
+      // one read); a subscription's own timer is only the fallback.
+      pollMs: this.#pollMs * 2,
       onClose: () => {
-        if (subscription) this.#subscriptions.delete(subscription);
+        if (subscription) this.#untrackSubscription(subscription);
       },
     });
-    if (!subscription.closed) this.#subscriptions.add(subscription);
+    if (!subscription.closed) this.#trackSubscription(subscription);
     return subscription;
+  }
+
+  /**
+   * One poll per store: while any subscription is open, every `pollMs` the notifier wakes them
+   * all together, instead of a timer per subscription, so caught-up subscriptions read together
+   * and share one query. The poll catches events that became readable without a notification
+   * (the snapshot horizon moved when an unrelated transaction ended).
+   */
+  #trackSubscription(subscription: Subscription): void {
+    this.#subscriptions.add(subscription);
+    if (this.#pollTimer === undefined) {
+      this.#pollTimer = setInterval(() => this.#notifier.notify(), this.#pollMs);
+      this.#pollTimer.unref();
+    }
+  }
+
+  #untrackSubscription(subscription: Subscription): void {
+    this.#subscriptions.delete(subscription);
+    if (this.#subscriptions.size === 0 && this.#pollTimer !== undefined) {
+      clearInterval(this.#pollTimer);
+      this.#pollTimer = undefined;
+    }
+  }
+
+  /**
+   * A log read for a subscription. Subscriptions that ask for the same page (same cursor, page
+   * size and filter: caught-up subscriptions after the same wake-up) share one query and each
+   * get their own copy of its rows, so 100 live clients cost one read per append, not 100. A
+   * read is joined only while no wake-up happened since it was sent: a subscription that saw a
+   * later notification gets a fresh read that sees its event. Any page read from a cursor is
+   * the right page for every subscription at that cursor (the visible log only grows at its
+   * end), so sharing changes neither gap safety nor order.
+   */
+  #sharedReadLog(after: string | undefined, limit: number, filter: NormalizedFilter): Promise<StoredEvent[]> {
+    const key = `${after ?? ''} ${limit} ${JSON.stringify(filter)}`;
+    const generation = this.#notifier.generation;
+    const current = this.#sharedReads.get(key);
+    if (current !== undefined && current.generation === generation) return current.page.then((page) => page.slice());
+    const page = this.#readLog(after, limit, filter);
+    const entry = { generation, page };
+    this.#sharedReads.set(key, entry);
+    const forget = () => {
+      if (this.#sharedReads.get(key) === entry) this.#sharedReads.delete(key);
+    };
+    page.then(forget, forget);
+    return page.then((rows) => rows.slice());
   }
 
   /** The position of the last readable event of the log, or `undefined` when it is empty. */
@@ -506,6 +558,8 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#subscriptions].map((s) => s.unsubscribe()));
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
     const stop = await this.#stopListening?.catch(() => undefined);
     await stop?.().catch(() => undefined);
     await this.#notifying?.catch(() => undefined);
