@@ -65,6 +65,27 @@ describe('createLogger', () => {
     expect(JSON.parse(json.text())).toMatchObject({ level: 'info', message: 'x', n: 1 });
   });
 
+  it('adds the fields of the context hook to every record, under bound and call fields', async () => {
+    const file = join(dir, 'c.jsonl');
+    let current: Record<string, string> | undefined = { sessionId: 'ctx-s', traceId: 'a'.repeat(32), spanId: 'b'.repeat(16) };
+    const errors: unknown[] = [];
+    const log = createLogger({ file, console: 'off', context: () => current, onError: (e) => errors.push(e) });
+    log.info('in context');
+    log.child({ sessionId: 'bound-s' }).info('bound wins', { spanId: 'c'.repeat(16) });
+    current = undefined;
+    log.info('no context');
+    const broken = createLogger({ file: join(dir, 'c2.jsonl'), console: 'off', context: () => { throw new Error('hook bug'); }, onError: (e) => errors.push(e) });
+    broken.info('still written');
+    await log.close();
+    await broken.close();
+    const [a, b, c] = lines(file);
+    expect(a).toMatchObject({ message: 'in context', sessionId: 'ctx-s', traceId: 'a'.repeat(32), spanId: 'b'.repeat(16) });
+    expect(b).toMatchObject({ message: 'bound wins', sessionId: 'bound-s', traceId: 'a'.repeat(32), spanId: 'c'.repeat(16) });
+    expect(c).toEqual({ time: expect.any(String), level: 'info', message: 'no context' });
+    expect(lines(join(dir, 'c2.jsonl'))[0]).toMatchObject({ message: 'still written' });
+    expect(errors).toMatchObject([{ message: 'hook bug' }]);
+  });
+
   it('applies the redaction hook to every record before any output sees it', async () => {
     const file = join(dir, 'r.jsonl');
     const term = capture();

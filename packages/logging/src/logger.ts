@@ -56,6 +56,13 @@ export interface LoggerOptions {
   readonly redact?: RedactHook;
   /** Fields bound to every record of this logger and its children. */
   readonly fields?: LogFields;
+  /**
+   * Read on every record: the fields of the current async context, e.g. the attribution of
+   * `@buckley/observability` (`sessionId`, `planId`, `taskId`, `traceId`, `spanId`, ...), so a
+   * log line joins the events and spans of the operation it was written in. Bound and call
+   * fields override them. A hook that throws is reported to `onError` and adds nothing.
+   */
+  readonly context?: () => LogFields | undefined;
   /** Told about failures to write (a full disk, an unwritable file); logging itself never throws. */
   readonly onError?: (error: unknown) => void;
 }
@@ -144,6 +151,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   const redact = options.redact ?? ((r: LogRecord) => r);
   const onError = options.onError ?? (() => {});
+  const contextFields = options.context;
+  const current = (): LogFields | undefined => {
+    if (contextFields === undefined) return undefined;
+    try {
+      return contextFields();
+    } catch (error) {
+      onError(error);
+      return undefined;
+    }
+  };
   const consoleMode = options.console ?? 'pretty';
   const stream = options.stream ?? process.stderr;
   const color = consoleMode === 'pretty' && (stream as { isTTY?: boolean }).isTTY === true;
@@ -187,7 +204,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         level: lvl,
         message: String(message),
         time: new Date().toISOString(),
-        fields: plain({ ...bound, ...fields }) as Record<string, unknown>,
+        fields: plain({ ...current(), ...bound, ...fields }) as Record<string, unknown>,
       };
       try {
         record = redact(record);

@@ -31,6 +31,8 @@ export type {
 export { BuckleyAttribute, GEN_AI_SEMCONV_VERSION, GenAiAttribute, GenAiOperation } from './gen-ai-attributes.js';
 export { openLiveStream } from './live-stream.js';
 export type { LiveStream, LiveStreamOptions } from './live-stream.js';
+export { createLoggingHooks } from './logging-hooks.js';
+export type { LoggingHooksOptions } from './logging-hooks.js';
 export { createObservabilityMetrics } from './metrics.js';
 export type { ObservabilityMetrics, ObservabilityMetricsOptions } from './metrics.js';
 export {
