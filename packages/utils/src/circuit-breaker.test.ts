@@ -61,12 +61,12 @@ describe('CircuitBreaker', () => {
     const { breaker, changes, clock } = setup();
     for (let i = 0; i < 3; i++) await rejected(breaker.execute(fail()));
     await clock.advance(1_000);
-    expect(breaker.state).toBe('half-open');
+    expect(breaker.state).toBe('half_open');
     await breaker.execute(ok);
-    expect(breaker.state).toBe('half-open');
+    expect(breaker.state).toBe('half_open');
     await breaker.execute(ok);
     expect(breaker.state).toBe('closed');
-    expect(changes.map((c) => `${c.from}->${c.to}`)).toEqual(['closed->open', 'open->half-open', 'half-open->closed']);
+    expect(changes.map((c) => `${c.from}->${c.to}`)).toEqual(['closed->open', 'open->half_open', 'half_open->closed']);
   });
 
   it('one half-open failure re-opens it for another full timeout', async () => {
@@ -75,11 +75,11 @@ describe('CircuitBreaker', () => {
     await clock.advance(1_000);
     await rejected(breaker.execute(fail('probe failed')));
     expect(breaker.state).toBe('open');
-    expect(changes.at(-1)).toMatchObject({ from: 'half-open', to: 'open', reason: 'a half-open probe failed' });
+    expect(changes.at(-1)).toMatchObject({ from: 'half_open', to: 'open', reason: 'a half-open probe failed' });
     await clock.advance(999);
     expect(breaker.state).toBe('open');
     await clock.advance(1);
-    expect(breaker.state).toBe('half-open');
+    expect(breaker.state).toBe('half_open');
   });
 
   it('lets only halfOpenMaxCalls probes through at once', async () => {

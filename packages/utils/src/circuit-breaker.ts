@@ -2,7 +2,7 @@ import { type Clock, systemClock } from './clock.js';
 import { BuckleyError, type BuckleyErrorOptions, InvalidArgumentError } from './errors.js';
 
 /** A circuit breaker's state. */
-export type CircuitState = 'closed' | 'open' | 'half-open';
+export type CircuitState = 'closed' | 'open' | 'half_open';
 
 /** Reported on every state change. */
 export interface CircuitStateChange {
@@ -154,7 +154,7 @@ export class CircuitBreaker {
       this.#rejected++;
       throw this.#openError(this.#openedAt + this.#resetTimeoutMs - this.#clock.now());
     }
-    if (this.#state === 'half-open') {
+    if (this.#state === 'half_open') {
       if (this.#inFlightProbes >= this.#halfOpenMaxCalls) {
         this.#rejected++;
         throw this.#openError(0);
@@ -177,14 +177,14 @@ export class CircuitBreaker {
   #tick(): void {
     if (this.#state === 'open' && this.#clock.now() - this.#openedAt >= this.#resetTimeoutMs) {
       this.#consecutiveSuccesses = 0;
-      this.#transition('half-open', `reset timeout of ${this.#resetTimeoutMs} ms elapsed`);
+      this.#transition('half_open', `reset timeout of ${this.#resetTimeoutMs} ms elapsed`);
     }
   }
 
   #onSuccess(): void {
     this.#successes++;
     this.#consecutiveFailures = 0;
-    if (this.#state === 'half-open') {
+    if (this.#state === 'half_open') {
       this.#consecutiveSuccesses++;
       if (this.#consecutiveSuccesses >= this.#successThreshold) {
         this.#recent = [];
@@ -202,7 +202,7 @@ export class CircuitBreaker {
     this.#lastError = error;
     this.#recent.push(error);
     if (this.#recent.length > this.#maxRecentErrors) this.#recent.shift();
-    if (this.#state === 'half-open') {
+    if (this.#state === 'half_open') {
       this.#openedAt = this.#clock.now();
       this.#transition('open', 'a half-open probe failed');
     } else if (this.#state === 'closed' && this.#consecutiveFailures >= this.#failureThreshold) {

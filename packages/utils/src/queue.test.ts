@@ -26,7 +26,7 @@ describe('BoundedQueue', () => {
   });
 
   it('drop-newest drops the pushed item and counts it', async () => {
-    const q = new BoundedQueue<number>({ capacity: 2, overflow: 'drop-newest' });
+    const q = new BoundedQueue<number>({ capacity: 2, overflow: 'drop_newest' });
     expect(await q.push(1)).toBe(true);
     expect(await q.push(2)).toBe(true);
     expect(await q.push(3)).toBe(false);
@@ -38,7 +38,7 @@ describe('BoundedQueue', () => {
   });
 
   it('drop-oldest keeps the newest items, counting what it dropped', async () => {
-    const q = new BoundedQueue<number>({ capacity: 2, overflow: 'drop-oldest' });
+    const q = new BoundedQueue<number>({ capacity: 2, overflow: 'drop_oldest' });
     for (let i = 1; i <= 5; i++) await q.push(i);
     expect(q.dropped).toBe(3);
     expect([await q.shift(), await q.shift()]).toEqual([4, 5]);
@@ -47,7 +47,7 @@ describe('BoundedQueue', () => {
   it('lets each producer choose its policy per push', async () => {
     const q = new BoundedQueue<number>({ capacity: 1 });
     await q.push(1);
-    expect(await q.push(2, { overflow: 'drop-newest' })).toBe(false);
+    expect(await q.push(2, { overflow: 'drop_newest' })).toBe(false);
     expect(q.tryPush(3)).toBe(false);
     expect(q.dropped).toBe(1);
   });
@@ -101,7 +101,7 @@ describe('BoundedQueue', () => {
   });
 
   it('stays bounded in memory under a long run of drop-oldest pushes', async () => {
-    const q = new BoundedQueue<number>({ capacity: 10, overflow: 'drop-oldest' });
+    const q = new BoundedQueue<number>({ capacity: 10, overflow: 'drop_oldest' });
     for (let i = 0; i < 100_000; i++) await q.push(i);
     expect(q.size).toBe(10);
     expect(q.dropped).toBe(99_990);
@@ -112,4 +112,14 @@ describe('BoundedQueue', () => {
     expect(() => new BoundedQueue({ capacity: 0 })).toThrow(InvalidArgumentError);
     expect(() => new BoundedQueue({ capacity: 1.5 })).toThrow('capacity must be an integer >= 1, got 1.5');
   });
+
+  it('refuses an overflow policy it does not know, at construction and per push, and enqueues nothing', async () => {
+    expect(() => new BoundedQueue<number>({ capacity: 1, overflow: 'drop-oldest' as never })).toThrow(/overflow must be one of wait, drop_newest, drop_oldest, got "drop-oldest"/);
+    const q = new BoundedQueue<number>({ capacity: 1 });
+    await q.push(1);
+    await expect(q.push(2, { overflow: 'newest' as never })).rejects.toThrow(InvalidArgumentError);
+    expect(q.size).toBe(1);
+    expect(q.dropped).toBe(0);
+  });
 });
+

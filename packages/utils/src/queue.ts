@@ -4,11 +4,11 @@ import { ClosedError, InvalidArgumentError } from './errors.js';
 /**
  * What a producer does when the queue is full:
  * - `wait`: wait until a consumer makes room (or the signal aborts);
- * - `drop-newest`: drop the item being pushed;
- * - `drop-oldest`: drop the oldest queued item to make room.
+ * - `drop_newest`: drop the item being pushed;
+ * - `drop_oldest`: drop the oldest queued item to make room.
  * Every dropped item is counted in {@link BoundedQueue.dropped}.
  */
-export type OverflowPolicy = 'wait' | 'drop-newest' | 'drop-oldest';
+export type OverflowPolicy = 'wait' | 'drop_newest' | 'drop_oldest';
 
 /** Options of {@link BoundedQueue}. */
 export interface BoundedQueueOptions {
@@ -41,7 +41,7 @@ interface Waiter<T> {
  *
  * @example
  * ```ts
- * const queue = new BoundedQueue<string>({ capacity: 100, overflow: 'drop-oldest' });
+ * const queue = new BoundedQueue<string>({ capacity: 100, overflow: 'drop_oldest' });
  * await queue.push('event');
  * for await (const item of queue) handle(item);
  * ```
@@ -61,7 +61,7 @@ export class BoundedQueue<T> implements AsyncIterable<T> {
       throw new InvalidArgumentError(`capacity must be an integer >= 1, got ${JSON.stringify(options.capacity)}`);
     }
     this.capacity = options.capacity;
-    this.#overflow = options.overflow ?? 'wait';
+    this.#overflow = checkOverflow(options.overflow ?? 'wait');
   }
 
   /** Items queued now. */
@@ -81,7 +81,7 @@ export class BoundedQueue<T> implements AsyncIterable<T> {
 
   /**
    * Enqueues `item`. Resolves `true` when it was enqueued, `false` when it was dropped
-   * (`drop-newest` on a full queue). With `wait`, resolves once there is room.
+   * (`drop_newest` on a full queue). With `wait`, resolves once there is room.
    *
    * @throws {ClosedError} when the queue is closed (also for producers waiting at close)
    * @throws {AbortedError} when `signal` aborts while waiting; the item is not enqueued
@@ -91,12 +91,19 @@ export class BoundedQueue<T> implements AsyncIterable<T> {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#deliver(item)) return Promise.resolve(true);
+    if (options.overflow !== undefined) {
+      try {
+        checkOverflow(options.overflow);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const policy = options.overflow ?? this.#overflow;
-    if (policy === 'drop-newest') {
+    if (policy === 'drop_newest') {
       this.#dropped++;
       return Promise.resolve(false);
     }
-    if (policy === 'drop-oldest') {
+    if (policy === 'drop_oldest') {
       this.#head++;
       this.#dropped++;
       this.#items.push(item);
@@ -218,4 +225,13 @@ export class BoundedQueue<T> implements AsyncIterable<T> {
       this.#head = 0;
     }
   }
+}
+
+const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['wait', 'drop_newest', 'drop_oldest'];
+
+function checkOverflow(policy: OverflowPolicy): OverflowPolicy {
+  if (!OVERFLOW_POLICIES.includes(policy)) {
+    throw new InvalidArgumentError(`overflow must be one of ${OVERFLOW_POLICIES.join(', ')}, got ${JSON.stringify(policy)}`);
+  }
+  return policy;
 }
