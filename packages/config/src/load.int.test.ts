@@ -229,7 +229,7 @@ describe('trust', () => {
     write(userFile(), 'sandbox:\n  mode: workspace\n  env_allow: [PATH, HOME, LANG]\n');
     write(projectFile(), 'sandbox:\n  mode: read-only\n  env_allow: [PATH]\n  limits:\n    max_memory_mb: 512\napproval:\n  mode: ask\nlogging:\n  dir: .buckley/logs-here\nmodel:\n  id: small-model\n');
     const { config } = load();
-    expect(config.sandbox).toMatchObject({ mode: 'read-only', envAllow: ['PATH'] });
+    expect(config.sandbox).toMatchObject({ mode: 'read_only', envAllow: ['PATH'] });
     expect(config.sandbox.limits.maxMemoryMb).toBe(512);
     expect(config.approval.mode).toBe('ask');
     expect(config.model.id).toBe('small-model');

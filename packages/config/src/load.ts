@@ -55,7 +55,7 @@ const KEY_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const additiveLists = new Set(['sandbox.denied_paths']);
 
 const USER_FILE_HINT = 'set it in the user config (~/.config/buckley/config.yaml)';
-const modeRank: Record<string, number> = { disabled: 0, workspace: 1, 'read-only': 2, strict: 3 };
+const modeRank: Record<string, number> = { disabled: 0, workspace: 1, 'read_only': 2, strict: 3 };
 const approvalRank: Record<string, number> = { yolo: 0, auto: 1, safe: 2, ask: 3 };
 
 function notSubset(value: unknown, allowed: readonly string[]): string[] {

@@ -89,7 +89,7 @@ describe('validation', () => {
 
   it('an enum lists the allowed values', () => {
     const [issue] = issuesOf(() => parseConfig({ sandbox: { mode: 'yolo' } }));
-    expect(issue?.message).toBe('expected one of "workspace", "read-only", "strict", "disabled", got a string');
+    expect(issue?.message).toBe('expected one of "workspace", "read_only", "strict", "disabled", got a string');
   });
 
   it('sandbox.mode disabled without allow_unsafe is an error that says how to allow it', () => {

@@ -31,10 +31,10 @@ const busSchema = z.strictObject({
 /** How tool processes are confined. See `@buckley/sandbox`. */
 const sandboxSchema = z.strictObject({
   /**
-   * `workspace`: the workspace is writable, the rest read-only; `read-only`: nothing writable;
+   * `workspace`: the workspace is writable, the rest read-only; `read_only`: nothing writable;
    * `strict`: read-only plus a command allow-list; `disabled`: no sandbox (needs `allowUnsafe`).
    */
-  mode: z.enum(['workspace', 'read-only', 'strict', 'disabled']).default('workspace'),
+  mode: z.enum(['workspace', 'read_only', 'strict', 'disabled']).default('workspace'),
   /** The unsafe override. Only the user config, `BUCKLEY_UNSAFE=1` or a flag may turn it on. */
   allowUnsafe: z.boolean().default(false),
   /** `false`: own network namespace with loopback only. */

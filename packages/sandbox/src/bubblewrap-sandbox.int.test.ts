@@ -87,21 +87,21 @@ describe('basics', () => {
   it('refuses a cwd outside the workspace as a typed violation and starts nothing', async () => {
     const events: SandboxEvent[] = [];
     const r = await sandbox({}, { onEvent: (e) => events.push(e) }).run('touch started', { cwd: '..' });
-    expect(r.violation).toMatchObject({ rule: 'cwd-outside-workspace' });
+    expect(r.violation).toMatchObject({ rule: 'cwd_outside_workspace' });
     expect(r.exitCode).toBeNull();
     expect(events.map((e) => e.type)).toEqual(['sandbox.violation']);
     expect(existsSync(join(base, 'started'))).toBe(false);
   });
 
   it('refuses an empty command', async () => {
-    expect((await sandbox().run('   ')).violation?.rule).toBe('empty-command');
-    expect((await sandbox().run([])).violation?.rule).toBe('empty-command');
+    expect((await sandbox().run('   ')).violation?.rule).toBe('empty_command');
+    expect((await sandbox().run([])).violation?.rule).toBe('empty_command');
   });
 
   it('strict mode refuses a program outside the allow-list', async () => {
     const sb = sandbox({ mode: 'strict', allowedCommands: ['echo'] });
     expect((await sb.run(['echo', 'ok'])).stdout.text).toBe('ok\n');
-    expect((await sb.run(['rm', '-rf', 'x'])).violation).toMatchObject({ rule: 'command-not-allowed', subject: 'rm' });
+    expect((await sb.run(['rm', '-rf', 'x'])).violation).toMatchObject({ rule: 'command_not_allowed', subject: 'rm' });
   });
 
   it('leaves no cgroup behind but the spare for the next run, and none once that is released', async () => {
@@ -139,7 +139,7 @@ describe('basics', () => {
 describe('filesystem: path escapes and protected paths', () => {
   it('the workspace is writable; its sibling with a common prefix is not', async () => {
     const command = `echo ok > inside.txt && echo bad > ${JSON.stringify(`${sibling}/new.txt`)}`;
-    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'path-outside-workspace' });
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'path_outside_workspace' });
     expect(existsSync(join(ws, 'inside.txt'))).toBe(false);
     const r = await sandbox().run(bypass(command));
     expect(readFileSync(join(ws, 'inside.txt'), 'utf8')).toBe('ok\n');
@@ -150,13 +150,13 @@ describe('filesystem: path escapes and protected paths', () => {
   });
 
   it.each([
-    ['../ relative', 'echo x > ../escape-rel.txt', join(base, 'escape-rel.txt'), 'path-outside-workspace'],
-    ['quoted absolute', `echo x > "${base}/escape-abs.txt"`, join(base, 'escape-abs.txt'), 'path-outside-workspace'],
+    ['../ relative', 'echo x > ../escape-rel.txt', join(base, 'escape-rel.txt'), 'path_outside_workspace'],
+    ['quoted absolute', `echo x > "${base}/escape-abs.txt"`, join(base, 'escape-abs.txt'), 'path_outside_workspace'],
     ['$VAR expansion', `D='${base}'; echo x > "$D"/escape-var.txt`, join(base, 'escape-var.txt'), null],
     ['cd .. then relative', 'cd .. && echo x > escape-cd.txt', join(base, 'escape-cd.txt'), null],
-    ['a symlink in the workspace pointing out', 'echo x > link-out/escape-link.txt', join(sibling, 'escape-link.txt'), 'path-outside-workspace'],
+    ['a symlink in the workspace pointing out', 'echo x > link-out/escape-link.txt', join(sibling, 'escape-link.txt'), 'path_outside_workspace'],
     ['a symlink the command creates', `ln -s ${base} made-link && echo x > made-link/escape-made.txt`, join(base, 'escape-made.txt'), null],
-    ['$HOME', 'echo x > "$HOME/escape-home.txt"', join(home, 'escape-home.txt'), 'path-outside-workspace'],
+    ['$HOME', 'echo x > "$HOME/escape-home.txt"', join(home, 'escape-home.txt'), 'path_outside_workspace'],
   ])('writing outside the workspace fails: %s', async (_name, command, target, lexical) => {
     // The lexical policy refuses what it can see before the run; the rest runs and the OS refuses it.
     const checked = await sandbox().run(command);
@@ -172,7 +172,7 @@ describe('filesystem: path escapes and protected paths', () => {
 
   it('the whole .git directory is read-only inside the writable workspace (hooks, config, objects)', async () => {
     const command = 'cat .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; echo "[x]" >> .git/config; echo obj > .git/objects/o && echo objects-ok';
-    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected-path' });
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected_path' });
     const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toContain('repositoryformatversion');
     expect(r.stdout.text).not.toContain('objects-ok');
@@ -194,7 +194,7 @@ describe('filesystem: path escapes and protected paths', () => {
 
   it('.buckley in the workspace is hidden and cannot be written', async () => {
     const command = 'cat .buckley/config.yaml; ls -A .buckley; echo x > .buckley/new';
-    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected-path' });
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'protected_path' });
     const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toBe('');
     expect(r.stderr.text).toMatch(/No such file|Read-only/);
@@ -280,7 +280,7 @@ describe('filesystem: path escapes and protected paths', () => {
     const deniedPaths = ['secrets.env', 'config/prod/db.yaml', 'private-dir/', 'out/never-created.txt'];
     const sb = createSandbox({ config: config({ deniedPaths }), workspace: fresh, home, killGraceMs: 500 });
     const command = 'echo KEY=1 > secrets.env; mkdir -p config/prod private-dir; echo pw > config/prod/db.yaml; echo x > private-dir/a; rm -rf secrets.env private-dir; echo x > secrets.env; ls -A private-dir; echo ok > allowed.txt';
-    expect((await sb.run(command)).violation).toMatchObject({ rule: 'protected-path' });
+    expect((await sb.run(command)).violation).toMatchObject({ rule: 'protected_path' });
     const r = await sb.run(bypass(command));
     expect(r.violation).toBeNull();
     expect(readFileSync(join(fresh, 'secrets.env'), 'utf8')).toBe('');
@@ -292,8 +292,8 @@ describe('filesystem: path escapes and protected paths', () => {
   });
 
   it('read-only mode makes the workspace read-only', async () => {
-    expect((await sandbox({ mode: 'read-only' }).run('ls >/dev/null && echo x > ro.txt')).violation).toMatchObject({ rule: 'write-in-read-only-mode' });
-    const r = await sandbox({ mode: 'read-only' }).run(bypass('ls >/dev/null && echo x > ro.txt'));
+    expect((await sandbox({ mode: 'read_only' }).run('ls >/dev/null && echo x > ro.txt')).violation).toMatchObject({ rule: 'write_in_read_only_mode' });
+    const r = await sandbox({ mode: 'read_only' }).run(bypass('ls >/dev/null && echo x > ro.txt'));
     expect(r.stderr.text).toMatch(/Read-only file system/);
     expect(existsSync(join(ws, 'ro.txt'))).toBe(false);
   });
@@ -323,7 +323,7 @@ describe('network', () => {
     const command =
       `curl -s --http0.9 -m 2 http://127.0.0.1:${port}/ && echo CURL-OK; (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && echo TCP-OK; ` +
       `curl -s -m 2 http://1.1.1.1/ >/dev/null && echo EGRESS-OK; getent hosts example.com && echo DNS-OK; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '`;
-    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'dangerous-command', finding: { ruleId: 'command.dev-tcp' } });
+    expect((await sandbox().run(command)).violation).toMatchObject({ rule: 'dangerous_command', finding: { ruleId: 'command.dev-tcp' } });
     const r = await sandbox().run(bypass(command));
     expect(r.stdout.text).toBe('lo\n');
     expect(connections).toBe(0);
@@ -349,7 +349,7 @@ describe('resource limits as root', () => {
     const started = performance.now();
     // The main shell would sleep 100 s (and bash retries a refused fork for seconds): only the sandbox's own fork watch ends this early.
     const refused = await sandbox().run(bomb);
-    expect(refused.violation).toMatchObject({ rule: 'dangerous-command', finding: { ruleId: 'command.fork-bomb' } });
+    expect(refused.violation).toMatchObject({ rule: 'dangerous_command', finding: { ruleId: 'command.fork-bomb' } });
     const r = await sandbox().run(bypass(bomb), { timeoutMs: 45_000 });
     expect(performance.now() - started).toBeLessThan(20_000);
     expect(r.limitsHit).toContain('processes');
@@ -596,17 +596,17 @@ describe('fail closed and the unsafe override', () => {
     const events: SandboxEvent[] = [];
     const r = await sandbox({ allowUnsafe: true }, { ...missingBwrap, onEvent: (e) => events.push(e) }).run('echo hi');
     expect(r).toMatchObject({ unsafe: true, exitCode: 0 });
-    expect(events).toEqual([{ type: 'sandbox.unsafe_override', data: expect.objectContaining({ reason: 'sandbox-unavailable', missing: 'bwrap' }) }]);
+    expect(events).toEqual([{ type: 'sandbox.unsafe_override', data: expect.objectContaining({ reason: 'sandbox_unavailable', missing: 'bwrap' }) }]);
   });
 
   it('mode disabled without the override is a violation; the caller option runs unconfined and is recorded', async () => {
     const refused = await sandbox({ mode: 'disabled' }).run('echo hi');
-    expect(refused.violation?.rule).toBe('mode-disabled-needs-unsafe');
+    expect(refused.violation?.rule).toBe('mode_disabled_needs_unsafe');
     const events: SandboxEvent[] = [];
     const r = await sandbox({}, { onEvent: (e) => events.push(e) }).run('cat /proc/net/dev | wc -l', { unsafe: true });
     expect(r.unsafe).toBe(true);
     expect(Number(r.stdout.text.trim())).toBeGreaterThan(3);
-    expect(events[0]).toMatchObject({ type: 'sandbox.unsafe_override', data: { reason: 'caller-option' } });
+    expect(events[0]).toMatchObject({ type: 'sandbox.unsafe_override', data: { reason: 'caller_option' } });
   });
 });
 

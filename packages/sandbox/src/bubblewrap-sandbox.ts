@@ -38,10 +38,10 @@ export type SandboxEvent =
       readonly type: 'sandbox.unsafe_override';
       readonly data: {
         /** Why the run had no namespaces. */
-        readonly reason: 'mode-disabled' | 'caller-option' | 'sandbox-unavailable';
+        readonly reason: 'mode_disabled' | 'caller_option' | 'sandbox_unavailable';
         readonly command: string | readonly string[];
         readonly cwd: string;
-        /** For `sandbox-unavailable`: what was missing. */
+        /** For `sandbox_unavailable`: what was missing. */
         readonly missing?: string | undefined;
       };
     }
@@ -262,16 +262,16 @@ export class BubblewrapSandbox implements Sandbox {
 
     const overridden = this.#config.allowUnsafe || this.#options.unsafe === true || options.unsafe === true;
     if (this.#config.mode === 'disabled' && !overridden) {
-      return refuse({ rule: 'mode-disabled-needs-unsafe', message: 'sandbox.mode "disabled" needs the unsafe override (sandbox.allow_unsafe, BUCKLEY_UNSAFE=1 or --unsafe)' });
+      return refuse({ rule: 'mode_disabled_needs_unsafe', message: 'sandbox.mode "disabled" needs the unsafe override (sandbox.allow_unsafe, BUCKLEY_UNSAFE=1 or --unsafe)' });
     }
     let realCwd: string;
     try {
       realCwd = realpathSync.native(cwd);
     } catch {
-      return refuse({ rule: 'cwd-outside-workspace', message: `cwd ${JSON.stringify(options.cwd)} does not exist`, subject: cwd });
+      return refuse({ rule: 'cwd_outside_workspace', message: `cwd ${JSON.stringify(options.cwd)} does not exist`, subject: cwd });
     }
     if (!isInside(this.#workspace, realCwd)) {
-      return refuse({ rule: 'cwd-outside-workspace', message: `cwd ${JSON.stringify(options.cwd)} is outside the workspace ${JSON.stringify(this.#workspace)}`, subject: realCwd });
+      return refuse({ rule: 'cwd_outside_workspace', message: `cwd ${JSON.stringify(options.cwd)} is outside the workspace ${JSON.stringify(this.#workspace)}`, subject: realCwd });
     }
     const decision = checkCommand(command, {
       mode: this.#config.mode,
@@ -286,18 +286,18 @@ export class BubblewrapSandbox implements Sandbox {
     if (warnings.length > 0) this.#emit({ type: 'sandbox.warning', data: { findings: warnings, command, cwd: realCwd } });
 
     const probe = await this.probe();
-    let unsafeReason: 'mode-disabled' | 'caller-option' | 'sandbox-unavailable' | null = null;
+    let unsafeReason: 'mode_disabled' | 'caller_option' | 'sandbox_unavailable' | null = null;
     let missing: string | undefined;
-    if (this.#config.mode === 'disabled') unsafeReason = 'mode-disabled';
-    else if (options.unsafe === true) unsafeReason = 'caller-option';
+    if (this.#config.mode === 'disabled') unsafeReason = 'mode_disabled';
+    else if (options.unsafe === true) unsafeReason = 'caller_option';
     else if (probe.bwrap === null || probe.bwrapError !== null) {
-      missing = probe.bwrap === null ? 'bwrap' : 'user-namespaces';
+      missing = probe.bwrap === null ? 'bwrap' : 'user_namespaces';
       if (!overridden) {
         throw probe.bwrap === null
           ? new SandboxUnavailableError('bwrap', 'bubblewrap (bwrap) is not installed, so commands cannot be sandboxed', BWRAP_FIX)
-          : new SandboxUnavailableError('user-namespaces', `bubblewrap cannot create namespaces here (${probe.bwrapError})`, USERNS_FIX);
+          : new SandboxUnavailableError('user_namespaces', `bubblewrap cannot create namespaces here (${probe.bwrapError})`, USERNS_FIX);
       }
-      unsafeReason = 'sandbox-unavailable';
+      unsafeReason = 'sandbox_unavailable';
     }
     // Every bwrap run goes through the isolation helper: its writes land in a size- and
     // inode-limited overlay and are copied back by the rules of copy-back.ts. A root host's
@@ -313,7 +313,7 @@ export class BubblewrapSandbox implements Sandbox {
             ? new SandboxUnavailableError('perl', `${who}perl (which runs the helper that sets up the run's write overlay${root ? ' and drops to an unprivileged uid' : ''}) is not installed`, 'install perl (apt-get install perl-base, dnf install perl)')
             : new SandboxUnavailableError('architecture', `${who}the isolation helper does not know the syscalls of ${process.arch}`, 'run on x64 or arm64');
         }
-        unsafeReason = 'sandbox-unavailable';
+        unsafeReason = 'sandbox_unavailable';
         missing = probe.perl === null ? 'perl' : 'architecture';
       } else {
         const owner = statSync(this.#workspace);
@@ -423,12 +423,12 @@ export class BubblewrapSandbox implements Sandbox {
 /** The `sandbox.violation` of each kind of write the copy-back did not apply. */
 const DISCARD_VIOLATIONS: Record<DiscardReason, { rule: ViolationRule; message: string }> = {
   protected: {
-    rule: 'protected-path',
+    rule: 'protected_path',
     message: 'a run may not leave git metadata, Buckley state, a protected_paths entry or a special file in the workspace; the write was discarded',
   },
-  'write-limit': { rule: 'write-limit', message: 'copying this back would pass the write limit (limits.max_write_mb; a sparse file counts its full size); the write was discarded' },
-  'host-changed': { rule: 'write-conflict', message: 'the run deleted or replaced an entry that changed on the host while it ran; the host version was kept' },
-  'workspace-changed': { rule: 'write-conflict', message: 'a workspace directory was moved or replaced on the host while the writes were copied back; nothing was written through it' },
+  'write_limit': { rule: 'write_limit', message: 'copying this back would pass the write limit (limits.max_write_mb; a sparse file counts its full size); the write was discarded' },
+  'host_changed': { rule: 'write_conflict', message: 'the run deleted or replaced an entry that changed on the host while it ran; the host version was kept' },
+  'workspace_changed': { rule: 'write_conflict', message: 'a workspace directory was moved or replaced on the host while the writes were copied back; nothing was written through it' },
 };
 
 /** Directories that are never a workspace: a run could write (or hide) the system under them. */
@@ -748,7 +748,7 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
           startedAtMs,
           protectedPaths: input.isolation.protectedPaths,
         }).discarded;
-        if (!limitsHit.includes('disk') && discarded.some((d) => d.reason === 'write-limit')) limitsHit.push('disk');
+        if (!limitsHit.includes('disk') && discarded.some((d) => d.reason === 'write_limit')) limitsHit.push('disk');
       }
     }
     const result: RunResult = {

@@ -72,7 +72,7 @@ describe('the write limit counts what the copy writes on the host', () => {
     expect(copied).toHaveLength(2);
     expect(r.discardedWrites).toEqual(expect.arrayContaining(['huge']));
     expect(r.discardedWrites).toHaveLength(2);
-    expect(violations(events, 'write-limit').sort()).toEqual([...r.discardedWrites].sort());
+    expect(violations(events, 'write_limit').sort()).toEqual([...r.discardedWrites].sort());
     expect(r.limitsHit).toContain('disk');
     expect(diskBytes(ws)).toBeLessThanOrEqual(8 * MIB + 64 * 1024);
   });
@@ -84,7 +84,7 @@ describe('the write limit counts what the copy writes on the host', () => {
     const r = await sb.run(['sh', '-c', 'mkdir sub && head -c 6M /dev/urandom > big && for i in 1 2 3 4 5 6 7 8 9; do ln big l$i; done && ln big sub/l10 && echo done']);
     expect(r.stdout.text).toBe('done\n');
     expect(r.discardedWrites).toEqual([]);
-    expect(violations(events, 'write-limit')).toEqual([]);
+    expect(violations(events, 'write_limit')).toEqual([]);
     const names = ['big', ...Array.from({ length: 9 }, (_, i) => `l${i + 1}`), 'sub/l10'];
     const inodes = new Set(names.map((n) => lstatSync(join(ws, n)).ino));
     expect(inodes.size).toBe(1);
@@ -140,7 +140,7 @@ describe('concurrent runs on one workspace keep each other’s writes', () => {
     expect(readFileSync(join(ws, 'x'), 'utf8')).toBe('from-b\n');
     expect(readFileSync(join(ws, 'a'), 'utf8')).toBe('a\n');
     expect(ra.discardedWrites).toEqual(['x']);
-    expect(violations(events, 'write-conflict')).toEqual(['x']);
+    expect(violations(events, 'write_conflict')).toEqual(['x']);
   });
 
   it('a deletion of a file nobody else touched still applies', async () => {
@@ -195,7 +195,7 @@ describe('a host process swapping a workspace directory for a symlink during the
       expect(realpathSync(join(ws, entry)).startsWith(`${ws}/`)).toBe(true);
     }
     // The swap was seen (a directory that was a symlink or elsewhere when opened), and reported.
-    expect(violations(events, 'write-conflict').length).toBeGreaterThan(0);
+    expect(violations(events, 'write_conflict').length).toBeGreaterThan(0);
   }, 180_000);
 });
 
@@ -217,7 +217,7 @@ describe('protected_paths: files that configure tools the host runs later', () =
     expect(planted.filter((p) => p !== '.gitattributes' && existsSync(join(ws, p)))).toEqual([]);
     expect(readFileSync(join(ws, 'app', 'main.js'), 'utf8')).toBe('ok\n');
     expect(r.discardedWrites).toEqual(expect.arrayContaining(['.gitattributes', '.gitmodules', '.npmrc', '.envrc', '.vscode', 'app/.npmrc', 'app/.husky', '.devcontainer', '.yarnrc.yml']));
-    expect(violations(events, 'protected-path').sort()).toEqual([...r.discardedWrites].sort());
+    expect(violations(events, 'protected_path').sort()).toEqual([...r.discardedWrites].sort());
   });
 
   it('the list is configurable: an empty one lets them through, an entry with a slash matches that path at any depth', async () => {

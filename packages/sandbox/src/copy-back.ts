@@ -29,14 +29,14 @@ export const NEVER_COPIED: readonly string[] = ['.git', '.buckley'];
 /**
  * Why a change the run made was not applied to the workspace:
  * - `protected`: git metadata, `.buckley`, a `protected_paths` entry, or a fifo, socket or device;
- * - `write-limit`: the copy would have written more than the run's write limit (a sparse file
+ * - `write_limit`: the copy would have written more than the run's write limit (a sparse file
  *   counts its full size, since the copy fills its holes), or the tree is too deep;
- * - `host-changed`: the run deleted or replaced an entry that someone else changed on the host
+ * - `host_changed`: the run deleted or replaced an entry that someone else changed on the host
  *   after the run started; their change is kept;
- * - `workspace-changed`: a directory on the host was moved, removed or replaced (by a symlink,
+ * - `workspace_changed`: a directory on the host was moved, removed or replaced (by a symlink,
  *   say) while the copy ran; nothing is written through it.
  */
-export type DiscardReason = 'protected' | 'write-limit' | 'host-changed' | 'workspace-changed';
+export type DiscardReason = 'protected' | 'write_limit' | 'host_changed' | 'workspace_changed';
 
 /** One change of the run that was not applied. */
 export interface DiscardedWrite {
@@ -121,7 +121,7 @@ export function copyBack(options: CopyBackOptions): CopyBackResult {
   const root = openSync(options.workspace, DIR_FLAGS);
   try {
     if (readlinkSync(`/proc/self/fd/${root}`) !== options.workspace) {
-      discarded.push({ path: '.', reason: 'workspace-changed' });
+      discarded.push({ path: '.', reason: 'workspace_changed' });
       return { discarded, bytesWritten: 0 };
     }
     const st = fstatSync(root);
@@ -181,7 +181,7 @@ const GIT_DIR_COMPANIONS = ['objects', 'refs', 'commondir', 'config', 'gitdir', 
 
 /**
  * Opens the host directory `name` in `parentFd` without following a symlink, and checks that
- * it is where `rel` says in the workspace; null (and a `workspace-changed` entry) otherwise.
+ * it is where `rel` says in the workspace; null (and a `workspace_changed` entry) otherwise.
  */
 function openHostDir(ctx: Context, parentFd: number, name: string, rel: string, report = true): number | null {
   let fd: number;
@@ -189,14 +189,14 @@ function openHostDir(ctx: Context, parentFd: number, name: string, rel: string, 
     fd = openSync(at(parentFd, name), DIR_FLAGS);
   } catch (error) {
     if (['ELOOP', 'ENOTDIR', 'ENOENT'].includes(code(error) ?? '')) {
-      if (report) ctx.discarded.push({ path: rel, reason: 'workspace-changed' });
+      if (report) ctx.discarded.push({ path: rel, reason: 'workspace_changed' });
       return null;
     }
     throw error;
   }
   if (readlinkSync(`/proc/self/fd/${fd}`) !== join(ctx.options.workspace, rel)) {
     closeSync(fd);
-    if (report) ctx.discarded.push({ path: rel, reason: 'workspace-changed' });
+    if (report) ctx.discarded.push({ path: rel, reason: 'workspace_changed' });
     return null;
   }
   return fd;
@@ -232,7 +232,7 @@ function walk(ctx: Context, up: number, mg: number, host: number, rel: string, d
     const keep = current ?? ctx.owner;
     if (st.isDirectory()) {
       if (depth >= MAX_DEPTH) {
-        ctx.discarded.push({ path, reason: 'write-limit' });
+        ctx.discarded.push({ path, reason: 'write_limit' });
         continue;
       }
       copyDirectory(ctx, { up, mg, host }, name, path, st, current, keep, depth);
@@ -310,7 +310,7 @@ function copyFile(ctx: Context, up: number, host: number, name: string, path: st
     if (first !== undefined && linkTo(ctx, first, host, name)) return;
   }
   if (ctx.written + st.size > ctx.options.maxBytes) {
-    ctx.discarded.push({ path, reason: 'write-limit' });
+    ctx.discarded.push({ path, reason: 'write_limit' });
     return;
   }
   if (current?.isDirectory() && !removeStale(ctx, host, name, path)) return;
@@ -391,7 +391,7 @@ function removeStale(ctx: Context, parent: number, name: string, path: string): 
   if (st === undefined) return true;
   if (!st.isDirectory()) {
     if (st.ctimeMs >= ctx.cutoff) {
-      ctx.discarded.push({ path, reason: 'host-changed' });
+      ctx.discarded.push({ path, reason: 'host_changed' });
       return false;
     }
     try {
@@ -404,7 +404,7 @@ function removeStale(ctx: Context, parent: number, name: string, path: string): 
   // A directory changed since the start but not written in (moved in, chmod) is kept whole; one
   // written in since (another run's files) loses only its old entries.
   if (st.ctimeMs >= ctx.cutoff && st.mtimeMs < ctx.cutoff) {
-    ctx.discarded.push({ path, reason: 'host-changed' });
+    ctx.discarded.push({ path, reason: 'host_changed' });
     return false;
   }
   const fd = openHostDir(ctx, parent, name, path);
@@ -426,14 +426,14 @@ function removeStale(ctx: Context, parent: number, name: string, path: string): 
   if (!empty) return false;
   // Written in since the start (and emptied again): someone else's directory now.
   if (st.ctimeMs >= ctx.cutoff) {
-    ctx.discarded.push({ path, reason: 'host-changed' });
+    ctx.discarded.push({ path, reason: 'host_changed' });
     return false;
   }
   try {
     rmdirSync(at(parent, name));
   } catch (error) {
     if (code(error) === 'ENOTEMPTY' || code(error) === 'EEXIST') {
-      ctx.discarded.push({ path, reason: 'host-changed' });
+      ctx.discarded.push({ path, reason: 'host_changed' });
       return false;
     }
     if (code(error) !== 'ENOENT') throw error;

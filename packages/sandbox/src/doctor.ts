@@ -11,7 +11,7 @@ import { REFUSED_SYSCALLS } from './seccomp.js';
 
 /** One prerequisite of the sandbox. */
 export interface DoctorCheck {
-  readonly name: 'bwrap' | 'user-namespaces' | 'cgroups' | 'unprivileged-uid' | 'limits' | 'seccomp' | 'isolated-vm';
+  readonly name: 'bwrap' | 'user_namespaces' | 'cgroups' | 'unprivileged_uid' | 'limits' | 'seccomp' | 'isolated-vm';
   readonly ok: boolean;
   /** What was found. */
   readonly detail: string;
@@ -32,16 +32,16 @@ export interface DoctorReport {
   /** The mechanism the command sandbox uses for limits here. */
   readonly limitMechanism: LimitMechanism;
   /**
-   * Whom commands run as on the host: `sandbox-uid` (a root host: the unprivileged sandbox uid,
-   * through the isolation helper), or `host-user` (bubblewrap runs as the non-root caller).
+   * Whom commands run as on the host: `sandbox_uid` (a root host: the unprivileged sandbox uid,
+   * through the isolation helper), or `host_user` (bubblewrap runs as the non-root caller).
    */
   readonly uidStrategy: UidStrategy;
 }
 
 /** See {@link DoctorReport.uidStrategy}. */
 export type UidStrategy =
-  | { readonly kind: 'sandbox-uid'; readonly uid: number; readonly gid: number; readonly source: 'option' | 'user' | 'default' }
-  | { readonly kind: 'host-user'; readonly uid: number };
+  | { readonly kind: 'sandbox_uid'; readonly uid: number; readonly gid: number; readonly source: 'option' | 'user' | 'default' }
+  | { readonly kind: 'host_user'; readonly uid: number };
 
 /** Options of {@link doctor}. */
 export interface DoctorOptions {
@@ -74,8 +74,8 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
   const bwrapError = bwrap === null ? 'bwrap not found' : await probeBwrap(bwrap);
   checks.push(
     bwrapError === null
-      ? { name: 'user-namespaces', ok: true, detail: 'bwrap created user, PID, IPC and network namespaces', optional: false }
-      : { name: 'user-namespaces', ok: false, detail: `bwrap could not create namespaces: ${bwrapError}`, fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false },
+      ? { name: 'user_namespaces', ok: true, detail: 'bwrap created user, PID, IPC and network namespaces', optional: false }
+      : { name: 'user_namespaces', ok: false, detail: `bwrap could not create namespaces: ${bwrapError}`, fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false },
   );
 
   const cgroups = detectCgroups();
@@ -95,9 +95,9 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
       : { name: 'cgroups', ok: false, detail: cgroups.reason, fix: 'give Buckley a writable cgroup with the pids and memory controllers (cgroup v2: a delegated scope)', optional: !root },
   );
   const identity = sandboxIdentity(options.runAs);
-  const uidStrategy: UidStrategy = root ? { kind: 'sandbox-uid', ...identity } : { kind: 'host-user', uid: process.getuid?.() ?? -1 };
-  if (!root) checks.push({ name: 'unprivileged-uid', ok: true, detail: `host uid ${process.getuid?.()} is not root: commands run as it (RLIMIT_NPROC holds), their writes through a size- and inode-limited overlay copied back to the workspace`, optional: false });
-  else if (bwrapError !== null) checks.push({ name: 'unprivileged-uid', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
+  const uidStrategy: UidStrategy = root ? { kind: 'sandbox_uid', ...identity } : { kind: 'host_user', uid: process.getuid?.() ?? -1 };
+  if (!root) checks.push({ name: 'unprivileged_uid', ok: true, detail: `host uid ${process.getuid?.()} is not root: commands run as it (RLIMIT_NPROC holds), their writes through a size- and inode-limited overlay copied back to the workspace`, optional: false });
+  else if (bwrapError !== null) checks.push({ name: 'unprivileged_uid', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
   else checks.push(await checkSandboxUid(bwrap!, identity, options.runAs));
 
   if (bwrapError === null) {
@@ -137,11 +137,11 @@ async function checkSandboxUid(bwrap: string, identity: SandboxIdentity, runAs: 
     await running;
     const from = IDENTITY_SOURCE[identity.source];
     if (uids.length === 1 && uids[0] === identity.uid && identity.uid !== 0) {
-      return { name: 'unprivileged-uid', ok: true, detail: `the host user is root; commands run as host uid ${identity.uid} (gid ${identity.gid}, from ${from}) over an idmapped overlay of the workspace, seen by the host while running`, optional: false };
+      return { name: 'unprivileged_uid', ok: true, detail: `the host user is root; commands run as host uid ${identity.uid} (gid ${identity.gid}, from ${from}) over an idmapped overlay of the workspace, seen by the host while running`, optional: false };
     }
-    return { name: 'unprivileged-uid', ok: false, detail: `a command was seen as host uid ${uids.join(', ') || 'none'}, expected ${identity.uid} (from ${from})`, fix, optional: false };
+    return { name: 'unprivileged_uid', ok: false, detail: `a command was seen as host uid ${uids.join(', ') || 'none'}, expected ${identity.uid} (from ${from})`, fix, optional: false };
   } catch (error) {
-    return { name: 'unprivileged-uid', ok: false, detail: `the uid probe failed: ${(error as Error).message}`, fix, optional: false };
+    return { name: 'unprivileged_uid', ok: false, detail: `the uid probe failed: ${(error as Error).message}`, fix, optional: false };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

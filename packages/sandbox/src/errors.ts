@@ -13,7 +13,7 @@ export function isSandboxError(value: unknown, code?: string): value is SandboxE
  * installed) and the unsafe override is off, so the call refuses instead of running unconfined.
  */
 export class SandboxUnavailableError extends SandboxError {
-  /** What is missing, e.g. `bwrap`, `user-namespaces`, `isolated-vm`. */
+  /** What is missing, e.g. `bwrap`, `user_namespaces`, `isolated-vm`. */
   readonly missing: string;
   /** One line telling the operator how to fix it. */
   readonly fix: string;

@@ -84,7 +84,7 @@ describe('as root on the host', () => {
     expect(uid).toBe(sandbox().identity.uid);
   });
 
-  it.each(['workspace', 'read-only'] as const)('/proc/sys cannot be opened for writing (%s mode): core_pattern, printk_ratelimit_burst, drop_caches', async (mode) => {
+  it.each(['workspace', 'read_only'] as const)('/proc/sys cannot be opened for writing (%s mode): core_pattern, printk_ratelimit_burst, drop_caches', async (mode) => {
     // Opening for append writes nothing, so a failing run leaves the host as it was.
     const files = ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/printk_ratelimit_burst', '/proc/sys/vm/drop_caches'];
     const script = `${files.map((f) => `(exec 3>>${f}) 2>/dev/null && echo "WRITABLE ${f}"`).join('; ')}; echo done`;

@@ -69,10 +69,10 @@ function violation(rule: SandboxViolation['rule'], message: string, subject?: st
  */
 export function checkCommand(command: string | readonly string[], ctx: PolicyContext): PolicyDecision {
   if (typeof command === 'string' ? command.trim() === '' : command.length === 0 || command[0] === '') {
-    return { violation: violation('empty-command', 'command must be a non-empty string or argv'), warnings: [] };
+    return { violation: violation('empty_command', 'command must be a non-empty string or argv'), warnings: [] };
   }
   if (typeof command !== 'string') {
-    if (command.some((arg) => arg.includes('\0'))) return { violation: violation('invalid-command', 'argv contains a NUL byte'), warnings: [] };
+    if (command.some((arg) => arg.includes('\0'))) return { violation: violation('invalid_command', 'argv contains a NUL byte'), warnings: [] };
     if (ctx.mode === 'strict' && !isAllowedProgram(command[0]!, ctx.allowedCommands)) return { violation: notAllowed(command[0]!), warnings: [] };
     return { violation: null, warnings: [] };
   }
@@ -81,17 +81,17 @@ export function checkCommand(command: string | readonly string[], ctx: PolicyCon
   const warnings: Finding[] = [];
   for (const finding of analysis.findings) {
     if (finding.category === 'invalid-input' && finding.severity !== 'medium' && finding.severity !== 'low') {
-      return { violation: violation('invalid-command', `command cannot be analysed: ${finding.message}`, undefined, finding), warnings };
+      return { violation: violation('invalid_command', `command cannot be analysed: ${finding.message}`, undefined, finding), warnings };
     }
     if (finding.severity === 'critical') {
-      return { violation: violation('dangerous-command', `${finding.message} (${finding.ruleId})`, finding.match, finding), warnings };
+      return { violation: violation('dangerous_command', `${finding.message} (${finding.ruleId})`, finding.match, finding), warnings };
     }
     if (finding.severity === 'high') warnings.push(finding);
   }
 
   if (ctx.mode === 'strict') {
     const parseError = analysis.findings.find((f) => f.ruleId === 'command.parse-error');
-    if (parseError) return { violation: violation('command-not-allowed', `strict mode cannot judge a command it cannot parse: ${parseError.message}`, undefined, parseError), warnings };
+    if (parseError) return { violation: violation('command_not_allowed', `strict mode cannot judge a command it cannot parse: ${parseError.message}`, undefined, parseError), warnings };
     // Assignments no simple command carries (a loop variable, `${NAME:=...}`, arithmetic) come from the parser too.
     const hidden = analysis.assignments.find((a) => (a.kind === 'loop' || a.kind === 'default' || a.kind === 'arithmetic') && PROGRAM_CHANGING_VARIABLE.test(a.name));
     if (hidden !== undefined) return { violation: assignmentRefused(hidden.name), warnings };
@@ -113,7 +113,7 @@ export function checkCommand(command: string | readonly string[], ctx: PolicyCon
 }
 
 function notAllowed(program: string): SandboxViolation {
-  return violation('command-not-allowed', `program ${JSON.stringify(program)} is not in sandbox.allowed_commands (strict mode)`, program);
+  return violation('command_not_allowed', `program ${JSON.stringify(program)} is not in sandbox.allowed_commands (strict mode)`, program);
 }
 
 /**
@@ -125,7 +125,7 @@ function isAllowedProgram(program: string, allowed: readonly string[]): boolean 
 }
 
 function assignmentRefused(name: string): SandboxViolation {
-  return violation('command-not-allowed', `assignment to ${JSON.stringify(name)} is refused in strict mode: a changed variable can make an allowed program run another one`, name);
+  return violation('command_not_allowed', `assignment to ${JSON.stringify(name)} is refused in strict mode: a changed variable can make an allowed program run another one`, name);
 }
 
 function checkStrict(c: SimpleCommand, allowed: readonly string[]): SandboxViolation | null {
@@ -136,7 +136,7 @@ function checkStrict(c: SimpleCommand, allowed: readonly string[]): SandboxViola
   // A bare redirection runs no program.
   if (program === undefined) return null;
   if (program.expansions.length > 0) {
-    return violation('command-not-allowed', `program ${JSON.stringify(program.text)} is only known when the command runs, so strict mode cannot allow it`, program.text);
+    return violation('command_not_allowed', `program ${JSON.stringify(program.text)} is only known when the command runs, so strict mode cannot allow it`, program.text);
   }
   if (program.text === 'printf' && c.argv.some((w) => w.text.startsWith('-v'))) return assignmentRefused(c.argv.find((w) => w.text.startsWith('-v'))!.text);
   if (isAllowedProgram(program.text, allowed)) return null;
@@ -200,17 +200,17 @@ function checkWrite(word: Word, ctx: PolicyContext): SandboxViolation | null {
   const checked = validatePathSync(path, { root: ctx.workspace });
   if (!checked.ok) {
     const finding = checked.findings[0];
-    return violation('path-outside-workspace', `write to ${JSON.stringify(word.text)} is outside the workspace ${JSON.stringify(ctx.workspace)}${finding ? `: ${finding.message}` : ''}`, path, finding);
+    return violation('path_outside_workspace', `write to ${JSON.stringify(word.text)} is outside the workspace ${JSON.stringify(ctx.workspace)}${finding ? `: ${finding.message}` : ''}`, path, finding);
   }
   const real = checked.resolved ?? path;
   const protectedRoots = [...READ_ONLY_IN_WORKSPACE, ...HIDDEN_IN_WORKSPACE].map((rel) => join(ctx.workspace, rel));
   for (const denied of ctx.deniedPaths ?? []) protectedRoots.push(expandPath(denied, ctx.home, ctx.workspace));
   const hit = protectedRoots.find((root) => isInside(root, real));
   if (hit !== undefined) {
-    return violation('protected-path', `write to ${JSON.stringify(word.text)} touches the protected path ${JSON.stringify(hit)}`, real);
+    return violation('protected_path', `write to ${JSON.stringify(word.text)} touches the protected path ${JSON.stringify(hit)}`, real);
   }
   if (ctx.mode !== 'workspace') {
-    return violation('write-in-read-only-mode', `write to ${JSON.stringify(word.text)} in sandbox.mode ${JSON.stringify(ctx.mode)}, where the workspace is read-only`, real);
+    return violation('write_in_read_only_mode', `write to ${JSON.stringify(word.text)} in sandbox.mode ${JSON.stringify(ctx.mode)}, where the workspace is read-only`, real);
   }
   return null;
 }

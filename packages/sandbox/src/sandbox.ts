@@ -51,23 +51,23 @@ export interface RunOptions {
 }
 
 /**
- * Why a run was refused before anything started, or (`protected-path`, `write-limit`,
- * `write-conflict`, in `sandbox.violation` events with a `discardedWrites` entry) why one of
+ * Why a run was refused before anything started, or (`protected_path`, `write_limit`,
+ * `write_conflict`, in `sandbox.violation` events with a `discardedWrites` entry) why one of
  * its writes was not applied to the workspace.
  */
 export type ViolationRule =
-  | 'empty-command'
-  | 'invalid-command'
-  | 'cwd-outside-workspace'
-  | 'command-not-allowed'
-  | 'write-in-read-only-mode'
-  | 'path-outside-workspace'
-  | 'protected-path'
-  | 'write-limit'
-  | 'write-conflict'
-  | 'network-disabled'
-  | 'dangerous-command'
-  | 'mode-disabled-needs-unsafe';
+  | 'empty_command'
+  | 'invalid_command'
+  | 'cwd_outside_workspace'
+  | 'command_not_allowed'
+  | 'write_in_read_only_mode'
+  | 'path_outside_workspace'
+  | 'protected_path'
+  | 'write_limit'
+  | 'write_conflict'
+  | 'network_disabled'
+  | 'dangerous_command'
+  | 'mode_disabled_needs_unsafe';
 
 /** A policy refusal, returned as a value (never thrown) and never silent. */
 export interface SandboxViolation {
@@ -77,7 +77,7 @@ export interface SandboxViolation {
   readonly message: string;
   /** The token, path or program that triggered it, when there is one. */
   readonly subject?: string | undefined;
-  /** The `@buckley/security` finding behind it (for `dangerous-command`, path escapes). */
+  /** The `@buckley/security` finding behind it (for `dangerous_command`, path escapes). */
   readonly finding?: Finding | undefined;
 }
 
@@ -125,9 +125,9 @@ export interface RunResult {
    * Workspace-relative paths the run wrote (or deleted) that were not applied to the workspace:
    * git metadata (`.git` anywhere, the inside of a directory git would take for a
    * repository), `.buckley`, `protected_paths` entries, fifos, sockets and devices (rule
-   * `protected-path`); files past the write limit (`write-limit`); deletions of entries someone
+   * `protected_path`); files past the write limit (`write_limit`); deletions of entries someone
    * else changed on the host during the run, and directories moved or swapped on the host while
-   * the copy ran (`write-conflict`). Each is also a `sandbox.violation` event.
+   * the copy ran (`write_conflict`). Each is also a `sandbox.violation` event.
    */
   readonly discardedWrites: readonly string[];
 }
