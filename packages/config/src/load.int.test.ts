@@ -48,7 +48,7 @@ describe('layers', () => {
   });
 
   it('defaults < user < project < env < overrides, each value explained by its layer', () => {
-    write(userFile(), 'sandbox:\n  timeout_seconds: 300\n  max_output_bytes: 4096\n  mode: read-only\nlogging:\n  level: debug\n');
+    write(userFile(), 'sandbox:\n  timeout_seconds: 300\n  max_output_bytes: 4096\n  mode: read_only\nlogging:\n  level: debug\n');
     write(projectFile(), 'sandbox:\n  timeout_seconds: 60\n  mode: strict\n');
     const loaded = load({ BUCKLEY_SANDBOX__TIMEOUT_SECONDS: '90', BUCKLEY_LOG_LEVEL: 'warn' }, { 'logging.level': 'error' });
     expect(loaded.files).toEqual([userFile(), projectFile()]);
@@ -193,7 +193,7 @@ describe('trust', () => {
 
   const loosening: Array<[string, string, string, string]> = [
     ['sandbox:\n  mode: strict\n', 'sandbox:\n  mode: workspace\n', 'sandbox.mode', 'may only tighten the mode'],
-    ['sandbox:\n  mode: read-only\n', 'sandbox:\n  mode: workspace\n', 'sandbox.mode', 'may only tighten the mode'],
+    ['sandbox:\n  mode: read_only\n', 'sandbox:\n  mode: workspace\n', 'sandbox.mode', 'may only tighten the mode'],
     ['', 'sandbox:\n  limits:\n    max_memory_mb: 99999\n', 'sandbox.limits.max_memory_mb', 'may only lower this limit (the user\'s is 2048)'],
     ['sandbox:\n  timeout_seconds: 30\n', 'sandbox:\n  timeout_seconds: 600\n', 'sandbox.timeout_seconds', 'may only lower'],
     ['', 'sandbox:\n  env_allow: [PATH, AWS_SECRET_ACCESS_KEY]\n', 'sandbox.env_allow', 'AWS_SECRET_ACCESS_KEY'],
@@ -227,7 +227,7 @@ describe('trust', () => {
 
   it('a project file may tighten relative to the user: lower limits, fewer variables, more approval, relative dirs', () => {
     write(userFile(), 'sandbox:\n  mode: workspace\n  env_allow: [PATH, HOME, LANG]\n');
-    write(projectFile(), 'sandbox:\n  mode: read-only\n  env_allow: [PATH]\n  limits:\n    max_memory_mb: 512\napproval:\n  mode: ask\nlogging:\n  dir: .buckley/logs-here\nmodel:\n  id: small-model\n');
+    write(projectFile(), 'sandbox:\n  mode: read_only\n  env_allow: [PATH]\n  limits:\n    max_memory_mb: 512\napproval:\n  mode: ask\nlogging:\n  dir: .buckley/logs-here\nmodel:\n  id: small-model\n');
     const { config } = load();
     expect(config.sandbox).toMatchObject({ mode: 'read_only', envAllow: ['PATH'] });
     expect(config.sandbox.limits.maxMemoryMb).toBe(512);

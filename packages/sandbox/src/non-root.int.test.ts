@@ -129,6 +129,6 @@ describe('a non-root host user (uid 65534, run from a child process)', () => {
     expect(report.git.stdout).toBe('planted\n');
     expect(report.git).toMatchObject({ dotGit: false, subGit: false, npmrc: false, kept: true });
     expect(report.git.discarded).toEqual(['.git', '.npmrc', 'sub/.git']);
-    expect(report.violations).toEqual(expect.arrayContaining(['protected-path .git', 'protected-path .npmrc', 'protected-path sub/.git']));
+    expect(report.violations).toEqual(expect.arrayContaining(['protected_path .git', 'protected_path .npmrc', 'protected_path sub/.git']));
   });
 });
