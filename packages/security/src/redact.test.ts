@@ -266,3 +266,32 @@ describe('createStreamRedactor', () => {
     expect({ ratio: ratio < 32, attempts }).toMatchObject({ ratio: true });
   }, 60_000);
 });
+
+describe('redact on shared subobjects', () => {
+  it('walks a 40-level DAG of shared objects once per node, bounds the output and leaks nothing', () => {
+    let node: Record<string, unknown> = { password: 'hunter2', note: 'token=ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8' };
+    for (let i = 0; i < 40; i++) node = { left: node, right: node, level: i };
+    const started = Date.now();
+    const out = redact(node, { maxDepth: 64 });
+    // Exponential walking would take 2^40 steps; a minute is a loose bound even on a loaded machine.
+    expect(Date.now() - started).toBeLessThan(60_000);
+    // Serialising the output must be bounded too: a shared input must not expand into 2^40 nodes.
+    const text = JSON.stringify(out);
+    expect(text.length).toBeLessThan(2_000_000);
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('ghp_a1B2');
+    expect(text).toContain('[Truncated: budget]');
+  });
+
+  it('redacts a shared subobject the same everywhere and keeps small DAGs whole', () => {
+    const shared = { password: 'hunter2', user: 'ann' };
+    const out = redact({ a: shared, b: [shared, { c: shared }] });
+    expect(out).toEqual({ a: { password: '[REDACTED]', user: 'ann' }, b: [{ password: '[REDACTED]', user: 'ann' }, { c: { password: '[REDACTED]', user: 'ann' } }] });
+  });
+
+  it('still marks real cycles', () => {
+    const a: Record<string, unknown> = { name: 'a' };
+    a.self = a;
+    expect(redact(a)).toEqual({ name: 'a', self: '[Circular]' });
+  });
+});

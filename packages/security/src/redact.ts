@@ -13,6 +13,12 @@ export interface RedactOptions {
   readonly scanner?: SecretScanner;
   /** Replacement text (default `[REDACTED]`). */
   readonly marker?: string;
+  /**
+   * Most values (objects, arrays, strings, numbers, ...) in the output (default 20,000), counted
+   * as if shared subobjects were copied; past it values become `[Truncated: budget]`. It bounds
+   * both the walk and the size of the output when serialised, whatever the input's shape.
+   */
+  readonly maxNodes?: number;
 }
 
 const defaultMarker = '[REDACTED]';
@@ -325,11 +331,26 @@ function redactText(text: string, options: RedactOptions): string {
  */
 export function redact<T>(value: T, options: RedactOptions = {}): T {
   try {
-    return walk(value, options, 0, new WeakSet()) as T;
+    const ctx: Walk = { options, ancestors: new WeakSet(), done: new WeakMap(), used: 0, maxNodes: options.maxNodes ?? 20_000 };
+    return walk(ctx, value, 0) as T;
   } catch {
     return (options.marker ?? defaultMarker) as T;
   }
 }
+
+/** The state of one {@link redact} call. */
+interface Walk {
+  readonly options: RedactOptions;
+  /** Objects on the current path (a cycle is one met again here). */
+  readonly ancestors: WeakSet<object>;
+  /** Each object's output per depth and the number of output values it counts for, so a shared subobject is walked once. */
+  readonly done: WeakMap<object, Map<number, { readonly out: unknown; readonly size: number }>>;
+  /** Output values so far, shared ones counted every time they appear. */
+  used: number;
+  readonly maxNodes: number;
+}
+
+const budgetMarker = '[Truncated: budget]';
 
 /** A name that, in a list of strings, says the next item is a secret: `Authorization`, `--password`, `-Token:`. */
 function secretName(item: string): boolean {
@@ -337,11 +358,11 @@ function secretName(item: string): boolean {
   return m !== null && isSensitiveKey(m[1]!);
 }
 
-function walkArray(value: readonly unknown[], options: RedactOptions, depth: number, seen: WeakSet<object>): unknown[] {
-  const maxEntries = options.maxEntries ?? 1000;
-  const marker = options.marker ?? defaultMarker;
+function walkArray(ctx: Walk, value: readonly unknown[], depth: number): unknown[] {
+  const maxEntries = ctx.options.maxEntries ?? 1000;
+  const marker = ctx.options.marker ?? defaultMarker;
   const items = value.slice(0, maxEntries);
-  const out = items.map((v) => walk(v, options, depth + 1, seen));
+  const out = items.map((v) => walk(ctx, v, depth + 1));
   if (items.every((v) => typeof v === 'string')) {
     // Node's `rawHeaders` ([name, value, name, value, ...]) and argv lists (['-p', 'x']).
     const strings = items as string[];
@@ -353,51 +374,72 @@ function walkArray(value: readonly unknown[], options: RedactOptions, depth: num
   return out;
 }
 
-function walk(value: unknown, options: RedactOptions, depth: number, seen: WeakSet<object>): unknown {
+function walk(ctx: Walk, value: unknown, depth: number): unknown {
+  if (ctx.used >= ctx.maxNodes) return budgetMarker;
+  ctx.used++;
+  const { options } = ctx;
   if (typeof value === 'string') return redactText(value, options);
   if (value === null || typeof value !== 'object') {
     return typeof value === 'function' || typeof value === 'symbol' ? undefined : value;
   }
-  if (seen.has(value)) return '[Circular]';
+  if (ctx.ancestors.has(value)) return '[Circular]';
   if (depth >= (options.maxDepth ?? 32)) return '[Truncated: too deep]';
-  seen.add(value);
+  const cached = ctx.done.get(value)?.get(depth);
+  if (cached) {
+    // Counted again (minus the value already counted above): the output is bounded as if copied.
+    if (ctx.used - 1 + cached.size > ctx.maxNodes) return budgetMarker;
+    ctx.used += cached.size - 1;
+    return cached.out;
+  }
+  const before = ctx.used - 1;
+  ctx.ancestors.add(value);
+  let out: unknown;
+  try {
+    out = walkObject(ctx, value, depth);
+  } finally {
+    ctx.ancestors.delete(value);
+  }
+  let byDepth = ctx.done.get(value);
+  if (!byDepth) ctx.done.set(value, (byDepth = new Map()));
+  byDepth.set(depth, { out, size: ctx.used - before });
+  return out;
+}
+
+function walkObject(ctx: Walk, value: object, depth: number): unknown {
+  const { options } = ctx;
   const maxEntries = options.maxEntries ?? 1000;
   const marker = options.marker ?? defaultMarker;
-  try {
-    if (Array.isArray(value)) return walkArray(value, options, depth, seen);
-    if (value instanceof Date) return value;
-    if (value instanceof URL) return redactText(value.href, options);
-    if (value instanceof Error) {
-      return { name: value.name, message: redactText(value.message, options), ...(walk({ ...value }, options, depth + 1, seen) as object) };
-    }
-    if (value instanceof Map) return walk(Object.fromEntries(value), options, depth, seen);
-    if (value instanceof Set) return walkArray([...value], options, depth, seen);
-    if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return `[Binary: ${(value as ArrayBufferLike).byteLength} bytes]`;
-    const out: Record<string, unknown> = {};
-    const keys = Object.keys(value);
-    let n = 0;
-    for (const key of keys) {
-      if (n++ >= maxEntries) {
-        out['[truncated]'] = `${keys.length - maxEntries} more keys`;
-        break;
-      }
-      let v: unknown;
-      try {
-        v = (value as Record<string, unknown>)[key];
-      } catch {
-        out[key] = '[Unreadable]';
-        continue;
-      }
-      // A secret used as a key (a token map, a header object built from a response) goes too.
-      let name = redactText(key, options);
-      if (name !== key) for (let k = 2; Object.hasOwn(out, name); k++) name = `${redactText(key, options)}#${k}`;
-      const sensitive = isSensitiveKey(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean';
-      out[name] = sensitive ? marker : walk(v, options, depth + 1, seen);
-    }
-    return out;
-  } finally {
-    seen.delete(value);
+  if (Array.isArray(value)) return walkArray(ctx, value, depth);
+  if (value instanceof Date) return value;
+  if (value instanceof URL) return redactText(value.href, options);
+  if (value instanceof Error) {
+    return { name: value.name, message: redactText(value.message, options), ...(walk(ctx, { ...value }, depth + 1) as object) };
   }
+  if (value instanceof Map) return walk(ctx, Object.fromEntries(value), depth);
+  if (value instanceof Set) return walkArray(ctx, [...value], depth);
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return `[Binary: ${(value as ArrayBufferLike).byteLength} bytes]`;
+  const out: Record<string, unknown> = {};
+  const keys = Object.keys(value);
+  let n = 0;
+  for (const key of keys) {
+    if (n++ >= maxEntries) {
+      out['[truncated]'] = `${keys.length - maxEntries} more keys`;
+      break;
+    }
+    let v: unknown;
+    try {
+      v = (value as Record<string, unknown>)[key];
+    } catch {
+      out[key] = '[Unreadable]';
+      continue;
+    }
+    // A secret used as a key (a token map, a header object built from a response) goes too.
+    let name = redactText(key, options);
+    if (name !== key) for (let k = 2; Object.hasOwn(out, name); k++) name = `${redactText(key, options)}#${k}`;
+    const sensitive = isSensitiveKey(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean';
+    out[name] = sensitive ? marker : walk(ctx, v, depth + 1);
+  }
+  return out;
 }
 
 /** Options of {@link createStreamRedactor}. */
