@@ -22,12 +22,7 @@ export class SerialDispatcher {
   delivered = 0;
   dropped = 0;
 
-  constructor(
-    subject: string,
-    handler: BusHandler,
-    onError: (error: unknown, message?: BusMessage) => void,
-    maxPending: number,
-  ) {
+  constructor(subject: string, handler: BusHandler, onError: (error: unknown, message?: BusMessage) => void, maxPending: number) {
     this.#subject = subject;
     this.#handler = handler;
     this.#onError = onError;

@@ -47,11 +47,7 @@ export class PayloadTooLargeError extends BusError {
   /** The limit in bytes. */
   readonly maxPayload: number;
   constructor(subject: string, size: number, maxPayload: number, options?: BuckleyErrorOptions) {
-    super(
-      BusErrorCode.PayloadTooLarge,
-      `payload of ${size} bytes on subject ${JSON.stringify(subject)} exceeds max_payload ${maxPayload}`,
-      options,
-    );
+    super(BusErrorCode.PayloadTooLarge, `payload of ${size} bytes on subject ${JSON.stringify(subject)} exceeds max_payload ${maxPayload}`, options);
     this.subject = subject;
     this.size = size;
     this.maxPayload = maxPayload;

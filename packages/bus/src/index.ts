@@ -40,13 +40,5 @@ export type {
 } from './bus.js';
 export { createInMemoryBus } from './in-memory-bus.js';
 export type { InMemoryBus, InMemoryBusOptions } from './in-memory-bus.js';
-export {
-  agentInboxSubject,
-  assertSubject,
-  buildSubject,
-  decodeSubjectToken,
-  encodeSubjectToken,
-  isConcreteSubject,
-  subjectMatches,
-} from './subject.js';
+export { agentInboxSubject, assertSubject, buildSubject, decodeSubjectToken, encodeSubjectToken, isConcreteSubject, subjectMatches } from './subject.js';
 export type { SubjectKind } from './subject.js';

@@ -144,10 +144,7 @@ export class ConfigTrustError extends ConfigError {
   readonly file: string;
   readonly violations: readonly TrustViolation[];
   constructor(file: string, violations: readonly TrustViolation[], options?: BuckleyErrorOptions) {
-    const lines = violations.map(
-      (v) =>
-        `${v.path}: ${v.found} at ${file}:${v.line ?? 1}:${v.column ?? 1} is not allowed in a project file; ${v.allowedIn}`,
-    );
+    const lines = violations.map((v) => `${v.path}: ${v.found} at ${file}:${v.line ?? 1}:${v.column ?? 1} is not allowed in a project file; ${v.allowedIn}`);
     super('CONFIG_UNTRUSTED', `project config ${file} may not weaken safety:\n  ${lines.join('\n  ')}`, options);
     this.file = file;
     this.violations = violations;

@@ -13,16 +13,7 @@ export type {
   ObservabilityConfig,
   LoggingConfig,
 } from './schema.js';
-export {
-  loadConfig,
-  parseConfig,
-  defaultConfig,
-  explainConfig,
-  formatExplain,
-  userConfigPath,
-  findProjectConfig,
-  findProjectRoot,
-} from './load.js';
+export { loadConfig, parseConfig, defaultConfig, explainConfig, formatExplain, userConfigPath, findProjectConfig, findProjectRoot } from './load.js';
 export type { LoadConfigOptions, LoadedConfig, ConfigExplanation } from './load.js';
 export {
   ConfigError,

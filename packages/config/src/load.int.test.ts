@@ -184,7 +184,10 @@ describe('trust', () => {
   });
 
   it('a project file may add protected paths, and the user file may replace the list', () => {
-    write(projectFile(), 'sandbox:\n  protected_paths: [.gitattributes, .gitmodules, .husky, .githooks, .pre-commit-config.yaml, .npmrc, .yarnrc, .yarnrc.yml, .pnpmfile.cjs, .envrc, .vscode, .idea, .devcontainer, Makefile]\n');
+    write(
+      projectFile(),
+      'sandbox:\n  protected_paths: [.gitattributes, .gitmodules, .husky, .githooks, .pre-commit-config.yaml, .npmrc, .yarnrc, .yarnrc.yml, .pnpmfile.cjs, .envrc, .vscode, .idea, .devcontainer, Makefile]\n',
+    );
     expect(load().config.sandbox.protectedPaths).toContain('Makefile');
     write(userFile(), 'sandbox:\n  protected_paths: []\n');
     write(projectFile(), 'sandbox:\n  protected_paths: [Makefile]\n');
@@ -194,12 +197,12 @@ describe('trust', () => {
   const loosening: Array<[string, string, string, string]> = [
     ['sandbox:\n  mode: strict\n', 'sandbox:\n  mode: workspace\n', 'sandbox.mode', 'may only tighten the mode'],
     ['sandbox:\n  mode: read_only\n', 'sandbox:\n  mode: workspace\n', 'sandbox.mode', 'may only tighten the mode'],
-    ['', 'sandbox:\n  limits:\n    max_memory_mb: 99999\n', 'sandbox.limits.max_memory_mb', 'may only lower this limit (the user\'s is 2048)'],
+    ['', 'sandbox:\n  limits:\n    max_memory_mb: 99999\n', 'sandbox.limits.max_memory_mb', "may only lower this limit (the user's is 2048)"],
     ['sandbox:\n  timeout_seconds: 30\n', 'sandbox:\n  timeout_seconds: 600\n', 'sandbox.timeout_seconds', 'may only lower'],
     ['', 'sandbox:\n  env_allow: [PATH, AWS_SECRET_ACCESS_KEY]\n', 'sandbox.env_allow', 'AWS_SECRET_ACCESS_KEY'],
     ['', 'sandbox:\n  home_allow: [~/.cargo/bin, ~/.ssh]\n', 'sandbox.home_allow', 'may only shrink the readable home entries (not ~/.ssh)'],
     ['', 'sandbox:\n  limits:\n    max_write_mb: 99999\n', 'sandbox.limits.max_write_mb', 'may only lower this limit'],
-    ['', 'sandbox:\n  limits:\n    max_files: 10000000\n', 'sandbox.limits.max_files', 'may only lower this limit (the user\'s is 200000)'],
+    ['', 'sandbox:\n  limits:\n    max_files: 10000000\n', 'sandbox.limits.max_files', "may only lower this limit (the user's is 200000)"],
     ['', 'sandbox:\n  protected_paths: [.npmrc]\n', 'sandbox.protected_paths', 'may only add protected paths (it drops .gitattributes, .gitmodules'],
     ['sandbox:\n  protected_paths: [.npmrc, ci/deploy.sh]\n', 'sandbox:\n  protected_paths: [.npmrc]\n', 'sandbox.protected_paths', 'it drops ci/deploy.sh)'],
     ['sandbox:\n  mode: strict\n  allowed_commands: [ls]\n', 'sandbox:\n  allowed_commands: [ls, curl]\n', 'sandbox.allowed_commands', 'does not include curl'],
@@ -227,7 +230,10 @@ describe('trust', () => {
 
   it('a project file may tighten relative to the user: lower limits, fewer variables, more approval, relative dirs', () => {
     write(userFile(), 'sandbox:\n  mode: workspace\n  env_allow: [PATH, HOME, LANG]\n');
-    write(projectFile(), 'sandbox:\n  mode: read_only\n  env_allow: [PATH]\n  limits:\n    max_memory_mb: 512\napproval:\n  mode: ask\nlogging:\n  dir: .buckley/logs-here\nmodel:\n  id: small-model\n');
+    write(
+      projectFile(),
+      'sandbox:\n  mode: read_only\n  env_allow: [PATH]\n  limits:\n    max_memory_mb: 512\napproval:\n  mode: ask\nlogging:\n  dir: .buckley/logs-here\nmodel:\n  id: small-model\n',
+    );
     const { config } = load();
     expect(config.sandbox).toMatchObject({ mode: 'read_only', envAllow: ['PATH'] });
     expect(config.sandbox.limits.maxMemoryMb).toBe(512);
@@ -236,7 +242,10 @@ describe('trust', () => {
   });
 
   it('the user file sets the price table; snake_case keys inside its list read as camelCase', () => {
-    write(userFile(), 'model:\n  prices:\n    - model: Qwen/Qwen3-8B\n      input: 0.05\n      cached_input: 0.01\n      output: 0.25\n    - { model: gpt_x, input: 1, output: 2 }\n');
+    write(
+      userFile(),
+      'model:\n  prices:\n    - model: Qwen/Qwen3-8B\n      input: 0.05\n      cached_input: 0.01\n      output: 0.25\n    - { model: gpt_x, input: 1, output: 2 }\n',
+    );
     const loaded = load();
     expect(loaded.config.model.prices).toEqual([
       { model: 'Qwen/Qwen3-8B', input: 0.05, cachedInput: 0.01, output: 0.25 },

@@ -55,7 +55,7 @@ const KEY_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const additiveLists = new Set(['sandbox.denied_paths']);
 
 const USER_FILE_HINT = 'set it in the user config (~/.config/buckley/config.yaml)';
-const modeRank: Record<string, number> = { disabled: 0, workspace: 1, 'read_only': 2, strict: 3 };
+const modeRank: Record<string, number> = { disabled: 0, workspace: 1, read_only: 2, strict: 3 };
 const approvalRank: Record<string, number> = { yolo: 0, auto: 1, safe: 2, ask: 3 };
 
 function notSubset(value: unknown, allowed: readonly string[]): string[] {
@@ -101,17 +101,27 @@ const trustRules: Array<{ path: string; weakens: (value: unknown, lower: Buckley
     path: 'sandbox.javascript.allow_wasm',
     weakens: (v) => (v === true ? `WebAssembly memory is not counted by the isolate heap limit; ${USER_FILE_HINT}` : undefined),
   },
-  ...(['timeout_seconds', 'max_output_bytes', 'limits.max_processes', 'limits.max_memory_mb', 'limits.max_file_size_mb', 'limits.cpu_seconds', 'limits.max_write_mb', 'limits.max_files', 'javascript.process_memory_mb'] as const).map(
-    (key) => ({
-      path: `sandbox.${key}`,
-      weakens: (v: unknown, lower: BuckleyConfig) => {
-        const current = getPath(snakeize(lower.sandbox), key.split('.'));
-        return typeof v === 'number' && typeof current === 'number' && v > current
-          ? `a project may only lower this limit (the user's is ${current}); ${USER_FILE_HINT}`
-          : undefined;
-      },
-    }),
-  ),
+  ...(
+    [
+      'timeout_seconds',
+      'max_output_bytes',
+      'limits.max_processes',
+      'limits.max_memory_mb',
+      'limits.max_file_size_mb',
+      'limits.cpu_seconds',
+      'limits.max_write_mb',
+      'limits.max_files',
+      'javascript.process_memory_mb',
+    ] as const
+  ).map((key) => ({
+    path: `sandbox.${key}`,
+    weakens: (v: unknown, lower: BuckleyConfig) => {
+      const current = getPath(snakeize(lower.sandbox), key.split('.'));
+      return typeof v === 'number' && typeof current === 'number' && v > current
+        ? `a project may only lower this limit (the user's is ${current}); ${USER_FILE_HINT}`
+        : undefined;
+    },
+  })),
   {
     path: 'sandbox.home_allow',
     weakens: (v, lower) => {
@@ -394,7 +404,6 @@ function merge(layers: readonly Layer[]): { raw: Record<string, unknown>; origin
   }
   return { raw, origins };
 }
-
 
 function issueFromZod(issue: z.core.$ZodIssue, raw: Record<string, unknown>, origins: Map<string, ConfigOrigin>): ConfigIssue[] {
   const snakePath = issue.path.map((p) => (typeof p === 'string' ? toSnake(p) : String(p)));

@@ -1,12 +1,6 @@
 import { thrown } from '@buckley/testing';
 import { describe, expect, it } from 'vitest';
-import {
-  ConfigParseError,
-  ConfigValidationError,
-  configSchema,
-  defaultConfig,
-  parseConfig,
-} from './index.js';
+import { ConfigParseError, ConfigValidationError, configSchema, defaultConfig, parseConfig } from './index.js';
 import { parseYamlLayer } from './yaml-source.js';
 
 function issuesOf(fn: () => unknown) {
@@ -48,7 +42,14 @@ describe('validation', () => {
     expect(issuesOf(() => parseConfig({ model: { prices: [{ model: 'a', input: -1, output: 1 }] } }))[0]?.path).toBe('model.prices.0.input');
     expect(issuesOf(() => parseConfig({ model: { prices: [{ model: 'a', input: 1, output: 1, cached: 1 }] } }))[0]?.path).toBe('model.prices.0.cached');
     const [twice] = issuesOf(() =>
-      parseConfig({ model: { prices: [{ model: 'a', input: 1, output: 1 }, { model: 'a', input: 2, output: 2 }] } }),
+      parseConfig({
+        model: {
+          prices: [
+            { model: 'a', input: 1, output: 1 },
+            { model: 'a', input: 2, output: 2 },
+          ],
+        },
+      }),
     );
     expect(twice?.path).toBe('model.prices.1.model');
     expect(twice?.message).toContain('"a" is priced twice');

@@ -153,7 +153,12 @@ describe('config errors print key paths and positions, never file content (hosti
   });
 
   it('malformed YAML (an unresolved alias, a bad tag, a bad escape)', () => {
-    for (const text of [`sandbox:\n  mode: *${FAKE_SECRET}\n`, `sandbox:\n  mode: !${FAKE_SECRET} x\n`, `sandbox:\n  mode: "\\q${FAKE_SECRET}"\n`, `sandbox:\n  mode: [${FAKE_SECRET}\n`]) {
+    for (const text of [
+      `sandbox:\n  mode: *${FAKE_SECRET}\n`,
+      `sandbox:\n  mode: !${FAKE_SECRET} x\n`,
+      `sandbox:\n  mode: "\\q${FAKE_SECRET}"\n`,
+      `sandbox:\n  mode: [${FAKE_SECRET}\n`,
+    ]) {
       expect(expectSilent(text)).toMatch(/malformed YAML in \S+:\d+:\d+: |sandbox\.mode: /);
     }
   });

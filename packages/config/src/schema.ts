@@ -11,21 +11,38 @@ const positiveInt = (max: number) => z.number().int().min(1).max(max);
 /** Where the event log lives: Postgres when `url` is set, embedded PGlite in `dataDir` otherwise. */
 const storeSchema = z.strictObject({
   /** `postgres://` URL of the shared store; `null` selects the embedded store. */
-  url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL').nullable().default(null),
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')
+    .nullable()
+    .default(null),
   /** Directory of the embedded store, relative to the project root. */
   dataDir: z.string().min(1).default('.buckley/data'),
   /** Tenant key stamped on every event. */
-  partition: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, "_" or "-", up to 63').default('default'),
+  partition: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, "_" or "-", up to 63')
+    .default('default'),
   /** Postgres schema holding Buckley's tables. */
-  schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier').default('buckley'),
+  schema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+    .default('buckley'),
 });
 
 /** Live fan-out: NATS when `url` is set, an in-process bus otherwise. */
 const busSchema = z.strictObject({
   /** `nats://` URL; `null` selects the in-process bus. */
-  url: z.string().regex(/^(nats|tls|wss?):\/\//, 'a nats://, tls:// or ws(s):// URL').nullable().default(null),
+  url: z
+    .string()
+    .regex(/^(nats|tls|wss?):\/\//, 'a nats://, tls:// or ws(s):// URL')
+    .nullable()
+    .default(null),
   /** First token of every subject Buckley publishes on. */
-  subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'one subject token').default('buckley'),
+  subjectPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'one subject token')
+    .default('buckley'),
 });
 
 /** How tool processes are confined. See `@buckley/sandbox`. */
@@ -42,7 +59,12 @@ const sandboxSchema = z.strictObject({
   /** Wall-clock limit of one command, in seconds. */
   timeoutSeconds: positiveInt(86_400).default(120),
   /** Cap on each of stdout and stderr, in bytes; output past it is cut and flagged. */
-  maxOutputBytes: z.number().int().min(1024).max(1024 ** 3).default(1024 ** 2),
+  maxOutputBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(1024 ** 2),
   /** Protected paths added to the built-in ones (`~/` is the user's home). Layers add up. */
   deniedPaths: z.array(z.string().min(1)).default([]),
   /**
@@ -73,15 +95,9 @@ const sandboxSchema = z.strictObject({
       '.devcontainer',
     ]),
   /** Environment variables passed into the sandbox; secret-named ones never pass. */
-  envAllow: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')).default([
-    'PATH',
-    'HOME',
-    'LANG',
-    'LC_ALL',
-    'TERM',
-    'TZ',
-    'USER',
-  ]),
+  envAllow: z
+    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))
+    .default(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TERM', 'TZ', 'USER']),
   /** Program names allowed in `strict` mode. */
   allowedCommands: z.array(z.string().min(1)).default([]),
   /**
@@ -90,14 +106,31 @@ const sandboxSchema = z.strictObject({
    */
   homeAllow: z
     .array(z.string().regex(/^~\/./, 'a path under the home, written ~/...'))
-    .default(['~/.cache/buckley-tools', '~/.cargo/bin', '~/.rustup', '~/.nvm', '~/.pyenv', '~/.rbenv', '~/.local/bin', '~/.volta', '~/.bun/bin', '~/.deno/bin', '~/go/bin']),
+    .default([
+      '~/.cache/buckley-tools',
+      '~/.cargo/bin',
+      '~/.rustup',
+      '~/.nvm',
+      '~/.pyenv',
+      '~/.rbenv',
+      '~/.local/bin',
+      '~/.volta',
+      '~/.bun/bin',
+      '~/.deno/bin',
+      '~/go/bin',
+    ]),
   /** The JavaScript runner (`createJsRunner` in `@buckley/sandbox`). */
   javascript: z
     .strictObject({
       /** Whether guest code gets `WebAssembly` (its memory is not counted by the isolate heap limit). */
       allowWasm: z.boolean().default(false),
       /** Memory limit of the whole runner process, in MiB (a cgroup). */
-      processMemoryMb: z.number().int().min(64).max(1024 * 1024).default(1024),
+      processMemoryMb: z
+        .number()
+        .int()
+        .min(64)
+        .max(1024 * 1024)
+        .default(1024),
     })
     .prefault({}),
   /** Resource limits that hold even when the host user is root. */
@@ -147,7 +180,10 @@ const modelSchema = z.strictObject({
   /** Base URL of the API, up to and including `/v1`. */
   baseUrl: z.url({ protocol: /^https?$/ }).default('https://api.openai.com/v1'),
   /** Name of the environment variable that holds the API key (never the key itself). */
-  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').default('OPENAI_API_KEY'),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+    .default('OPENAI_API_KEY'),
   /** Model id sent with each request; `null` until configured. */
   id: z.string().min(1).nullable().default(null),
   /** Per-request timeout, in seconds. */
@@ -175,7 +211,10 @@ const apiSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65_535).default(4180),
   /** Name of the environment variable that holds the bearer token clients must send. */
-  authTokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').default('BUCKLEY_API_TOKEN'),
+  authTokenEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+    .default('BUCKLEY_API_TOKEN'),
 });
 
 /** Metrics, traces and the live event stream. */
@@ -183,7 +222,10 @@ const observabilitySchema = z.strictObject({
   metrics: z.boolean().default(true),
   traces: z.boolean().default(false),
   /** OTLP/HTTP endpoint for traces; `null` keeps spans in-process. */
-  otlpEndpoint: z.url({ protocol: /^https?$/ }).nullable().default(null),
+  otlpEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .nullable()
+    .default(null),
   /** Events buffered per live-stream client before it is dropped as too slow. */
   streamBuffer: positiveInt(1_000_000).default(1000),
 });
@@ -214,8 +256,7 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['sandbox', 'mode'],
-        message:
-          'sandbox.mode "disabled" needs the unsafe override: set sandbox.allow_unsafe: true in the user config, BUCKLEY_UNSAFE=1, or --unsafe',
+        message: 'sandbox.mode "disabled" needs the unsafe override: set sandbox.allow_unsafe: true in the user config, BUCKLEY_UNSAFE=1, or --unsafe',
       });
     }
   });

@@ -284,8 +284,7 @@ class SharedAgentRegistry implements AgentRegistry {
     this.#store = options.store;
     this.#clock = options.clock ?? systemClock;
     this.#onError =
-      options.onError ??
-      ((error) => process.emitWarning(`agent registry sweep failed: ${(error as Error).message}`, { code: 'BUCKLEY_AGENT_SWEEP' }));
+      options.onError ?? ((error) => process.emitWarning(`agent registry sweep failed: ${(error as Error).message}`, { code: 'BUCKLEY_AGENT_SWEEP' }));
     this.#sweepIntervalMs = options.sweepIntervalMs ?? this.ttlMs / 2;
     this.#schedule();
   }

@@ -41,9 +41,23 @@ describe('core coordinator over a stale table', () => {
     const clock = new ManualClock(0);
     const a = createTaskCoordinatorCore({ store, table, clock, ownsTable: false });
     await table.insert({
-      id: 'orphan', type: 'task', status: 'pending', capabilities: [], payload: { n: 1 }, attempt: 0, attemptBase: 0, maxAttempts: 5,
-      version: 0, availableAt: 0, workerId: undefined, leaseToken: undefined, leaseExpiresAt: undefined, result: undefined,
-      lastError: undefined, parkReason: undefined, submittedAt: 0,
+      id: 'orphan',
+      type: 'task',
+      status: 'pending',
+      capabilities: [],
+      payload: { n: 1 },
+      attempt: 0,
+      attemptBase: 0,
+      maxAttempts: 5,
+      version: 0,
+      availableAt: 0,
+      workerId: undefined,
+      leaseToken: undefined,
+      leaseExpiresAt: undefined,
+      result: undefined,
+      lastError: undefined,
+      parkReason: undefined,
+      submittedAt: 0,
     });
     const lease = (await a.claim({ workerId: 'w' }))!;
     expect(lease).toMatchObject({ taskId: 'orphan', attempt: 1, version: 2, payload: { n: 1 } });
@@ -126,7 +140,13 @@ describe('task handler context', () => {
     const worker = runTaskWorker(coordinator, {
       workerId: 'w',
       handler: async (lease, context) => {
-        seen.push({ attempt: context.attempt, key: context.key, expectedVersion: context.expectedVersion, leaseVersion: lease.version, eventId: context.eventId('output') });
+        seen.push({
+          attempt: context.attempt,
+          key: context.key,
+          expectedVersion: context.expectedVersion,
+          leaseVersion: lease.version,
+          eventId: context.eventId('output'),
+        });
         // The side effect happens, then the first run dies before completing.
         await store.append('output:effects', [{ id: context.eventId('output'), type: 'test.output', data: { attempt: context.attempt } }]);
         if (context.attempt === 1) throw new Error('died after its side effect');

@@ -71,7 +71,13 @@ describe('outbox relay over the in-memory bus', () => {
       },
     };
     await store.append('s:1', [ev(1), ev(2), ev(3)]);
-    await using relay = await createOutboxRelay({ store, publisher, checkpoints: new InMemoryCheckpointStore(), retryDelayMs: 1, onError: (e) => errors.push(e) });
+    await using relay = await createOutboxRelay({
+      store,
+      publisher,
+      checkpoints: new InMemoryCheckpointStore(),
+      retryDelayMs: 1,
+      onError: (e) => errors.push(e),
+    });
     await relay.drain({ timeoutMs: 5_000 });
     expect(errors).toHaveLength(2);
     const dedupe = createEventDeduper();

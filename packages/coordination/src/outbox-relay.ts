@@ -227,7 +227,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
       // start); everything up to it must be published and checkpointed.
       const start = lastSeen;
       let head = start;
-      for (let after = start; ; ) {
+      for (let after = start; ;) {
         const page = await options.store.readAll({ after, limit: 1000, signal: drainOptions.signal });
         if (page.length === 0) break;
         head = page.at(-1)!.position;
@@ -238,8 +238,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
       // Watch before looking again, so a delivery racing with the look is not missed.
       watched.add(target);
       const now = lastSeen;
-      let seen =
-        now === target || reached.has(target) || (now !== start && now !== undefined && !(await logContains(options.store, now, target)));
+      let seen = now === target || reached.has(target) || (now !== start && now !== undefined && !(await logContains(options.store, now, target)));
       try {
         while (!(seen && buffer.length === 0 && loop === undefined && checkpoint === lastSeen)) {
           throwIfAborted(drainOptions.signal);
@@ -269,7 +268,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
 
 /** True when `target` comes after `position` in the log. */
 async function logContains(store: EventStore, position: string, target: string): Promise<boolean> {
-  for (let after = position; ; ) {
+  for (let after = position; ;) {
     const page = await store.readAll({ after, limit: 1000 });
     if (page.length === 0) return false;
     if (page.some((e) => e.position === target)) return true;

@@ -107,8 +107,12 @@ export class PeerTokenAuthority {
 
   /** A token that lets `from` send one request to `to` within `ttlMs` (default the authority's). */
   issue(grant: { readonly from: string; readonly to: string; readonly ttlMs?: number }): string {
-    for (const [name, value] of [['from', grant.from], ['to', grant.to]] as const) {
-      if (typeof value !== 'string' || value.length === 0) throw new InvalidArgumentError(`peer token ${name} ${JSON.stringify(value)} must be a non-empty string`);
+    for (const [name, value] of [
+      ['from', grant.from],
+      ['to', grant.to],
+    ] as const) {
+      if (typeof value !== 'string' || value.length === 0)
+        throw new InvalidArgumentError(`peer token ${name} ${JSON.stringify(value)} must be a non-empty string`);
     }
     const claims: PeerTokenClaims = {
       tokenId: randomBytes(16).toString('base64url'),
@@ -144,7 +148,8 @@ export class PeerTokenAuthority {
     } catch (error) {
       throw new PeerTokenUnknownError('peer token is malformed', { cause: error });
     }
-    if (claims.to !== expected.to) throw new PeerTokenUnknownError(`peer token was issued for agent ${JSON.stringify(claims.to)}, not ${JSON.stringify(expected.to)}`);
+    if (claims.to !== expected.to)
+      throw new PeerTokenUnknownError(`peer token was issued for agent ${JSON.stringify(claims.to)}, not ${JSON.stringify(expected.to)}`);
     if (this.#used.has(claims.tokenId)) throw new PeerTokenReusedError();
     if (now >= claims.expiresAt) throw new PeerTokenExpiredError(new Date(claims.expiresAt).toISOString());
     this.#used.set(claims.tokenId, claims.expiresAt);

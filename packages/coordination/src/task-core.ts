@@ -19,13 +19,7 @@ import {
   type WaitForWorkOptions,
   taskStreamId,
 } from './task-coordinator.js';
-import {
-  InvalidTaskError,
-  TaskCoordinatorClosedError,
-  TaskLeaseLostError,
-  TaskNotFoundError,
-  TaskStateError,
-} from './task-errors.js';
+import { InvalidTaskError, TaskCoordinatorClosedError, TaskLeaseLostError, TaskNotFoundError, TaskStateError } from './task-errors.js';
 import { jsonProblem } from '@buckley/events/adapter';
 
 /**
@@ -116,7 +110,11 @@ export interface TaskTable {
    * Replaces the record under a row lock with `change(record)`; `undefined` leaves it as it
    * is. Resolves the record after the call, `undefined` when there is none, and whether it changed.
    */
-  update(id: string, change: (record: TaskRecord) => TaskRecord | undefined, signal?: AbortSignal): Promise<{ record: TaskRecord; changed: boolean } | undefined>;
+  update(
+    id: string,
+    change: (record: TaskRecord) => TaskRecord | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ record: TaskRecord; changed: boolean } | undefined>;
   close(): Promise<void>;
 }
 
@@ -261,7 +259,9 @@ function applyTaskEvents(record: TaskRecord, events: readonly StoredEvent[]): Ta
 
 /** The wait before the retry that follows failed attempt `failedAttempt` (1-based): the one backoff formula of @buckley/utils. */
 function backoffMs(policy: Required<TaskRetryPolicy>, failedAttempt: number, random: () => number): number {
-  return Math.round(backoffDelay(Math.max(1, failedAttempt), { baseDelayMs: policy.baseDelayMs, maxDelayMs: policy.maxDelayMs, jitter: policy.jitter }, random()));
+  return Math.round(
+    backoffDelay(Math.max(1, failedAttempt), { baseDelayMs: policy.baseDelayMs, maxDelayMs: policy.maxDelayMs, jitter: policy.jitter }, random()),
+  );
 }
 
 function checkPositiveInt(name: string, value: number | undefined): void {
@@ -486,7 +486,14 @@ class CoreTaskCoordinator implements TaskCoordinator {
       events.push({
         id: this.#eventId(before.id, 'lease-expired', before.attempt),
         type: 'coordinator.task.failed',
-        data: { taskId: before.id, attempt: before.attempt, workerId: before.workerId ?? null, error: { ...expired }, reason: 'lease_expired', retryAt: claiming ? iso(now) : null },
+        data: {
+          taskId: before.id,
+          attempt: before.attempt,
+          workerId: before.workerId ?? null,
+          error: { ...expired },
+          reason: 'lease_expired',
+          retryAt: claiming ? iso(now) : null,
+        },
         metadata: { ...meta, agentId: before.workerId ?? workerId, attempt: before.attempt, outcome: 'timeout' },
       });
       if (!claiming) {
@@ -513,7 +520,8 @@ class CoreTaskCoordinator implements TaskCoordinator {
   /** The lease a claim's append gave, or `undefined` when it parked the task or the stream holds another claim. */
   #leaseFrom(plan: ClaimPlan, appended: readonly StoredEvent[], synced: TaskRecord): TaskLease | undefined {
     const claimed = appended.at(-1);
-    if (!plan.claiming || claimed?.type !== 'coordinator.task.claimed' || (claimed.data as { leaseToken?: unknown }).leaseToken !== plan.token) return undefined;
+    if (!plan.claiming || claimed?.type !== 'coordinator.task.claimed' || (claimed.data as { leaseToken?: unknown }).leaseToken !== plan.token)
+      return undefined;
     this.#hold(plan.token, synced);
     return {
       taskId: plan.before.id,
@@ -627,7 +635,12 @@ class CoreTaskCoordinator implements TaskCoordinator {
       const advanced = advances.length > 0 ? await this.#table.advanceMany(advances, signal) : new Set<string>();
       const synced = new Map<string, TaskRecord>();
       for (const a of advances) {
-        synced.set(a.id, advanced.has(a.id) && a.record.version >= (a.events.at(-1)?.version ?? a.fromVersion) ? a.record : await this.#sync(a.id, a.fromVersion, a.events, signal));
+        synced.set(
+          a.id,
+          advanced.has(a.id) && a.record.version >= (a.events.at(-1)?.version ?? a.fromVersion)
+            ? a.record
+            : await this.#sync(a.id, a.fromVersion, a.events, signal),
+        );
       }
       for (const b of batched) {
         const record = synced.get(b.lease.taskId);

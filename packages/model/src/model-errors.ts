@@ -150,10 +150,7 @@ export class ModelCircuitOpenError extends ModelError {
   /** Milliseconds until a probe call will be let through. */
   readonly retryAfterMs: number;
   constructor(retryAfterMs: number, consecutiveFailures: number) {
-    super(
-      'MODEL_CIRCUIT_OPEN',
-      `the model endpoint failed ${consecutiveFailures} time(s) in a row; calls are refused for ${Math.ceil(retryAfterMs)} ms more`,
-    );
+    super('MODEL_CIRCUIT_OPEN', `the model endpoint failed ${consecutiveFailures} time(s) in a row; calls are refused for ${Math.ceil(retryAfterMs)} ms more`);
     this.retryAfterMs = retryAfterMs;
   }
 }

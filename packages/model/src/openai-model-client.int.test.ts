@@ -36,7 +36,10 @@ const prices: ModelPrice[] = [
 ];
 const hi: ChatRequest = { messages: [{ role: 'user', content: 'hi' }] };
 
-async function setup(script: FakeScript, options: Omit<Partial<OpenAiModelClientOptions>, 'config'> & { config?: Partial<OpenAiModelClientOptions['config']> } = {}) {
+async function setup(
+  script: FakeScript,
+  options: Omit<Partial<OpenAiModelClientOptions>, 'config'> & { config?: Partial<OpenAiModelClientOptions['config']> } = {},
+) {
   const server = await startFakeModelServer({ script });
   const events: ModelCallEvent[] = [];
   const exporter = new InMemorySpanExporter();
@@ -105,7 +108,13 @@ describe('streaming', () => {
 
   it('text and several tool calls in one turn: text deltas first, each call once complete', async () => {
     await using t = await setup([
-      { text: ['Let me ', 'look.'], toolCalls: [{ name: 'read_file', arguments: ['{"path":', '"a"}'] }, { name: 'list_files', arguments: ['{}'] }] },
+      {
+        text: ['Let me ', 'look.'],
+        toolCalls: [
+          { name: 'read_file', arguments: ['{"path":', '"a"}'] },
+          { name: 'list_files', arguments: ['{}'] },
+        ],
+      },
     ]);
     const events = await collect(t.client.chat(hi));
     expect(events.map((e) => e.type)).toEqual(['text', 'text', 'tool_call', 'tool_call', 'done']);
@@ -127,7 +136,8 @@ describe('streaming', () => {
   });
 
   it('calls without ids get stable generated ids; several whole calls at index 0 stay separate', async () => {
-    const chunk = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ id: 'x', model: 'fake-1', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const chunk = (delta: object, finish: string | null = null) =>
+      `data: ${JSON.stringify({ id: 'x', model: 'fake-1', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
     await using t = await setup([
       { toolCalls: [{ id: null, name: 'a', arguments: '{}' }] },
       {
@@ -219,7 +229,12 @@ describe('streaming', () => {
 
 describe('usage and cost', () => {
   it('usage comes when include_usage is sent; cost from the price table, cached input at its own price', async () => {
-    const usage = { prompt_tokens: 1000, completion_tokens: 500, prompt_tokens_details: { cached_tokens: 400 }, completion_tokens_details: { reasoning_tokens: 100 } };
+    const usage = {
+      prompt_tokens: 1000,
+      completion_tokens: 500,
+      prompt_tokens_details: { cached_tokens: 400 },
+      completion_tokens_details: { reasoning_tokens: 100 },
+    };
     await using t = await setup([{ text: 'a', usage }]);
     const result = await t.client.chat(hi).result();
     expect(result.usage).toEqual({ inputTokens: 1000, cachedInputTokens: 400, outputTokens: 500, reasoningTokens: 100 });
@@ -300,7 +315,11 @@ describe('errors', () => {
   it('5xx is retried with backoff until it succeeds, or until maxRetries, as ModelServerError', async () => {
     await using ok = await setup([{ type: 'error', status: 502 }, { type: 'error', status: 503 }, { text: 'ok' }]);
     expect((await ok.client.chat(hi).result()).attempts).toBe(3);
-    await using bad = await setup([{ type: 'error', status: 500 }, { type: 'error', status: 500 }, { type: 'error', status: 500 }]);
+    await using bad = await setup([
+      { type: 'error', status: 500 },
+      { type: 'error', status: 500 },
+      { type: 'error', status: 500 },
+    ]);
     const error = await rejected(bad.client.chat(hi).result());
     expect(error).toBeInstanceOf(ModelServerError);
     expect(error).toMatchObject({ code: 'MODEL_SERVER_ERROR', status: 500 });
@@ -312,7 +331,11 @@ describe('errors', () => {
   it('context length exceeded, by provider code or by the wording of vLLM and llama.cpp', async () => {
     await using t = await setup([
       { type: 'error', status: 400, body: { error: { message: 'too long', code: 'context_length_exceeded' } } },
-      { type: 'error', status: 400, body: { object: 'error', message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens." } },
+      {
+        type: 'error',
+        status: 400,
+        body: { object: 'error', message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens." },
+      },
       { type: 'error', status: 400, body: { error: { message: 'the request exceeds the available context size', type: 'exceed_context_size_error' } } },
       { type: 'error', status: 400, body: { error: { message: 'temperature must be a number' } } },
     ]);
@@ -397,7 +420,11 @@ describe('errors', () => {
     const dropped = await rejected(t.client.chat(hi).result());
     expect(dropped).toBeInstanceOf(ModelStreamInterruptedError);
     expect(t.server.requests).toHaveLength(3);
-    const client = createOpenAiModelClient({ config: { baseUrl: dead.url, apiKeyEnv: 'K', maxRetries: 1, id: 'm' }, env: { K: KEY }, retry: { baseDelayMs: 1 } });
+    const client = createOpenAiModelClient({
+      config: { baseUrl: dead.url, apiKeyEnv: 'K', maxRetries: 1, id: 'm' },
+      env: { K: KEY },
+      retry: { baseDelayMs: 1 },
+    });
     const refused = await rejected(client.chat(hi).result());
     expect(refused).toBeInstanceOf(ModelConnectionError);
     expect(refused).toMatchObject({ code: 'MODEL_CONNECTION_FAILED', retryable: true });
@@ -406,12 +433,19 @@ describe('errors', () => {
 
   it('an endless stream is cut at maxResponseBytes, a stream of tiny chunks at maxChunks', async () => {
     function* endless() {
-      for (;;) yield `data: ${JSON.stringify({ id: 'x', model: 'fake-1', choices: [{ index: 0, delta: { content: 'x'.repeat(1000) }, finish_reason: null }] })}\n\n`;
+      for (;;)
+        yield `data: ${JSON.stringify({ id: 'x', model: 'fake-1', choices: [{ index: 0, delta: { content: 'x'.repeat(1000) }, finish_reason: null }] })}\n\n`;
     }
     function* tiny() {
       for (;;) yield 'data: {"id":"x","choices":[{"index":0,"delta":{}}]}\n\n';
     }
-    await using t = await setup([{ type: 'raw', chunks: endless() }, { type: 'raw', chunks: tiny() }], { limits: { maxResponseBytes: 256 * 1024, maxChunks: 1000 } });
+    await using t = await setup(
+      [
+        { type: 'raw', chunks: endless() },
+        { type: 'raw', chunks: tiny() },
+      ],
+      { limits: { maxResponseBytes: 256 * 1024, maxChunks: 1000 } },
+    );
     const bytes = await rejected(t.client.chat(hi).result());
     expect(bytes).toBeInstanceOf(ModelResponseTooLargeError);
     expect(bytes).toMatchObject({ code: 'MODEL_RESPONSE_TOO_LARGE', limit: 'bytes', max: 256 * 1024 });
@@ -507,7 +541,10 @@ describe('observations and spans', () => {
   });
 
   it('a GenAI span per call with the semantic-convention attributes; error.type on failure', async () => {
-    await using t = await setup([{ text: 'a', usage: { prompt_tokens: 12, completion_tokens: 3 }, model: 'fake-1-2026-01-01' }, { type: 'error', status: 401 }]);
+    await using t = await setup([
+      { text: 'a', usage: { prompt_tokens: 12, completion_tokens: 3 }, model: 'fake-1-2026-01-01' },
+      { type: 'error', status: 401 },
+    ]);
     await t.client.chat({ ...hi, temperature: 0.5, maxTokens: 50 }).result();
     await rejected(t.client.chat(hi).result());
     const [ok, failed] = t.spans();

@@ -3,17 +3,7 @@ import { BoundedQueue, CircuitBreaker, CircuitOpenError, ClosedError, type Clock
 import { type Span, SpanKind, SpanStatusCode, type Tracer, context, trace } from '@opentelemetry/api';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { costOf, findPrice, type ModelCallEvent, type ModelCallMetadata } from './model-call-events.js';
-import type {
-  ChatMessage,
-  ChatRequest,
-  ChatResult,
-  ChatStream,
-  ChatStreamEvent,
-  FinishReason,
-  ModelClient,
-  ToolCall,
-  Usage,
-} from './model-client.js';
+import type { ChatMessage, ChatRequest, ChatResult, ChatStream, ChatStreamEvent, FinishReason, ModelClient, ToolCall, Usage } from './model-client.js';
 import {
   ModelAbortedError,
   ModelApiKeyMissingError,
@@ -110,7 +100,8 @@ function validate(request: ChatRequest, model: string | undefined): string {
     if (!['system', 'user', 'assistant', 'tool'].includes((m as { role?: unknown }).role as string)) {
       fail(`messages[${i}].role ${JSON.stringify((m as { role?: unknown }).role)} must be system, user, assistant or tool`);
     }
-    if (m.role === 'tool' && (typeof m.toolCallId !== 'string' || m.toolCallId === '')) fail(`messages[${i}].toolCallId must be the id of the tool call it answers`);
+    if (m.role === 'tool' && (typeof m.toolCallId !== 'string' || m.toolCallId === ''))
+      fail(`messages[${i}].toolCallId must be the id of the tool call it answers`);
     if (m.role !== 'assistant' && typeof m.content !== 'string') fail(`messages[${i}].content must be a string`);
   }
   for (const [i, tool] of (request.tools ?? []).entries()) {
@@ -174,7 +165,6 @@ function usageOf(raw: unknown): Usage | null {
     ...(typeof reasoning === 'number' ? { reasoningTokens: reasoning } : {}),
   };
 }
-
 
 /**
  * A `ModelClient` for any OpenAI-compatible `/v1/chat/completions` endpoint (OpenAI,
@@ -499,7 +489,14 @@ class Call implements ChatStream {
     }
   }
 
-  async #attempt(request: ChatRequest, model: string, outer: AbortSignal, callId: string, started: number, attempt: number): Promise<Omit<ChatResult, 'durationMs'>> {
+  async #attempt(
+    request: ChatRequest,
+    model: string,
+    outer: AbortSignal,
+    callId: string,
+    started: number,
+    attempt: number,
+  ): Promise<Omit<ChatResult, 'durationMs'>> {
     const d = this.#deps;
     const attemptController = new AbortController();
     const timer = d.clock.setTimeout(() => attemptController.abort(new ModelTimeoutError(d.timeoutMs)), d.timeoutMs);
@@ -543,7 +540,8 @@ class Call implements ChatStream {
       };
       for await (const chunk of stream) {
         if (++chunks > d.maxChunks) throw new ModelResponseTooLargeError('chunks', d.maxChunks);
-        if (typeof chunk !== 'object' || chunk === null) throw new ModelMalformedResponseError(`a stream chunk of model ${JSON.stringify(model)} is not a JSON object`);
+        if (typeof chunk !== 'object' || chunk === null)
+          throw new ModelMalformedResponseError(`a stream chunk of model ${JSON.stringify(model)} is not a JSON object`);
         if (typeof chunk.model === 'string' && chunk.model !== '') responseModel = chunk.model;
         if (typeof chunk.id === 'string' && chunk.id !== '') responseId = chunk.id;
         const reported = usageOf((chunk as { usage?: unknown }).usage);
@@ -555,7 +553,8 @@ class Call implements ChatStream {
         const choice = chunk.choices[0];
         if (!choice) continue;
         const delta = (choice.delta ?? {}) as Record<string, unknown>;
-        const reasoningDelta = typeof delta['reasoning_content'] === 'string' ? delta['reasoning_content'] : typeof delta['reasoning'] === 'string' ? delta['reasoning'] : '';
+        const reasoningDelta =
+          typeof delta['reasoning_content'] === 'string' ? delta['reasoning_content'] : typeof delta['reasoning'] === 'string' ? delta['reasoning'] : '';
         if (reasoningDelta !== '') {
           first();
           reasoning += reasoningDelta;
@@ -662,7 +661,12 @@ class Call implements ChatStream {
     if (raw instanceof APIConnectionTimeoutError) return new ModelTimeoutError(d.timeoutMs);
     if (raw instanceof APIConnectionError) {
       const cause = (raw as { cause?: unknown }).cause;
-      const detail = cause instanceof Error ? ((cause as { cause?: unknown }).cause instanceof Error ? ((cause as { cause: Error }).cause.message) : cause.message) : raw.message;
+      const detail =
+        cause instanceof Error
+          ? (cause as { cause?: unknown }).cause instanceof Error
+            ? (cause as { cause: Error }).cause.message
+            : cause.message
+          : raw.message;
       return new ModelConnectionError(d.scrub(`cannot reach the model endpoint ${d.server.address}:${d.server.port}: ${detail}`));
     }
     if (raw instanceof APIError) {
@@ -675,11 +679,21 @@ class Call implements ChatStream {
       const quote = text === '' ? '' : `: ${text}`;
       const after = retryAfterMs(raw.headers, Date.now());
       if (status === undefined) return new ModelServerError(`the stream of model ${JSON.stringify(model)} carried an error${quote}`, undefined, opts);
-      if (status === 401 || status === 403) return new ModelAuthError(`the model endpoint refused the API key from ${d.options.config.apiKeyEnv} (${status})${quote}`, opts);
+      if (status === 401 || status === 403)
+        return new ModelAuthError(`the model endpoint refused the API key from ${d.options.config.apiKeyEnv} (${status})${quote}`, opts);
       if (status === 404) {
-        return new ModelNotFoundError(model, `the model endpoint does not know model ${JSON.stringify(model)} (404), or the base URL is not the API root (expected one ending in /v1)${quote}`, opts);
+        return new ModelNotFoundError(
+          model,
+          `the model endpoint does not know model ${JSON.stringify(model)} (404), or the base URL is not the API root (expected one ending in /v1)${quote}`,
+          opts,
+        );
       }
-      if (status === 429) return new ModelRateLimitError(`model ${JSON.stringify(model)} is rate limited (429)${after !== undefined ? `; retry after ${after} ms` : ''}${quote}`, after, opts);
+      if (status === 429)
+        return new ModelRateLimitError(
+          `model ${JSON.stringify(model)} is rate limited (429)${after !== undefined ? `; retry after ${after} ms` : ''}${quote}`,
+          after,
+          opts,
+        );
       if (status >= 500) return new ModelServerError(`the model endpoint failed (${status})${quote}`, after, opts);
       if (providerCode === 'context_length_exceeded' || CONTEXT_LENGTH.test(said) || status === 413) {
         return new ModelContextLengthError(`the request does not fit the context window of model ${JSON.stringify(model)} (${status})${quote}`, opts);

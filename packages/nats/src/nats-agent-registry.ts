@@ -1,9 +1,4 @@
-import {
-  type AgentRegistry,
-  type AgentRegistryOptions,
-  type AgentRegistryStorage,
-  createAgentRegistry,
-} from '@buckley/coordination';
+import { type AgentRegistry, type AgentRegistryOptions, type AgentRegistryStorage, createAgentRegistry } from '@buckley/coordination';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';

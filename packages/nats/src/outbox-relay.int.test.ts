@@ -1,10 +1,4 @@
-import {
-  EventHeader,
-  InMemoryCheckpointStore,
-  createEventDeduper,
-  createOutboxRelay,
-  eventSubject,
-} from '@buckley/coordination';
+import { EventHeader, InMemoryCheckpointStore, createEventDeduper, createOutboxRelay, eventSubject } from '@buckley/coordination';
 import { type StoredEvent, createInMemoryEventStore } from '@buckley/events';
 import { randomSuffix } from '@buckley/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -69,7 +63,11 @@ describe('outbox relay to JetStream', () => {
 
     await using store = createInMemoryEventStore();
     const total = 3_000;
-    for (let i = 0; i < total; i += 100) await store.append(`session:${i % 7}`, Array.from({ length: 100 }, (_, j) => ev(i + j)));
+    for (let i = 0; i < total; i += 100)
+      await store.append(
+        `session:${i % 7}`,
+        Array.from({ length: 100 }, (_, j) => ev(i + j)),
+      );
     const errors: unknown[] = [];
     const relay = await createOutboxRelay({
       store,

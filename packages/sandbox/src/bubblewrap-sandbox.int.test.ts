@@ -1,5 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
@@ -183,7 +196,8 @@ describe('filesystem: path escapes and protected paths', () => {
   });
 
   it('.git cannot be renamed away and replaced by a planted one (hooks or config that would run on the host)', async () => {
-    const attack = 'mv .git .git-old; rm -rf .git; mkdir -p .git/hooks; printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; ls -A';
+    const attack =
+      'mv .git .git-old; rm -rf .git; mkdir -p .git/hooks; printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; echo "#!/bin/sh" > .git/hooks/pre-commit; ls -A';
     const r = await sandbox().run(bypass(attack));
     expect(r.stderr.text).toMatch(/Device or resource busy|Read-only file system/);
     expect(existsSync(join(ws, '.git-old'))).toBe(false);
@@ -254,7 +268,9 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(r.stdout.text).toBe('gitdir: /nonexistent/.git/worktrees/x\nrefused\n');
     expect(readdirSync(join(worktree, '.buckley'))).toEqual([]);
     // Pointing the gitfile at a directory the command controls would make host git read its config and hooks.
-    const attack = await sb.run(bypass('echo "gitdir: planted" > .git; mv .git gitfile-old; rm -f .git; mkdir -p planted/hooks; echo "gitdir: planted" > .git; cat .git'));
+    const attack = await sb.run(
+      bypass('echo "gitdir: planted" > .git; mv .git gitfile-old; rm -f .git; mkdir -p planted/hooks; echo "gitdir: planted" > .git; cat .git'),
+    );
     expect(attack.stdout.text).toBe('gitdir: /nonexistent/.git/worktrees/x\n');
     expect(readFileSync(join(worktree, '.git'), 'utf8')).toBe('gitdir: /nonexistent/.git/worktrees/x\n');
     expect(existsSync(join(worktree, 'gitfile-old'))).toBe(false);
@@ -263,7 +279,8 @@ describe('filesystem: path escapes and protected paths', () => {
   it('a workspace with no .buckley gets an empty, masked one: a command cannot create it', async () => {
     const fresh = join(base, 'fresh');
     mkdirSync(join(fresh, '.git', 'objects'), { recursive: true });
-    const command = 'printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; mkdir -p .git/hooks && echo "#!/bin/sh" > .git/hooks/post-checkout; mkdir -p .buckley && echo "sandbox: {}" > .buckley/config.yaml; ls -A; echo ok > workspace-file';
+    const command =
+      'printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" > .git/config; mkdir -p .git/hooks && echo "#!/bin/sh" > .git/hooks/post-checkout; mkdir -p .buckley && echo "sandbox: {}" > .buckley/config.yaml; ls -A; echo ok > workspace-file';
     const r = await createSandbox({ config: config(), workspace: fresh, home, killGraceMs: 500 }).run(bypass(command));
     expect(r.violation).toBeNull();
     expect(existsSync(join(fresh, '.git', 'config'))).toBe(false);
@@ -279,7 +296,8 @@ describe('filesystem: path escapes and protected paths', () => {
     symlinkSync(sibling, join(fresh, 'out'));
     const deniedPaths = ['secrets.env', 'config/prod/db.yaml', 'private-dir/', 'out/never-created.txt'];
     const sb = createSandbox({ config: config({ deniedPaths }), workspace: fresh, home, killGraceMs: 500 });
-    const command = 'echo KEY=1 > secrets.env; mkdir -p config/prod private-dir; echo pw > config/prod/db.yaml; echo x > private-dir/a; rm -rf secrets.env private-dir; echo x > secrets.env; ls -A private-dir; echo ok > allowed.txt';
+    const command =
+      'echo KEY=1 > secrets.env; mkdir -p config/prod private-dir; echo pw > config/prod/db.yaml; echo x > private-dir/a; rm -rf secrets.env private-dir; echo x > secrets.env; ls -A private-dir; echo ok > allowed.txt';
     expect((await sb.run(command)).violation).toMatchObject({ rule: 'protected_path' });
     const r = await sb.run(bypass(command));
     expect(r.violation).toBeNull();
@@ -361,7 +379,10 @@ describe('resource limits as root', () => {
   });
 
   it('a parallel build under the process limit is not killed (make -j)', async () => {
-    writeFileSync(join(ws, 'Makefile'), `all: ${Array.from({ length: 12 }, (_, i) => `t${i}`).join(' ')}\n${Array.from({ length: 12 }, (_, i) => `t${i}:\n\t@sleep 0.2; echo t${i} > /dev/null\n`).join('')}`);
+    writeFileSync(
+      join(ws, 'Makefile'),
+      `all: ${Array.from({ length: 12 }, (_, i) => `t${i}`).join(' ')}\n${Array.from({ length: 12 }, (_, i) => `t${i}:\n\t@sleep 0.2; echo t${i} > /dev/null\n`).join('')}`,
+    );
     try {
       const r = await sandbox().run('make -s -j12 && echo built', { timeoutMs: 60_000 });
       expect(r.stderr.text).toBe('');
@@ -559,7 +580,9 @@ describe('isolation between runs and from the parent', () => {
       GIT_AUTHOR_NAME: 'Ann',
     };
     const sb = sandbox({ envAllow: ['PATH', 'HOME', 'GIT_AUTHOR_NAME', ...names.slice(0, -1)] }, { parentEnv });
-    const r = await sb.run(bypass('env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"'), { env: { CACHE: 'redis://:leak-8@cache:6379', PLAIN_URL: 'https://mirror.example/' } });
+    const r = await sb.run(bypass('env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"'), {
+      env: { CACHE: 'redis://:leak-8@cache:6379', PLAIN_URL: 'https://mirror.example/' },
+    });
     expect(r.stdout.text).not.toMatch(/leak-/);
     expect(r.stdout.text).toContain('GIT_AUTHOR_NAME=Ann');
     expect(r.stdout.text).toContain('PLAIN_URL=https://mirror.example/');

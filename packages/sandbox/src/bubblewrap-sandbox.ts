@@ -145,7 +145,21 @@ export function probeBwrap(bwrap: string): Promise<string | null> {
   return new Promise((resolvePromise) => {
     const child = spawn(
       bwrap,
-      ['--unshare-user', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--die-with-parent', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', 'true'],
+      [
+        '--unshare-user',
+        '--unshare-pid',
+        '--unshare-net',
+        '--unshare-ipc',
+        '--die-with-parent',
+        '--ro-bind',
+        '/',
+        '/',
+        '--dev',
+        '/dev',
+        '--proc',
+        '/proc',
+        'true',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'], env: {} },
     );
     let stderr = '';
@@ -262,7 +276,10 @@ export class BubblewrapSandbox implements Sandbox {
 
     const overridden = this.#config.allowUnsafe || this.#options.unsafe === true || options.unsafe === true;
     if (this.#config.mode === 'disabled' && !overridden) {
-      return refuse({ rule: 'mode_disabled_needs_unsafe', message: 'sandbox.mode "disabled" needs the unsafe override (sandbox.allow_unsafe, BUCKLEY_UNSAFE=1 or --unsafe)' });
+      return refuse({
+        rule: 'mode_disabled_needs_unsafe',
+        message: 'sandbox.mode "disabled" needs the unsafe override (sandbox.allow_unsafe, BUCKLEY_UNSAFE=1 or --unsafe)',
+      });
     }
     let realCwd: string;
     try {
@@ -271,7 +288,11 @@ export class BubblewrapSandbox implements Sandbox {
       return refuse({ rule: 'cwd_outside_workspace', message: `cwd ${JSON.stringify(options.cwd)} does not exist`, subject: cwd });
     }
     if (!isInside(this.#workspace, realCwd)) {
-      return refuse({ rule: 'cwd_outside_workspace', message: `cwd ${JSON.stringify(options.cwd)} is outside the workspace ${JSON.stringify(this.#workspace)}`, subject: realCwd });
+      return refuse({
+        rule: 'cwd_outside_workspace',
+        message: `cwd ${JSON.stringify(options.cwd)} is outside the workspace ${JSON.stringify(this.#workspace)}`,
+        subject: realCwd,
+      });
     }
     const decision = checkCommand(command, {
       mode: this.#config.mode,
@@ -310,7 +331,11 @@ export class BubblewrapSandbox implements Sandbox {
       if (probe.perl === null || syscalls === null) {
         if (!overridden) {
           throw probe.perl === null
-            ? new SandboxUnavailableError('perl', `${who}perl (which runs the helper that sets up the run's write overlay${root ? ' and drops to an unprivileged uid' : ''}) is not installed`, 'install perl (apt-get install perl-base, dnf install perl)')
+            ? new SandboxUnavailableError(
+                'perl',
+                `${who}perl (which runs the helper that sets up the run's write overlay${root ? ' and drops to an unprivileged uid' : ''}) is not installed`,
+                'install perl (apt-get install perl-base, dnf install perl)',
+              )
             : new SandboxUnavailableError('architecture', `${who}the isolation helper does not know the syscalls of ${process.arch}`, 'run on x64 or arm64');
         }
         unsafeReason = 'sandbox_unavailable';
@@ -330,7 +355,13 @@ export class BubblewrapSandbox implements Sandbox {
           maxFiles: limits.maxFiles,
           binds: [],
         };
-        isolation = { writable: this.#config.mode === 'workspace', workspace: this.#workspace, helperInput, helper: [], protectedPaths: this.#config.protectedPaths };
+        isolation = {
+          writable: this.#config.mode === 'workspace',
+          workspace: this.#workspace,
+          helperInput,
+          helper: [],
+          protectedPaths: this.#config.protectedPaths,
+        };
       }
     }
     if (unsafeReason !== null) {
@@ -426,13 +457,43 @@ const DISCARD_VIOLATIONS: Record<DiscardReason, { rule: ViolationRule; message: 
     rule: 'protected_path',
     message: 'a run may not leave git metadata, Buckley state, a protected_paths entry or a special file in the workspace; the write was discarded',
   },
-  'write_limit': { rule: 'write_limit', message: 'copying this back would pass the write limit (limits.max_write_mb; a sparse file counts its full size); the write was discarded' },
-  'host_changed': { rule: 'write_conflict', message: 'the run deleted or replaced an entry that changed on the host while it ran; the host version was kept' },
-  'workspace_changed': { rule: 'write_conflict', message: 'a workspace directory was moved or replaced on the host while the writes were copied back; nothing was written through it' },
+  write_limit: {
+    rule: 'write_limit',
+    message: 'copying this back would pass the write limit (limits.max_write_mb; a sparse file counts its full size); the write was discarded',
+  },
+  host_changed: { rule: 'write_conflict', message: 'the run deleted or replaced an entry that changed on the host while it ran; the host version was kept' },
+  workspace_changed: {
+    rule: 'write_conflict',
+    message: 'a workspace directory was moved or replaced on the host while the writes were copied back; nothing was written through it',
+  },
 };
 
 /** Directories that are never a workspace: a run could write (or hide) the system under them. */
-const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/tmp'];
+const SYSTEM_DIRS = [
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/media',
+  '/mnt',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/var',
+  '/var/tmp',
+];
 /** Directories nothing inside of which is a workspace. */
 const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
 
@@ -541,7 +602,10 @@ interface ExecuteInput {
  */
 async function execute(input: ExecuteInput): Promise<{ result: RunResult; discarded: readonly { path: string; reason: DiscardReason }[] }> {
   const { limits } = input;
-  const spareKey = input.bwrap && input.cgroups !== null && (input.isolation !== null || hasBash()) ? JSON.stringify([input.program[0], input.isolation?.helper ?? null, input.cgroups, limits]) : null;
+  const spareKey =
+    input.bwrap && input.cgroups !== null && (input.isolation !== null || hasBash())
+      ? JSON.stringify([input.program[0], input.isolation?.helper ?? null, input.cgroups, limits])
+      : null;
   const spare = spareKey === null ? null : await takeSpare(spareKey);
   const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
   const rlimits = rlimitsFor(limits, cgroup !== null, input.isolation !== null);
@@ -561,7 +625,11 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
   let outputKilled = false;
 
   try {
-    if (input.signal?.aborted) return { result: { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe, warnings: input.warnings }), aborted: true }, discarded };
+    if (input.signal?.aborted)
+      return {
+        result: { ...emptyResult({ violation: null, withheld: input.withheld, unsafe: input.unsafe, warnings: input.warnings }), aborted: true },
+        discarded,
+      };
     const started = performance.now();
     let child: ChildProcess;
     if (spare !== null && input.isolation !== null) {
@@ -724,15 +792,32 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
 
     const err = stderr.result();
     if (joinError !== null) {
-      throw new SandboxUnavailableError('cgroup', `the sandbox could not join its cgroup: ${joinError.message}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"', { cause: joinError });
+      throw new SandboxUnavailableError(
+        'cgroup',
+        `the sandbox could not join its cgroup: ${joinError.message}`,
+        'run as a user who may write the cgroup, or set limitMechanism: "rlimit"',
+        { cause: joinError },
+      );
     }
     if (exit.code === 125 && err.text.startsWith(LAUNCHER_FAILURE)) {
       if (input.isolation !== null && !/cannot (join cgroup|set limit)/.test(err.text)) {
         throw input.isolation.helperInput.mode === 'idmap'
-          ? new SandboxUnavailableError('isolation', `the helper that runs commands as an unprivileged uid failed: ${err.text.trim()}`, 'run on Linux 5.19+ with overlayfs and idmapped mounts for the workspace filesystem, or run Buckley as an unprivileged user')
-          : new SandboxUnavailableError('isolation', `the helper that sets up the run's write overlay failed: ${err.text.trim()}`, 'run on Linux 5.11+ with unprivileged user namespaces and overlayfs in them');
+          ? new SandboxUnavailableError(
+              'isolation',
+              `the helper that runs commands as an unprivileged uid failed: ${err.text.trim()}`,
+              'run on Linux 5.19+ with overlayfs and idmapped mounts for the workspace filesystem, or run Buckley as an unprivileged user',
+            )
+          : new SandboxUnavailableError(
+              'isolation',
+              `the helper that sets up the run's write overlay failed: ${err.text.trim()}`,
+              'run on Linux 5.11+ with unprivileged user namespaces and overlayfs in them',
+            );
       }
-      throw new SandboxUnavailableError('cgroup', `the sandbox launcher failed: ${err.text.trim()}`, 'run as a user who may write the cgroup, or set limitMechanism: "rlimit"');
+      throw new SandboxUnavailableError(
+        'cgroup',
+        `the sandbox launcher failed: ${err.text.trim()}`,
+        'run as a user who may write the cgroup, or set limitMechanism: "rlimit"',
+      );
     }
     const limitsHit: LimitHit[] = cgroup?.limitsHit() ?? [];
     if (outputKilled) limitsHit.push('output');

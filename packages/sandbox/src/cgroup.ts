@@ -14,8 +14,7 @@ export interface CgroupMount {
 
 /** Where the limits of a run can be placed. */
 export type CgroupSupport =
-  | { readonly version: 1; readonly pids: string; readonly memory: string | null }
-  | { readonly version: 2; readonly dir: string; readonly memory: boolean };
+  { readonly version: 1; readonly pids: string; readonly memory: string | null } | { readonly version: 2; readonly dir: string; readonly memory: boolean };
 
 /** Result of {@link detectCgroups}: the support found, or why there is none. */
 export type CgroupDetection = { readonly ok: true; readonly support: CgroupSupport } | { readonly ok: false; readonly reason: string };
@@ -90,10 +89,7 @@ function readText(file: string): string {
  * delegates the `pids` controller. Prefers v1 when `pids` is mounted there, since a hybrid host
  * binds controllers to v1 and leaves v2 empty.
  */
-export function detectCgroups(
-  procCgroup = readText('/proc/self/cgroup'),
-  mountInfo = readText('/proc/self/mountinfo'),
-): CgroupDetection {
+export function detectCgroups(procCgroup = readText('/proc/self/cgroup'), mountInfo = readText('/proc/self/mountinfo')): CgroupDetection {
   const paths = parseProcCgroup(procCgroup);
   const mounts = parseMountInfo(mountInfo);
   const v1 = (controller: string): string | null => {
@@ -326,4 +322,3 @@ function isAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-

@@ -63,7 +63,11 @@ describe('the write limit counts what the copy writes on the host', () => {
     const events: SandboxEvent[] = [];
     // The file size limit is 1 TiB, so only the write limit (8 MiB) stands between the holes and the host disk.
     const sb = sandbox(ws, { limits: { ...limits, maxFileSizeMb: 1024 * 1024, maxWriteMb: 8 } }, (e) => events.push(e));
-    const r = await sb.run(['sh', '-c', 'truncate -s 1T huge && truncate -s 3M s1 && truncate -s 3M s2 && truncate -s 3M s3 && echo kept > small && ls -s huge && echo done']);
+    const r = await sb.run([
+      'sh',
+      '-c',
+      'truncate -s 1T huge && truncate -s 3M s1 && truncate -s 3M s2 && truncate -s 3M s3 && echo kept > small && ls -s huge && echo done',
+    ]);
     expect(r.stdout.text).toMatch(/^0 huge\ndone\n$/);
     expect(existsSync(join(ws, 'huge'))).toBe(false);
     expect(readFileSync(join(ws, 'small'), 'utf8')).toBe('kept\n');
@@ -81,7 +85,11 @@ describe('the write limit counts what the copy writes on the host', () => {
     const ws = fresh('links');
     const events: SandboxEvent[] = [];
     const sb = sandbox(ws, { limits: { ...limits, maxWriteMb: 8 } }, (e) => events.push(e));
-    const r = await sb.run(['sh', '-c', 'mkdir sub && head -c 6M /dev/urandom > big && for i in 1 2 3 4 5 6 7 8 9; do ln big l$i; done && ln big sub/l10 && echo done']);
+    const r = await sb.run([
+      'sh',
+      '-c',
+      'mkdir sub && head -c 6M /dev/urandom > big && for i in 1 2 3 4 5 6 7 8 9; do ln big l$i; done && ln big sub/l10 && echo done',
+    ]);
     expect(r.stdout.text).toBe('done\n');
     expect(r.discardedWrites).toEqual([]);
     expect(violations(events, 'write_limit')).toEqual([]);
@@ -96,7 +104,9 @@ describe('the write limit counts what the copy writes on the host', () => {
   it('a run cannot leave more files than maxFiles: a million empty files against 10 000', async () => {
     const ws = fresh('files');
     const sb = sandbox(ws, { limits: { ...limits, maxFiles: 10_000 } });
-    const r = await sb.run(['perl', '-e', 'my $ok = 0; for my $i (1 .. 1_000_000) { open(my $f, ">", "f$i") and $ok++ } print "$ok\\n"'], { timeoutMs: 120_000 });
+    const r = await sb.run(['perl', '-e', 'my $ok = 0; for my $i (1 .. 1_000_000) { open(my $f, ">", "f$i") and $ok++ } print "$ok\\n"'], {
+      timeoutMs: 120_000,
+    });
     const created = Number(r.stdout.text.trim());
     expect(created).toBeGreaterThan(9_000);
     expect(created).toBeLessThanOrEqual(10_000);
@@ -171,11 +181,19 @@ describe('a host process swapping a workspace directory for a symlink during the
     try {
       // The run writes 400 directories of files in d/; while the copy runs, a host process keeps
       // replacing d by a symlink to the decoy and back.
-      const running = sb.run(['sh', '-c', 'for i in $(seq 400); do mkdir -p d/s$i && echo $i > d/s$i/a && echo $i > d/s$i/b && echo $i > d/f$i; done && exec sleep 1003.5'], { timeoutMs: 120_000, signal: stop.signal });
+      const running = sb.run(
+        ['sh', '-c', 'for i in $(seq 400); do mkdir -p d/s$i && echo $i > d/s$i/a && echo $i > d/s$i/b && echo $i > d/f$i; done && exec sleep 1003.5'],
+        { timeoutMs: 120_000, signal: stop.signal },
+      );
       await waitForProcess('sleep 1003.5');
       swapper = spawn(
         'perl',
-        ['-e', 'my ($ws, $decoy) = @ARGV; chdir $ws or die; $| = 1; while (1) { rename("d", "d.real") or next; symlink($decoy, "d"); select(undef, undef, undef, 0.0005); unlink("d"); rename("d.real", "d"); print "."; select(undef, undef, undef, 0.0005) }', ws, decoy],
+        [
+          '-e',
+          'my ($ws, $decoy) = @ARGV; chdir $ws or die; $| = 1; while (1) { rename("d", "d.real") or next; symlink($decoy, "d"); select(undef, undef, undef, 0.0005); unlink("d"); rename("d.real", "d"); print "."; select(undef, undef, undef, 0.0005) }',
+          ws,
+          decoy,
+        ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       swapper.stdout!.on('data', (chunk: Buffer) => (swaps += chunk.length));
@@ -200,7 +218,16 @@ describe('a host process swapping a workspace directory for a symlink during the
 });
 
 describe('protected_paths: files that configure tools the host runs later', () => {
-  const planted = ['.gitattributes', '.gitmodules', '.npmrc', '.envrc', '.vscode/tasks.json', 'app/.npmrc', 'app/.husky/pre-commit', '.devcontainer/devcontainer.json'];
+  const planted = [
+    '.gitattributes',
+    '.gitmodules',
+    '.npmrc',
+    '.envrc',
+    '.vscode/tasks.json',
+    'app/.npmrc',
+    'app/.husky/pre-commit',
+    '.devcontainer/devcontainer.json',
+  ];
 
   it('are not created, changed or deleted by a run (at any depth), each reported', async () => {
     const ws = fresh('protected');
@@ -216,7 +243,9 @@ describe('protected_paths: files that configure tools the host runs later', () =
     expect(readFileSync(join(ws, '.yarnrc.yml'), 'utf8')).toBe('nodeLinker: node-modules\n');
     expect(planted.filter((p) => p !== '.gitattributes' && existsSync(join(ws, p)))).toEqual([]);
     expect(readFileSync(join(ws, 'app', 'main.js'), 'utf8')).toBe('ok\n');
-    expect(r.discardedWrites).toEqual(expect.arrayContaining(['.gitattributes', '.gitmodules', '.npmrc', '.envrc', '.vscode', 'app/.npmrc', 'app/.husky', '.devcontainer', '.yarnrc.yml']));
+    expect(r.discardedWrites).toEqual(
+      expect.arrayContaining(['.gitattributes', '.gitmodules', '.npmrc', '.envrc', '.vscode', 'app/.npmrc', 'app/.husky', '.devcontainer', '.yarnrc.yml']),
+    );
     expect(violations(events, 'protected_path').sort()).toEqual([...r.discardedWrites].sort());
   });
 
@@ -225,7 +254,11 @@ describe('protected_paths: files that configure tools the host runs later', () =
     const open = await sandbox(ws, { protectedPaths: [] }).run(['sh', '-c', 'echo a > .npmrc']);
     expect(open.discardedWrites).toEqual([]);
     expect(readFileSync(join(ws, '.npmrc'), 'utf8')).toBe('a\n');
-    const custom = await sandbox(ws, { protectedPaths: ['ci/deploy.sh'] }).run(['sh', '-c', 'mkdir -p ci x/ci && echo b > ci/deploy.sh && echo c > x/ci/deploy.sh && echo d > ci/other.sh']);
+    const custom = await sandbox(ws, { protectedPaths: ['ci/deploy.sh'] }).run([
+      'sh',
+      '-c',
+      'mkdir -p ci x/ci && echo b > ci/deploy.sh && echo c > x/ci/deploy.sh && echo d > ci/other.sh',
+    ]);
     expect([...custom.discardedWrites].sort()).toEqual(['ci/deploy.sh', 'x/ci/deploy.sh']);
     expect(readFileSync(join(ws, 'ci', 'other.sh'), 'utf8')).toBe('d\n');
   });

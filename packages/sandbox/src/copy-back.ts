@@ -303,7 +303,16 @@ function tempName(): string {
   return `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`;
 }
 
-function copyFile(ctx: Context, up: number, host: number, name: string, path: string, st: Stats, current: Stats | undefined, keep: { uid: number; gid: number }): void {
+function copyFile(
+  ctx: Context,
+  up: number,
+  host: number,
+  name: string,
+  path: string,
+  st: Stats,
+  current: Stats | undefined,
+  keep: { uid: number; gid: number },
+): void {
   const key = `${st.dev}:${st.ino}`;
   if (st.nlink > 1) {
     const first = ctx.links.get(key);

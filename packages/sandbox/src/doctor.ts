@@ -75,7 +75,13 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
   checks.push(
     bwrapError === null
       ? { name: 'user_namespaces', ok: true, detail: 'bwrap created user, PID, IPC and network namespaces', optional: false }
-      : { name: 'user_namespaces', ok: false, detail: `bwrap could not create namespaces: ${bwrapError}`, fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false },
+      : {
+          name: 'user_namespaces',
+          ok: false,
+          detail: `bwrap could not create namespaces: ${bwrapError}`,
+          fix: bwrap === null ? BWRAP_FIX : USERNS_FIX,
+          optional: false,
+        },
   );
 
   const cgroups = detectCgroups();
@@ -92,12 +98,31 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
               : `cgroup v2 at ${cgroups.support.dir}${cgroups.support.memory ? ' with memory' : ' without memory'}`,
           optional: !root,
         }
-      : { name: 'cgroups', ok: false, detail: cgroups.reason, fix: 'give Buckley a writable cgroup with the pids and memory controllers (cgroup v2: a delegated scope)', optional: !root },
+      : {
+          name: 'cgroups',
+          ok: false,
+          detail: cgroups.reason,
+          fix: 'give Buckley a writable cgroup with the pids and memory controllers (cgroup v2: a delegated scope)',
+          optional: !root,
+        },
   );
   const identity = sandboxIdentity(options.runAs);
   const uidStrategy: UidStrategy = root ? { kind: 'sandbox_uid', ...identity } : { kind: 'host_user', uid: process.getuid?.() ?? -1 };
-  if (!root) checks.push({ name: 'unprivileged_uid', ok: true, detail: `host uid ${process.getuid?.()} is not root: commands run as it (RLIMIT_NPROC holds), their writes through a size- and inode-limited overlay copied back to the workspace`, optional: false });
-  else if (bwrapError !== null) checks.push({ name: 'unprivileged_uid', ok: false, detail: 'not checked: bubblewrap cannot start', fix: bwrap === null ? BWRAP_FIX : USERNS_FIX, optional: false });
+  if (!root)
+    checks.push({
+      name: 'unprivileged_uid',
+      ok: true,
+      detail: `host uid ${process.getuid?.()} is not root: commands run as it (RLIMIT_NPROC holds), their writes through a size- and inode-limited overlay copied back to the workspace`,
+      optional: false,
+    });
+  else if (bwrapError !== null)
+    checks.push({
+      name: 'unprivileged_uid',
+      ok: false,
+      detail: 'not checked: bubblewrap cannot start',
+      fix: bwrap === null ? BWRAP_FIX : USERNS_FIX,
+      optional: false,
+    });
   else checks.push(await checkSandboxUid(bwrap!, identity, options.runAs));
 
   if (bwrapError === null) {
@@ -137,9 +162,20 @@ async function checkSandboxUid(bwrap: string, identity: SandboxIdentity, runAs: 
     await running;
     const from = IDENTITY_SOURCE[identity.source];
     if (uids.length === 1 && uids[0] === identity.uid && identity.uid !== 0) {
-      return { name: 'unprivileged_uid', ok: true, detail: `the host user is root; commands run as host uid ${identity.uid} (gid ${identity.gid}, from ${from}) over an idmapped overlay of the workspace, seen by the host while running`, optional: false };
+      return {
+        name: 'unprivileged_uid',
+        ok: true,
+        detail: `the host user is root; commands run as host uid ${identity.uid} (gid ${identity.gid}, from ${from}) over an idmapped overlay of the workspace, seen by the host while running`,
+        optional: false,
+      };
     }
-    return { name: 'unprivileged_uid', ok: false, detail: `a command was seen as host uid ${uids.join(', ') || 'none'}, expected ${identity.uid} (from ${from})`, fix, optional: false };
+    return {
+      name: 'unprivileged_uid',
+      ok: false,
+      detail: `a command was seen as host uid ${uids.join(', ') || 'none'}, expected ${identity.uid} (from ${from})`,
+      fix,
+      optional: false,
+    };
   } catch (error) {
     return { name: 'unprivileged_uid', ok: false, detail: `the uid probe failed: ${(error as Error).message}`, fix, optional: false };
   } finally {
@@ -150,7 +186,10 @@ async function checkSandboxUid(bwrap: string, identity: SandboxIdentity, runAs: 
 async function checkLimits(bwrap: string, mechanism: LimitMechanism): Promise<DoctorCheck> {
   const dir = mkdtempSync(join(tmpdir(), 'buckley-doctor-'));
   try {
-    const config = { ...defaultConfig().sandbox, limits: { maxProcesses: 8, maxMemoryMb: 64, maxFileSizeMb: 1, cpuSeconds: 5, maxWriteMb: 16, maxFiles: 1000 } };
+    const config = {
+      ...defaultConfig().sandbox,
+      limits: { maxProcesses: 8, maxMemoryMb: 64, maxFileSizeMb: 1, cpuSeconds: 5, maxWriteMb: 16, maxFiles: 1000 },
+    };
     const sandbox = createSandbox({ config, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, limitMechanism: mechanism === 'rlimit' ? 'rlimit' : 'auto' });
     // dash, not bash: bash retries a failed fork with growing sleeps, dash fails at once.
     const flood = await sandbox.run(['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do sleep 1 & done; exit 0'], { timeoutMs: 5000 });
@@ -162,7 +201,13 @@ async function checkLimits(bwrap: string, mechanism: LimitMechanism): Promise<Do
       ? { name: 'limits', ok: true, detail, optional: false }
       : { name: 'limits', ok: false, detail, fix: 'run as a non-root user or give Buckley a writable cgroup (pids, memory)', optional: false };
   } catch (error) {
-    return { name: 'limits', ok: false, detail: `the limit probe failed: ${(error as Error).message}`, fix: 'see the cgroups and user-namespaces checks', optional: false };
+    return {
+      name: 'limits',
+      ok: false,
+      detail: `the limit probe failed: ${(error as Error).message}`,
+      fix: 'see the cgroups and user-namespaces checks',
+      optional: false,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -173,11 +218,22 @@ async function checkSeccomp(bwrap: string, mechanism: LimitMechanism): Promise<D
   const dir = mkdtempSync(join(tmpdir(), 'buckley-doctor-'));
   const refused = REFUSED_SYSCALLS.map((s) => s.name).join(', ');
   try {
-    const sandbox = createSandbox({ config: defaultConfig().sandbox, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, limitMechanism: mechanism === 'rlimit' ? 'rlimit' : 'auto' });
+    const sandbox = createSandbox({
+      config: defaultConfig().sandbox,
+      workspace: dir,
+      bwrapPath: bwrap,
+      killGraceMs: 200,
+      limitMechanism: mechanism === 'rlimit' ? 'rlimit' : 'auto',
+    });
     const r = await sandbox.run(['/bin/cat', '/proc/self/status'], { timeoutMs: 5000 });
     const mode = /^Seccomp:\s*(\d+)/m.exec(r.stdout.text)?.[1];
     return mode === '2'
-      ? { name: 'seccomp', ok: true, detail: `a seccomp filter is in force in every run (the kernel reports Seccomp: 2 inside); refused with EPERM: ${refused}`, optional: false }
+      ? {
+          name: 'seccomp',
+          ok: true,
+          detail: `a seccomp filter is in force in every run (the kernel reports Seccomp: 2 inside); refused with EPERM: ${refused}`,
+          optional: false,
+        }
       : {
           name: 'seccomp',
           ok: false,
@@ -186,7 +242,13 @@ async function checkSeccomp(bwrap: string, mechanism: LimitMechanism): Promise<D
           optional: false,
         };
   } catch (error) {
-    return { name: 'seccomp', ok: false, detail: `the seccomp probe failed: ${(error as Error).message}`, fix: 'see the user-namespaces check', optional: false };
+    return {
+      name: 'seccomp',
+      ok: false,
+      detail: `the seccomp probe failed: ${(error as Error).message}`,
+      fix: 'see the user-namespaces check',
+      optional: false,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

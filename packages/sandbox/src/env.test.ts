@@ -2,13 +2,46 @@ import { describe, expect, it } from 'vitest';
 import { buildEnvironment, isSecretEnvName } from './env.js';
 
 describe('isSecretEnvName', () => {
-  it.each(['OPENROUTER_API_KEY', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'BUCKLEY_IPC_TOKEN', 'BUCKLEY_UNSAFE', 'SSH_AUTH_SOCK', 'DB_PASSWORD', 'CLIENT_SECRET', 'npm_token', 'STRIPE_APIKEY', 'OPENAI_APIKEY', 'GITHUB_PAT', 'GITLAB_PAT', 'NPM_AUTH', 'REGISTRY_AUTH_HEADER', 'BASIC_AUTH', 'SENTRY_DSN', 'DATABASE_URL', 'database_url', 'PGPASSFILE_AUTHTOKEN', 'SESSION_COOKIE'])(
-    '%s is a secret',
-    (name) => expect(isSecretEnvName(name)).toBe(true),
-  );
-  it.each(['PATH', 'HOME', 'LANG', 'TERM', 'KEYBOARD', 'MONKEY_BUSINESS', 'PWD', 'OLDPWD', 'USER', 'TZ', 'LC_ALL', 'PATHEXT', 'AUTHOR_NAME', 'GIT_AUTHOR_NAME'])('%s is not a secret', (name) =>
-    expect(isSecretEnvName(name)).toBe(false),
-  );
+  it.each([
+    'OPENROUTER_API_KEY',
+    'GITHUB_TOKEN',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_REGION',
+    'BUCKLEY_IPC_TOKEN',
+    'BUCKLEY_UNSAFE',
+    'SSH_AUTH_SOCK',
+    'DB_PASSWORD',
+    'CLIENT_SECRET',
+    'npm_token',
+    'STRIPE_APIKEY',
+    'OPENAI_APIKEY',
+    'GITHUB_PAT',
+    'GITLAB_PAT',
+    'NPM_AUTH',
+    'REGISTRY_AUTH_HEADER',
+    'BASIC_AUTH',
+    'SENTRY_DSN',
+    'DATABASE_URL',
+    'database_url',
+    'PGPASSFILE_AUTHTOKEN',
+    'SESSION_COOKIE',
+  ])('%s is a secret', (name) => expect(isSecretEnvName(name)).toBe(true));
+  it.each([
+    'PATH',
+    'HOME',
+    'LANG',
+    'TERM',
+    'KEYBOARD',
+    'MONKEY_BUSINESS',
+    'PWD',
+    'OLDPWD',
+    'USER',
+    'TZ',
+    'LC_ALL',
+    'PATHEXT',
+    'AUTHOR_NAME',
+    'GIT_AUTHOR_NAME',
+  ])('%s is not a secret', (name) => expect(isSecretEnvName(name)).toBe(false));
 });
 
 describe('buildEnvironment', () => {
@@ -21,7 +54,13 @@ describe('buildEnvironment', () => {
   });
 
   it('withholds values that carry a credential whatever their name, from the parent and from overrides', () => {
-    const env = { DB: 'postgres://app:hunter2@db.internal:5432/app', MIRROR: 'https://user:pw@mirror.example/npm/', PLAIN: 'https://mirror.example/npm/', GH: 'ghp_' + 'a'.repeat(36), LANG: 'C.UTF-8' };
+    const env = {
+      DB: 'postgres://app:hunter2@db.internal:5432/app',
+      MIRROR: 'https://user:pw@mirror.example/npm/',
+      PLAIN: 'https://mirror.example/npm/',
+      GH: 'ghp_' + 'a'.repeat(36),
+      LANG: 'C.UTF-8',
+    };
     const out = buildEnvironment(env, ['DB', 'MIRROR', 'PLAIN', 'GH', 'LANG'], { UPSTREAM: 'redis://:s3cret@cache:6379', REPO: 'git@github.com:o/r.git' });
     expect(out.env).toEqual({ PLAIN: 'https://mirror.example/npm/', LANG: 'C.UTF-8', REPO: 'git@github.com:o/r.git' });
     expect(out.withheld).toEqual(['DB', 'MIRROR', 'GH', 'UPSTREAM']);

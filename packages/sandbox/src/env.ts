@@ -68,11 +68,7 @@ export interface SandboxEnvironment {
  * Builds a cleared environment: only `allow` names copied from `parent`, then `overrides`, with
  * secret-named variables withheld from both and invalid names dropped.
  */
-export function buildEnvironment(
-  parent: NodeJS.ProcessEnv,
-  allow: readonly string[],
-  overrides: Readonly<Record<string, string>> = {},
-): SandboxEnvironment {
+export function buildEnvironment(parent: NodeJS.ProcessEnv, allow: readonly string[], overrides: Readonly<Record<string, string>> = {}): SandboxEnvironment {
   const env: Record<string, string> = {};
   const withheld: string[] = [];
   const invalid: string[] = [];

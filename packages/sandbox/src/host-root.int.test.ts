@@ -84,14 +84,17 @@ describe('as root on the host', () => {
     expect(uid).toBe(sandbox().identity.uid);
   });
 
-  it.each(['workspace', 'read_only'] as const)('/proc/sys cannot be opened for writing (%s mode): core_pattern, printk_ratelimit_burst, drop_caches', async (mode) => {
-    // Opening for append writes nothing, so a failing run leaves the host as it was.
-    const files = ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/printk_ratelimit_burst', '/proc/sys/vm/drop_caches'];
-    const script = `${files.map((f) => `(exec 3>>${f}) 2>/dev/null && echo "WRITABLE ${f}"`).join('; ')}; echo done`;
-    const r = await sandbox({ mode }).run(['sh', '-c', script]);
-    expect(r.violation).toBeNull();
-    expect(r.stdout.text).toBe('done\n');
-  });
+  it.each(['workspace', 'read_only'] as const)(
+    '/proc/sys cannot be opened for writing (%s mode): core_pattern, printk_ratelimit_burst, drop_caches',
+    async (mode) => {
+      // Opening for append writes nothing, so a failing run leaves the host as it was.
+      const files = ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/printk_ratelimit_burst', '/proc/sys/vm/drop_caches'];
+      const script = `${files.map((f) => `(exec 3>>${f}) 2>/dev/null && echo "WRITABLE ${f}"`).join('; ')}; echo done`;
+      const r = await sandbox({ mode }).run(['sh', '-c', script]);
+      expect(r.violation).toBeNull();
+      expect(r.stdout.text).toBe('done\n');
+    },
+  );
 
   it('root-only files are not readable: /etc/shadow and /etc/gshadow', async () => {
     const r = await sandbox().run(['sh', '-c', 'cat /etc/shadow /etc/gshadow 2>/dev/null; echo done']);
@@ -233,25 +236,25 @@ describe('git: no run leaves metadata the host git reads', () => {
     expect(hostGitRuns(linked)).toBe(false);
   });
 
-  it.each([['the workspace root', '.'], ['a subdirectory', 'docs/p']])(
-    'a repository made of HEAD and a commondir file in %s is not copied back',
-    async (_, at) => {
-      // git takes a directory holding HEAD and `commondir` for a repository and reads objects,
-      // refs and config from the commondir target; it needs no `objects`/`refs` of its own.
-      const workspace = join(base, `commondir-${at.replace('/', '-')}`);
-      mkdirSync(workspace);
-      const dir = join(workspace, at);
-      const plantCommon =
-        `mkdir -p ${at} && cd ${at} && mkdir -p c/objects c/refs/heads && ` +
-        `printf '[core]\\n\\tbare = false\\n\\tworktree = ${dir}\\n\\tfsmonitor = touch ${marker}\\n' > c/config && ` +
-        `echo 'ref: refs/heads/main' > HEAD && echo c > commondir; echo planted`;
-      const r = await sandbox({}, workspace).run(['sh', '-c', plantCommon]);
-      expect(r.stdout.text).toBe('planted\n');
-      expect(existsSync(join(dir, 'commondir'))).toBe(false);
-      expect(r.discardedWrites).toContain(at === '.' ? '.' : at);
-      expect(hostGitRuns(dir)).toBe(false);
-    },
-  );
+  it.each([
+    ['the workspace root', '.'],
+    ['a subdirectory', 'docs/p'],
+  ])('a repository made of HEAD and a commondir file in %s is not copied back', async (_, at) => {
+    // git takes a directory holding HEAD and `commondir` for a repository and reads objects,
+    // refs and config from the commondir target; it needs no `objects`/`refs` of its own.
+    const workspace = join(base, `commondir-${at.replace('/', '-')}`);
+    mkdirSync(workspace);
+    const dir = join(workspace, at);
+    const plantCommon =
+      `mkdir -p ${at} && cd ${at} && mkdir -p c/objects c/refs/heads && ` +
+      `printf '[core]\\n\\tbare = false\\n\\tworktree = ${dir}\\n\\tfsmonitor = touch ${marker}\\n' > c/config && ` +
+      `echo 'ref: refs/heads/main' > HEAD && echo c > commondir; echo planted`;
+    const r = await sandbox({}, workspace).run(['sh', '-c', plantCommon]);
+    expect(r.stdout.text).toBe('planted\n');
+    expect(existsSync(join(dir, 'commondir'))).toBe(false);
+    expect(r.discardedWrites).toContain(at === '.' ? '.' : at);
+    expect(hostGitRuns(dir)).toBe(false);
+  });
 
   it('a nested repository the run deletes or replaces by a symlink keeps its .git on the host', async () => {
     const workspace = join(base, 'nested-delete');

@@ -1,13 +1,4 @@
-export type {
-  Sandbox,
-  RunOptions,
-  RunResult,
-  SandboxLimits,
-  SandboxViolation,
-  ViolationRule,
-  CapturedOutput,
-  LimitHit,
-} from './sandbox.js';
+export type { Sandbox, RunOptions, RunResult, SandboxLimits, SandboxViolation, ViolationRule, CapturedOutput, LimitHit } from './sandbox.js';
 export { BubblewrapSandbox, createSandbox, findExecutable, probeBwrap, releaseSpare } from './bubblewrap-sandbox.js';
 export type { SandboxOptions, SandboxEvent, SandboxProbe } from './bubblewrap-sandbox.js';
 export { SandboxError, SandboxUnavailableError, SandboxWorkspaceError, JsRunnerCrashedError, isSandboxError } from './errors.js';

@@ -269,4 +269,3 @@ export class Staging {
     closeSync(this.#stage);
   }
 }
-

@@ -74,7 +74,9 @@ describe.runIf(detectCgroups().ok)('the runner process is bounded by a cgroup (h
     const name = /buckley-\d+-js[\w-]+/.exec(readFileSync(`/proc/${js.pid}/cgroup`, 'utf8'))?.[0];
     expect(name).toBeDefined();
     const limitFile =
-      support.version === 1 ? join(support.memory ?? support.pids, name!, support.memory ? 'memory.limit_in_bytes' : 'pids.max') : join(support.dir, name!, 'memory.max');
+      support.version === 1
+        ? join(support.memory ?? support.pids, name!, support.memory ? 'memory.limit_in_bytes' : 'pids.max')
+        : join(support.dir, name!, 'memory.max');
     expect(readFileSync(limitFile, 'utf8').trim()).toBe(support.version === 1 && !support.memory ? '256' : String(300 * MIB));
     await js.close();
     expect(existsSync(join(limitFile, '..'))).toBe(false);
@@ -92,7 +94,10 @@ describe('without a cgroup the runner process is bounded by rlimits (hostile)', 
     const pid = js.pid!;
     // No cgroup of its own: what holds is the process's data limit, exactly the configured one.
     expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).not.toMatch(/buckley-\d+-js/);
-    expect(/^Max data size\s+(\d+)\s+(\d+)\s+bytes *$/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.slice(1)).toEqual([String(160 * MIB), String(160 * MIB)]);
+    expect(/^Max data size\s+(\d+)\s+(\d+)\s+bytes *$/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.slice(1)).toEqual([
+      String(160 * MIB),
+      String(160 * MIB),
+    ]);
     const watch = watchRss(pid);
     const r = await js.run(BIG);
     const peak = watch.stop();
@@ -108,7 +113,11 @@ describe('without a cgroup the runner process is bounded by rlimits (hostile)', 
     const pid = js.pid!;
     const watch = watchRss(pid);
     // Eight runs of 40 MiB each fit their isolates; together they pass the process limit.
-    const many = await Promise.all(Array.from({ length: 8 }, () => js.run('const a = []; for (let i = 0; i < 40; i++) a.push(new Float64Array(128 * 1024).fill(i)); new Promise((r) => r(a.length))')));
+    const many = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        js.run('const a = []; for (let i = 0; i < 40; i++) a.push(new Float64Array(128 * 1024).fill(i)); new Promise((r) => r(a.length))'),
+      ),
+    );
     const peak = watch.stop();
     expect(many.filter((m) => !m.ok).length).toBeGreaterThan(0);
     expect(peak).toBeLessThan(170 * MIB);
@@ -140,9 +149,12 @@ describe('results and host-call arguments are capped (hostile)', () => {
   it('host-call arguments past the cap reject in the isolate and never reach the host', async () => {
     await using js = createJsRunner({ memoryLimitMb: 16, timeoutMs: 10_000, maxTransferBytes: 1 * MIB });
     let called = 0;
-    const r = await js.run('(async () => { try { await sink("z".repeat(4 * 1024 * 1024)); return "sent"; } catch (e) { return e.name + ": " + e.message; } })()', {
-      functions: { sink: () => called++ },
-    });
+    const r = await js.run(
+      '(async () => { try { await sink("z".repeat(4 * 1024 * 1024)); return "sent"; } catch (e) { return e.name + ": " + e.message; } })()',
+      {
+        functions: { sink: () => called++ },
+      },
+    );
     expect(r).toMatchObject({ ok: true });
     expect(r.ok ? r.value : '').toMatch(/^RangeError: .*sink\(\).*maxTransferBytes/);
     expect(called).toBe(0);

@@ -128,15 +128,18 @@ describe('JsRunner', () => {
     it('a call returns the host result, with arguments and results copied', async () => {
       const seen: unknown[][] = [];
       const hostObject = { n: 1 };
-      const r = await js.run('(async () => { const a = await lookup("k", { x: [1, 2] }); a.n = 99; const b = await add(2, 3); return { a, b, name: lookup.name, isAsync: lookup(1) instanceof Promise }; })()', {
-        functions: {
-          lookup: async (...args: unknown[]) => {
-            seen.push(args);
-            return hostObject;
+      const r = await js.run(
+        '(async () => { const a = await lookup("k", { x: [1, 2] }); a.n = 99; const b = await add(2, 3); return { a, b, name: lookup.name, isAsync: lookup(1) instanceof Promise }; })()',
+        {
+          functions: {
+            lookup: async (...args: unknown[]) => {
+              seen.push(args);
+              return hostObject;
+            },
+            add: (a: number, b: number) => a + b,
           },
-          add: (a: number, b: number) => a + b,
         },
-      });
+      );
       expect(r).toMatchObject({ ok: true, value: { a: { n: 99 }, b: 5, name: 'lookup', isAsync: true } });
       expect(seen).toEqual([['k', { x: [1, 2] }], [1]]);
       expect(hostObject).toEqual({ n: 1 });
@@ -150,7 +153,13 @@ describe('JsRunner', () => {
         `(async () => { try { await fail(); } catch (e) {
            return { own: Object.getOwnPropertyNames(e).sort(), name: e.name, message: e.message, isError: e instanceof Error, stack: String(e.stack), secret: e.secret, cause: e.cause };
          } })()`,
-        { functions: { fail: async () => { throw new HostError('no such record', { cause: new Error('db down') }); } } },
+        {
+          functions: {
+            fail: async () => {
+              throw new HostError('no such record', { cause: new Error('db down') });
+            },
+          },
+        },
       );
       expect(r.ok).toBe(true);
       const v = (r as { value: Record<string, unknown> }).value;
@@ -158,13 +167,24 @@ describe('JsRunner', () => {
       expect(v.secret).toBeUndefined();
       expect(v.cause).toBeUndefined();
       expect(v.stack).not.toMatch(/js-runner|node:|\/work\/|HostError/);
-      const thrownSync = await js.run('boom().catch((e) => e.message)', { functions: { boom: () => { throw new TypeError('sync failure'); } } });
+      const thrownSync = await js.run('boom().catch((e) => e.message)', {
+        functions: {
+          boom: () => {
+            throw new TypeError('sync failure');
+          },
+        },
+      });
       expect(thrownSync).toMatchObject({ ok: true, value: 'sync failure' });
     });
 
     it('arguments that are not copyable reject clearly, and the host is not called', async () => {
       let calls = 0;
-      const functions = { take: () => { calls++; return 'taken'; } };
+      const functions = {
+        take: () => {
+          calls++;
+          return 'taken';
+        },
+      };
       for (const arg of ['() => 1', 'Symbol("s")', '{ f() {} }', 'new Proxy({}, {})']) {
         const r = await js.run(`take(${arg}).then(() => "sent", (e) => e.name + ": " + e.message)`, { functions });
         expect(r).toMatchObject({ ok: true, value: expect.stringMatching(/^TypeError: arguments of take\(\) must be copyable data/) });
@@ -185,15 +205,26 @@ describe('JsRunner', () => {
       const pid = js.pid;
       expect(pid).not.toBeNull();
       let release: (v: string) => void = () => {};
-      const late = new Promise<string>((r) => { release = r; });
+      const late = new Promise<string>((r) => {
+        release = r;
+      });
       let settled = false;
       const started = performance.now();
-      const never = await js.run('(async () => { await forever(); return "resumed"; })()', { timeoutMs: 150, functions: { forever: () => new Promise(() => {}) } });
+      const never = await js.run('(async () => { await forever(); return "resumed"; })()', {
+        timeoutMs: 150,
+        functions: { forever: () => new Promise(() => {}) },
+      });
       expect(never).toMatchObject({ ok: false, error: { kind: 'timeout' } });
       expect(performance.now() - started).toBeLessThan(1000 + 150);
       const r = await js.run('slow().then((v) => { console.log("late " + v); return v; })', {
         timeoutMs: 100,
-        functions: { slow: () => late.then((v) => { settled = true; return v; }) },
+        functions: {
+          slow: () =>
+            late.then((v) => {
+              settled = true;
+              return v;
+            }),
+        },
       });
       expect(r).toMatchObject({ ok: false, error: { kind: 'timeout' }, logs: [] });
       release('value');
@@ -209,7 +240,10 @@ describe('JsRunner', () => {
       expect(first).toMatchObject({ ok: true, value: 'function' });
       expect(await js.run('typeof secret')).toMatchObject({ ok: true, value: 'undefined' });
       expect(await js.run('typeof secret', { functions: { other: () => 1 } })).toMatchObject({ ok: true, value: 'undefined' });
-      expect(await js.run('typeof __buckleyHostSend + typeof __buckleyHostNames', { functions: { other: () => 1 } })).toMatchObject({ ok: true, value: 'undefinedundefined' });
+      expect(await js.run('typeof __buckleyHostSend + typeof __buckleyHostNames', { functions: { other: () => 1 } })).toMatchObject({
+        ok: true,
+        value: 'undefinedundefined',
+      });
     });
 
     it('injected functions and what they return do not lead to process or require', async () => {
@@ -225,7 +259,14 @@ describe('JsRunner', () => {
            out.push(Object.getOwnPropertyNames(get).join(","));
            return out;
          })()`,
-        { functions: { get: async () => ({ list: [process.pid] }), fail: () => { throw new Error('x'); } } },
+        {
+          functions: {
+            get: async () => ({ list: [process.pid] }),
+            fail: () => {
+              throw new Error('x');
+            },
+          },
+        },
       );
       expect(r).toMatchObject({ ok: true, value: ['object', 'undefined', 'undefined', 'undefined', 'undefined', 'length,name'] });
     });
@@ -244,10 +285,20 @@ describe('JsRunner', () => {
     it('a host result arriving after the module call returned is dropped: no guest code runs between calls', async () => {
       let release: (v: string) => void = () => {};
       let hostCalls = 0;
-      const late = new Promise<string>((r) => { release = r; });
-      await using mod = await js.load('let got = "nothing"; function kick() { slow().then((v) => { got = v; }); return "kicked"; } function read() { return got; }', {
-        functions: { slow: () => { hostCalls++; return late; } },
+      const late = new Promise<string>((r) => {
+        release = r;
       });
+      await using mod = await js.load(
+        'let got = "nothing"; function kick() { slow().then((v) => { got = v; }); return "kicked"; } function read() { return got; }',
+        {
+          functions: {
+            slow: () => {
+              hostCalls++;
+              return late;
+            },
+          },
+        },
+      );
       expect(await mod.call('kick')).toMatchObject({ ok: true, value: 'kicked' });
       release('late value');
       await late;

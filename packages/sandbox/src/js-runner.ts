@@ -96,10 +96,7 @@ export interface JsFailure {
 }
 
 /** Outcome of one run or call. Failures of the guest code are values, never exceptions. */
-export type JsResult<T = unknown> = (
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: JsFailure }
-) & {
+export type JsResult<T = unknown> = ({ readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: JsFailure }) & {
   readonly logs: readonly JsLog[];
   readonly logsTruncated: boolean;
   /** Time spent inside the runner process, in milliseconds. */
@@ -206,9 +203,11 @@ export class JsRunner implements AsyncDisposable {
       throw new InvalidArgumentError(`limitMechanism must be "auto" or "rlimit", got ${JSON.stringify(this.#options.limitMechanism)}`);
     }
     checkOptions(this.#options);
-    if (typeof this.#options.allowWasm !== 'boolean') throw new InvalidArgumentError(`allowWasm must be a boolean, got ${JSON.stringify(this.#options.allowWasm)}`);
+    if (typeof this.#options.allowWasm !== 'boolean')
+      throw new InvalidArgumentError(`allowWasm must be a boolean, got ${JSON.stringify(this.#options.allowWasm)}`);
     const processMb = this.#options.processMemoryLimitMb;
-    if (!Number.isInteger(processMb) || processMb < 64) throw new InvalidArgumentError(`processMemoryLimitMb must be an integer >= 64, got ${JSON.stringify(processMb)}`);
+    if (!Number.isInteger(processMb) || processMb < 64)
+      throw new InvalidArgumentError(`processMemoryLimitMb must be an integer >= 64, got ${JSON.stringify(processMb)}`);
   }
 
   /** Pid of the runner process while it runs (for diagnostics), else null. */
@@ -262,7 +261,13 @@ export class JsRunner implements AsyncDisposable {
       call: async <T>(name: string, args: readonly unknown[] = [], callOptions: { timeoutMs?: number } = {}) => {
         if (this.#child !== child) {
           this.#scopes.delete(scope);
-          return { ok: false, error: { kind: 'disposed', message: 'the runner process restarted; load the module again' }, logs: [], logsTruncated: false, durationMs: 0 } as JsResult<T>;
+          return {
+            ok: false,
+            error: { kind: 'disposed', message: 'the runner process restarted; load the module again' },
+            logs: [],
+            logsTruncated: false,
+            durationMs: 0,
+          } as JsResult<T>;
         }
         const timeoutMs = callOptions.timeoutMs ?? o.timeoutMs;
         return (await this.#request({ op: 'call', handle, name, args, timeoutMs, maxTransferBytes: o.maxTransferBytes }, timeoutMs)) as JsResult<T>;
@@ -305,7 +310,12 @@ export class JsRunner implements AsyncDisposable {
       maxTransferBytes: options.maxTransferBytes ?? this.#options.maxTransferBytes,
     };
     checkOptions(merged);
-    return { memoryLimitMb: merged.memoryLimitMb, timeoutMs: merged.timeoutMs, maxConsoleBytes: merged.maxConsoleBytes, maxTransferBytes: merged.maxTransferBytes };
+    return {
+      memoryLimitMb: merged.memoryLimitMb,
+      timeoutMs: merged.timeoutMs,
+      maxConsoleBytes: merged.maxConsoleBytes,
+      maxTransferBytes: merged.maxTransferBytes,
+    };
   }
 
   async #request(message: Record<string, unknown>, timeoutMs: number): Promise<JsResult> {
@@ -317,7 +327,13 @@ export class JsRunner implements AsyncDisposable {
       const timer = setTimeout(() => {
         const pending = this.#pending.get(id);
         this.#pending.delete(id);
-        resolve({ ok: false, error: { kind: 'timeout', message: `no answer from the runner process within ${timeoutMs + this.#options.killGraceMs} ms; it was killed` }, logs: [], logsTruncated: false, durationMs: timeoutMs + this.#options.killGraceMs });
+        resolve({
+          ok: false,
+          error: { kind: 'timeout', message: `no answer from the runner process within ${timeoutMs + this.#options.killGraceMs} ms; it was killed` },
+          logs: [],
+          logsTruncated: false,
+          durationMs: timeoutMs + this.#options.killGraceMs,
+        });
         this.#kill(pending?.child ?? child);
       }, timeoutMs + this.#options.killGraceMs);
       this.#pending.set(id, { resolve, reject, timer, message, child, acked: false, resent: false });
@@ -331,7 +347,8 @@ export class JsRunner implements AsyncDisposable {
     child.channel?.ref();
     child.send({ id, ...pending.message }, (error) => {
       // A child that died before it read the request is handled by its exit (the request is sent again).
-      if (error && child.connected) this.#settle(id, (p) => p.reject(new JsRunnerCrashedError(`cannot send to the runner process: ${error.message}`, { cause: error })));
+      if (error && child.connected)
+        this.#settle(id, (p) => p.reject(new JsRunnerCrashedError(`cannot send to the runner process: ${error.message}`, { cause: error })));
     });
   }
 
@@ -410,7 +427,16 @@ export class JsRunner implements AsyncDisposable {
         child.send(message, () => {});
       } catch (error) {
         if (!result.ok) return;
-        child.send({ op: 'hostResult', scope: call.scope, callId: call.callId, ok: false, message: `the result of ${call.name}() cannot be copied (structured clone data only): ${messageOf(error)}` }, () => {});
+        child.send(
+          {
+            op: 'hostResult',
+            scope: call.scope,
+            callId: call.callId,
+            ok: false,
+            message: `the result of ${call.name}() cannot be copied (structured clone data only): ${messageOf(error)}`,
+          },
+          () => {},
+        );
       }
     };
     const fn = Object.hasOwn(scope.functions, call.name) ? scope.functions[call.name] : undefined;
@@ -538,10 +564,14 @@ async function removeCgroup(cgroup: RunCgroup): Promise<void> {
 }
 
 function checkOptions(o: Required<JsLimits> & { killGraceMs: number }): void {
-  if (!Number.isFinite(o.memoryLimitMb) || o.memoryLimitMb < 8) throw new InvalidArgumentError(`memoryLimitMb must be >= 8 (isolated-vm minimum), got ${JSON.stringify(o.memoryLimitMb)}`);
-  if (!Number.isFinite(o.timeoutMs) || o.timeoutMs <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${JSON.stringify(o.timeoutMs)}`);
-  if (!Number.isInteger(o.maxConsoleBytes) || o.maxConsoleBytes < 0) throw new InvalidArgumentError(`maxConsoleBytes must be an integer >= 0, got ${JSON.stringify(o.maxConsoleBytes)}`);
-  if (!Number.isInteger(o.maxTransferBytes) || o.maxTransferBytes < 1024) throw new InvalidArgumentError(`maxTransferBytes must be an integer >= 1024, got ${JSON.stringify(o.maxTransferBytes)}`);
+  if (!Number.isFinite(o.memoryLimitMb) || o.memoryLimitMb < 8)
+    throw new InvalidArgumentError(`memoryLimitMb must be >= 8 (isolated-vm minimum), got ${JSON.stringify(o.memoryLimitMb)}`);
+  if (!Number.isFinite(o.timeoutMs) || o.timeoutMs <= 0)
+    throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${JSON.stringify(o.timeoutMs)}`);
+  if (!Number.isInteger(o.maxConsoleBytes) || o.maxConsoleBytes < 0)
+    throw new InvalidArgumentError(`maxConsoleBytes must be an integer >= 0, got ${JSON.stringify(o.maxConsoleBytes)}`);
+  if (!Number.isInteger(o.maxTransferBytes) || o.maxTransferBytes < 1024)
+    throw new InvalidArgumentError(`maxTransferBytes must be an integer >= 1024, got ${JSON.stringify(o.maxTransferBytes)}`);
   if (!Number.isFinite(o.killGraceMs) || o.killGraceMs < 0) throw new InvalidArgumentError(`killGraceMs must be >= 0, got ${JSON.stringify(o.killGraceMs)}`);
 }
 
@@ -551,13 +581,19 @@ const RESERVED_NAMES = new Set(['console', 'globalThis', '__proto__', 'construct
 function checkFunctions(options: JsRunOptions): Readonly<Record<string, HostFunction>> | undefined {
   const functions = options.functions;
   if (functions === undefined) return undefined;
-  if (functions === null || typeof functions !== 'object') throw new InvalidArgumentError(`functions must be an object of functions, got ${JSON.stringify(functions)}`);
+  if (functions === null || typeof functions !== 'object')
+    throw new InvalidArgumentError(`functions must be an object of functions, got ${JSON.stringify(functions)}`);
   const names = Object.keys(functions);
   if (names.length === 0) return undefined;
   for (const name of names) {
-    if (!IDENTIFIER.test(name) || RESERVED_NAMES.has(name) || name.startsWith('__buckley')) throw new InvalidArgumentError(`functions: name must be an identifier other than console, globalThis, constructor and __buckley*, got ${JSON.stringify(name)}`);
-    if (typeof functions[name] !== 'function') throw new InvalidArgumentError(`functions.${name} must be a function, got ${JSON.stringify(typeof functions[name])}`);
-    if (options.globals !== undefined && Object.hasOwn(options.globals, name)) throw new InvalidArgumentError(`functions: ${JSON.stringify(name)} is also in globals`);
+    if (!IDENTIFIER.test(name) || RESERVED_NAMES.has(name) || name.startsWith('__buckley'))
+      throw new InvalidArgumentError(
+        `functions: name must be an identifier other than console, globalThis, constructor and __buckley*, got ${JSON.stringify(name)}`,
+      );
+    if (typeof functions[name] !== 'function')
+      throw new InvalidArgumentError(`functions.${name} must be a function, got ${JSON.stringify(typeof functions[name])}`);
+    if (options.globals !== undefined && Object.hasOwn(options.globals, name))
+      throw new InvalidArgumentError(`functions: ${JSON.stringify(name)} is also in globals`);
   }
   return { ...functions };
 }

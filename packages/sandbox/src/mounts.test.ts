@@ -20,11 +20,29 @@ describe('expandPath', () => {
 });
 
 describe('bwrapArgs', () => {
-  const plan = { workspace: '/w', writable: true, readOnly: ['/w/.git'], hiddenDirs: ['/h/.ssh'], hiddenFiles: ['/h/.netrc'], network: false, homes: [], tmpBytes: 1024 };
+  const plan = {
+    workspace: '/w',
+    writable: true,
+    readOnly: ['/w/.git'],
+    hiddenDirs: ['/h/.ssh'],
+    hiddenFiles: ['/h/.netrc'],
+    network: false,
+    homes: [],
+    tmpBytes: 1024,
+  };
   const args = bwrapArgs({ plan, env: { PATH: '/usr/bin' }, cwd: '/w/src', argv: ['ls', '-la'], hostUid: 0 });
 
   it('unshares every namespace, drops capabilities and maps root to an unprivileged uid', () => {
-    for (const flag of ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--die-with-parent', '--new-session', '--disable-userns']) {
+    for (const flag of [
+      '--unshare-user',
+      '--unshare-pid',
+      '--unshare-ipc',
+      '--unshare-uts',
+      '--unshare-net',
+      '--die-with-parent',
+      '--new-session',
+      '--disable-userns',
+    ]) {
       expect(args).toContain(flag);
     }
     expect(args.join(' ')).toContain('--cap-drop ALL');

@@ -24,7 +24,14 @@ export const HOME_SECRETS: readonly string[] = [
 ];
 
 /** Root-only secrets outside any home, hidden from every run (when present). */
-export const SYSTEM_SECRETS: readonly string[] = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/ssl/private', '/etc/ssh/ssh_host_*_key'];
+export const SYSTEM_SECRETS: readonly string[] = [
+  '/etc/shadow',
+  '/etc/gshadow',
+  '/etc/shadow-',
+  '/etc/gshadow-',
+  '/etc/ssl/private',
+  '/etc/ssh/ssh_host_*_key',
+];
 
 function systemSecrets(): string[] {
   return SYSTEM_SECRETS.flatMap((pattern) => {
@@ -204,7 +211,14 @@ export function planMounts(input: PlanMountsInput): MountPlan {
   const homes: HiddenHome[] = [];
   for (const path of new Set([input.home, ...(input.otherHomes ?? [])])) {
     const home = real(path);
-    if (home === null || home === '/' || !statSync(home).isDirectory() || isInside(workspace, home) || homes.some((h) => isInside(h.path, path) || isInside(path, h.path))) continue;
+    if (
+      home === null ||
+      home === '/' ||
+      !statSync(home).isDirectory() ||
+      isInside(workspace, home) ||
+      homes.some((h) => isInside(h.path, path) || isInside(path, h.path))
+    )
+      continue;
     const allow = input.homeAllow.map((p) => expandPath(p, path, path)).filter((p) => p !== path && isInside(path, p) && exists(p));
     homes.push({ path, allow });
   }
@@ -238,7 +252,10 @@ export function planMounts(input: PlanMountsInput): MountPlan {
  */
 export function closedAncestor(path: string, uid: number, gid: number, homes: readonly HiddenHome[] = []): string | null {
   let dir = '/';
-  for (const part of path.split(sep).filter((p) => p !== '').slice(0, -1)) {
+  for (const part of path
+    .split(sep)
+    .filter((p) => p !== '')
+    .slice(0, -1)) {
     dir = join(dir, part);
     const st = lstatQuiet(dir);
     if (st === undefined) return null;

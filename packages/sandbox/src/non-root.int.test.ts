@@ -86,11 +86,11 @@ beforeAll(() => {
   chownSync(work, NOBODY, NOBODY);
   chownSync(home, NOBODY, NOBODY);
   writeFileSync(join(base, 'child.mts'), CHILD);
-  const stdout = execFileSync(
-    process.execPath,
-    ['--conditions=@buckley/source', '--import', tsx, join(base, 'child.mts'), work, home],
-    { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, TMPDIR: '/tmp' }, timeout: 110_000 },
-  );
+  const stdout = execFileSync(process.execPath, ['--conditions=@buckley/source', '--import', tsx, join(base, 'child.mts'), work, home], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, TMPDIR: '/tmp' },
+    timeout: 110_000,
+  });
   report = JSON.parse(stdout.trim().split('\n').at(-1)!) as typeof report;
 }, 120_000);
 

@@ -34,7 +34,22 @@ export interface PolicyDecision {
  * `PATH`, `LD_PRELOAD`, `BASH_ENV` or `GIT_SSH_COMMAND` makes an allowed program run another
  * one. `printf -v` is refused for the same reason.
  */
-export const STRICT_SAFE_BUILTINS: readonly string[] = [':', 'true', 'false', 'cd', 'pwd', 'echo', 'printf', 'test', '[', 'exit', 'return', 'unset', 'shift', 'wait'];
+export const STRICT_SAFE_BUILTINS: readonly string[] = [
+  ':',
+  'true',
+  'false',
+  'cd',
+  'pwd',
+  'echo',
+  'printf',
+  'test',
+  '[',
+  'exit',
+  'return',
+  'unset',
+  'shift',
+  'wait',
+];
 
 /**
  * Variables that change which program runs or what it loads. Strict mode refuses every
@@ -91,9 +106,15 @@ export function checkCommand(command: string | readonly string[], ctx: PolicyCon
 
   if (ctx.mode === 'strict') {
     const parseError = analysis.findings.find((f) => f.ruleId === 'command.parse-error');
-    if (parseError) return { violation: violation('command_not_allowed', `strict mode cannot judge a command it cannot parse: ${parseError.message}`, undefined, parseError), warnings };
+    if (parseError)
+      return {
+        violation: violation('command_not_allowed', `strict mode cannot judge a command it cannot parse: ${parseError.message}`, undefined, parseError),
+        warnings,
+      };
     // Assignments no simple command carries (a loop variable, `${NAME:=...}`, arithmetic) come from the parser too.
-    const hidden = analysis.assignments.find((a) => (a.kind === 'loop' || a.kind === 'default' || a.kind === 'arithmetic') && PROGRAM_CHANGING_VARIABLE.test(a.name));
+    const hidden = analysis.assignments.find(
+      (a) => (a.kind === 'loop' || a.kind === 'default' || a.kind === 'arithmetic') && PROGRAM_CHANGING_VARIABLE.test(a.name),
+    );
     if (hidden !== undefined) return { violation: assignmentRefused(hidden.name), warnings };
     for (const c of analysis.commands) {
       const refused = checkStrict(c, ctx.allowedCommands);
@@ -125,7 +146,11 @@ function isAllowedProgram(program: string, allowed: readonly string[]): boolean 
 }
 
 function assignmentRefused(name: string): SandboxViolation {
-  return violation('command_not_allowed', `assignment to ${JSON.stringify(name)} is refused in strict mode: a changed variable can make an allowed program run another one`, name);
+  return violation(
+    'command_not_allowed',
+    `assignment to ${JSON.stringify(name)} is refused in strict mode: a changed variable can make an allowed program run another one`,
+    name,
+  );
 }
 
 function checkStrict(c: SimpleCommand, allowed: readonly string[]): SandboxViolation | null {
@@ -136,7 +161,11 @@ function checkStrict(c: SimpleCommand, allowed: readonly string[]): SandboxViola
   // A bare redirection runs no program.
   if (program === undefined) return null;
   if (program.expansions.length > 0) {
-    return violation('command_not_allowed', `program ${JSON.stringify(program.text)} is only known when the command runs, so strict mode cannot allow it`, program.text);
+    return violation(
+      'command_not_allowed',
+      `program ${JSON.stringify(program.text)} is only known when the command runs, so strict mode cannot allow it`,
+      program.text,
+    );
   }
   if (program.text === 'printf' && c.argv.some((w) => w.text.startsWith('-v'))) return assignmentRefused(c.argv.find((w) => w.text.startsWith('-v'))!.text);
   if (isAllowedProgram(program.text, allowed)) return null;
@@ -200,7 +229,12 @@ function checkWrite(word: Word, ctx: PolicyContext): SandboxViolation | null {
   const checked = validatePathSync(path, { root: ctx.workspace });
   if (!checked.ok) {
     const finding = checked.findings[0];
-    return violation('path_outside_workspace', `write to ${JSON.stringify(word.text)} is outside the workspace ${JSON.stringify(ctx.workspace)}${finding ? `: ${finding.message}` : ''}`, path, finding);
+    return violation(
+      'path_outside_workspace',
+      `write to ${JSON.stringify(word.text)} is outside the workspace ${JSON.stringify(ctx.workspace)}${finding ? `: ${finding.message}` : ''}`,
+      path,
+      finding,
+    );
   }
   const real = checked.resolved ?? path;
   const protectedRoots = [...READ_ONLY_IN_WORKSPACE, ...HIDDEN_IN_WORKSPACE].map((rel) => join(ctx.workspace, rel));
@@ -210,7 +244,11 @@ function checkWrite(word: Word, ctx: PolicyContext): SandboxViolation | null {
     return violation('protected_path', `write to ${JSON.stringify(word.text)} touches the protected path ${JSON.stringify(hit)}`, real);
   }
   if (ctx.mode !== 'workspace') {
-    return violation('write_in_read_only_mode', `write to ${JSON.stringify(word.text)} in sandbox.mode ${JSON.stringify(ctx.mode)}, where the workspace is read-only`, real);
+    return violation(
+      'write_in_read_only_mode',
+      `write to ${JSON.stringify(word.text)} in sandbox.mode ${JSON.stringify(ctx.mode)}, where the workspace is read-only`,
+      real,
+    );
   }
   return null;
 }

@@ -122,7 +122,15 @@ beforeAll(() => {
   if (bwrap === null) throw new Error('these tests need bubblewrap');
   writeFileSync(join(base, 'keyring-bwrap.c'), KEYRING_BWRAP_C);
   const quoted = (v: string) => `-D${v}`;
-  execFileSync(gcc, ['-O1', quoted(`KEY_NAME="${keyName}"`), quoted(`KEY_SECRET="${keySecret}"`), quoted(`BWRAP="${bwrap}"`), '-o', keyringBwrap, join(base, 'keyring-bwrap.c')]);
+  execFileSync(gcc, [
+    '-O1',
+    quoted(`KEY_NAME="${keyName}"`),
+    quoted(`KEY_SECRET="${keySecret}"`),
+    quoted(`BWRAP="${bwrap}"`),
+    '-o',
+    keyringBwrap,
+    join(base, 'keyring-bwrap.c'),
+  ]);
 });
 afterAll(async () => {
   await releaseSpare();
@@ -138,7 +146,23 @@ describe('the seccomp filter on the real kernel', () => {
     writeFileSync(filterFile, compileSeccompFilter({ errno: TEST_ERRNO }));
     const out = execFileSync(
       bwrap!,
-      ['--unshare-all', '--die-with-parent', '--cap-drop', 'ALL', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', probe, 'filter', filterFile, ...numbers.map(String)],
+      [
+        '--unshare-all',
+        '--die-with-parent',
+        '--cap-drop',
+        'ALL',
+        '--ro-bind',
+        '/',
+        '/',
+        '--dev',
+        '/dev',
+        '--proc',
+        '/proc',
+        probe,
+        'filter',
+        filterFile,
+        ...numbers.map(String),
+      ],
       { encoding: 'utf8' },
     );
     const results = new Map<number, { result: number; errno: number }>();
@@ -182,10 +206,20 @@ describe('the seccomp filter on the real kernel', () => {
 describe('sandboxed commands (hostile)', () => {
   it("cannot read the caller's session keyring: request_key and KEYCTL_READ fail, the secret stays out", async () => {
     // Without the filter the key is there for the taking: bubblewrap alone does not hide it.
-    const bare = execFileSync(keyringBwrap, ['--unshare-all', '--cap-drop', 'ALL', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', probe, 'read', keyName], { encoding: 'utf8' });
+    const bare = execFileSync(
+      keyringBwrap,
+      ['--unshare-all', '--cap-drop', 'ALL', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', probe, 'read', keyName],
+      { encoding: 'utf8' },
+    );
     expect(bare).toContain(`payload=${keySecret}`);
 
-    const box = createSandbox({ config: { ...defaultConfig().sandbox, limits: testLimits }, workspace: ws, home: join(base, 'home'), bwrapPath: keyringBwrap, killGraceMs: 500 });
+    const box = createSandbox({
+      config: { ...defaultConfig().sandbox, limits: testLimits },
+      workspace: ws,
+      home: join(base, 'home'),
+      bwrapPath: keyringBwrap,
+      killGraceMs: 500,
+    });
     for (let i = 0; i < 2; i++) {
       // Twice: the first run starts its own process, the second takes the spare.
       const r = await box.run([probe, 'read', keyName], { timeoutMs: 10_000 });
@@ -203,7 +237,10 @@ describe('sandboxed commands (hostile)', () => {
     expect({ exitCode: shell.exitCode, stderr: shell.stderr.text }).toEqual({ exitCode: 0, stderr: '' });
     expect(shell.stdout.text).toContain('hi\n');
     expect(shell.stdout.text).toMatch(/Seccomp:\s+2/);
-    const node = await box.run([process.execPath, '-e', 'require("fs").writeFileSync("n.txt", "ok"); console.log(require("fs").readFileSync("n.txt", "utf8"))'], { timeoutMs: 30_000 });
+    const node = await box.run(
+      [process.execPath, '-e', 'require("fs").writeFileSync("n.txt", "ok"); console.log(require("fs").readFileSync("n.txt", "utf8"))'],
+      { timeoutMs: 30_000 },
+    );
     expect({ stdout: node.stdout.text, stderr: node.stderr.text }).toEqual({ stdout: 'ok\n', stderr: '' });
     writeFileSync(join(ws, 'hello.c'), '#include <stdio.h>\nint main(void) { puts("built"); return 0; }\n');
     const built = await box.run(`${gcc} -o hello hello.c && ./hello`, { timeoutMs: 60_000 });

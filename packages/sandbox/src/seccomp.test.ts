@@ -5,7 +5,8 @@ import { REFUSED_SYSCALLS, compileSeccompFilter } from './seccomp.js';
 /** Decodes `struct sock_filter` entries. */
 function decode(bytes: Buffer): Array<{ code: number; jt: number; jf: number; k: number }> {
   const out = [];
-  for (let at = 0; at < bytes.length; at += 8) out.push({ code: bytes.readUInt16LE(at), jt: bytes[at + 2]!, jf: bytes[at + 3]!, k: bytes.readUInt32LE(at + 4) });
+  for (let at = 0; at < bytes.length; at += 8)
+    out.push({ code: bytes.readUInt16LE(at), jt: bytes[at + 2]!, jf: bytes[at + 3]!, k: bytes.readUInt32LE(at + 4) });
   return out;
 }
 

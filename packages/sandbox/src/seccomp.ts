@@ -102,7 +102,8 @@ export interface SeccompFilterOptions {
  */
 export function compileSeccompFilter(options: SeccompFilterOptions = {}): Buffer {
   const errno = options.errno ?? EPERM;
-  if (!Number.isInteger(errno) || errno < 1 || errno > 4095) throw new InvalidArgumentError(`errno must be an integer from 1 to 4095, got ${JSON.stringify(errno)}`);
+  if (!Number.isInteger(errno) || errno < 1 || errno > 4095)
+    throw new InvalidArgumentError(`errno must be an integer from 1 to 4095, got ${JSON.stringify(errno)}`);
   const program: Instruction[] = [
     { op: 'load', offset: DATA_ARCH },
     { op: 'jeq', k: AUDIT_ARCH_X86_64, yes: 'x86_64', no: 'not-x86_64' },

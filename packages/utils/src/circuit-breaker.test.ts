@@ -3,7 +3,10 @@ import { rejected } from '@buckley/testing';
 import { ManualClock } from './index.js';
 import { describe, expect, it } from 'vitest';
 
-const fail = (message = 'down') => () => Promise.reject(new Error(message));
+const fail =
+  (message = 'down') =>
+  () =>
+    Promise.reject(new Error(message));
 const ok = () => Promise.resolve('ok');
 
 function setup(options: ConstructorParameters<typeof CircuitBreaker>[0] = {}) {
@@ -114,7 +117,11 @@ describe('CircuitBreaker', () => {
   });
 
   it('a throwing state-change callback does not break it', async () => {
-    const { breaker } = setup({ onStateChange: () => { throw new Error('observer'); } });
+    const { breaker } = setup({
+      onStateChange: () => {
+        throw new Error('observer');
+      },
+    });
     for (let i = 0; i < 3; i++) await rejected(breaker.execute(fail()));
     expect(breaker.state).toBe('open');
   });

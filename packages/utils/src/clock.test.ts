@@ -1,15 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AbortedError,
-  InvalidArgumentError,
-  ManualClock,
-  TimeoutError,
-  anySignal,
-  sleep,
-  systemClock,
-  throwIfAborted,
-  withDeadline,
-} from './index.js';
+import { AbortedError, InvalidArgumentError, ManualClock, TimeoutError, anySignal, sleep, systemClock, throwIfAborted, withDeadline } from './index.js';
 
 describe('ManualClock', () => {
   it('fires timers in due order, ties in the order set, only when time reaches them', async () => {
@@ -115,9 +105,12 @@ describe('withDeadline', () => {
 
   it('passes through a task that throws synchronously', async () => {
     await expect(
-      withDeadline(() => {
-        throw new Error('bad');
-      }, { timeoutMs: 10 }),
+      withDeadline(
+        () => {
+          throw new Error('bad');
+        },
+        { timeoutMs: 10 },
+      ),
     ).rejects.toThrow('bad');
   });
 });

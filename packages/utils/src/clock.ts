@@ -76,9 +76,7 @@ export class ManualClock implements Clock {
     for (;;) {
       await flushMicrotasks();
       this.#timers = this.#timers.filter((t) => !t.cancelled);
-      const next = this.#timers
-        .filter((t) => t.due <= target)
-        .toSorted((a, b) => a.due - b.due || a.seq - b.seq)[0];
+      const next = this.#timers.filter((t) => t.due <= target).toSorted((a, b) => a.due - b.due || a.seq - b.seq)[0];
       if (next === undefined) break;
       this.#timers.splice(this.#timers.indexOf(next), 1);
       this.#now = Math.max(this.#now, next.due);

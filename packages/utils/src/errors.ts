@@ -36,10 +36,7 @@ export function isBuckleyError(value: unknown, code?: string): value is BuckleyE
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as { code?: unknown; retryable?: unknown };
   return (
-    value instanceof Error &&
-    typeof candidate.code === 'string' &&
-    typeof candidate.retryable === 'boolean' &&
-    (code === undefined || candidate.code === code)
+    value instanceof Error && typeof candidate.code === 'string' && typeof candidate.retryable === 'boolean' && (code === undefined || candidate.code === code)
   );
 }
 

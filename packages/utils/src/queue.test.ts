@@ -114,7 +114,9 @@ describe('BoundedQueue', () => {
   });
 
   it('refuses an overflow policy it does not know, at construction and per push, and enqueues nothing', async () => {
-    expect(() => new BoundedQueue<number>({ capacity: 1, overflow: 'drop-oldest' as never })).toThrow(/overflow must be one of wait, drop_newest, drop_oldest, got "drop-oldest"/);
+    expect(() => new BoundedQueue<number>({ capacity: 1, overflow: 'drop-oldest' as never })).toThrow(
+      /overflow must be one of wait, drop_newest, drop_oldest, got "drop-oldest"/,
+    );
     const q = new BoundedQueue<number>({ capacity: 1 });
     await q.push(1);
     await expect(q.push(2, { overflow: 'newest' as never })).rejects.toThrow(InvalidArgumentError);
@@ -122,4 +124,3 @@ describe('BoundedQueue', () => {
     expect(q.dropped).toBe(0);
   });
 });
-
