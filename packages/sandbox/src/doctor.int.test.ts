@@ -7,7 +7,7 @@ describe('doctor', () => {
     expect(report.checks.map((c) => c.name)).toEqual(['bwrap', 'user_namespaces', 'cgroups', 'unprivileged_uid', 'limits', 'seccomp', 'isolated-vm']);
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.limitMechanism).toBe('cgroup-v1');
+    expect(report.limitMechanism).toBe('cgroup_v1');
     expect(report.checks.find((c) => c.name === 'limits')?.detail).toMatch(/cut at 8.*cut at 1 MiB/);
     // Root here: commands run as the sandbox uid, which the host saw.
     expect(report.uidStrategy).toEqual({ kind: 'sandbox_uid', uid: 2_000_000_000, gid: 2_000_000_000, source: 'default' });

@@ -22,7 +22,7 @@ export interface DoctorCheck {
 }
 
 /** How process and memory limits are enforced on this host. */
-export type LimitMechanism = 'cgroup-v1' | 'cgroup-v2' | 'rlimit';
+export type LimitMechanism = 'cgroup_v1' | 'cgroup_v2' | 'rlimit';
 
 /** Result of {@link doctor}. */
 export interface DoctorReport {
@@ -86,7 +86,7 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorReport>
 
   const cgroups = detectCgroups();
   const root = process.getuid?.() === 0;
-  const limitMechanism: LimitMechanism = cgroups.ok ? (cgroups.support.version === 1 ? 'cgroup-v1' : 'cgroup-v2') : 'rlimit';
+  const limitMechanism: LimitMechanism = cgroups.ok ? (cgroups.support.version === 1 ? 'cgroup_v1' : 'cgroup_v2') : 'rlimit';
   checks.push(
     cgroups.ok
       ? {
@@ -177,7 +177,7 @@ async function checkSandboxUid(bwrap: string, identity: SandboxIdentity, runAs: 
       optional: false,
     };
   } catch (error) {
-    return { name: 'unprivileged_uid', ok: false, detail: `the uid probe failed: ${(error as Error).message}`, fix, optional: false };
+    return probeFailed('unprivileged_uid', 'uid', error, fix);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -201,13 +201,7 @@ async function checkLimits(bwrap: string, mechanism: LimitMechanism): Promise<Do
       ? { name: 'limits', ok: true, detail, optional: false }
       : { name: 'limits', ok: false, detail, fix: 'run as a non-root user or give Buckley a writable cgroup (pids, memory)', optional: false };
   } catch (error) {
-    return {
-      name: 'limits',
-      ok: false,
-      detail: `the limit probe failed: ${(error as Error).message}`,
-      fix: 'see the cgroups and user-namespaces checks',
-      optional: false,
-    };
+    return probeFailed('limits', 'limit', error, 'see the cgroups and user-namespaces checks');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -242,13 +236,7 @@ async function checkSeccomp(bwrap: string, mechanism: LimitMechanism): Promise<D
           optional: false,
         };
   } catch (error) {
-    return {
-      name: 'seccomp',
-      ok: false,
-      detail: `the seccomp probe failed: ${(error as Error).message}`,
-      fix: 'see the user-namespaces check',
-      optional: false,
-    };
+    return probeFailed('seccomp', 'seccomp', error, 'see the user-namespaces check');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -273,4 +261,9 @@ async function checkIsolatedVm(): Promise<DoctorCheck> {
   } finally {
     await runner.close();
   }
+}
+
+/** A failed check whose probe itself threw. */
+function probeFailed(name: DoctorCheck['name'], probe: string, error: unknown, fix: string): DoctorCheck {
+  return { name, ok: false, detail: `the ${probe} probe failed: ${(error as Error).message}`, fix, optional: false };
 }
