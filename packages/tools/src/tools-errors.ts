@@ -1,0 +1,60 @@
+import { BuckleyError, type BuckleyErrorOptions, isBuckleyError } from '@buckley/utils';
+
+/** Stable codes of the errors this package throws (infrastructure and programming faults, never a tool's own failure). */
+export const ToolsErrorCode = {
+  NameConflict: 'TOOL_NAME_CONFLICT',
+  InvalidDefinition: 'INVALID_TOOL_DEFINITION',
+} as const;
+
+/** One of {@link ToolsErrorCode}'s values. */
+export type ToolsErrorCode = (typeof ToolsErrorCode)[keyof typeof ToolsErrorCode];
+
+/** The base of every error this package throws. */
+export class ToolsError extends BuckleyError {
+  declare readonly code: ToolsErrorCode;
+}
+
+/** A tool was registered under a name that is already taken (a built-in's name can never be shadowed). */
+export class ToolNameConflictError extends ToolsError {
+  /** The name that was already registered. */
+  readonly toolName: string;
+  /** Whether the name belongs to a built-in tool. */
+  readonly builtin: boolean;
+
+  constructor(toolName: string, builtin: boolean, options?: BuckleyErrorOptions) {
+    super(
+      ToolsErrorCode.NameConflict,
+      `tool name ${JSON.stringify(toolName)} is already registered${builtin ? ' by a built-in tool, which cannot be shadowed' : ''}, expected a unique name`,
+      options,
+    );
+    this.toolName = toolName;
+    this.builtin = builtin;
+  }
+}
+
+/** A tool definition had a missing or malformed field (a name the model APIs refuse, an input schema that is not an object). */
+export class InvalidToolDefinitionError extends ToolsError {
+  /** The field of the definition, e.g. `name`. */
+  readonly field: string;
+  readonly value: unknown;
+
+  constructor(field: string, value: unknown, expected: string, options?: BuckleyErrorOptions) {
+    super(ToolsErrorCode.InvalidDefinition, `tool ${field} ${describe(value)} is invalid, expected ${expected}`, options);
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** True when `value` is an error of this package, optionally with the given `code`. */
+export function isToolsError(value: unknown, code?: ToolsErrorCode): value is ToolsError {
+  return isBuckleyError(value, code) && Object.values(ToolsErrorCode).includes(value.code as ToolsErrorCode);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'function') return '[function]';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
