@@ -257,6 +257,8 @@ export function createRecorder(options: RecorderOptions): Recorder {
       throw new InvalidObservabilityOptionError('timeoutMs', spec.timeoutMs, 'a finite number of milliseconds >= 0');
     }
     const operationId = spec.operationId ?? uuidv7();
+    // The name is a label, the span name and a payload field: redacted once for all of them.
+    const name = redactor(spec.name);
     const base: Attribution = { ...context.current(), ...validateAttribution(spec.attribution ?? {}) };
 
     let span: Span | undefined;
@@ -270,13 +272,13 @@ export function createRecorder(options: RecorderOptions): Recorder {
       const attributes: Record<string, string | number> = {
         [GenAiAttribute.operationName]: operation,
         [BuckleyAttribute.operationId]: operationId,
-        [BuckleyAttribute.operationName]: spec.name,
+        [BuckleyAttribute.operationName]: name,
       };
       if (spec.family === 'tool.run') {
-        attributes[GenAiAttribute.toolName] = spec.name;
+        attributes[GenAiAttribute.toolName] = name;
         attributes[GenAiAttribute.toolCallId] = operationId;
       } else if (spec.family === 'agent.turn') {
-        attributes[GenAiAttribute.agentName] = spec.name;
+        attributes[GenAiAttribute.agentName] = name;
         if (base.agentId !== undefined) attributes[GenAiAttribute.agentId] = base.agentId;
       }
       if (spec.modelId !== undefined) attributes[GenAiAttribute.requestModel] = spec.modelId;
@@ -286,14 +288,14 @@ export function createRecorder(options: RecorderOptions): Recorder {
       if (base.experimentId !== undefined) attributes[BuckleyAttribute.experimentId] = base.experimentId;
       if (base.attempt !== undefined) attributes[BuckleyAttribute.attempt] = base.attempt;
       if (base.correlationId !== undefined) attributes[BuckleyAttribute.correlationId] = base.correlationId;
-      span = tracer.startSpan(`${operation} ${spec.name}`, { kind: SpanKind.INTERNAL, attributes }, parent);
+      span = tracer.startSpan(`${operation} ${name}`, { kind: SpanKind.INTERNAL, attributes }, parent);
       const sc = span.spanContext();
       if (isSpanContextValid(sc)) attribution = { ...base, traceId: sc.traceId, spanId: sc.spanId };
     }
 
     const metadata: EventMetadata = {
       ...attribution,
-      ...(spec.family === 'tool.run' ? { toolName: spec.name } : {}),
+      ...(spec.family === 'tool.run' ? { toolName: name } : {}),
       ...(spec.modelId !== undefined ? { modelId: spec.modelId } : {}),
     };
     if (nodeId !== undefined && metadata.nodeId === undefined) (metadata as Record<string, unknown>).nodeId = nodeId;
@@ -307,7 +309,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
     });
     const started = performance.now();
     try {
-      await write(streamId, event('started', { operationId, name: spec.name, input: toJsonValue(redactor(spec.input ?? null)) }));
+      await write(streamId, event('started', { operationId, name, input: toJsonValue(redactor(spec.input ?? null)) }));
     } catch (error) {
       span?.setStatus({ code: SpanStatusCode.ERROR, message: redactor(messageOf(error)) });
       span?.end();
@@ -358,7 +360,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
       callerSignal?.removeEventListener('abort', onAbort);
     }
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    const common = { operationId, name: spec.name, durationMs };
+    const common = { operationId, name, durationMs };
     const message = outcome === 'success' ? '' : redactor(messageOf(thrown));
     switch (outcome) {
       case 'success':
