@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
-import type { Finding } from '@buckley/security';
+import { type Finding, redact } from '@buckley/security';
 import { InvalidArgumentError } from '@buckley/utils';
 import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups, sweepStaleCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
@@ -443,8 +443,11 @@ export class BubblewrapSandbox implements Sandbox {
   }
 
   #emit(event: SandboxEvent): void {
+    if (this.#options.onEvent === undefined) return;
     try {
-      this.#options.onEvent?.(event);
+      // Events go to the event log: the command line, paths and findings are redacted first
+      // (a token in a header, a password in an assignment), like the result's findings.
+      this.#options.onEvent({ ...event, data: redact(event.data) } as SandboxEvent);
     } catch {
       // An event sink failure must not change the outcome of a run.
     }

@@ -23,8 +23,12 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 
-/** Names whose creation, change or removal a run may never leave behind, at any depth. */
-export const NEVER_COPIED: readonly string[] = ['.git', '.buckley'];
+/**
+ * Names whose creation, change or removal a run may never leave behind, at any depth: Buckley's
+ * own directory and the metadata of every version control system whose configuration can make
+ * a host tool run a program (`.hg/hgrc` extensions and hooks, `.jj` repo config, `.svn`).
+ */
+const NEVER_COPIED: readonly string[] = ['.git', '.buckley', '.hg', '.jj', '.svn'];
 
 /**
  * Why a change the run made was not applied to the workspace:
