@@ -169,12 +169,19 @@ function setGlobals(context, globals) {
   }
 }
 
+// A guest's thrown message and name come back as text: capped like every other guest value
+// (a 16 Mi-character message would otherwise pass maxTransferBytes).
+const MAX_ERROR_CHARS = 4096;
+function clip(text) {
+  return text.length <= MAX_ERROR_CHARS ? text : text.slice(0, MAX_ERROR_CHARS) + '... (' + (text.length - MAX_ERROR_CHARS) + ' more characters)';
+}
+
 function classify(error, entry) {
-  const message = error && error.message ? String(error.message) : String(error);
+  const message = clip(error && error.message ? String(error.message) : String(error));
   if (entry && entry.timedOut) return { kind: 'timeout', message: 'script execution timed out' };
   if (/timed out/i.test(message)) return { kind: 'timeout', message };
   if (/memory limit/i.test(message) || (entry && entry.isolate.isDisposed && !entry.disposedByUs)) return { kind: 'memory', message };
-  return { kind: 'error', name: error && error.name ? String(error.name) : 'Error', message };
+  return { kind: 'error', name: error && error.name ? clip(String(error.name)) : 'Error', message };
 }
 
 function takeLogs(entry) {
