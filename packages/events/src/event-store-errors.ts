@@ -80,13 +80,7 @@ export class InvalidEventError extends EventStoreError {
   /** What was wrong, e.g. `data.items[2] is a function`. */
   readonly problem: string;
 
-  constructor(
-    streamId: string,
-    eventIndex: number,
-    eventId: string | undefined,
-    problem: string,
-    options?: BuckleyErrorOptions,
-  ) {
+  constructor(streamId: string, eventIndex: number, eventId: string | undefined, problem: string, options?: BuckleyErrorOptions) {
     const which = eventId === undefined ? `event ${eventIndex}` : `event ${eventIndex} (id ${JSON.stringify(eventId)})`;
     super(EventStoreErrorCode.InvalidEvent, `${which} of stream ${JSON.stringify(streamId)}: ${problem}`, options);
     this.streamId = streamId;

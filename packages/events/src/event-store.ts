@@ -52,15 +52,7 @@ export interface EventMetadata {
 }
 
 /** The attribution keys an {@link EventFilter} can select on (and adapters index). */
-export const ATTRIBUTION_KEYS = [
-  'sessionId',
-  'planId',
-  'taskId',
-  'experimentId',
-  'modelId',
-  'toolName',
-  'agentId',
-] as const;
+export const ATTRIBUTION_KEYS = ['sessionId', 'planId', 'taskId', 'experimentId', 'modelId', 'toolName', 'agentId'] as const;
 
 /** One of {@link ATTRIBUTION_KEYS}. */
 export type AttributionKey = (typeof ATTRIBUTION_KEYS)[number];

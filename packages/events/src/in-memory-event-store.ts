@@ -194,8 +194,7 @@ class MemoryEventStore implements InMemoryEventStore {
       source = {
         notifier: this.#notifier,
         cursorOf: (event: StoredEvent) => String(event.version),
-        fetch: async (after: string | undefined, limit: number) =>
-          (this.#streams.get(streamId) ?? []).slice(Number(after ?? 0), Number(after ?? 0) + limit),
+        fetch: async (after: string | undefined, limit: number) => (this.#streams.get(streamId) ?? []).slice(Number(after ?? 0), Number(after ?? 0) + limit),
       };
     } else {
       const filter = normalizeFilter(options.filter);

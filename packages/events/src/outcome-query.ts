@@ -181,11 +181,7 @@ export function aggregateOutcomes(events: Iterable<StoredEvent>, options: Outcom
 }
 
 /** Orders result rows by their group values: ascending by code unit, `null` last. */
-export function compareGroups(
-  a: OutcomeStats['group'],
-  b: OutcomeStats['group'],
-  groupBy: readonly OutcomeGroupKey[],
-): number {
+export function compareGroups(a: OutcomeStats['group'], b: OutcomeStats['group'], groupBy: readonly OutcomeGroupKey[]): number {
   for (const key of groupBy) {
     const x = a[key] ?? null;
     const y = b[key] ?? null;

@@ -24,9 +24,15 @@ describe('jsonProblem', () => {
     // oxlint-disable-next-line no-sparse-arrays
     expect(jsonProblem({ holes: [1, , 3] }, 'data')).toBe('data.holes[1] is an empty array slot');
     expect(jsonProblem({ [Symbol('k')]: 1 }, 'data')).toBe('data has symbol keys');
-    expect(jsonProblem(new (class Point {
-      readonly x = 1;
-    })(), 'data', true)).toBe('data must be a plain JSON object, got an instance of Point');
+    expect(
+      jsonProblem(
+        new (class Point {
+          readonly x = 1;
+        })(),
+        'data',
+        true,
+      ),
+    ).toBe('data must be a plain JSON object, got an instance of Point');
   });
 
   it('allows the same object twice when it is not a cycle', () => {

@@ -82,11 +82,7 @@ function resolveExpectedVersion(expected: unknown): ExpectedVersion {
 
 /** Throws {@link WrongExpectedVersionError} unless a stream at `actual` satisfies `expected`. */
 export function checkExpectedVersion(streamId: string, expected: ExpectedVersion, actual: number): void {
-  const ok =
-    expected === 'any' ||
-    (expected === 'no_stream' && actual === 0) ||
-    (expected === 'exists' && actual > 0) ||
-    expected === actual;
+  const ok = expected === 'any' || (expected === 'no_stream' && actual === 0) || (expected === 'exists' && actual > 0) || expected === actual;
   if (!ok) throw new WrongExpectedVersionError(streamId, expected, actual);
 }
 
@@ -200,10 +196,7 @@ function metadataProblem(metadata: Record<string, unknown>): string | undefined 
   if (metadata.attempt !== undefined && !(Number.isSafeInteger(metadata.attempt) && (metadata.attempt as number) >= 1)) {
     return `metadata.attempt ${describe(metadata.attempt)} is invalid, expected an integer >= 1`;
   }
-  if (
-    metadata.durationMs !== undefined &&
-    !(typeof metadata.durationMs === 'number' && Number.isFinite(metadata.durationMs) && metadata.durationMs >= 0)
-  ) {
+  if (metadata.durationMs !== undefined && !(typeof metadata.durationMs === 'number' && Number.isFinite(metadata.durationMs) && metadata.durationMs >= 0)) {
     return `metadata.durationMs ${describe(metadata.durationMs)} is invalid, expected a finite number >= 0`;
   }
   if (metadata.outcome !== undefined && !OUTCOMES.includes(metadata.outcome as Outcome)) {
@@ -448,7 +441,8 @@ export function normalizeFilter(filter: EventFilter | undefined): NormalizedFilt
   }
   if (!isPlainObject(filter)) throw new InvalidEventStoreOptionError('filter', filter, 'an object');
   for (const key of Object.keys(filter)) {
-    if (!FILTER_KEYS.has(key)) throw new InvalidEventStoreOptionError(`filter.${key}`, (filter as Record<string, unknown>)[key], `one of ${[...FILTER_KEYS].join(', ')}`);
+    if (!FILTER_KEYS.has(key))
+      throw new InvalidEventStoreOptionError(`filter.${key}`, (filter as Record<string, unknown>)[key], `one of ${[...FILTER_KEYS].join(', ')}`);
   }
   const types = filterStrings('types', filter.types, (s) => TYPE.test(s));
   const typePrefixes = filterStrings('typePrefix', filter.typePrefix);
@@ -539,4 +533,3 @@ export function resolveSubscribeFrom(from: SubscribeFrom | undefined, stream: bo
     stream ? '"start", "end" or { version } (inclusive) for a stream subscription' : '"start", "end" or { after: position } for a log subscription',
   );
 }
-
