@@ -134,7 +134,7 @@ describe('task coordinator faults (real processes)', () => {
           [partition],
         )
       ).rows.map((r) => r.task_id);
-    for (const until = Date.now() + 20_000; (await held()).length < 6 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    for (const until = Date.now() + 20_000; (await held()).length < 6 && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
     const claimed = await held();
     expect(claimed).toHaveLength(6);
     // Only 2 handlers run, so at least 4 of the 6 leases are prefetched and not started. Past
@@ -160,18 +160,20 @@ describe('task coordinator faults (real processes)', () => {
     });
     const count = async () =>
       Number(
-        (
-          await pgt.pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${pgt.schema}".tasks WHERE partition = $1 AND status = 'completed'`, [partition])
-        ).rows[0]!.n,
+        (await pgt.pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${pgt.schema}".tasks WHERE partition = $1 AND status = 'completed'`, [partition]))
+          .rows[0]!.n,
       );
-    for (const until = Date.now() + 30_000; (await count()) < ids.length && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    for (const until = Date.now() + 30_000; (await count()) < ids.length && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
     await rescuer.stop();
     expect(await count()).toBe(ids.length);
     expect(ran.toSorted()).toEqual(ids.filter((id) => id !== probe!.taskId).toSorted());
     const histories = new Map<string, string[]>();
     for (const id of ids) {
       const events = await c.store.read(taskStreamId(id));
-      histories.set(id, events.map((e) => `${e.type.replace('coordinator.task.', '')}:${String(e.data.workerId ?? '')}${e.data.reason ? `:${String(e.data.reason)}` : ''}`));
+      histories.set(
+        id,
+        events.map((e) => `${e.type.replace('coordinator.task.', '')}:${String(e.data.workerId ?? '')}${e.data.reason ? `:${String(e.data.reason)}` : ''}`),
+      );
     }
     for (const id of ids) {
       const completed = histories.get(id)!.filter((h) => h.startsWith('completed:'));
@@ -195,9 +197,8 @@ describe('task coordinator faults (real processes)', () => {
     }
     const count = async (type: string) =>
       Number(
-        (
-          await pgt.pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${pgt.schema}".events WHERE partition = $1 AND type = $2`, [partition, type])
-        ).rows[0]!.n,
+        (await pgt.pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${pgt.schema}".events WHERE partition = $1 AND type = $2`, [partition, type])).rows[0]!
+          .n,
       );
     const deadline = Date.now() + 120_000;
     while ((await count('coordinator.task.completed')) < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
@@ -227,7 +228,10 @@ describe('outbox relay crash (real processes)', () => {
     await createPostgresCheckpointStore({ pool, schema: pgt.schema, partition });
     const total = 2_000;
     for (let i = 0; i < total; i += 100) {
-      await store.append(`session:${i % 3}`, Array.from({ length: 100 }, (_, j) => ({ type: 'test.happened', data: { n: i + j } })));
+      await store.append(
+        `session:${i % 3}`,
+        Array.from({ length: 100 }, (_, j) => ({ type: 'test.happened', data: { n: i + j } })),
+      );
     }
     const nc = await connect({ servers: natsUrl });
     try {
@@ -261,7 +265,7 @@ describe('outbox relay crash (real processes)', () => {
       sub.unsubscribe();
       let log = await store.readAll({ limit: total + 10 });
       // A gap-safe global read may lag behind transactions still open elsewhere on the server.
-      for (const until = Date.now() + 10_000; log.length < total + 1 && Date.now() < until; ) {
+      for (const until = Date.now() + 10_000; log.length < total + 1 && Date.now() < until;) {
         await new Promise((r) => setTimeout(r, 20));
         log = await store.readAll({ limit: total + 10 });
       }

@@ -1,12 +1,6 @@
 import { type EventStore, type StoredEvent } from '@buckley/events';
 import { type BusMessage, createInMemoryBus, type InMemoryBus } from '@buckley/bus';
-import {
-  type CheckpointStore,
-  EventHeader,
-  createBusEventPublisher,
-  createEventDeduper,
-  createOutboxRelay,
-} from '@buckley/coordination';
+import { type CheckpointStore, EventHeader, createBusEventPublisher, createEventDeduper, createOutboxRelay } from '@buckley/coordination';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresCheckpointStore, createPostgresEventStore } from './index.js';

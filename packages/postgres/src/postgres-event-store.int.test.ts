@@ -75,7 +75,7 @@ describe('Postgres event store: gap safety', () => {
       const heldId = uuidv7();
       const { rows } = await held.query<{ position: string }>(
         `SELECT "position" FROM "${pgt.schema}".append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)`,
-        [partition, ["gap:held"], [-1], [1], [1], [heldId], ["test.held"], "[{}]", "[{}]", [new Date().toISOString()]],
+        [partition, ['gap:held'], [-1], [1], [1], [heldId], ['test.held'], '[{}]', '[{}]', [new Date().toISOString()]],
       );
       const heldPosition = BigInt(rows[0]!.position);
 
@@ -196,7 +196,13 @@ describe('Postgres event store: faults', () => {
          VALUES ('fault-append', 'b:stream', 2, gen_random_uuid(), 'test.blocker', '{}', now())`,
       );
       const appending = store.appendToStreams([
-        { streamId: 'a:stream', events: [{ type: 'test.a', data: {} }, { type: 'test.a', data: {} }] },
+        {
+          streamId: 'a:stream',
+          events: [
+            { type: 'test.a', data: {} },
+            { type: 'test.a', data: {} },
+          ],
+        },
         { streamId: 'b:stream', events: [{ type: 'test.b', data: {} }] },
       ]);
       const outcome = appending.then(
@@ -290,7 +296,12 @@ describe('Postgres event store: migrations', () => {
       for (const r of results) expect({ code: r.code, stderr: r.code === 0 ? '' : r.err }).toEqual({ code: 0, stderr: '' });
       const applied = results.flatMap((r) => JSON.parse(r.out) as string[]);
       // Each migration ran exactly once, in one process or the other.
-      expect(applied.toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append', '2026-12-02-003-append-after-write', '2026-12-02-004-outcomes']);
+      expect(applied.toSorted()).toEqual([
+        '2026-11-24-001-event-store',
+        '2026-11-24-002-lean-append',
+        '2026-12-02-003-append-after-write',
+        '2026-12-02-004-outcomes',
+      ]);
       await using store = await createPostgresEventStore({ pool: pgt.pool, schema, migrate: false });
       expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);
     } finally {
@@ -306,7 +317,12 @@ describe('Postgres event store: migrations', () => {
       const results = await Promise.all(dbs.map((db) => migrateEventStore(db, { schema })));
       const applied = results.flatMap((r) => r.results ?? []).filter((r) => r.status === 'Success');
       // Each migration ran exactly once, in one of the two pools.
-      expect(applied.map((r) => r.migrationName).toSorted()).toEqual(['2026-11-24-001-event-store', '2026-11-24-002-lean-append', '2026-12-02-003-append-after-write', '2026-12-02-004-outcomes']);
+      expect(applied.map((r) => r.migrationName).toSorted()).toEqual([
+        '2026-11-24-001-event-store',
+        '2026-11-24-002-lean-append',
+        '2026-12-02-003-append-after-write',
+        '2026-12-02-004-outcomes',
+      ]);
       expect((await migrateEventStore(dbs[0]!, { schema })).results).toEqual([]);
       await using store = await createPostgresEventStore({ pool: pools[0], schema });
       expect((await store.append('m', [{ type: 'test.ok', data: {} }]))[0]!.version).toBe(1);

@@ -277,12 +277,7 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
     const { fromVersion, limit, direction } = resolveReadOptions(options);
     throwIfAborted(options.signal);
     const forward = direction === 'forward';
-    const bound =
-      fromVersion === undefined
-        ? sql``
-        : forward
-          ? sql`AND version >= ${fromVersion}`
-          : sql`AND version <= ${fromVersion}`;
+    const bound = fromVersion === undefined ? sql`` : forward ? sql`AND version >= ${fromVersion}` : sql`AND version <= ${fromVersion}`;
     const query = sql<EventRow>`
       SELECT position, stream_id, version, event_id, type, data, metadata,
              ${isoText('occurred_at')} AS occurred_at, ${isoText('recorded_at')} AS recorded_at
@@ -346,14 +341,17 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
     }
     if (filter.types) conditions.push(sql`e.type = ANY (${filter.types}::text[])`);
     if (filter.typePrefixes) {
-      conditions.push(sql`(${sql.join(filter.typePrefixes.map((p) => sql`e.type LIKE ${escapeLike(p) + '%'}`), sql` OR `)})`);
+      conditions.push(
+        sql`(${sql.join(
+          filter.typePrefixes.map((p) => sql`e.type LIKE ${escapeLike(p) + '%'}`),
+          sql` OR `,
+        )})`,
+      );
     }
     for (const [key, value] of filter.attribution) conditions.push(sql`(e.metadata->>${sql.lit(key)}) = ${value}`);
     if (filter.outcomes) {
       conditions.push(
-        filter.outcomes.length === 1
-          ? sql`(e.metadata->>'outcome') = ${filter.outcomes[0]}`
-          : sql`(e.metadata->>'outcome') = ANY (${filter.outcomes}::text[])`,
+        filter.outcomes.length === 1 ? sql`(e.metadata->>'outcome') = ${filter.outcomes[0]}` : sql`(e.metadata->>'outcome') = ANY (${filter.outcomes}::text[])`,
       );
     }
     if (filter.occurredFrom) conditions.push(sql`e.occurred_at >= ${filter.occurredFrom}::timestamptz`);
@@ -402,7 +400,12 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
     const conditions = [sql`o.partition = ${this.#options.partition}`];
     if (filter.types) conditions.push(sql`o.type = ANY (${filter.types}::text[])`);
     if (filter.typePrefixes) {
-      conditions.push(sql`(${sql.join(filter.typePrefixes.map((p) => sql`o.type LIKE ${escapeLike(p) + '%'}`), sql` OR `)})`);
+      conditions.push(
+        sql`(${sql.join(
+          filter.typePrefixes.map((p) => sql`o.type LIKE ${escapeLike(p) + '%'}`),
+          sql` OR `,
+        )})`,
+      );
     }
     for (const [key, value] of filter.attribution) conditions.push(sql`${sql.ref(`o.${OUTCOME_COLUMNS[key]}`)} = ${value}`);
     if (filter.outcomes) conditions.push(sql`o.outcome = ANY (${filter.outcomes}::text[])`);
@@ -422,7 +425,14 @@ export class SqlEventStore implements EventStore, OutcomeQueries {
              round(coalesce(sum(o.cost_usd), 0), 9)::float8 AS cost_usd
         FROM ${this.#t('outcomes')} o
        WHERE ${sql.join(conditions, sql` AND `)}
-       ${groups.length === 0 ? sql`` : sql`GROUP BY ${sql.join(groups, sql`, `)} ORDER BY ${sql.join(groups.map((g) => sql`${g} NULLS LAST`), sql`, `)}`}`;
+       ${
+         groups.length === 0
+           ? sql``
+           : sql`GROUP BY ${sql.join(groups, sql`, `)} ORDER BY ${sql.join(
+               groups.map((g) => sql`${g} NULLS LAST`),
+               sql`, `,
+             )}`
+       }`;
   }
 
   async subscribe(options: SubscribeOptions = {}): Promise<Subscription> {

@@ -182,21 +182,24 @@ async function listenWithPool(
   const schedule = (): void => {
     if (stopped || timer) return;
     failures++;
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (stopped) return;
-      connect().then(
-        () => {
-          if (stopped) return stop();
-          onNotify();
-          return undefined;
-        },
-        (error: unknown) => {
-          onError(error);
-          schedule();
-        },
-      );
-    }, Math.min(25 * 2 ** failures, 2000));
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        if (stopped) return;
+        connect().then(
+          () => {
+            if (stopped) return stop();
+            onNotify();
+            return undefined;
+          },
+          (error: unknown) => {
+            onError(error);
+            schedule();
+          },
+        );
+      },
+      Math.min(25 * 2 ** failures, 2000),
+    );
   };
 
   const stop = async (): Promise<void> => {

@@ -197,9 +197,7 @@ function migrations(schema: string): Record<string, Migration> {
           CREATE INDEX ${sql.id('events_outcome')} ON ${s('events')}
             (partition, (metadata->>'outcome'), transaction_id, position)
             WHERE (metadata->>'outcome') <> 'success'`.execute(db);
-        await sql`DROP FUNCTION ${s('append_events')}(text, text[], bigint[], int[], int[], uuid[], text[], jsonb, jsonb, timestamptz[], text)`.execute(
-          db,
-        );
+        await sql`DROP FUNCTION ${s('append_events')}(text, text[], bigint[], int[], int[], uuid[], text[], jsonb, jsonb, timestamptz[], text)`.execute(db);
         // As in 001, except: one stream (the usual call) locks without a loop; stored ids are
         // looked up only when the caller asks (p_probe, its retry after a unique violation on
         // event_id) or when an expected version fails (the call may be a retry of one that
