@@ -74,7 +74,14 @@ describe('createLogger', () => {
     log.child({ sessionId: 'bound-s' }).info('bound wins', { spanId: 'c'.repeat(16) });
     current = undefined;
     log.info('no context');
-    const broken = createLogger({ file: join(dir, 'c2.jsonl'), console: 'off', context: () => { throw new Error('hook bug'); }, onError: (e) => errors.push(e) });
+    const broken = createLogger({
+      file: join(dir, 'c2.jsonl'),
+      console: 'off',
+      context: () => {
+        throw new Error('hook bug');
+      },
+      onError: (e) => errors.push(e),
+    });
     broken.info('still written');
     await log.close();
     await broken.close();
