@@ -1,11 +1,5 @@
 import { checkSkips } from './errors.js';
-import {
-  AgentAlreadyRegisteredError,
-  AgentExpiredError,
-  AgentNotFoundError,
-  type AgentRegistry,
-  InvalidAgentError,
-} from '@buckley/coordination';
+import { AgentAlreadyRegisteredError, AgentExpiredError, AgentNotFoundError, type AgentRegistry, InvalidAgentError } from '@buckley/coordination';
 import { type EventStore, createInMemoryEventStore } from '@buckley/events';
 import { ClosedError, ManualClock } from '@buckley/utils';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -55,8 +55,7 @@ export interface HeldTransaction extends AsyncDisposable {
 type Open = (options?: EventStoreOptions) => Promise<EventStore>;
 type Case = (open: Open, ctx: { timeoutMs: number; hold: (() => Promise<HeldTransaction>) | undefined }) => Promise<void>;
 
-const ev = (type: string, data: Record<string, unknown> = {}, extra: Partial<NewEvent> = {}): NewEvent =>
-  ({ type, data, ...extra }) as NewEvent;
+const ev = (type: string, data: Record<string, unknown> = {}, extra: Partial<NewEvent> = {}): NewEvent => ({ type, data, ...extra }) as NewEvent;
 
 const stream = (prefix = 'test') => `${prefix}:${uuidv7()}`;
 
@@ -149,7 +148,10 @@ const cases: Record<string, Case> = {
   'read is inclusive of fromVersion, honours limit and reads backward': async (open) => {
     await using store = await open();
     const s = stream();
-    await store.append(s, [1, 2, 3, 4, 5].map((n) => ev('test.n', { n })));
+    await store.append(
+      s,
+      [1, 2, 3, 4, 5].map((n) => ev('test.n', { n })),
+    );
     const versions = async (o: Parameters<EventStore['read']>[1]) => (await store.read(s, o)).map((e) => e.version);
     expect(await versions({ fromVersion: 3 })).toEqual([3, 4, 5]);
     expect(await versions({ fromVersion: 0 })).toEqual([1, 2, 3, 4, 5]);
@@ -246,9 +248,7 @@ const cases: Record<string, Case> = {
   'expectedVersion: exact, no_stream, exists and any': async (open) => {
     await using store = await open();
     const s = stream();
-    expect(await rejected(store.append(s, [ev('test.x')], { expectedVersion: 'exists' }))).toBeInstanceOf(
-      WrongExpectedVersionError,
-    );
+    expect(await rejected(store.append(s, [ev('test.x')], { expectedVersion: 'exists' }))).toBeInstanceOf(WrongExpectedVersionError);
     await store.append(s, [ev('test.x')], { expectedVersion: 0 });
     await store.append(s, [ev('test.x')], { expectedVersion: 1 });
     await store.append(s, [ev('test.x')], { expectedVersion: 'exists' });
@@ -276,11 +276,7 @@ const cases: Record<string, Case> = {
   'empty and malformed stream ids throw a typed error': async (open) => {
     await using store = await open();
     for (const bad of ['', ' ', 'a b', 'tab\there', 'line\nbreak', 'nul\u0000', 'x'.repeat(257), 42, undefined, null]) {
-      for (const call of [
-        () => store.append(bad as string, [ev('test.x')]),
-        () => store.read(bad as string),
-        () => store.streamVersion(bad as string),
-      ]) {
+      for (const call of [() => store.append(bad as string, [ev('test.x')]), () => store.read(bad as string), () => store.streamVersion(bad as string)]) {
         const error = await rejected(call());
         expect(error).toBeInstanceOf(InvalidStreamIdError);
         expect(error).toMatchObject({ code: EventStoreErrorCode.InvalidStreamId });
@@ -294,9 +290,7 @@ const cases: Record<string, Case> = {
     expect(await store.readAll()).toHaveLength(5);
   },
 
-  'events that are not plain JSON are rejected with the event and the problem; the batch writes nothing': async (
-    open,
-  ) => {
+  'events that are not plain JSON are rejected with the event and the problem; the batch writes nothing': async (open) => {
     await using store = await open();
     const s = stream();
     const other = stream();
@@ -480,8 +474,14 @@ const cases: Record<string, Case> = {
       { streamId: a, events: [ev('test.a2'), ev('test.a3')], expectedVersion: 1 },
       { streamId: b, events: [ev('test.b3'), ev('test.b2', {}, { id: stored[1] })], expectedVersion: 2 },
     ]);
-    expect(sa!.map((e) => [e.type, e.version])).toEqual([['test.a2', 2], ['test.a3', 3]]);
-    expect(sb!.map((e) => [e.type, e.version])).toEqual([['test.b3', 3], ['test.b2', 2]]);
+    expect(sa!.map((e) => [e.type, e.version])).toEqual([
+      ['test.a2', 2],
+      ['test.a3', 3],
+    ]);
+    expect(sb!.map((e) => [e.type, e.version])).toEqual([
+      ['test.b3', 3],
+      ['test.b2', 2],
+    ]);
     expect(plainPositions(sb!)[1]).toEqual(plainPositions(first!)[1]);
     expect((await store.read(b)).map((e) => e.type)).toEqual(['test.b1', 'test.b2', 'test.b3']);
     expect((await store.read(a)).map((e) => e.type)).toEqual(['test.a1', 'test.a2', 'test.a3']);
@@ -532,9 +532,7 @@ const cases: Record<string, Case> = {
     await using store = await open();
     const s = stream();
     await store.append(s, [ev('test.start')]);
-    const settled = await Promise.allSettled(
-      Array.from({ length: 10 }, (_, i) => store.append(s, [ev('test.n', { i })], { expectedVersion: 1 })),
-    );
+    const settled = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => store.append(s, [ev('test.n', { i })], { expectedVersion: 1 })));
     const won = settled.filter((r) => r.status === 'fulfilled');
     const lost = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(won).toHaveLength(1);
@@ -585,8 +583,13 @@ const cases: Record<string, Case> = {
     await using other = await open({ partition: `${store.partition}x` });
     // Enough events that the other partition's last position is past this one's, whether the
     // adapter numbers partitions from one sequence (Postgres) or separately (in-memory).
-    const foreign = await other.append(a, Array.from({ length: all.length + 1 }, () => ev('test.other')));
-    const beyond = foreign.find((e) => BigInt(eventPosition(e.position)) > BigInt(all.at(-1)!.position) && !all.some((x) => x.position === eventPosition(e.position)));
+    const foreign = await other.append(
+      a,
+      Array.from({ length: all.length + 1 }, () => ev('test.other')),
+    );
+    const beyond = foreign.find(
+      (e) => BigInt(eventPosition(e.position)) > BigInt(all.at(-1)!.position) && !all.some((x) => x.position === eventPosition(e.position)),
+    );
     expect(beyond).toBeDefined();
     expect(await rejected(store.readAll({ after: beyond!.position }))).toBeInstanceOf(InvalidEventStoreOptionError);
     expect(await rejected(store.subscribe({ from: { after: '999999999' } }))).toBeInstanceOf(InvalidEventStoreOptionError);
@@ -599,15 +602,25 @@ const cases: Record<string, Case> = {
     await store.append(s1, [
       ev('tool.run.started', {}, { metadata: { sessionId: 'S1', toolName: 'shell' }, occurredAt: t('2026-01-01T00:00:00.000Z') }),
       ev('tool.run.completed', {}, { metadata: { sessionId: 'S1', toolName: 'shell', outcome: 'success' }, occurredAt: t('2026-01-01T00:00:01.000Z') }),
-      ev('model.call.completed', {}, { metadata: { sessionId: 'S1', modelId: 'gpt', outcome: 'success', planId: 'P' }, occurredAt: t('2026-01-01T00:00:02.000Z') }),
+      ev(
+        'model.call.completed',
+        {},
+        { metadata: { sessionId: 'S1', modelId: 'gpt', outcome: 'success', planId: 'P' }, occurredAt: t('2026-01-01T00:00:02.000Z') },
+      ),
     ]);
     await store.append(s2, [
-      ev('tool.run.failed', {}, { metadata: { sessionId: 'S2', toolName: 'edit', outcome: 'failure', experimentId: 'E', agentId: 'A', taskId: 'T' }, occurredAt: t('2026-01-01T00:00:03.000Z') }),
+      ev(
+        'tool.run.failed',
+        {},
+        {
+          metadata: { sessionId: 'S2', toolName: 'edit', outcome: 'failure', experimentId: 'E', agentId: 'A', taskId: 'T' },
+          occurredAt: t('2026-01-01T00:00:03.000Z'),
+        },
+      ),
       ev('tool.runner.note', {}, { metadata: { sessionId: 'S2' }, occurredAt: t('2026-01-01T00:00:04.000Z') }),
     ]);
     await logHolds(store, 5);
-    const types = async (filter: EventFilter) =>
-      (await store.readAll({ filter })).map((e) => e.type);
+    const types = async (filter: EventFilter) => (await store.readAll({ filter })).map((e) => e.type);
     expect(await types({ typePrefix: 'tool.run.' })).toEqual(['tool.run.started', 'tool.run.completed', 'tool.run.failed']);
     expect(await types({ typePrefix: ['model.', 'tool.runner.'] })).toEqual(['model.call.completed', 'tool.runner.note']);
     expect(await types({ types: ['tool.run.failed', 'model.call.completed'] })).toEqual(['model.call.completed', 'tool.run.failed']);
@@ -652,7 +665,12 @@ const cases: Record<string, Case> = {
     await store.saveSnapshot(s, 1, [1, 'two']);
     const cyclic: Record<string, unknown> = {};
     cyclic.me = cyclic;
-    for (const [version, bad] of [[40, cyclic], [40, { n: 1n }], [0, {}], [1.5, {}]] as const) {
+    for (const [version, bad] of [
+      [40, cyclic],
+      [40, { n: 1n }],
+      [0, {}],
+      [1.5, {}],
+    ] as const) {
       expect(await rejected(store.saveSnapshot(s, version, bad as never))).toBeInstanceOf(InvalidEventStoreOptionError);
     }
     expect(await rejected(store.saveSnapshot('', 1, {}))).toBeInstanceOf(InvalidStreamIdError);
@@ -715,9 +733,11 @@ const cases: Record<string, Case> = {
     const got: StoredEvent[] = [];
     await using sub = await store.subscribe({ handler: (e) => void got.push(e) });
     // Live appends race the catch-up reads.
-    await Promise.all(streams.map(async (s, k) => {
-      for (let i = 0; i < 10; i++) await store.append(s, [ev('test.after', { k, i }), ev('test.after', { k, i, second: true })]);
-    }));
+    await Promise.all(
+      streams.map(async (s, k) => {
+        for (let i = 0; i < 10; i++) await store.append(s, [ev('test.after', { k, i }), ev('test.after', { k, i, second: true })]);
+      }),
+    );
     await eventually(() => expect(got).toHaveLength(90), timeoutMs);
     await delay(50);
     expect(got).toHaveLength(90);
@@ -730,10 +750,7 @@ const cases: Record<string, Case> = {
     expect(sub.lastDelivered).toBe(log.at(-1)!.position);
   },
 
-  'every position from append, readAll and subscribe is a safe cursor, also while an older transaction is open': async (
-    open,
-    { timeoutMs, hold },
-  ) => {
+  'every position from append, readAll and subscribe is a safe cursor, also while an older transaction is open': async (open, { timeoutMs, hold }) => {
     await using store = await open();
     const collect = async (from: string) => {
       const got: StoredEvent[] = [];
@@ -851,7 +868,10 @@ const cases: Record<string, Case> = {
   'unsubscribe is idempotent and stops delivery at once': async (open, { timeoutMs }) => {
     await using store = await open();
     const s = stream();
-    await store.append(s, Array.from({ length: 20 }, (_, i) => ev('test.n', { i })));
+    await store.append(
+      s,
+      Array.from({ length: 20 }, (_, i) => ev('test.n', { i })),
+    );
     const got: number[] = [];
     let sub: Subscription | undefined;
     sub = await store.subscribe({

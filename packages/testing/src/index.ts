@@ -9,11 +9,7 @@ export { describeOutcomeQueryConformance, outcomeQueryConformanceTests } from '.
 export type { OutcomeQueryConformanceOptions, OutcomeQueryStore } from './outcome-query-conformance.js';
 export type { EventStoreConformanceOptions, HeldTransaction } from './event-store-conformance.js';
 export { describeAgentRegistryConformance } from './agent-registry-conformance.js';
-export type {
-  AgentRegistryConformanceOptions,
-  AgentRegistryCreateOptions,
-  AgentRegistryFixture,
-} from './agent-registry-conformance.js';
+export type { AgentRegistryConformanceOptions, AgentRegistryCreateOptions, AgentRegistryFixture } from './agent-registry-conformance.js';
 export { describePeerConformance } from './peer-conformance.js';
 export type { PeerConformanceOptions } from './peer-conformance.js';
 export { describeTaskCoordinatorConformance, taskCoordinatorConformanceTests } from './task-coordinator-conformance.js';

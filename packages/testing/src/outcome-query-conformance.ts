@@ -109,10 +109,19 @@ async function seedRandom(store: EventStore): Promise<void> {
       if (model) metadata.modelId = pick(next, ['m-large', 'm-small', 'm-mini']);
       else metadata.toolName = pick(next, ['shell', 'read_file', 'write_file', 'grep']);
       const data: Record<string, unknown> = model
-        ? { inputTokens: Math.floor(next() * 5000), cachedInputTokens: Math.floor(next() * 500), outputTokens: Math.floor(next() * 900), costUsd: Math.round(next() * 1e7) / 1e9 }
+        ? {
+            inputTokens: Math.floor(next() * 5000),
+            cachedInputTokens: Math.floor(next() * 500),
+            outputTokens: Math.floor(next() * 900),
+            costUsd: Math.round(next() * 1e7) / 1e9,
+          }
         : { output: 'x'.repeat(Math.floor(next() * 40)) };
       const occurredAt = new Date(Date.UTC(2026, 0, 1 + Math.floor(next() * 28), Math.floor(next() * 24))).toISOString();
-      const type = model ? (metadata.outcome === 'success' ? 'model.call.completed' : 'model.call.failed') : `tool.run.${metadata.outcome === 'success' ? 'completed' : 'failed'}`;
+      const type = model
+        ? metadata.outcome === 'success'
+          ? 'model.call.completed'
+          : 'model.call.failed'
+        : `tool.run.${metadata.outcome === 'success' ? 'completed' : 'failed'}`;
       events.push({ type, data, metadata, occurredAt } as NewEvent);
     }
     events.push({ type: 'session.note', data: {}, metadata: { planId: 'p1' } });
@@ -165,7 +174,15 @@ const cases: Record<string, Case> = {
     await using store = await open();
     await seedKnown(store);
     expect(rounded(await store.queryOutcomes({ filter: { typePrefix: 'tool.run.' }, groupBy: ['toolName'] }))).toEqual([
-      stats({ group: { toolName: 'shell' }, runs: 3, outcomes: { ...zero, success: 2, failure: 1 }, successRate: 2 / 3, timedRuns: 3, p50DurationMs: 20, p95DurationMs: 29 }),
+      stats({
+        group: { toolName: 'shell' },
+        runs: 3,
+        outcomes: { ...zero, success: 2, failure: 1 },
+        successRate: 2 / 3,
+        timedRuns: 3,
+        p50DurationMs: 20,
+        p95DurationMs: 29,
+      }),
       stats({ group: { toolName: 'write_file' }, runs: 1, outcomes: { ...zero, denied: 1 }, successRate: 0, timedRuns: 0 }),
     ]);
     const byPlan = await store.queryOutcomes({ groupBy: ['planId', 'experimentId'] });
@@ -224,7 +241,13 @@ const cases: Record<string, Case> = {
 
   'refuses an unknown group key or a bad filter, and rejects after close': async (open) => {
     const store = await open();
-    for (const bad of [{ groupBy: ['colour'] }, { groupBy: 'modelId' }, { groupBy: ['modelId', 'modelId'] }, { filter: { outcome: 'great' } }, { filter: { size: 1 } }]) {
+    for (const bad of [
+      { groupBy: ['colour'] },
+      { groupBy: 'modelId' },
+      { groupBy: ['modelId', 'modelId'] },
+      { filter: { outcome: 'great' } },
+      { filter: { size: 1 } },
+    ]) {
       expect(await rejected(store.queryOutcomes(bad as never))).toBeInstanceOf(InvalidEventStoreOptionError);
     }
     await store.close();

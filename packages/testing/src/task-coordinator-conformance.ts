@@ -262,7 +262,7 @@ const cases: Record<string, Case> = {
     expect(seen.toSorted()).toEqual(ids);
     // A gap-safe global read may lag behind transactions still open elsewhere on the server: poll.
     let completed = await store.readAll({ filter: { types: ['coordinator.task.completed'] }, limit: 1000 });
-    for (const until = Date.now() + 10_000; completed.length < ids.length && Date.now() < until; ) {
+    for (const until = Date.now() + 10_000; completed.length < ids.length && Date.now() < until;) {
       await new Promise((resolve) => setTimeout(resolve, 20));
       completed = await store.readAll({ filter: { types: ['coordinator.task.completed'] }, limit: 1000 });
     }
@@ -311,7 +311,12 @@ const cases: Record<string, Case> = {
     await clock.advance(2_000);
     const taken = (await coordinator.claim({ workerId: 'w2' }))!;
     expect(taken).toMatchObject({ taskId: 'q1', attempt: 2 });
-    const round = await coordinator.completeAndClaim({ complete: [{ lease: q1, result: { by: 'w1' } }, { lease: kept, result: { by: 'w1' } }] });
+    const round = await coordinator.completeAndClaim({
+      complete: [
+        { lease: q1, result: { by: 'w1' } },
+        { lease: kept, result: { by: 'w1' } },
+      ],
+    });
     expect(round.completed[0]).toMatchObject({ ok: false });
     const lost = (round.completed[0] as { error: unknown }).error;
     expect(lost).toBeInstanceOf(TaskLeaseLostError);
@@ -348,7 +353,7 @@ const cases: Record<string, Case> = {
         throw new Error('stopped');
       },
     });
-    for (const until = Date.now() + 10_000; ((await coordinator.list({ status: 'claimed' })).length < 3 || started.length === 0) && Date.now() < until; ) {
+    for (const until = Date.now() + 10_000; ((await coordinator.list({ status: 'claimed' })).length < 3 || started.length === 0) && Date.now() < until;) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect((await coordinator.list({ status: 'claimed' })).map((t) => t.id)).toEqual(['s1', 's2', 's3']);
@@ -399,18 +404,22 @@ export function describeTaskCoordinatorConformance(options: TaskCoordinatorConfo
     checkSkips(taskCoordinatorConformanceTests, skip);
     for (const [title, run] of Object.entries(cases)) {
       if (title in skip) continue;
-      it(title, async () => {
-        const testId = `t${uuidv7().replaceAll('-', '').slice(-20)}`;
-        const store = await createStore(testId);
-        const clock = new ManualClock(Date.UTC(2026, 0, 1));
-        const coordinator = await create({ store, clock, leaseMs: LEASE_MS, retry: RETRY, testId });
-        try {
-          await run({ coordinator, store, clock });
-        } finally {
-          await coordinator.close();
-          await store.close();
-        }
-      }, 30_000);
+      it(
+        title,
+        async () => {
+          const testId = `t${uuidv7().replaceAll('-', '').slice(-20)}`;
+          const store = await createStore(testId);
+          const clock = new ManualClock(Date.UTC(2026, 0, 1));
+          const coordinator = await create({ store, clock, leaseMs: LEASE_MS, retry: RETRY, testId });
+          try {
+            await run({ coordinator, store, clock });
+          } finally {
+            await coordinator.close();
+            await store.close();
+          }
+        },
+        30_000,
+      );
     }
   });
 }
