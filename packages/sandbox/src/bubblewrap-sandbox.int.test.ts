@@ -16,8 +16,11 @@ import {
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SandboxEvent, type SandboxOptions, SandboxUnavailableError, createSandbox, releaseSpare } from './index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type SandboxEvent, type SandboxOptions, SandboxUnavailableError } from './index.js';
+import { buckleyCgroups, trackedSandboxes } from './test-sandboxes.js';
+
+const { create: createSandbox, closeAll } = trackedSandboxes();
 
 // /var/tmp, not /tmp: the sandbox gets a private /tmp, and these tests need a host directory
 // that stays visible (read-only) inside, next to the workspace.
@@ -50,16 +53,6 @@ function survivors(marker: string): string[] {
     .filter((line) => words.test(line) && !line.includes('ps -eo'));
 }
 
-function buckleyCgroups(): string[] {
-  return ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/memory/'].flatMap((dir) => {
-    try {
-      return readdirSync(dir).filter((n) => n.startsWith(`buckley-${process.pid}-`));
-    } catch {
-      return [];
-    }
-  });
-}
-
 beforeAll(() => {
   mkdirSync(join(ws, '.git', 'objects'), { recursive: true });
   writeFileSync(join(ws, '.git', 'config'), '[core]\n\trepositoryformatversion = 0\n');
@@ -76,8 +69,12 @@ beforeAll(() => {
   symlinkSync(sibling, join(ws, 'link-out'));
 });
 
+afterEach(async () => {
+  await closeAll();
+});
+
 afterAll(async () => {
-  await releaseSpare();
+  await closeAll();
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -117,21 +114,23 @@ describe('basics', () => {
     expect((await sb.run(['rm', '-rf', 'x'])).violation).toMatchObject({ rule: 'command_not_allowed', subject: 'rm' });
   });
 
-  it('leaves no cgroup behind but the spare for the next run, and none once that is released', async () => {
-    await sandbox().run('true');
-    await sandbox().run('true');
+  it('leaves no cgroup behind but the spare for the next run, and none once the sandbox is closed', async () => {
+    const sb = sandbox();
+    await sb.run('true');
+    await sb.run('true');
     await new Promise((r) => setTimeout(r, 50));
     expect(buckleyCgroups().filter((n) => !/^buckley-\d+-s\d+-/.test(n))).toEqual([]);
-    await releaseSpare();
+    await sb.close();
     expect(buckleyCgroups()).toEqual([]);
   });
 
-  it('releasing right after a run also stops the spare that run was about to start', async () => {
-    await sandbox().run('true');
-    await releaseSpare();
+  it('closing right after a run also stops the spare that run was about to start', async () => {
+    const sb = sandbox();
+    await sb.run('true');
+    await sb.close();
     await new Promise((r) => setTimeout(r, 50));
     expect(buckleyCgroups()).toEqual([]);
-    // And the next run still works (it starts its own process, then a spare again).
+    // And a new sandbox still works (it starts its own process, then a spare again).
     expect((await sandbox().run(['true'])).exitCode).toBe(0);
   });
 
@@ -373,7 +372,7 @@ describe('resource limits as root', () => {
     expect(r.limitsHit).toContain('processes');
     expect(r.timedOut).toBe(false);
     expect(r.exitCode).not.toBe(0);
-    await releaseSpare();
+    await closeAll();
     expect(buckleyCgroups()).toEqual([]);
     expect(survivors(marker)).toEqual([]);
   });
@@ -652,8 +651,8 @@ describe('cgroups of processes that are gone', () => {
 });
 
 describe('after every run of this file', () => {
-  it('leaves no cgroup once the spare is released', async () => {
-    await releaseSpare();
+  it('leaves no cgroup once every sandbox is closed', async () => {
+    await closeAll();
     expect(buckleyCgroups()).toEqual([]);
   });
 });

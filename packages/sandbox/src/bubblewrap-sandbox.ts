@@ -9,7 +9,7 @@ import { type Finding, redact } from '@buckley/security';
 import { InvalidArgumentError } from '@buckley/utils';
 import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups, sweepStaleCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
-import { SandboxUnavailableError, SandboxWorkspaceError } from './errors.js';
+import { SandboxClosedError, SandboxUnavailableError, SandboxWorkspaceError } from './sandbox-errors.js';
 import {
   HELPER_ARGV_FD,
   HELPER_READY_FD,
@@ -182,20 +182,8 @@ export const USERNS_FIX =
 /** The fix for a host without bubblewrap. */
 export const BWRAP_FIX = 'install bubblewrap (apt-get install bubblewrap, dnf install bubblewrap, or pacman -S bubblewrap)';
 
-/**
- * The command sandbox on bubblewrap (Linux). Every run gets its own user, PID, IPC, UTS and (unless
- * the config allows the network) network namespace, a read-only view of the host with the
- * workspace writable and credentials hidden, a cleared environment, and a cgroup whose
- * `pids.max` and memory limit hold even when the host user is root. Runs that cannot be confined
- * fail closed unless the unsafe override is on.
- *
- * @example
- * ```ts
- * const sandbox = createSandbox({ config: defaultConfig().sandbox, workspace: process.cwd() });
- * const result = await sandbox.run('ls -la', { timeoutMs: 5_000 });
- * ```
- */
-export class BubblewrapSandbox implements Sandbox {
+/** The command sandbox on bubblewrap (Linux); see {@link createSandbox}. */
+class BubblewrapSandbox implements Sandbox {
   readonly #options: SandboxOptions;
   readonly #config: SandboxConfig;
   readonly #workspace: string;
@@ -203,6 +191,13 @@ export class BubblewrapSandbox implements Sandbox {
   #probe: Promise<SandboxProbe> | undefined;
   #identity: SandboxIdentity | undefined;
   #counter = 0;
+  /** This instance's process kept ready for the next run. */
+  readonly #spares = new SpareSlot();
+  /** Aborted by close(): every run in flight is killed. */
+  readonly #closing = new AbortController();
+  /** Runs in flight, awaited by close(). */
+  readonly #runs = new Set<Promise<unknown>>();
+  #closed: Promise<void> | null = null;
 
   constructor(options: SandboxOptions) {
     this.#options = options;
@@ -221,13 +216,8 @@ export class BubblewrapSandbox implements Sandbox {
     if (refusal !== null) throw new SandboxWorkspaceError(this.#workspace, refusal);
   }
 
-  /** The real path of the workspace. */
-  get workspace(): string {
-    return this.#workspace;
-  }
-
   /** What the host offers (bubblewrap, user namespaces, cgroups); probed once and cached. */
-  probe(): Promise<SandboxProbe> {
+  #probeHost(): Promise<SandboxProbe> {
     this.#probe ??= (async () => {
       const bwrap = findExecutable(this.#options.bwrapPath ?? 'bwrap');
       const bwrapError = bwrap === null ? 'bwrap not found' : await probeBwrap(bwrap);
@@ -242,7 +232,31 @@ export class BubblewrapSandbox implements Sandbox {
     return this.#probe;
   }
 
-  async run(command: string | readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  run(command: string | readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (this.#closed !== null) return Promise.reject(new SandboxClosedError());
+    const running = this.#run(command, options);
+    this.#runs.add(running);
+    const forget = () => this.#runs.delete(running);
+    running.then(forget, forget);
+    return running;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#closing.abort();
+      await this.#spares.close();
+      await Promise.allSettled(this.#runs);
+      // A run that ended while closing may have scheduled a spare after the first release.
+      await this.#spares.close();
+    })();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #run(command: string | readonly string[], options: RunOptions): Promise<RunResult> {
     const timeoutMs = options.timeoutMs ?? this.#config.timeoutSeconds * 1000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${JSON.stringify(options.timeoutMs)}`);
@@ -306,7 +320,8 @@ export class BubblewrapSandbox implements Sandbox {
     if (decision.violation !== null) return refuse(decision.violation);
     if (warnings.length > 0) this.#emit({ type: 'sandbox.warning', data: { findings: warnings, command, cwd: realCwd } });
 
-    const probe = await this.probe();
+    const probe = await this.#probeHost();
+    if (this.#closing.signal.aborted) throw new SandboxClosedError();
     let unsafeReason: 'mode_disabled' | 'caller_option' | 'sandbox_unavailable' | null = null;
     let missing: string | undefined;
     if (this.#config.mode === 'disabled') unsafeReason = 'mode_disabled';
@@ -412,7 +427,7 @@ export class BubblewrapSandbox implements Sandbox {
       spawnCwd = realCwd;
     }
 
-    const result = await execute({
+    const result = await execute(this.#spares, this.#closing.signal, {
       program,
       env: spawnEnv,
       cwd: spawnCwd,
@@ -517,8 +532,25 @@ function workspaceRefusal(workspace: string, home: string): string | null {
   return null;
 }
 
-/** Creates the command sandbox. See {@link BubblewrapSandbox}. */
-export function createSandbox(options: SandboxOptions): BubblewrapSandbox {
+/**
+ * Creates the command sandbox on bubblewrap (Linux). Every run gets its own user, PID, IPC, UTS
+ * and (unless the config allows the network) network namespace, a read-only view of the host
+ * with the workspace writable and credentials hidden, a cleared environment, and a cgroup whose
+ * `pids.max` and memory limit hold even when the host user is root. Runs that cannot be
+ * confined fail closed unless the unsafe override is on.
+ *
+ * The sandbox keeps one process ready for its next run (see the README, Performance); `close()`
+ * (or `await using`) stops it and kills any run still going.
+ *
+ * @throws {InvalidArgumentError} when the workspace does not exist or `runAs` is privileged
+ * @throws {SandboxWorkspaceError} when the workspace is a system directory or holds the home
+ * @example
+ * ```ts
+ * await using sandbox = createSandbox({ config: defaultConfig().sandbox, workspace: process.cwd() });
+ * const result = await sandbox.run('ls -la', { timeoutMs: 5_000 });
+ * ```
+ */
+export function createSandbox(options: SandboxOptions): Sandbox {
   return new BubblewrapSandbox(options);
 }
 
@@ -603,13 +635,25 @@ interface ExecuteInput {
  * of the command, and killing that child (pid 1 of the PID namespace) ends the whole tree.
  * Without bubblewrap (the unsafe override) the launcher joins the cgroup itself before exec.
  */
-async function execute(input: ExecuteInput): Promise<{ result: RunResult; discarded: readonly { path: string; reason: DiscardReason }[] }> {
+async function execute(
+  spares: SpareSlot,
+  closing: AbortSignal,
+  input: ExecuteInput,
+): Promise<{ result: RunResult; discarded: readonly { path: string; reason: DiscardReason }[] }> {
   const { limits } = input;
   const spareKey =
     input.bwrap && input.cgroups !== null && (input.isolation !== null || hasBash())
       ? JSON.stringify([input.program[0], input.isolation?.helper ?? null, input.cgroups, limits])
       : null;
-  const spare = spareKey === null ? null : await takeSpare(spareKey);
+  const spare = spareKey === null ? null : await spares.take(spareKey);
+  if (closing.aborted) {
+    spare?.child.kill('SIGKILL');
+    if (spare !== null) {
+      spare.staging?.close();
+      await removeCgroup(spare.cgroup);
+    }
+    throw new SandboxClosedError();
+  }
   const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
   const rlimits = rlimitsFor(limits, cgroup !== null, input.isolation !== null);
   let staging: Staging | null = spare?.staging ?? null;
@@ -710,6 +754,14 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
       stop();
     };
     input.signal?.addEventListener('abort', onAbort, { once: true });
+    // Closing the sandbox kills the run at once: its owner is going away and waits for it.
+    let closed = false;
+    const onClose = () => {
+      closed = true;
+      stopping = true;
+      killTree('SIGKILL');
+    };
+    closing.addEventListener('abort', onClose, { once: true });
 
     const collect = (buffer: CappedBuffer) => (chunk: Buffer) => {
       buffer.push(chunk);
@@ -779,6 +831,7 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
     clearTimeout(timer);
     clearTimeout(watchTimer);
     input.signal?.removeEventListener('abort', onAbort);
+    closing.removeEventListener('abort', onClose);
     if (exit.error) throw exit.error;
 
     // Anything left (a daemonised grandchild under the unsafe override) dies with the run.
@@ -793,6 +846,8 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
       child.stderr!.destroy();
     }
 
+    // Killed by close(): nothing of it is copied back (its staging goes in the finally below).
+    if (closed) throw new SandboxClosedError();
     const err = stderr.result();
     if (joinError !== null) {
       throw new SandboxUnavailableError(
@@ -861,7 +916,7 @@ async function execute(input: ExecuteInput): Promise<{ result: RunResult; discar
     // The next run with the same limits finds its process already started and in its cgroup.
     // Started once this run is over, not during it: `spawn` blocks the event loop (fork and
     // exec, 1-5 ms on a loaded host) and would compete with this run's bwrap for the CPU.
-    if (spareKey !== null) scheduleSpare(spareKey, input);
+    if (spareKey !== null && !closing.aborted) spares.schedule(spareKey, input);
   }
 }
 
@@ -964,119 +1019,127 @@ interface Spare {
   readonly isolated: boolean;
 }
 
-/** At most one spare per process: the bwrap path, cgroup support and limits of the last run decide which. */
-let spare: Spare | null = null;
-let spareCounter = 0;
+/**
+ * The one spare of a sandbox instance: the bwrap path, cgroup support and limits of its last
+ * run decide which. Owned by the instance and stopped by its `close()`.
+ */
+class SpareSlot {
+  #spare: Spare | null = null;
+  /** A spare start scheduled after a run and not yet done; release() cancels it. */
+  #pending: NodeJS.Immediate | null = null;
+  #closed = false;
+  #counter = 0;
 
-/** A spare start scheduled after a run and not yet done; `releaseSpare()` cancels it. */
-let pendingSpare: NodeJS.Immediate | null = null;
-
-function scheduleSpare(key: string, input: ExecuteInput): void {
-  if (pendingSpare !== null) clearImmediate(pendingSpare);
-  pendingSpare = setImmediate(() => {
-    pendingSpare = null;
-    prepareSpare(key, input);
-  });
-  // A caller that is done must not be kept alive to start a process it will never use.
-  pendingSpare.unref();
-}
-
-/** Takes the spare for `key` when it is alive; an isolation helper spare still mounting is waited for (sooner than a new one). */
-async function takeSpare(key: string): Promise<Spare | null> {
-  const s = spare;
-  if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null) return null;
-  spare = null;
-  if (s.isolated && s.staging === null) {
-    // The idle spare holds no reference on the event loop; a caller waiting for it must.
-    s.child.ref();
-    ((s.child.stdio as unknown as Readable[])[HELPER_READY_FD] as unknown as { ref?: () => void } | undefined)?.ref?.();
-    await s.ready;
-    if (s.staging === null) {
-      s.child.kill('SIGKILL');
-      return null;
-    }
+  /** Starts the spare for `key` once the current turn of the event loop is over. */
+  schedule(key: string, input: ExecuteInput): void {
+    if (this.#closed) return;
+    if (this.#pending !== null) clearImmediate(this.#pending);
+    this.#pending = setImmediate(() => {
+      this.#pending = null;
+      this.#prepare(key, input);
+    });
+    // A caller that is done must not be kept alive to start a process it will never use.
+    this.#pending.unref();
   }
-  s.child.removeAllListeners('exit');
-  return s;
-}
 
-function prepareSpare(key: string, input: ExecuteInput): void {
-  if (spare?.key === key || input.cgroups === null) return;
-  void releaseSpare();
-  let cgroup: RunCgroup;
-  try {
-    cgroup = RunCgroup.create(input.cgroups, `buckley-${process.pid}-s${++spareCounter}-${randomBytes(4).toString('hex')}`, cgroupLimits(input.limits));
-  } catch {
-    return;
-  }
-  const isolated = input.isolation !== null;
-  const child = isolated
-    ? spawn('/bin/sh', launcherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true, true), input.isolation!.helper), {
-        cwd: '/',
-        env: {},
-        detached: true,
-        stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
-      })
-    : spawn('/bin/bash', spareLauncherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true), [input.program[0]!, '--args', '4']), {
-        cwd: '/',
-        env: {},
-        detached: true,
-        stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-      });
-  child.on('error', () => {
-    // Seen as an exit; the next run starts its own process.
-  });
-  sendSeccompFilter(child);
-  // An idle spare must not keep the caller alive; when the caller exits, fd 3 closes and the launcher exits without running anything.
-  child.unref();
-  for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
-  const s: Spare = { key, child, cgroup, staging: null, ready: null, isolated };
-  if (isolated) {
-    s.ready = (async () => {
-      let staging: Staging | null = null;
-      try {
-        staging = await helperReady(child, input.isolation!.helperInput.stage);
-      } catch {
-        // Not opened: the spare is never taken and exits with its owner.
+  /** Takes the spare for `key` when it is alive; an isolation helper spare still mounting is waited for (sooner than a new one). */
+  async take(key: string): Promise<Spare | null> {
+    const s = this.#spare;
+    if (s === null || s.key !== key || s.child.exitCode !== null || s.child.signalCode !== null) return null;
+    this.#spare = null;
+    if (s.isolated && s.staging === null) {
+      // The idle spare holds no reference on the event loop; a caller waiting for it must.
+      s.child.ref();
+      ((s.child.stdio as unknown as Readable[])[HELPER_READY_FD] as unknown as { ref?: () => void } | undefined)?.ref?.();
+      await s.ready;
+      if (s.staging === null) {
+        s.child.kill('SIGKILL');
+        return null;
       }
-      if (staging === null) return null;
-      if (child.exitCode === null && child.signalCode === null) s.staging = staging;
-      else staging.close();
-      return s.staging;
-    })();
+    }
+    s.child.removeAllListeners('exit');
+    return s;
   }
-  child.once('exit', () => {
-    if (spare === s) spare = null;
+
+  #prepare(key: string, input: ExecuteInput): void {
+    if (this.#closed || this.#spare?.key === key || input.cgroups === null) return;
+    void this.release();
+    let cgroup: RunCgroup;
+    try {
+      cgroup = RunCgroup.create(input.cgroups, `buckley-${process.pid}-s${++this.#counter}-${randomBytes(4).toString('hex')}`, cgroupLimits(input.limits));
+    } catch {
+      return;
+    }
+    const isolated = input.isolation !== null;
+    const child = isolated
+      ? spawn('/bin/sh', launcherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true, true), input.isolation!.helper), {
+          cwd: '/',
+          env: {},
+          detached: true,
+          stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+        })
+      : spawn('/bin/bash', spareLauncherArgs(cgroup.procsFiles, rlimitsFor(input.limits, true), [input.program[0]!, '--args', '4']), {
+          cwd: '/',
+          env: {},
+          detached: true,
+          stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+        });
+    child.on('error', () => {
+      // Seen as an exit; the next run starts its own process.
+    });
+    sendSeccompFilter(child);
+    // An idle spare must not keep the caller alive; when the caller exits, fd 3 closes and the launcher exits without running anything.
+    child.unref();
+    for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+    const s: Spare = { key, child, cgroup, staging: null, ready: null, isolated };
+    if (isolated) {
+      s.ready = (async () => {
+        let staging: Staging | null = null;
+        try {
+          staging = await helperReady(child, input.isolation!.helperInput.stage);
+        } catch {
+          // Not opened: the spare is never taken and exits with its owner.
+        }
+        if (staging === null) return null;
+        if (child.exitCode === null && child.signalCode === null) s.staging = staging;
+        else staging.close();
+        return s.staging;
+      })();
+    }
+    child.once('exit', () => {
+      if (this.#spare === s) this.#spare = null;
+      s.staging?.close();
+      s.staging = null;
+      void removeCgroup(cgroup);
+    });
+    this.#spare = s;
+  }
+
+  /** Stops the idle spare and removes its cgroup, or cancels its pending start; a later run starts a new one. */
+  async release(): Promise<void> {
+    if (this.#pending !== null) {
+      clearImmediate(this.#pending);
+      this.#pending = null;
+    }
+    const s = this.#spare;
+    if (s === null) return;
+    this.#spare = null;
+    s.child.removeAllListeners('exit');
+    const exited = new Promise<void>((r) => (s.child.exitCode !== null || s.child.signalCode !== null ? r() : s.child.once('exit', () => r())));
+    // Ref it again: an unreferenced child's exit would not keep the caller's event loop waiting.
+    s.child.ref();
+    s.child.kill('SIGKILL');
+    await exited;
     s.staging?.close();
     s.staging = null;
-    void removeCgroup(cgroup);
-  });
-  spare = s;
-}
-
-/**
- * Stops the idle process the sandbox keeps ready for the next run (see the README,
- * Performance) and removes its cgroup, or cancels its start when a run has just ended; later
- * runs start a new one. For tests and a tidy shutdown: an exiting process needs no call, its
- * spare exits on its own.
- */
-export async function releaseSpare(): Promise<void> {
-  if (pendingSpare !== null) {
-    clearImmediate(pendingSpare);
-    pendingSpare = null;
+    await removeCgroup(s.cgroup);
   }
-  const s = spare;
-  if (s === null) return;
-  spare = null;
-  s.child.removeAllListeners('exit');
-  const exited = new Promise<void>((r) => (s.child.exitCode !== null || s.child.signalCode !== null ? r() : s.child.once('exit', () => r())));
-  // Ref it again: an unreferenced child's exit would not keep the caller's event loop waiting.
-  s.child.ref();
-  s.child.kill('SIGKILL');
-  await exited;
-  s.staging?.close();
-  s.staging = null;
-  await removeCgroup(s.cgroup);
+
+  /** Releases the spare and starts no other. Idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.release();
+  }
 }
 
 /** Kills whatever is left in the cgroup and removes it, retrying while the kernel reaps the tree. */

@@ -2,8 +2,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SandboxEvent, createSandbox, releaseSpare } from './index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxEvent } from './index.js';
+import { trackedSandboxes } from './test-sandboxes.js';
+
+const { create: createSandbox, closeAll } = trackedSandboxes();
 
 // Hostile tests of the copy-back on a root host: what a run wrote reaches the workspace only
 // within its limits, never through a path a host process swapped, and never over another
@@ -48,8 +51,12 @@ beforeAll(() => {
   mkdirSync(home);
 });
 
+afterEach(async () => {
+  await closeAll();
+});
+
 afterAll(async () => {
-  await releaseSpare();
+  await closeAll();
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -274,7 +281,11 @@ describe('version control metadata other than git', () => {
       'mkdir -p .hg sub/.jj/repo .svn && printf "[hooks]\\npre-status=touch /tmp/x\\n" > .hg/hgrc && echo x > sub/.jj/repo/config.toml && echo x > .svn/entries && echo ok > kept.txt',
     ]);
     expect(r.exitCode).toBe(0);
-    expect(readdirSync(ws).filter((f) => f !== '.buckley').sort()).toEqual(['kept.txt', 'sub']);
+    expect(
+      readdirSync(ws)
+        .filter((f) => f !== '.buckley')
+        .sort(),
+    ).toEqual(['kept.txt', 'sub']);
     expect(readdirSync(join(ws, 'sub'))).toEqual([]);
     expect([...r.discardedWrites].sort()).toEqual(['.hg', '.svn', 'sub/.jj']);
     expect(violations(events, 'protected_path').sort()).toEqual(['.hg', '.svn', 'sub/.jj']);

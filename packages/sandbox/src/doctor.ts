@@ -145,7 +145,7 @@ async function checkSandboxUid(bwrap: string, identity: SandboxIdentity, runAs: 
   const fix = 'see the README, Root hosts: it needs Linux 5.19+, overlayfs, idmapped mounts on the workspace filesystem and perl';
   try {
     chmodSync(dir, 0o755);
-    const sandbox = createSandbox({ config: defaultConfig().sandbox, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, runAs });
+    await using sandbox = createSandbox({ config: defaultConfig().sandbox, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, runAs });
     const marker = `30.${process.pid}${Math.floor(Math.random() * 1000)}`;
     const controller = new AbortController();
     const running = sandbox.run(['sleep', marker], { signal: controller.signal, timeoutMs: 20_000 });
@@ -190,7 +190,13 @@ async function checkLimits(bwrap: string, mechanism: LimitMechanism): Promise<Do
       ...defaultConfig().sandbox,
       limits: { maxProcesses: 8, maxMemoryMb: 64, maxFileSizeMb: 1, cpuSeconds: 5, maxWriteMb: 16, maxFiles: 1000 },
     };
-    const sandbox = createSandbox({ config, workspace: dir, bwrapPath: bwrap, killGraceMs: 200, limitMechanism: mechanism === 'rlimit' ? 'rlimit' : 'auto' });
+    await using sandbox = createSandbox({
+      config,
+      workspace: dir,
+      bwrapPath: bwrap,
+      killGraceMs: 200,
+      limitMechanism: mechanism === 'rlimit' ? 'rlimit' : 'auto',
+    });
     // dash, not bash: bash retries a failed fork with growing sleeps, dash fails at once.
     const flood = await sandbox.run(['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do sleep 1 & done; exit 0'], { timeoutMs: 5000 });
     const held = flood.limitsHit.includes('processes') || /fork|Resource temporarily unavailable/i.test(flood.stderr.text);
@@ -212,7 +218,7 @@ async function checkSeccomp(bwrap: string, mechanism: LimitMechanism): Promise<D
   const dir = mkdtempSync(join(tmpdir(), 'buckley-doctor-'));
   const refused = REFUSED_SYSCALLS.map((s) => s.name).join(', ');
   try {
-    const sandbox = createSandbox({
+    await using sandbox = createSandbox({
       config: defaultConfig().sandbox,
       workspace: dir,
       bwrapPath: bwrap,

@@ -2,8 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SandboxEvent, createSandbox, releaseSpare } from './index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxEvent } from './index.js';
+import { sandboxIdentity } from './isolation.js';
+import { trackedSandboxes } from './test-sandboxes.js';
+
+const { create: createSandbox, closeAll } = trackedSandboxes();
 
 // Hostile tests of what a command could do to a host whose user is root. Each was an escape
 // once: they must fail against a sandbox that runs commands with real uid 0.
@@ -56,8 +60,12 @@ beforeAll(() => {
   writeFileSync(join(home, '.local', 'bin', 'other'), '#!/bin/sh\necho other-ran\n', { mode: 0o755 });
 });
 
+afterEach(async () => {
+  await closeAll();
+});
+
 afterAll(async () => {
-  await releaseSpare();
+  await closeAll();
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -81,7 +89,7 @@ describe('as root on the host', () => {
     const [uid, gid] = seen[0]!.trim().split(/\s+/).map(Number);
     expect(uid).not.toBe(0);
     expect(gid).not.toBe(0);
-    expect(uid).toBe(sandbox().identity.uid);
+    expect(uid).toBe(sandboxIdentity(undefined).uid);
   });
 
   it.each(['workspace', 'read_only'] as const)(

@@ -1,7 +1,7 @@
 export type { Sandbox, RunOptions, RunResult, SandboxLimits, SandboxViolation, ViolationRule, CapturedOutput, LimitHit } from './sandbox.js';
-export { BubblewrapSandbox, createSandbox, findExecutable, probeBwrap, releaseSpare } from './bubblewrap-sandbox.js';
-export type { SandboxOptions, SandboxEvent, SandboxProbe } from './bubblewrap-sandbox.js';
-export { SandboxError, SandboxUnavailableError, SandboxWorkspaceError, JsRunnerCrashedError, isSandboxError } from './errors.js';
+export { createSandbox, findExecutable } from './bubblewrap-sandbox.js';
+export type { SandboxOptions, SandboxEvent } from './bubblewrap-sandbox.js';
+export { SandboxError, SandboxUnavailableError, SandboxWorkspaceError, SandboxClosedError, JsRunnerCrashedError, isSandboxError } from './sandbox-errors.js';
 export { buildEnvironment, isSecretEnvName, isSecretEnvValue } from './env.js';
 export type { SandboxEnvironment } from './env.js';
 export { checkCommand, STRICT_SAFE_BUILTINS } from './policy.js';

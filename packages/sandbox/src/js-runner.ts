@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { ClosedError, InvalidArgumentError } from '@buckley/utils';
 import { type CgroupDetection, RunCgroup, detectCgroups } from './cgroup.js';
-import { JsRunnerCrashedError, SandboxUnavailableError } from './errors.js';
+import { JsRunnerCrashedError, SandboxUnavailableError } from './sandbox-errors.js';
 import { JS_WORKER_SOURCE } from './js-worker-source.js';
 import { launcherArgs } from './launcher.js';
 

@@ -24,7 +24,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from ${JSON.stringify(configSrc)};
-import { createSandbox, releaseSpare } from ${JSON.stringify(join(src, 'index.ts'))};
+import { createSandbox } from ${JSON.stringify(join(src, 'index.ts'))};
 
 process.setgroups([]);
 process.setgid(${NOBODY});
@@ -32,10 +32,13 @@ process.setuid(${NOBODY});
 const [base, home] = process.argv.slice(2);
 const limits = { ...defaultConfig().sandbox.limits, maxFileSizeMb: 4, maxWriteMb: 8, maxFiles: 2000, maxMemoryMb: 256 };
 const events = [];
+const opened = [];
 const sandbox = (name) => {
   const ws = join(base, name);
   mkdirSync(ws);
-  return { ws, sb: createSandbox({ config: { ...defaultConfig().sandbox, limits }, workspace: ws, home, onEvent: (e) => events.push(e) }) };
+  const sb = createSandbox({ config: { ...defaultConfig().sandbox, limits }, workspace: ws, home, onEvent: (e) => events.push(e) });
+  opened.push(sb);
+  return { ws, sb };
 };
 const out = { uid: process.getuid(), euid: process.geteuid(), gid: process.getgid(), groups: process.getgroups(), capEff: /CapEff:\\s*(\\w+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1] };
 
@@ -60,7 +63,7 @@ const out = { uid: process.getuid(), euid: process.geteuid(), gid: process.getgi
   out.git = { stdout: r.stdout.text, discarded: [...r.discardedWrites].sort(), dotGit: existsSync(join(ws, '.git')), subGit: existsSync(join(ws, 'sub', '.git')), npmrc: existsSync(join(ws, '.npmrc')), kept: existsSync(join(ws, 'kept.txt')) };
 }
 out.violations = events.filter((e) => e.type === 'sandbox.violation').map((e) => e.data.rule + ' ' + e.data.subject).sort();
-await releaseSpare();
+await Promise.all(opened.map((sb) => sb.close()));
 console.log(JSON.stringify(out));
 `;
 

@@ -132,12 +132,24 @@ export interface RunResult {
   readonly discardedWrites: readonly string[];
 }
 
-/** The command sandbox port. */
-export interface Sandbox {
+/**
+ * The command sandbox port. It holds processes (one kept ready for the next run, and the runs
+ * in flight): close it when done, or create it with `await using`.
+ */
+export interface Sandbox extends AsyncDisposable {
   /**
    * Runs `command` (a shell string, run by `bash -c` inside the sandbox, or an argv array run
    * as is). Policy refusals come back as `violation`; infrastructure failures (sandbox cannot
-   * start) reject with {@link SandboxUnavailableError}.
+   * start) reject with `SandboxUnavailableError`; a run after {@link Sandbox.close}, or one
+   * still going when it is called, rejects with `SandboxClosedError` (`SANDBOX_CLOSED`).
    */
   run(command: string | readonly string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * Stops the process kept ready for the next run and kills every run still going at once
+   * (SIGKILL, no grace; their writes are not copied back), then resolves when no process,
+   * mount or cgroup of this sandbox is left. Idempotent: every call returns the same promise.
+   */
+  close(): Promise<void>;
+  /** Same as {@link Sandbox.close}. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

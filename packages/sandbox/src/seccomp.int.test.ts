@@ -4,8 +4,11 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '@buckley/config';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REFUSED_SYSCALLS, compileSeccompFilter, createSandbox, doctor, findExecutable, releaseSpare } from './index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { REFUSED_SYSCALLS, compileSeccompFilter, doctor, findExecutable } from './index.js';
+import { trackedSandboxes } from './test-sandboxes.js';
+
+const { create: createSandbox, closeAll } = trackedSandboxes();
 
 // A probe in C, compiled here with gcc: keyring calls as the finding made them, a harness that
 // installs a filter itself and reports what each syscall number returns, and an i386 call
@@ -132,8 +135,12 @@ beforeAll(() => {
     join(base, 'keyring-bwrap.c'),
   ]);
 });
+afterEach(async () => {
+  await closeAll();
+});
+
 afterAll(async () => {
-  await releaseSpare();
+  await closeAll();
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -228,7 +235,7 @@ describe('sandboxed commands (hostile)', () => {
       expect(r.stdout.text).toContain('request_key refused errno=1');
       expect(r.stdout.text).toContain('session refused errno=1');
     }
-    await releaseSpare();
+    await box.close();
   });
 
   it('normal tools still work: a shell pipeline, node, gcc building and running a program', async () => {

@@ -48,11 +48,13 @@ export default async function sandboxBench(): Promise<void> {
     // No home entries allowed: the raw bwrap below runs as the sandbox uid, which cannot bind
     // from a 0700 home itself (the sandbox's helper binds them as root); so both get the same mounts.
     const config = { ...defaultConfig().sandbox, homeAllow: [] };
-    const sandbox = createSandbox({ config, workspace });
+    await using sandbox = createSandbox({ config, workspace });
     const bwrap = findExecutable('bwrap');
     if (bwrap === null) throw new Error('bwrap not found');
     const root = process.getuid?.() === 0;
-    const id = sandbox.identity;
+    const report_ = await doctor();
+    // The uid the sandbox runs commands as on a root host (doctor reads it from a running command).
+    const id = report_.uidStrategy.kind === 'sandbox_uid' ? report_.uidStrategy : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     // The sandbox uid enters the workspace through its idmapped view; raw bwrap needs it open.
     chmodSync(workspace, 0o755);
     const plan = planMounts({
@@ -78,11 +80,18 @@ export default async function sandboxBench(): Promise<void> {
     ];
     const filter = compileSeccompFilter();
     const rawBwrap = () => {
-      const child = spawn(bwrap, rawArgs, { stdio: ['ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'], env: {}, ...(root ? { uid: id.uid, gid: id.gid } : {}) });
-      ((child.stdio as unknown as Writable[])[5]!).end(filter);
+      const child = spawn(bwrap, rawArgs, {
+        stdio: ['ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe'],
+        env: {},
+        ...(root ? { uid: id.uid, gid: id.gid } : {}),
+      });
+      (child.stdio as unknown as Writable[])[5]!.end(filter);
       return wait(child, 'raw bwrap');
     };
-    await SandboxManager.initialize({ network: { allowedDomains: [], deniedDomains: [] }, filesystem: { denyRead: [], allowWrite: [workspace], denyWrite: [] } });
+    await SandboxManager.initialize({
+      network: { allowedDomains: [], deniedDomains: [] },
+      filesystem: { denyRead: [], allowWrite: [workspace], denyWrite: [] },
+    });
     const srt = async () => {
       const command = await SandboxManager.wrapWithSandbox('true');
       await wait(spawn(command, { shell: true, stdio: 'ignore', cwd: workspace }), 'srt');
@@ -115,7 +124,12 @@ export default async function sandboxBench(): Promise<void> {
     const overhead = sandboxed.p50 - raw.p50;
     const [plainB2b, rawB2b, sandboxedB2b] = (await interleaved(0)) as [LatencyStats, LatencyStats, LatencyStats];
     // The peer, side by side with the same three in one interleaved loop (fewer samples: srt takes ~1 s a command here).
-    const [peerPlain, peerRaw, peerSandboxed, peerSrt] = (await interleaved(SETTLE_MS, [...variants, srt], PEER_RUNS, 2)) as [LatencyStats, LatencyStats, LatencyStats, LatencyStats];
+    const [peerPlain, peerRaw, peerSandboxed, peerSrt] = (await interleaved(SETTLE_MS, [...variants, srt], PEER_RUNS, 2)) as [
+      LatencyStats,
+      LatencyStats,
+      LatencyStats,
+      LatencyStats,
+    ];
     await SandboxManager.reset();
     // The sandbox alone, back to back: its spare is never ready in time (the worst case).
     const tight = latencyStats(await measure(() => sandbox.run(['true'])));
@@ -145,7 +159,6 @@ export default async function sandboxBench(): Promise<void> {
       }),
     );
 
-    const report_ = await doctor();
     const rows: BenchRow[] = [
       { name: 'settled: spawn true (plain)', unit: 'ms p50', value: plain.p50 },
       { name: 'settled: raw bwrap true (same flags)', unit: 'ms p50', value: raw.p50, baseline: plain.p50, ratio: raw.p50 / plain.p50, ratioNote: 'x plain' },
@@ -161,13 +174,41 @@ export default async function sandboxBench(): Promise<void> {
       },
       { name: 'sandbox overhead over raw bwrap', unit: 'ms p50', value: overhead, target: '<= 3', met: overhead <= 3 },
       { name: 'back to back: spawn true (plain)', unit: 'ms p50', value: plainB2b.p50 },
-      { name: 'back to back: raw bwrap true', unit: 'ms p50', value: rawB2b.p50, baseline: plainB2b.p50, ratio: rawB2b.p50 / plainB2b.p50, ratioNote: 'x plain' },
-      { name: 'back to back: sandbox.run([true])', unit: 'ms p50', value: sandboxedB2b.p50, baseline: rawB2b.p50, ratio: sandboxedB2b.p50 / rawB2b.p50, ratioNote: 'x raw bwrap' },
+      {
+        name: 'back to back: raw bwrap true',
+        unit: 'ms p50',
+        value: rawB2b.p50,
+        baseline: plainB2b.p50,
+        ratio: rawB2b.p50 / plainB2b.p50,
+        ratioNote: 'x plain',
+      },
+      {
+        name: 'back to back: sandbox.run([true])',
+        unit: 'ms p50',
+        value: sandboxedB2b.p50,
+        baseline: rawB2b.p50,
+        ratio: sandboxedB2b.p50 / rawB2b.p50,
+        ratioNote: 'x raw bwrap',
+      },
       { name: 'sandbox.run([true]) alone, back to back', unit: 'ms p50', value: tight.p50 },
       { name: `with srt, settled (${PEER_RUNS} runs): spawn true (plain)`, unit: 'ms p50', value: peerPlain.p50 },
       { name: 'with srt: raw bwrap true (same flags)', unit: 'ms p50', value: peerRaw.p50 },
-      { name: 'with srt: sandbox.run([true])', unit: 'ms p50', value: peerSandboxed.p50, baseline: peerRaw.p50, ratio: peerSandboxed.p50 / peerRaw.p50, ratioNote: 'x raw bwrap' },
-      { name: 'with srt: srt wrapWithSandbox(true) + spawn', unit: 'ms p50', value: peerSrt.p50, baseline: peerSandboxed.p50, ratio: peerSrt.p50 / peerSandboxed.p50, ratioNote: 'x sandbox.run' },
+      {
+        name: 'with srt: sandbox.run([true])',
+        unit: 'ms p50',
+        value: peerSandboxed.p50,
+        baseline: peerRaw.p50,
+        ratio: peerSandboxed.p50 / peerRaw.p50,
+        ratioNote: 'x raw bwrap',
+      },
+      {
+        name: 'with srt: srt wrapWithSandbox(true) + spawn',
+        unit: 'ms p50',
+        value: peerSrt.p50,
+        baseline: peerSandboxed.p50,
+        ratio: peerSrt.p50 / peerSandboxed.p50,
+        ratioNote: 'x sandbox.run',
+      },
       { name: 'js cold run (new isolate, via child)', unit: 'ms p50', value: cold.p50, target: '<= 10', met: cold.p50 <= 10 },
       { name: 'js warm call (loaded module, via child)', unit: 'ms p50', value: warm.p50, target: '<= 0.2', met: warm.p50 <= 0.2 },
       { name: 'js runner process start + first run', unit: 'ms p50', value: startup.p50 },
