@@ -32,16 +32,14 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /^DATABASE_URL$/i,
 ];
 
-/** Names `isSensitiveKey` flags that are ordinary shell variables (`pwd` is a password key there). */
-const NOT_SECRET = new Set(['PWD', 'OLDPWD']);
-
 /**
  * True when an environment variable name looks like it carries a secret: the sandbox's own
  * patterns, plus every key name `@buckley/security`'s redactor treats as sensitive.
  */
 export function isSecretEnvName(name: string): boolean {
   if (SECRET_PATTERNS.some((pattern) => pattern.test(name))) return true;
-  return !NOT_SECRET.has(name.toUpperCase()) && isSensitiveKey(name);
+  // The shared list of credential names (`XPASS`, `DEPLOY_CRED`, `*_TOKEN*`, ...; not `PWD`).
+  return isSensitiveKey(name);
 }
 
 /**

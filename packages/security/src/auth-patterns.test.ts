@@ -15,7 +15,11 @@ describe('default auth-pattern rules', () => {
     for (const rule of defaultAuthPatternRules) {
       expect(rule.id).toMatch(/^auth\.[a-z-]+$/);
       for (const k of rule.keywords) expect(k).toBe(k.toLowerCase());
-      expect({ id: rule.id, tp: rule.samples.truePositives.length > 0, fp: rule.samples.falsePositives.length > 0 }).toEqual({ id: rule.id, tp: true, fp: true });
+      expect({ id: rule.id, tp: rule.samples.truePositives.length > 0, fp: rule.samples.falsePositives.length > 0 }).toEqual({
+        id: rule.id,
+        tp: true,
+        fp: true,
+      });
     }
   });
 
@@ -59,12 +63,17 @@ describe('analyzeAuthPatterns', () => {
 
   it('finds several rules in one file, ordered by position', () => {
     const source = [
-      "const agent = new https.Agent({ rejectUnauthorized: false });",
+      'const agent = new https.Agent({ rejectUnauthorized: false });',
       "app.use(cors({ origin: '*', credentials: true }));",
       "const token = jwt.sign(user, 'my-signing-key', { algorithm: 'none' });",
     ].join('\n');
     const ids = analyzeAuthPatterns(source, { path: 'server.js' }).map((f) => `${f.location?.line}:${f.ruleId}`);
-    expect(ids).toEqual(['1:auth.tls-verification-disabled', '2:auth.cors-wildcard-with-credentials', '3:auth.hardcoded-jwt-secret', '3:auth.jwt-none-algorithm']);
+    expect(ids).toEqual([
+      '1:auth.tls-verification-disabled',
+      '2:auth.cors-wildcard-with-credentials',
+      '3:auth.hardcoded-jwt-secret',
+      '3:auth.jwt-none-algorithm',
+    ]);
   });
 
   it('halves confidence in test code and skips path-specific rules without a path', () => {
@@ -99,7 +108,11 @@ describe('analyzeAuthPatterns', () => {
 
   it('stays linear on pattern-bomb input', () => {
     const bomb = (n: number): string =>
-      `password = "${'a'.repeat(n)}` + `\n${'password:'.repeat(n / 10)}` + `\nSELECT ${'x '.repeat(n / 4)} FROM ` + `\n${"origin: '*', ".repeat(n / 20)}` + `\n${'bcrypt.hash('.repeat(n / 20)}`;
+      `password = "${'a'.repeat(n)}` +
+      `\n${'password:'.repeat(n / 10)}` +
+      `\nSELECT ${'x '.repeat(n / 4)} FROM ` +
+      `\n${"origin: '*', ".repeat(n / 20)}` +
+      `\n${'bcrypt.hash('.repeat(n / 20)}`;
     const { ratio, attempts } = growthRatio(bomb, (input) => analyzeAuthPatterns(input, { path: 'x.yaml' }), 100_000);
     expect({ ratio: ratio < 32, attempts }).toMatchObject({ ratio: true });
   }, 60_000);

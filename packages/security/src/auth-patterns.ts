@@ -19,7 +19,9 @@ function compile(ruleId: string, source: string, flags = ''): RE2 {
   try {
     return new RE2(source, flags);
   } catch (error) {
-    throw new InvalidRuleError(ruleId, `rule ${JSON.stringify(ruleId)} has a regex RE2 cannot compile: ${JSON.stringify(source.slice(0, 200))}`, { cause: error });
+    throw new InvalidRuleError(ruleId, `rule ${JSON.stringify(ruleId)} has a regex RE2 cannot compile: ${JSON.stringify(source.slice(0, 200))}`, {
+      cause: error,
+    });
   }
 }
 

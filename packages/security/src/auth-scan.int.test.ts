@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeAuthDirectory, analyzeAuthFile } from './auth-patterns.js';
 import { ScanTargetError } from './errors.js';
 
-const insecure = "const agent = new https.Agent({ rejectUnauthorized: false });\n";
+const insecure = 'const agent = new https.Agent({ rejectUnauthorized: false });\n';
 const password = 'Tr0ub4dor&3xyz';
 let dir: string;
 let root: string;
@@ -42,7 +42,12 @@ describe('analyzeAuthDirectory', () => {
       'src/db.py:2:auth.hardcoded-credential',
     ]);
     const reasons = Object.fromEntries(result.skipped.map((s) => [s.path, s.reason]));
-    expect(reasons).toMatchObject({ 'src/blob.js': 'binary', 'src/big.js': 'too-large', 'src/outside-link.ts': 'symlink-outside-root', 'src/loop': 'symlink-loop' });
+    expect(reasons).toMatchObject({
+      'src/blob.js': 'binary',
+      'src/big.js': 'too-large',
+      'src/outside-link.ts': 'symlink-outside-root',
+      'src/loop': 'symlink-loop',
+    });
     // README.md (not source), node_modules and the gitignored directory are counted, not read.
     expect(result.ignoredCount).toBeGreaterThanOrEqual(3);
     expect(result.filesScanned).toBe(3);

@@ -1,5 +1,7 @@
 import { type Finding, noBlockingFindings } from './finding.js';
-import { isSensitiveKey, redactString } from './redact.js';
+import { credentialArguments, effective, maskAssignmentWord, basename } from './argv-mask.js';
+import { redactString } from './redact.js';
+import { isSensitiveKey } from './sensitive-names.js';
 import { type SimpleCommand, type VariableAssignment, type Word, parseShell, remapCommands } from './shell-parse.js';
 
 export type { Expansion, Redirection, SimpleCommand, Word, CommandContext, VariableAssignment } from './shell-parse.js';
@@ -30,26 +32,80 @@ export interface AnalyzeCommandOptions {
 }
 
 const shells = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'fish', 'csh', 'tcsh', 'busybox']);
-const interpreters = new Set([...shells, 'python', 'python2', 'python3', 'perl', 'ruby', 'node', 'nodejs', 'deno', 'bun', 'php', 'lua', 'pwsh', 'powershell', 'source', '.', 'eval']);
+const interpreters = new Set([
+  ...shells,
+  'python',
+  'python2',
+  'python3',
+  'perl',
+  'ruby',
+  'node',
+  'nodejs',
+  'deno',
+  'bun',
+  'php',
+  'lua',
+  'pwsh',
+  'powershell',
+  'source',
+  '.',
+  'eval',
+]);
 const downloaders = new Set(['curl', 'wget', 'fetch', 'aria2c', 'http', 'https', 'lwp-request', 'GET']);
 const senders = new Set(['curl', 'wget', 'nc', 'ncat', 'netcat', 'socat', 'telnet', 'ssh', 'scp', 'sftp', 'rsync', 'ftp', 'tftp', 'openssl', 'http', 'https']);
 const encoders = new Set(['base64', 'base32', 'xxd', 'od', 'hexdump', 'gzip', 'bzip2', 'xz', 'zstd', 'tar', 'zip', 'openssl', 'gpg', 'uuencode']);
 const envDumpers = new Set(['env', 'printenv', 'set', 'export', 'declare']);
-const diskTools = new Set(['mkfs', 'mke2fs', 'mkswap', 'wipefs', 'mkdosfs', 'mkntfs', 'mkfs.ext4', 'fdisk', 'sfdisk', 'gdisk', 'sgdisk', 'cfdisk', 'parted', 'blkdiscard']);
+const diskTools = new Set([
+  'mkfs',
+  'mke2fs',
+  'mkswap',
+  'wipefs',
+  'mkdosfs',
+  'mkntfs',
+  'mkfs.ext4',
+  'fdisk',
+  'sfdisk',
+  'gdisk',
+  'sgdisk',
+  'cfdisk',
+  'parted',
+  'blkdiscard',
+]);
 const powerTools = new Set(['shutdown', 'reboot', 'halt', 'poweroff', 'killall5']);
-const systemDirs = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/opt', '/proc', '/root', '/sbin', '/srv', '/sys', '/usr', '/var', '/usr/bin', '/usr/lib', '/usr/local', '/var/lib']);
+// prettier-ignore
+const systemDirs = new Set([
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/opt',
+  '/proc',
+  '/root',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/usr',
+  '/var',
+  '/usr/bin',
+  '/usr/lib',
+  '/usr/local',
+  '/var/lib',
+]);
 const blockDevice = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|disk\d|rdisk\d|mapper\/|md\d|dm-\d|loop\d|sr\d|fd\d|mem$|kmem$|port$)/;
 const homePrefix = /^(?:~|\$HOME|\$\{HOME\}|\/root|\/home\/[^/]+|\/Users\/[^/]+)(?=\/|$)/;
-const sensitiveHome = /^~\/(?:\.ssh(?:\/(?!known_hosts$|[^/]*\.pub$)|$)|\.aws(?:\/|$)|\.gnupg(?:\/|$)|\.netrc$|\.git-credentials$|\.docker\/config\.json$|\.kube(?:\/|$)|\.config\/gh(?:\/|$)|\.config\/gcloud(?:\/|$)|\.azure(?:\/|$)|\.npmrc$|\.pypirc$|\.password-store(?:\/|$)|\.vault-token$|\.pgpass$|\.my\.cnf$|\.bash_history$|\.zsh_history$)/;
-const sensitiveSystem = /^\/(?:etc\/(?:shadow|gshadow|sudoers|master\.passwd)(?:$|[/.-])|etc\/ssh\/ssh_host_[a-z0-9]+_key$|proc\/(?:self|\d+|\*)\/environ$|var\/run\/secrets(?:\/|$)|run\/secrets(?:\/|$))/;
+const sensitiveHome =
+  /^~\/(?:\.ssh(?:\/(?!known_hosts$|[^/]*\.pub$)|$)|\.aws(?:\/|$)|\.gnupg(?:\/|$)|\.netrc$|\.git-credentials$|\.docker\/config\.json$|\.kube(?:\/|$)|\.config\/gh(?:\/|$)|\.config\/gcloud(?:\/|$)|\.azure(?:\/|$)|\.npmrc$|\.pypirc$|\.password-store(?:\/|$)|\.vault-token$|\.pgpass$|\.my\.cnf$|\.bash_history$|\.zsh_history$)/;
+const sensitiveSystem =
+  /^\/(?:etc\/(?:shadow|gshadow|sudoers|master\.passwd)(?:$|[/.-])|etc\/ssh\/ssh_host_[a-z0-9]+_key$|proc\/(?:self|\d+|\*)\/environ$|var\/run\/secrets(?:\/|$)|run\/secrets(?:\/|$))/;
 const privateKeyName = /(?:^|\/)id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?$/;
-const persistenceTargets = /^(?:~\/\.ssh\/authorized_keys2?$|~\/\.(?:bashrc|bash_profile|profile|zshrc|zprofile|bash_login)$|\/etc\/(?:passwd|shadow|sudoers|crontab|hosts|profile|bash\.bashrc|ld\.so\.preload)$|\/etc\/(?:sudoers\.d|cron\.[a-z]+|profile\.d)\/)/;
+const persistenceTargets =
+  /^(?:~\/\.ssh\/authorized_keys2?$|~\/\.(?:bashrc|bash_profile|profile|zshrc|zprofile|bash_login)$|\/etc\/(?:passwd|shadow|sudoers|crontab|hosts|profile|bash\.bashrc|ld\.so\.preload)$|\/etc\/(?:sudoers\.d|cron\.[a-z]+|profile\.d)\/)/;
 const harmlessDevices = /^\/dev\/(?:null|zero|stdout|stderr|stdin|tty|fd\/\d+|random|urandom|full)$/;
-
-function basename(text: string): string {
-  const i = text.lastIndexOf('/');
-  return i < 0 ? text : text.slice(i + 1);
-}
 
 /** Maps the ways of writing the home directory to `~` so one table of paths covers them. */
 function normalisePath(text: string): string {
@@ -87,57 +143,6 @@ function splitArgs(args: readonly Word[]): { options: string[]; operands: Word[]
   return { options, operands };
 }
 
-/** Wrappers that run their argument as the command: `sudo rm` is `rm`. Each maps to options that take a value. */
-const wrappers: Record<string, Set<string>> = {
-  sudo: new Set(['-u', '-g', '-p', '-C', '-D', '-r', '-t', '-U', '-h']),
-  doas: new Set(['-u', '-C']),
-  env: new Set(['-u', '-C', '-S', '--unset', '--chdir']),
-  nice: new Set(['-n']),
-  ionice: new Set(['-c', '-n', '-p']),
-  nohup: new Set(),
-  time: new Set(['-f', '-o']),
-  command: new Set(),
-  builtin: new Set(),
-  exec: new Set(['-a']),
-  timeout: new Set(['-s', '-k', '--signal', '--kill-after']),
-  stdbuf: new Set(['-i', '-o', '-e']),
-  xargs: new Set(['-I', '-n', '-P', '-L', '-s', '-d', '-E', '-a', '--max-args', '--max-procs', '--delimiter', '--arg-file']),
-  chroot: new Set(),
-  setsid: new Set(),
-  unbuffer: new Set(),
-  caffeinate: new Set(),
-  strace: new Set(['-e', '-o', '-p', '-s']),
-  watch: new Set(['-n', '-d']),
-  flock: new Set(['-w', '-E']),
-};
-
-/** The command that actually runs after unwrapping `sudo`, `env`, `timeout 5`, `xargs` ... */
-function effective(argv: readonly Word[]): { name: string; args: Word[] } | undefined {
-  let i = 0;
-  for (let guard = 0; guard < 16 && i < argv.length; guard++) {
-    const name = basename(argv[i]!.text);
-    const takesValue = wrappers[name];
-    if (takesValue === undefined) return { name, args: argv.slice(i + 1) };
-    i++;
-    while (i < argv.length) {
-      const t = argv[i]!.text;
-      if (t === '--') {
-        i++;
-        break;
-      }
-      if (name === 'env' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(t)) {
-        i++;
-        continue;
-      }
-      if (!t.startsWith('-') || t === '-') break;
-      i += takesValue.has(t) ? 2 : 1;
-    }
-    // `timeout 5 cmd`, `chroot /dir cmd`, `flock file cmd`: one positional before the command.
-    if ((name === 'timeout' || name === 'chroot' || name === 'flock') && i < argv.length) i++;
-  }
-  return i < argv.length ? { name: basename(argv[i]!.text), args: argv.slice(i + 1) } : undefined;
-}
-
 interface Context {
   readonly commands: readonly SimpleCommand[];
   readonly findings: Finding[];
@@ -153,7 +158,15 @@ interface Context {
 /** Findings kept per analysis; a hostile command with thousands of `rm -rf /` needs only a few. */
 const maxFindings = 100;
 
-function add(ctx: Context, command: SimpleCommand, ruleId: string, category: Finding['category'], severity: Finding['severity'], message: string, confidence = 0.9): void {
+function add(
+  ctx: Context,
+  command: SimpleCommand,
+  ruleId: string,
+  category: Finding['category'],
+  severity: Finding['severity'],
+  message: string,
+  confidence = 0.9,
+): void {
   const key = `${ruleId}@${command.start}`;
   if (ctx.seen.has(key) || ctx.findings.length >= maxFindings) return;
   ctx.seen.add(key);
@@ -180,78 +193,14 @@ function add(ctx: Context, command: SimpleCommand, ruleId: string, category: Fin
 /** Longest evidence string in a finding. */
 const maxEvidence = 160;
 
-/**
- * Programs whose short options take a password or token: `next` ones in the following word,
- * `attached` ones glued to the option (`mysql -pSECRET`, where a bare `-p` prompts instead),
- * `last`: a positional operand is the password (`htpasswd -b file user pw`).
- */
-const secretOptions: Record<string, { readonly next?: readonly string[]; readonly attached?: readonly string[]; readonly last?: true }> = {
-  sshpass: { next: ['-p'], attached: ['-p'] },
-  mysql: { attached: ['-p'] },
-  mysqldump: { attached: ['-p'] },
-  mysqladmin: { attached: ['-p'] },
-  mysqlimport: { attached: ['-p'] },
-  mysqlshow: { attached: ['-p'] },
-  mysqlcheck: { attached: ['-p'] },
-  mariadb: { attached: ['-p'] },
-  'mariadb-dump': { attached: ['-p'] },
-  'redis-cli': { next: ['-a'], attached: ['-a'] },
-  docker: { next: ['-p'] },
-  podman: { next: ['-p'] },
-  nerdctl: { next: ['-p'] },
-  buildah: { next: ['-p'] },
-  skopeo: { next: ['-p'] },
-  helm: { next: ['-p'] },
-  oras: { next: ['-p'] },
-  az: { next: ['-p'] },
-  mongo: { next: ['-p'] },
-  mongosh: { next: ['-p'] },
-  mongodump: { next: ['-p'] },
-  mongorestore: { next: ['-p'] },
-  mongoexport: { next: ['-p'] },
-  mongoimport: { next: ['-p'] },
-  zip: { next: ['-P'] },
-  unzip: { next: ['-P'] },
-  '7z': { attached: ['-p'] },
-  '7za': { attached: ['-p'] },
-  sqlcmd: { next: ['-P'] },
-  bcp: { next: ['-P'] },
-  ipmitool: { next: ['-P'] },
-  ldapsearch: { next: ['-w'] },
-  ldapadd: { next: ['-w'] },
-  ldapmodify: { next: ['-w'] },
-  ldapdelete: { next: ['-w'] },
-  ldappasswd: { next: ['-w', '-s'] },
-  smbclient: { next: ['-U'], attached: ['-U'] },
-  keytool: { next: ['-storepass', '-keypass', '-srcstorepass', '-deststorepass'] },
-  jarsigner: { next: ['-storepass', '-keypass'] },
-  openssl: { next: ['-k', '-pass', '-passin', '-passout'] },
-  htpasswd: { last: true },
-};
-
-/** Long options whose value is a credential whatever the program (`--password`, `--api-key`, npm's `--//host/:_authToken`). */
-const secretLongOption = /^--(?:[a-z0-9-]*(?:pass(?:word|wd|phrase)?|secret|token|api-?key|credentials?|cookie|bearer|private-key|access-key|storepass|keypass)|auth|auth-token|[a-z0-9/.:_-]*_authtoken)$/i;
-/** Options whose value is `user:password` (curl, wget): only the part after the first `:` is hidden. */
-const userOption = new Set(['-u', '--user', '-U', '--proxy-user', '--http-user', '--ftp-user']);
 /** Headers whose value is a credential. */
-const secretHeader = /^(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|apikey|x-auth-token|x-access-token|private-token|job-token|x-vault-token|x-goog-api-key|x-amz-security-token|x-csrf-token|x-xsrf-token|ocp-apim-subscription-key|x-[a-z0-9-]*(?:token|key|secret|auth))$/i;
-/** A variable or option name that says its value is a credential. */
-const credentialName = (name: string): boolean => isSensitiveKey(name) || /(?:pass|pwd|token|secret|key|auth|cred)/i.test(name);
-
-function maskUser(value: string): string {
-  const i = value.search(/[:%]/);
-  return i < 0 ? value : `${value.slice(0, i + 1)}[REDACTED]`;
-}
-
+const secretHeader =
+  /^(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|apikey|x-auth-token|x-access-token|private-token|job-token|x-vault-token|x-goog-api-key|x-amz-security-token|x-csrf-token|x-xsrf-token|ocp-apim-subscription-key|x-[a-z0-9-]*(?:token|key|secret|auth))$/i;
 /** `text` with the credentials it carries replaced: by its form first, then by the redactor's patterns. */
 function maskText(text: string): string {
   // NAME=value with a sensitive name: an assignment, an `env` argument, a `--name=value` option.
-  const assign = /^(-{0,2}[A-Za-z_/][A-Za-z0-9_./:-]*)=([^]*)$/.exec(text);
-  if (assign) {
-    const name = assign[1]!;
-    if (userOption.has(name)) return `${name}=${maskUser(assign[2]!)}`;
-    if (credentialName(name.replace(/^-+/, '')) || secretLongOption.test(name)) return `${name}=[REDACTED]`;
-  }
+  const assigned = maskAssignmentWord(text);
+  if (assigned !== undefined) return assigned;
   const header = /^([A-Za-z0-9-]{1,64})[ \t]*:[ \t]*([^]*)$/.exec(text);
   if (header && secretHeader.test(header[1]!) && header[2] !== '') {
     const scheme = /^(?:bearer|basic|token|digest|negotiate|apikey)\s+/i.exec(header[2]!)?.[0] ?? '';
@@ -259,7 +208,9 @@ function maskText(text: string): string {
   }
   const t = redactString(text.replace(/\bpass:\S+/g, 'pass:[REDACTED]'));
   // A long opaque run (a token no rule knows) is not shown either; a path is.
-  return t.replace(/(?<![A-Za-z0-9+/_=.-])[A-Za-z0-9+/_=-]{32,}/g, (m) => (!/[0-9]/.test(m) || !/[A-Za-z]/.test(m) || (m.includes('/') && !/[+=]/.test(m)) ? m : '[REDACTED]'));
+  return t.replace(/(?<![A-Za-z0-9+/_=.-])[A-Za-z0-9+/_=-]{32,}/g, (m) =>
+    !/[0-9]/.test(m) || !/[A-Za-z]/.test(m) || (m.includes('/') && !/[+=]/.test(m)) ? m : '[REDACTED]',
+  );
 }
 
 /** How a word is shown: masked, quoted when it holds blanks, substitutions shown by the shape of what they run. */
@@ -277,7 +228,12 @@ function showWord(ctx: Context, word: Word, depth: number, masked?: string): str
       }
     }
     // The parts outside substitutions are masked; the substitutions were rebuilt from their own parse.
-    t = nested ? t.split('\0').map((part, k) => (k % 2 === 1 ? part : maskText(part))).join('') : maskText(t);
+    t = nested
+      ? t
+          .split('\0')
+          .map((part, k) => (k % 2 === 1 ? part : maskText(part)))
+          .join('')
+      : maskText(t);
   }
   return !nested && (/\s/.test(t) || t === '') ? `'${t.replace(/\s+/g, ' ')}'` : t.replace(/\s+/g, ' ');
 }
@@ -292,39 +248,9 @@ function showWord(ctx: Context, word: Word, depth: number, masked?: string): str
  */
 function shape(ctx: Context, command: SimpleCommand, depth = 0): string {
   const parts: string[] = [];
-  for (const a of command.assignments) parts.push(credentialName(a.name) ? `${a.name}=[REDACTED]` : `${a.name}=${showWord(ctx, a.value, depth)}`);
-  const argv = command.argv;
-  const eff = effective(argv);
-  const programAt = eff ? argv.length - eff.args.length - 1 : argv.length;
-  const table = eff ? secretOptions[eff.name] : undefined;
-  let lastOperand = -1;
-  if (table?.last) {
-    // `htpasswd -b[n] [file] user password`: the password is the operand after the user.
-    const flags = argv.slice(programAt + 1).filter((w) => /^-[A-Za-z]+$/.test(w.text)).map((w) => w.text).join('');
-    // Options come first; from the first operand on, every word is positional.
-    const first = argv.findIndex((w, i) => i > programAt && !w.text.startsWith('-'));
-    const operands = first < 0 ? [] : argv.map((_, i) => i).slice(first);
-    if (flags.includes('b')) lastOperand = operands[flags.includes('n') ? 1 : 2] ?? -1;
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const w = argv[i]!;
-    const t = w.text;
-    const prev = i > 0 ? argv[i - 1]!.text : '';
-    const own = i > programAt;
-    let shown: string | undefined;
-    if (i === lastOperand) shown = '[REDACTED]';
-    else if (own && table?.next?.includes(prev)) shown = prev === '-U' ? maskUser(t) : '[REDACTED]';
-    else if (i > 0 && (userOption.has(prev) || /^-[A-Za-z]*[uU]$/.test(prev))) shown = maskUser(t);
-    else if (own && table?.next?.some((o) => o.length === 2 && /^-[A-Za-z]+$/.test(prev) && prev.endsWith(o[1]!))) shown = '[REDACTED]';
-    else if (i > 0 && secretLongOption.test(prev)) shown = '[REDACTED]';
-    else if ((prev === '-b' || prev === '--cookie') && t.includes('=')) shown = '[REDACTED]';
-    else if (own && /^-[A-Za-z]/.test(t)) {
-      const attached = table?.attached?.find((o) => t.startsWith(o) && t.length > o.length);
-      if (attached) shown = attached === '-U' ? `${attached}${maskUser(t.slice(2))}` : `${attached}[REDACTED]`;
-      else if (/^-u[^-]/.test(t)) shown = `-u${maskUser(t.slice(2))}`;
-    }
-    parts.push(showWord(ctx, w, depth, shown));
-  }
+  for (const a of command.assignments) parts.push(isSensitiveKey(a.name) ? `${a.name}=[REDACTED]` : `${a.name}=${showWord(ctx, a.value, depth)}`);
+  const masked = credentialArguments(command.argv.map((w) => w.text));
+  command.argv.forEach((w, i) => parts.push(showWord(ctx, w, depth, masked.get(i))));
   for (const r of command.redirections) {
     // A here-string is data for the program's stdin (`--password-stdin`, `chpasswd`): only its shape is shown.
     const target = r.op === '<<' || r.op === '<<-' ? r.target.text.replace(/\s+/g, ' ') : r.op === '<<<' ? '[REDACTED]' : showWord(ctx, r.target, depth);
@@ -341,7 +267,9 @@ function commandsOf(ctx: Context, words: readonly Word[]): SimpleCommand[] {
 }
 
 function readsSensitive(command: SimpleCommand): boolean {
-  return command.argv.some((w) => isSensitivePath(w.text)) || command.redirections.some((r) => (r.op === '<' || r.op === '<>') && isSensitivePath(r.target.text));
+  return (
+    command.argv.some((w) => isSensitivePath(w.text)) || command.redirections.some((r) => (r.op === '<' || r.op === '<>') && isSensitivePath(r.target.text))
+  );
 }
 
 function collectsSecrets(command: SimpleCommand): boolean {
@@ -395,7 +323,10 @@ function taintVariables(ctx: Context): void {
 
 /** Words whose expansion holds credentials: a substitution that reads them, or a tainted variable. */
 function holdsSecrets(ctx: Context, words: readonly Word[]): boolean {
-  return commandsOf(ctx, words).some(collectsSecrets) || words.some((w) => w.expansions.some((e) => e.kind === 'parameter' && e.name !== undefined && ctx.tainted.has(e.name)));
+  return (
+    commandsOf(ctx, words).some(collectsSecrets) ||
+    words.some((w) => w.expansions.some((e) => e.kind === 'parameter' && e.name !== undefined && ctx.tainted.has(e.name)))
+  );
 }
 
 /** The command reads credentials itself, or is given them through a substitution or a variable. */
@@ -407,7 +338,7 @@ function carriesSecrets(ctx: Context, command: SimpleCommand): boolean {
 function credentialVariableIn(words: readonly Word[]): string | undefined {
   for (const w of words) {
     for (const e of w.expansions) {
-      if (e.kind === 'parameter' && e.name !== undefined && /(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)(?:_|$)/i.test(e.name)) return e.name;
+      if (e.kind === 'parameter' && e.name !== undefined && isSensitiveKey(e.name)) return e.name;
     }
   }
   return undefined;
@@ -426,11 +357,32 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
       add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'rm with --no-preserve-root deletes the whole file system');
     } else if (recursive && operands.some((o) => isSystemTarget(o.text))) {
       add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'recursive rm of the root, home or a system directory');
-    } else if (recursive && operands.some((o) => /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?\/+\*?$/.test(o.text) || (o.expansions[0]?.kind === 'parameter' && o.text.startsWith(o.expansions[0].raw + '/')))) {
-      add(ctx, command, 'command.rm-unset-variable', 'destructive-command', 'high', 'recursive rm of "$VAR/...": if the variable is empty or unset this deletes from /', 0.7);
+    } else if (
+      recursive &&
+      operands.some(
+        (o) => /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?\/+\*?$/.test(o.text) || (o.expansions[0]?.kind === 'parameter' && o.text.startsWith(o.expansions[0].raw + '/')),
+      )
+    ) {
+      add(
+        ctx,
+        command,
+        'command.rm-unset-variable',
+        'destructive-command',
+        'high',
+        'recursive rm of "$VAR/...": if the variable is empty or unset this deletes from /',
+        0.7,
+      );
     }
   }
-  if (name === 'find' && operands[0] && isSystemTarget(operands[0].text) && args.some((a) => a.text === '-delete' || ((a.text === '-exec' || a.text === '-execdir') && true) && args.some((b) => basename(b.text) === 'rm' || b.text === 'shred'))) {
+  if (
+    name === 'find' &&
+    operands[0] &&
+    isSystemTarget(operands[0].text) &&
+    args.some(
+      (a) =>
+        a.text === '-delete' || ((a.text === '-exec' || a.text === '-execdir') && true && args.some((b) => basename(b.text) === 'rm' || b.text === 'shred')),
+    )
+  ) {
     add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'find over the root, home or a system directory that deletes what it finds');
   }
   if (name !== undefined && (diskTools.has(name) || name.startsWith('mkfs.'))) {
@@ -440,7 +392,11 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
   if (name === 'dd' && args.some((a) => a.text.startsWith('of=') && blockDevice.test(a.text.slice(3)))) {
     add(ctx, command, 'command.device-write', 'destructive-command', 'critical', 'dd writes directly to a block device');
   }
-  if ((name === 'shred' || name === 'cp' || name === 'tee' || name === 'mv' || name === 'cat') && operands.some((o) => blockDevice.test(o.text)) && name !== 'cat') {
+  if (
+    (name === 'shred' || name === 'cp' || name === 'tee' || name === 'mv' || name === 'cat') &&
+    operands.some((o) => blockDevice.test(o.text)) &&
+    name !== 'cat'
+  ) {
     add(ctx, command, 'command.device-write', 'destructive-command', 'critical', `${name} writes directly to a block device`);
   }
   for (const r of command.redirections) {
@@ -450,7 +406,14 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
       add(ctx, command, 'command.device-write', 'destructive-command', 'critical', 'redirection writes directly to a block device');
     }
     if (/^\/dev\/(?:tcp|udp)\//.test(t)) {
-      add(ctx, command, 'command.dev-tcp', 'exfiltration', 'critical', 'redirection to /dev/tcp or /dev/udp opens a network connection (reverse shell or exfiltration)');
+      add(
+        ctx,
+        command,
+        'command.dev-tcp',
+        'exfiltration',
+        'critical',
+        'redirection to /dev/tcp or /dev/udp opens a network connection (reverse shell or exfiltration)',
+      );
     }
     if (writes && persistenceTargets.test(normalisePath(t))) {
       add(ctx, command, 'command.persistence', 'destructive-command', 'high', 'writes to a login script, authorized_keys or a system account file');
@@ -464,7 +427,10 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
   if (name === 'tee' && operands.some((o) => persistenceTargets.test(normalisePath(o.text)))) {
     add(ctx, command, 'command.persistence', 'destructive-command', 'high', 'writes to a login script, authorized_keys or a system account file');
   }
-  if ((name === 'nc' || name === 'ncat' || name === 'netcat') && (/[ec]/.test(short) || options.some((o) => o === '--exec' || o === '--sh-exec' || o === '--lua-exec'))) {
+  if (
+    (name === 'nc' || name === 'ncat' || name === 'netcat') &&
+    (/[ec]/.test(short) || options.some((o) => o === '--exec' || o === '--sh-exec' || o === '--lua-exec'))
+  ) {
     add(ctx, command, 'command.reverse-shell', 'remote-code-execution', 'critical', `${name} -e/-c hands a shell to a network peer`);
   }
   if (name === 'socat' && args.some((a) => /(?:^|[,:])(?:exec|system):/i.test(a.text))) {
@@ -472,10 +438,20 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
   }
   if (name === 'chmod') {
     const mode = operands[0]?.text ?? '';
-    const worldWritable = /^[0-7]*[2367]$/.test(mode) && /^[0-7]{3,4}$/.test(mode) || /^(?:[ugo]*a[ugo]*|o|[ugoa]*o[ugoa]*)?\+[rwxXst]*w/.test(mode) || /(?:^|,)(?:a|o|ugo)=[rwx]*w/.test(mode);
+    const worldWritable =
+      (/^[0-7]*[2367]$/.test(mode) && /^[0-7]{3,4}$/.test(mode)) ||
+      /^(?:[ugo]*a[ugo]*|o|[ugoa]*o[ugoa]*)?\+[rwxXst]*w/.test(mode) ||
+      /(?:^|,)(?:a|o|ugo)=[rwx]*w/.test(mode);
     const recursive = /R/.test(short) || options.includes('--recursive');
     if (worldWritable && operands.slice(1).some((o) => isSystemTarget(o.text))) {
-      add(ctx, command, 'command.chmod-world', 'security-misconfig', 'critical', `chmod ${mode}${recursive ? ' -R' : ''} makes the root, home or a system directory world-writable`);
+      add(
+        ctx,
+        command,
+        'command.chmod-world',
+        'security-misconfig',
+        'critical',
+        `chmod ${mode}${recursive ? ' -R' : ''} makes the root, home or a system directory world-writable`,
+      );
     } else if (worldWritable && mode !== '1777') {
       add(ctx, command, 'command.chmod-world', 'security-misconfig', 'medium', `chmod ${mode} makes files world-writable`, 0.6);
     }
@@ -492,13 +468,16 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
   if (name === 'systemctl' && operands.some((o) => /^(?:poweroff|reboot|halt|kexec|emergency|rescue)$/.test(o.text))) {
     add(ctx, command, 'command.power', 'destructive-command', 'high', 'systemctl stops or restarts the machine');
   }
-  if (name === 'kill' && operands.some((o) => o.text === '-1') ) {
+  if (name === 'kill' && operands.some((o) => o.text === '-1')) {
     add(ctx, command, 'command.kill-all', 'destructive-command', 'high', 'kill -1 signals every process the user may signal');
   }
   if ((name === 'kill' || name === 'pkill') && args.some((a) => a.text === '-1') && args.some((a) => /^-(?:9|KILL|SIGKILL)$/.test(a.text))) {
     add(ctx, command, 'command.kill-all', 'destructive-command', 'high', 'kill -9 -1 kills every process the user may signal');
   }
-  if ((name === 'perl' || name === 'ruby' || name?.startsWith('python')) && args.some((a) => /\bfork\b/.test(a.text) && /\b(?:while|for|loop|until)\b/.test(a.text))) {
+  if (
+    (name === 'perl' || name === 'ruby' || name?.startsWith('python')) &&
+    args.some((a) => /\bfork\b/.test(a.text) && /\b(?:while|for|loop|until)\b/.test(a.text))
+  ) {
     add(ctx, command, 'command.fork-bomb', 'destructive-command', 'critical', 'inline script forks in a loop (fork bomb)', 0.8);
   }
 
@@ -518,7 +497,15 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
     add(ctx, command, 'command.exfiltration', 'exfiltration', 'critical', `${name} sends credentials or private keys over the network`);
   } else if (sent && credentialVariableIn(args) !== undefined) {
     // Often legitimate (`curl -H "Authorization: Bearer $GITHUB_TOKEN" https://api.github.com`): reported, not blocking.
-    add(ctx, command, 'command.credential-variable', 'exfiltration', 'medium', `${name} sends the value of $${credentialVariableIn(args)} over the network`, 0.5);
+    add(
+      ctx,
+      command,
+      'command.credential-variable',
+      'exfiltration',
+      'medium',
+      `${name} sends the value of $${credentialVariableIn(args)} over the network`,
+      0.5,
+    );
   } else if (sensitiveArgs.length > 0 || sensitiveIn.length > 0) {
     add(ctx, command, 'command.sensitive-read', 'sensitive-data', 'high', 'reads credentials or private keys (~/.ssh, ~/.aws, /etc/shadow, ...)', 0.8);
   }
@@ -578,7 +565,14 @@ function checkForkBombs(ctx: Context, functions: readonly { name: string }[]): v
     if (name === undefined || !names.has(name) || c.program?.text !== name || reported.has(name)) continue;
     if (c.background || (pipelineSize.get(c.pipeline) ?? 0) > 1) {
       reported.add(name);
-      add(ctx, c, 'command.fork-bomb', 'destructive-command', 'critical', `function ${JSON.stringify(name)} calls itself in a pipeline or in the background (fork bomb)`);
+      add(
+        ctx,
+        c,
+        'command.fork-bomb',
+        'destructive-command',
+        'critical',
+        `function ${JSON.stringify(name)} calls itself in a pipeline or in the background (fork bomb)`,
+      );
     }
   }
 }
@@ -628,7 +622,9 @@ function builtinAssignments(c: SimpleCommand, out: VariableAssignment[]): void {
   for (const w of picked) {
     const m = program === 'let' ? null : /^([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?(?:\+?=|$)/.exec(w.text);
     if (m) out.push({ name: m[1]!, kind: 'builtin', offset: w.start });
-    else if (program === 'let') for (const a of w.text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?:[-+*/%&|^]|<<|>>)?=(?!=)/g)) out.push({ name: a[1]!, kind: 'builtin', offset: w.start + a.index });
+    else if (program === 'let')
+      for (const a of w.text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?:[-+*/%&|^]|<<|>>)?=(?!=)/g))
+        out.push({ name: a[1]!, kind: 'builtin', offset: w.start + a.index });
   }
 }
 
@@ -653,16 +649,34 @@ function builtinAssignments(c: SimpleCommand, out: VariableAssignment[]): void {
 export function analyzeCommand(command: string, options: AnalyzeCommandOptions = {}): CommandAnalysis {
   const maxLength = options.maxLength ?? 1 << 20;
   if (typeof command !== 'string') {
-    const f: Finding = { ruleId: 'command.invalid', category: 'invalid-input', severity: 'high', confidence: 1, message: `command must be a string, got ${typeof command}` };
+    const f: Finding = {
+      ruleId: 'command.invalid',
+      category: 'invalid-input',
+      severity: 'high',
+      confidence: 1,
+      message: `command must be a string, got ${typeof command}`,
+    };
     return { ok: false, commands: [], assignments: [], findings: [f] };
   }
   if (command.length > maxLength) {
-    const f: Finding = { ruleId: 'command.too-long', category: 'invalid-input', severity: 'high', confidence: 1, message: `command is ${command.length} characters long; maxLength is ${maxLength}` };
+    const f: Finding = {
+      ruleId: 'command.too-long',
+      category: 'invalid-input',
+      severity: 'high',
+      confidence: 1,
+      message: `command is ${command.length} characters long; maxLength is ${maxLength}`,
+    };
     return { ok: false, commands: [], assignments: [], findings: [f] };
   }
   const findings: Finding[] = [];
   if (command.includes('\0')) {
-    findings.push({ ruleId: 'command.nul-byte', category: 'invalid-input', severity: 'high', confidence: 1, message: 'command contains a NUL byte, which the shell and exec truncate at' });
+    findings.push({
+      ruleId: 'command.nul-byte',
+      category: 'invalid-input',
+      severity: 'high',
+      confidence: 1,
+      message: 'command contains a NUL byte, which the shell and exec truncate at',
+    });
   }
   const commands: SimpleCommand[] = [];
   const functions: { name: string }[] = [];
@@ -678,22 +692,31 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
     const parsed = parseShell(source, base, nextPipeline);
     nextPipeline = parsed.nextPipeline;
     const offset = commands.length;
-    for (const c of parsed.commands) commands.push(level === 0 ? remapCommands(c, offset) : { ...remapCommands(c, offset), context: 'shell-c', start: base, end: base + source.length });
+    for (const c of parsed.commands)
+      commands.push(level === 0 ? remapCommands(c, offset) : { ...remapCommands(c, offset), context: 'shell-c', start: base, end: base + source.length });
     functions.push(...parsed.functions);
     assignments.push(...parsed.assignments);
     for (const issue of parsed.issues) {
       if (findings.filter((f) => f.ruleId === 'command.parse-error').length < 4) {
-        findings.push({ ruleId: 'command.parse-error', category: 'invalid-input', severity: 'medium', confidence: 1, message: `cannot parse the command: ${issue.message}`, location: { offset: Math.min(issue.offset, command.length) } });
+        findings.push({
+          ruleId: 'command.parse-error',
+          category: 'invalid-input',
+          severity: 'medium',
+          confidence: 1,
+          message: `cannot parse the command: ${issue.message}`,
+          location: { offset: Math.min(issue.offset, command.length) },
+        });
       }
     }
     if (level >= 4) continue;
     for (const c of parsed.commands) {
       const eff = effective(c.argv);
       if (!eff) continue;
-      if ((shells.has(eff.name) || eff.name === 'su') ) {
+      if (shells.has(eff.name) || eff.name === 'su') {
         const at = eff.args.findIndex((a) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(a.text));
         const script = at >= 0 ? eff.args[at + 1] : undefined;
-        if (script && script.expansions.every((e) => e.kind === 'glob' || e.kind === 'tilde')) pending.push({ source: script.text, base: c.start, level: level + 1 });
+        if (script && script.expansions.every((e) => e.kind === 'glob' || e.kind === 'tilde'))
+          pending.push({ source: script.text, base: c.start, level: level + 1 });
       } else if (eff.name === 'eval' && eff.args.every((a) => a.expansions.every((e) => e.kind === 'glob' || e.kind === 'tilde'))) {
         pending.push({ source: eff.args.map((a) => a.text).join(' '), base: c.start, level: level + 1 });
       }
@@ -706,4 +729,3 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   checkForkBombs(ctx, functions);
   return { ok: noBlockingFindings(findings), commands, assignments, findings };
 }
-

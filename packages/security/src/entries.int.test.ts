@@ -26,7 +26,11 @@ function load(specifier: string): { re2: boolean; modules: string[]; exports: st
     const re2 = readFileSync('/proc/self/maps', 'utf8').includes('re2.node');
     console.log(JSON.stringify({ re2, modules: loaded.sort(), exports: Object.keys(mod).sort() }));
   `;
-  const out = execFileSync(process.execPath, ['--conditions=@buckley/source', '--experimental-transform-types', '--no-warnings', '--input-type=module', '-e', child], { cwd: import.meta.dirname, encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    ['--conditions=@buckley/source', '--experimental-transform-types', '--no-warnings', '--input-type=module', '-e', child],
+    { cwd: import.meta.dirname, encoding: 'utf8' },
+  );
   return JSON.parse(out) as { re2: boolean; modules: string[]; exports: string[] };
 }
 
@@ -40,7 +44,9 @@ describe('entry points', () => {
 
   it('the scanner entry has the scanners and loads RE2 and the rules', () => {
     const scanner = load('@buckley/security/scanner');
-    expect(scanner.exports).toEqual(expect.arrayContaining(['SecretScanner', 'scanString', 'scanFile', 'scanDirectory', 'defaultSecretRules', 'analyzeAuthPatterns']));
+    expect(scanner.exports).toEqual(
+      expect.arrayContaining(['SecretScanner', 'scanString', 'scanFile', 'scanDirectory', 'defaultSecretRules', 'analyzeAuthPatterns']),
+    );
     expect(scanner.re2).toBe(true);
     expect(scanner.modules).toEqual(expect.arrayContaining(['rules/gitleaks-rules.ts', 'secret-scanner.ts']));
   });

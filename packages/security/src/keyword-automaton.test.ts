@@ -49,12 +49,17 @@ describe('KeywordAutomaton', () => {
     const alphabet = fc.constantFrom(...'abAB_.- \n0é');
     const word = fc.array(alphabet, { minLength: 1, maxLength: 4 }).map((a) => a.join(''));
     fc.assert(
-      fc.property(fc.uniqueArray(word, { minLength: 1, maxLength: 8, selector: (w) => w.toLowerCase() }), fc.array(fc.boolean(), { maxLength: 8 }), fc.array(alphabet, { maxLength: 200 }), (keywords, starts, chars) => {
-        // Word-start only for keywords that start with a word character, as the scanner uses it.
-        const wordStart = keywords.map((k, i) => (starts[i] ?? false) && /^\w/.test(k));
-        const text = chars.join('');
-        expect(scanned(new KeywordAutomaton(keywords, wordStart), text)).toEqual(naive(keywords, wordStart, text));
-      }),
+      fc.property(
+        fc.uniqueArray(word, { minLength: 1, maxLength: 8, selector: (w) => w.toLowerCase() }),
+        fc.array(fc.boolean(), { maxLength: 8 }),
+        fc.array(alphabet, { maxLength: 200 }),
+        (keywords, starts, chars) => {
+          // Word-start only for keywords that start with a word character, as the scanner uses it.
+          const wordStart = keywords.map((k, i) => (starts[i] ?? false) && /^\w/.test(k));
+          const text = chars.join('');
+          expect(scanned(new KeywordAutomaton(keywords, wordStart), text)).toEqual(naive(keywords, wordStart, text));
+        },
+      ),
       { numRuns: 500, seed: 1202 },
     );
   });

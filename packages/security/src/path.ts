@@ -56,11 +56,20 @@ function* check(path: unknown, options: ValidatePathOptions): Generator<Op, Path
     return refuse(finding('path.empty', `path must be a non-empty string, got ${JSON.stringify(path ?? null)}`, 'medium', 'invalid-input'));
   }
   if (path.includes('\0')) {
-    return refuse(finding('path.nul-byte', `path ${JSON.stringify(path)} contains a NUL byte, which truncates it in system calls`, 'critical', 'invalid-input'));
+    return refuse(
+      finding('path.nul-byte', `path ${JSON.stringify(path)} contains a NUL byte, which truncates it in system calls`, 'critical', 'invalid-input'),
+    );
   }
   const rootResult = yield { op: 'realpath', path: resolve(options.root) };
   if (!rootResult.ok || typeof rootResult.value !== 'string') {
-    return refuse(finding('path.root-invalid', `root ${JSON.stringify(options.root)} cannot be resolved (${rootResult.ok ? 'not a path' : rootResult.code}); expected an existing directory`, 'high', 'invalid-input'));
+    return refuse(
+      finding(
+        'path.root-invalid',
+        `root ${JSON.stringify(options.root)} cannot be resolved (${rootResult.ok ? 'not a path' : rootResult.code}); expected an existing directory`,
+        'high',
+        'invalid-input',
+      ),
+    );
   }
   const root = rootResult.value;
   const lexicalRoot = resolve(options.root);
@@ -113,7 +122,13 @@ function* check(path: unknown, options: ValidatePathOptions): Generator<Op, Path
     current = next;
   }
   if (!isInside(root, current)) {
-    return refuse(finding('path.symlink-escape', `path ${JSON.stringify(path)} resolves through a symlink to ${JSON.stringify(current)}, outside the root ${JSON.stringify(root)}`, 'critical'));
+    return refuse(
+      finding(
+        'path.symlink-escape',
+        `path ${JSON.stringify(path)} resolves through a symlink to ${JSON.stringify(current)}, outside the root ${JSON.stringify(root)}`,
+        'critical',
+      ),
+    );
   }
   return { ok: true, resolved: current, findings: [] };
 }

@@ -1,15 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { createStreamRedactor, isSensitiveKey, redact, truncateUtf8 } from './redact.js';
+import { createStreamRedactor, redact, truncateUtf8 } from './redact.js';
+import { isSensitiveKey } from './sensitive-names.js';
 import { defaultSecretRules } from './rules/index.js';
 import { tokenFormats } from './token-formats.js';
 import { growthRatio } from './linear-time.test-helper.js';
 import { scannerFor } from './scan.js';
 
-
 describe('redact', () => {
   it('redacts sensitive keys and keeps the structure', () => {
-    const input = { user: 'ann', password: 'hunter2', nested: { api_key: 'k-123', list: [{ Authorization: 'Bearer abc' }, 3] }, maxTokens: 100, tokenCount: 5, ok: true };
-    expect(redact(input)).toEqual({ user: 'ann', password: '[REDACTED]', nested: { api_key: '[REDACTED]', list: [{ Authorization: '[REDACTED]' }, 3] }, maxTokens: 100, tokenCount: 5, ok: true });
+    const input = {
+      user: 'ann',
+      password: 'hunter2',
+      nested: { api_key: 'k-123', list: [{ Authorization: 'Bearer abc' }, 3] },
+      maxTokens: 100,
+      tokenCount: 5,
+      ok: true,
+    };
+    expect(redact(input)).toEqual({
+      user: 'ann',
+      password: '[REDACTED]',
+      nested: { api_key: '[REDACTED]', list: [{ Authorization: '[REDACTED]' }, 3] },
+      maxTokens: 100,
+      tokenCount: 5,
+      ok: true,
+    });
     expect(input.password).toBe('hunter2');
     expect(['password', 'clientSecret', 'x-api-key', 'AWS_SECRET_ACCESS_KEY', 'refresh_token', 'cookie'].every(isSensitiveKey)).toBe(true);
     expect(['max_tokens', 'tokenizer', 'username', 'author', 'keyId'].some(isSensitiveKey)).toBe(false);
@@ -58,7 +72,12 @@ describe('redact', () => {
     const root = deep;
     for (let i = 0; i < 100; i++) deep = (deep.next = {}) as Record<string, unknown>;
     expect(JSON.stringify(redact(root))).toContain('too deep');
-    const hostile = Object.defineProperty({}, 'boom', { enumerable: true, get: () => { throw new Error('x'); } });
+    const hostile = Object.defineProperty({}, 'boom', {
+      enumerable: true,
+      get: () => {
+        throw new Error('x');
+      },
+    });
     expect(redact(hostile)).toEqual({ boom: '[Unreadable]' });
     expect(redact(null)).toBe(null);
     expect(redact(5)).toBe(5);
@@ -68,7 +87,8 @@ describe('redact', () => {
   });
 
   it('runs in linear time on pattern-bomb input', () => {
-    const bomb = (n: number): string => 'password'.repeat(n / 8) + 'a:'.repeat(n / 2) + '-----BEGIN PRIVATE KEY-----'.repeat(n / 27) + 'eyJ'.repeat(n / 3) + 'x://'.repeat(n / 4);
+    const bomb = (n: number): string =>
+      'password'.repeat(n / 8) + 'a:'.repeat(n / 2) + '-----BEGIN PRIVATE KEY-----'.repeat(n / 27) + 'eyJ'.repeat(n / 3) + 'x://'.repeat(n / 4);
     const { ratio, attempts } = growthRatio(bomb, (input) => redact(input, { maxStringBytes: 64 * 1024 * 1024 }), 100_000);
     expect({ ratio: ratio < 32, attempts }).toMatchObject({ ratio: true });
   }, 60_000);
@@ -81,11 +101,17 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 describe('redact: what must not leak', () => {
   it.each([
-    ['an encrypted PEM block (Proc-Type / DEK-Info headers)', pem('RSA PRIVATE KEY', 'Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F2504E04F8911D39A0C0305E82C3301\n\n')],
+    [
+      'an encrypted PEM block (Proc-Type / DEK-Info headers)',
+      pem('RSA PRIVATE KEY', 'Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F2504E04F8911D39A0C0305E82C3301\n\n'),
+    ],
     ['a PGP private key block', pem('PGP PRIVATE KEY BLOCK', 'Version: GnuPG v2\nComment: test-key\n\n')],
     ['an OpenSSH private key', pem('OPENSSH PRIVATE KEY')],
     ['a PKCS#8 encrypted key', pem('ENCRYPTED PRIVATE KEY')],
-    ['an SSH2 key', '---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: "k"\nP2/56wAAAi4AAAA3aWYtbW9kbntzaWdue3JzYS1wa2NzMS1zaGExfSxlbmNyeXB0\n---- END SSH2 ENCRYPTED PRIVATE KEY ----'],
+    [
+      'an SSH2 key',
+      '---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: "k"\nP2/56wAAAi4AAAA3aWYtbW9kbntzaWdue3JzYS1wa2NzMS1zaGExfSxlbmNyeXB0\n---- END SSH2 ENCRYPTED PRIVATE KEY ----',
+    ],
   ])('%s', (_name, block) => {
     const out = redact(`before\n${block}\nafter`);
     expect(out).toBe('before\n[REDACTED PRIVATE KEY]\nafter');
@@ -143,7 +169,18 @@ describe('redact: what must not leak', () => {
 
   it("Node's rawHeaders and argv arrays", () => {
     const rawHeaders = ['Host', 'api.example.com', 'Authorization', 'Bearer abcdef123456', 'Cookie', 'sid=1', 'X-Api-Key', 'k-123', 'Accept', '*/*'];
-    expect(redact(rawHeaders)).toEqual(['Host', 'api.example.com', 'Authorization', '[REDACTED]', 'Cookie', '[REDACTED]', 'X-Api-Key', '[REDACTED]', 'Accept', '*/*']);
+    expect(redact(rawHeaders)).toEqual([
+      'Host',
+      'api.example.com',
+      'Authorization',
+      '[REDACTED]',
+      'Cookie',
+      '[REDACTED]',
+      'X-Api-Key',
+      '[REDACTED]',
+      'Accept',
+      '*/*',
+    ]);
     expect(redact(['mysql', '-u', 'root', '--password', 'hunter2', 'db'])).toEqual(['mysql', '-u', 'root', '--password', '[REDACTED]', 'db']);
   });
 
@@ -174,7 +211,12 @@ describe('redact: what must not leak', () => {
   });
 
   it('keeps objects that only look sensitive', () => {
-    expect(redact({ secretary: 'Ann', secretaries: ['Bo'], tokensUsed: 3, authorName: 'x' })).toEqual({ secretary: 'Ann', secretaries: ['Bo'], tokensUsed: 3, authorName: 'x' });
+    expect(redact({ secretary: 'Ann', secretaries: ['Bo'], tokensUsed: 3, authorName: 'x' })).toEqual({
+      secretary: 'Ann',
+      secretaries: ['Bo'],
+      tokensUsed: 3,
+      authorName: 'x',
+    });
   });
 
   it.each([
@@ -286,7 +328,10 @@ describe('redact on shared subobjects', () => {
   it('redacts a shared subobject the same everywhere and keeps small DAGs whole', () => {
     const shared = { password: 'hunter2', user: 'ann' };
     const out = redact({ a: shared, b: [shared, { c: shared }] });
-    expect(out).toEqual({ a: { password: '[REDACTED]', user: 'ann' }, b: [{ password: '[REDACTED]', user: 'ann' }, { c: { password: '[REDACTED]', user: 'ann' } }] });
+    expect(out).toEqual({
+      a: { password: '[REDACTED]', user: 'ann' },
+      b: [{ password: '[REDACTED]', user: 'ann' }, { c: { password: '[REDACTED]', user: 'ann' } }],
+    });
   });
 
   it('still marks real cycles', () => {

@@ -1,4 +1,6 @@
 import type { SecretScanner } from './secret-scanner.js';
+import { credentialArguments, isPasswordProgram } from './argv-mask.js';
+import { isSensitiveKey, isSensitiveListKey } from './sensitive-names.js';
 import { tokenFormats } from './token-formats.js';
 
 /** Options of {@link redact}. */
@@ -24,20 +26,6 @@ export interface RedactOptions {
 const defaultMarker = '[REDACTED]';
 const keyMarker = '[REDACTED PRIVATE KEY]';
 
-/** Key names whose values are secrets, whatever they look like (matched on the lower-cased, separator-free key). */
-const sensitiveKey =
-  /(?:passw(?:or)?d|passphrase|secret|token|apikey|accesskey|privatekey|authorization|auth$|^auth(?:token|key|header|code|secret)|credential|cookie|session(?:id|key)?$|signature|(?:^|db|user|admin|root|smtp|mysql|redis|ftp|proxy|mail|login)(?:pwd|pass)$|clientsecret|connectionstring|dsn$|bearer|jwt$|sharedkey|masterkey|encryptionkey|signingkey)/;
-
-/** Keys that contain a sensitive fragment but name metadata, not a secret. */
-const harmlessKey =
-  /(?:tokens?(?:count|usage|used|limit|budget|remaining|s)$|^(?:max|input|output|prompt|completion|total|cached|reasoning)tokens?|tokenizer|secretar(?:y|ies|iat)|secretname|secretref|keyid$|passwordpolicy|authorizationurl|authmethod|tokentype|tokenurl|tokenendpoint|(?:length|minlength|maxlength|count|ttl|expiry|expires(?:at|in)?|version|policy|type|enabled|required|field|envvar|path|file|url|uri|endpoint|name|names|hint)$)/;
-
-/** True when a value under `key` must be redacted whatever it looks like. */
-export function isSensitiveKey(key: string): boolean {
-  const k = key.toLowerCase().replace(/[-_.\s]/g, '');
-  return sensitiveKey.test(k) && !harmlessKey.test(k);
-}
-
 /** A part of the text to replace. `open` means it may continue past the end of the text (streaming holds it back). */
 interface Span {
   start: number;
@@ -49,7 +37,8 @@ interface Span {
 // Every pattern is linear for V8's backtracking engine: bounded repeats, no nested or adjacent
 // overlapping quantifiers; the tests time them on pattern-bomb input. Each has the `d` flag so
 // the secret's own group gives the span, and the name or scheme before it stays readable.
-const authorizationHeader = /\b(?:proxy-)?authorization["']?[ \t]{0,8}[:=][ \t]{0,8}(?:["'][ \t]{0,8})?(?:(?:bearer|basic|token|digest|negotiate|apikey|sso-key)[ \t]{1,8})?([^\r\n"']{1,4096})/dgi;
+const authorizationHeader =
+  /\b(?:proxy-)?authorization["']?[ \t]{0,8}[:=][ \t]{0,8}(?:["'][ \t]{0,8})?(?:(?:bearer|basic|token|digest|negotiate|apikey|sso-key)[ \t]{1,8})?([^\r\n"']{1,4096})/dgi;
 const cookieHeader = /\b(?:set-)?cookie["']?[ \t]{0,8}:[ \t]{0,8}(?:["'][ \t]{0,8})?([^\r\n"']{1,4096})/dgi;
 const bearer = /\bbearer[ \t]{1,8}([A-Za-z0-9\-._~+/]{8,4096}=*)/dgi;
 const basic = /\bbasic[ \t]{1,8}([A-Za-z0-9+/]{8,4096}={0,2})/dgi;
@@ -57,11 +46,25 @@ const basic = /\bbasic[ \t]{1,8}([A-Za-z0-9+/]{8,4096}={0,2})/dgi;
 const urlUserinfo = /\b[a-z][a-z0-9+.-]{1,20}:\/\/[^\s:@/]{0,256}:([^\s/]{1,256}(?:\/[^\s@/]{1,64}){0,4})@/dgi;
 const queryParam =
   /[?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|password|passwd|pwd|sig|signature|client_secret|auth|x-amz-signature|x-amz-security-token|x-goog-signature|code_verifier)=([^&#\s"'<>]{1,4096})/dgi;
-const assignmentName = '[A-Za-z0-9_.-]{0,64}(?:passw(?:or)?d|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|auth|pwd|cookie)[A-Za-z0-9_.-]{0,32}';
-/** `KEY="value with spaces"`: the value runs to its closing quote (or the line end). */
-const quotedAssignment = new RegExp(`\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"([^"\\r\\n]{1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`, 'dgi');
-/** `KEY=value`, `key: value`: the value runs to whitespace or punctuation. */
-const bareAssignment = new RegExp(`\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}([^\\s"'\`,;&}{$[)(<>][^\\s"'\`,;&}{)(<>]{0,4095})`, 'dgi');
+/** Candidate names; {@link isSensitiveKey} decides (`XPASS`, `DEPLOY_CRED`, `STRIPE_KEY` yes, `sort_key`, `PWD` no). */
+const assignmentName = '[A-Za-z0-9_.-]{0,64}(?:pass|secret|token|key|cred|auth|pwd|pat|cookie)[A-Za-z0-9_.-]{0,32}';
+/** `KEY="value with spaces"`: the value runs to its closing quote (or the line end); `\\"` inside a double-quoted value does not end it. */
+const quotedAssignment = new RegExp(
+  `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"((?:[^"\\\\\\r\\n]|\\\\[^\\r\\n]){1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`,
+  'dgi',
+);
+/** JSON inside a JSON string, at any escaping depth: `{\\"password\\":\\"x\\"}`; the value runs to the next escaped quote. */
+const escapedAssignment = new RegExp(`\\b(${assignmentName})\\\\{1,16}"[ \\t]{0,8}[:=][ \\t]{0,8}\\\\{1,16}"([^"\\r\\n]{1,4096}?)\\\\{1,16}"`, 'dgi');
+/** `KEY=value`, `key: value`: the value runs to whitespace or punctuation (`$` may open it: `$ecr3t` is a value, `$VAR` a reference). */
+const bareAssignment = new RegExp(
+  `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}([^\\s"'\`,;&}{[)(<>\\\\](?:[^\\s"'\`,;&}{)(<>\\\\]|\\\\(?![nrt"\\\\])){0,4095})`,
+  'dgi',
+);
+/** A YAML block scalar under a sensitive name (`password: |`, `private_key: >-`): its indented lines are the value. */
+const blockScalarHead = new RegExp(
+  `^([ \\t]{0,256})(?:- {1,8})?["']?(${assignmentName})["']?[ \\t]{0,8}:[ \\t]{0,8}[|>][-+0-9]{0,3}[ \\t]{0,256}(?:#[^\\r\\n]{0,4096})?\\r?$`,
+  'dgim',
+);
 const jwt = /\beyJ[A-Za-z0-9_-]{8,2048}\.eyJ[A-Za-z0-9_-]{4,4096}\.[A-Za-z0-9_-]{0,2048}/g;
 const privateKeyBegin = /-{4,5} ?BEGIN ([A-Z0-9 ]{1,60}?) ?-{4,5}/g;
 const privateKeyEnd = /-{4,5} ?END [A-Z0-9 ]{1,60}?-{4,5}/g;
@@ -72,7 +75,11 @@ const base64Run = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,4096}={0,2}/g;
 const tokenChar = /[A-Za-z0-9_\-+=]/;
 
 /** Values that name where a secret is, not the secret: `process.env.DB_PASSWORD`, `os.environ[...]`, `${VAR}`. */
-const reference = /^(?:process\.env\b|import\.meta\.env\b|os\.environ\b|os\.getenv\b|getenv\b|System\.getenv\b|ENV\[|env\(|env\.|\$|%[A-Za-z_]+%$|secrets\.|vars\.|config\.|settings\.|\[REDACTED|\*{3,}$|<[^>]*>$|(?:null|undefined|none|nil|true|false|required|optional|string|number|boolean)$)/i;
+const reference =
+  /^(?:process\.env\b|import\.meta\.env\b|os\.environ\b|os\.getenv\b|getenv\b|System\.getenv\b|ENV\[|env\(|env\.|\$[{(]|[|>][-+0-9]{0,3}$|%[A-Za-z_]+%$|secrets\.|vars\.|config\.|settings\.|\[REDACTED|\*{3,}$|<[^>]*>$|(?:null|undefined|none|nil|true|false|required|optional|string|number|boolean)$)/i;
+/** `$VAR`, `$DB_PASSWORD`, `$dbPassword` (and a lone `$` before `{` or `(`) name a variable; `$ecr3tV4l` or `$2b$10$...` is a value. Case-sensitive. */
+const dollarReference = /^\$(?:[A-Z_][A-Z0-9_]{0,127}|[a-z_][A-Za-z_]{0,127})?$/;
+const isReference = (v: string): boolean => reference.test(v) || dollarReference.test(v);
 const schemeWord = /^(?:bearer|basic|token|digest|negotiate)$/i;
 
 /** The scanner-free token formats, indexed by lower-cased prefix; one case-insensitive alternation finds candidates. */
@@ -140,6 +147,39 @@ function privateKeys(spans: Span[], text: string): void {
     }
     push(spans, start, end, open, true);
     privateKeyBegin.lastIndex = Math.max(end, privateKeyBegin.lastIndex);
+  }
+}
+
+/** YAML block scalars under sensitive names: the lines indented deeper than the name go, blank lines between them included. */
+function blockScalars(spans: Span[], text: string): void {
+  blockScalarHead.lastIndex = 0;
+  for (let m = blockScalarHead.exec(text); m !== null; m = blockScalarHead.exec(text)) {
+    const end = m.index + m[0].length;
+    if (!isSensitiveKey(m[2]!)) {
+      blockScalarHead.lastIndex = end + 1;
+      continue;
+    }
+    const indent = m[1]!.length;
+    let at = end + 1;
+    let start = -1;
+    let last = -1;
+    while (at <= text.length) {
+      let nl = text.indexOf('\n', at);
+      if (nl < 0) nl = text.length;
+      let i = at;
+      while (i < nl && (text[i] === ' ' || text[i] === '\t')) i++;
+      const blank = i === nl || (text[i] === '\r' && i + 1 === nl);
+      if (!blank && i - at <= indent) break;
+      if (!blank) {
+        if (start < 0) start = i;
+        last = text[nl - 1] === '\r' ? nl - 1 : nl;
+      }
+      at = nl + 1;
+    }
+    // The block reaches the end of the text: it may go on in the next chunk.
+    const open = at > text.length;
+    if (start >= 0) push(spans, start, last, open || last >= text.length);
+    blockScalarHead.lastIndex = Math.max(end + 1, last);
   }
 }
 
@@ -211,8 +251,10 @@ function findSpans(text: string, scanner: SecretScanner | undefined, depth = 0):
   });
   collect(spans, text, urlUserinfo, 1);
   collect(spans, text, queryParam, 1);
-  collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !reference.test(v.trim()));
-  collect(spans, text, bareAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && !schemeWord.test(v) && !reference.test(v));
+  collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
+  collect(spans, text, escapedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
+  blockScalars(spans, text);
+  collect(spans, text, bareAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && !schemeWord.test(v) && !isReference(v));
   tokens(spans, text);
   if (depth < 2) wrapped(spans, text, depth);
   if (scanner) {
@@ -355,7 +397,7 @@ const budgetMarker = '[Truncated: budget]';
 /** A name that, in a list of strings, says the next item is a secret: `Authorization`, `--password`, `-Token:`. */
 function secretName(item: string): boolean {
   const m = /^-{0,2}([A-Za-z][A-Za-z0-9_.-]{0,63}):?$/.exec(item);
-  return m !== null && isSensitiveKey(m[1]!);
+  return m !== null && !isPasswordProgram(item) && isSensitiveKey(m[1]!);
 }
 
 function walkArray(ctx: Walk, value: readonly unknown[], depth: number): unknown[] {
@@ -363,13 +405,37 @@ function walkArray(ctx: Walk, value: readonly unknown[], depth: number): unknown
   const marker = ctx.options.marker ?? defaultMarker;
   const items = value.slice(0, maxEntries);
   const out = items.map((v) => walk(ctx, v, depth + 1));
-  if (items.every((v) => typeof v === 'string')) {
+  if (items.length > 0 && items.every((v) => typeof v === 'string')) {
     // Node's `rawHeaders` ([name, value, name, value, ...]) and argv lists (['-p', 'x']).
     const strings = items as string[];
     for (let i = 0; i + 1 < strings.length; i++) {
       if (secretName(strings[i]!) && strings[i + 1] !== '') out[++i] = marker;
     }
+    // Credential options by what they are: `mysql -p x`, `curl -u user:pw`, `sshpass -p x`.
+    for (const [i, masked] of credentialArguments(strings)) if (out[i] !== marker) out[i] = masked.replaceAll('[REDACTED]', marker);
   }
+  if (value.length > maxEntries) out.push(`[Truncated: ${value.length - maxEntries} more items]`);
+  return out;
+}
+
+/** A value under a sensitive name that goes whole (anything but `null`, `undefined`, `''` and booleans). */
+function isSecretValue(v: unknown): boolean {
+  return v !== null && v !== undefined && v !== '' && typeof v !== 'boolean';
+}
+
+/** A list under a sensitive name (`tokens`, `passwords`): it keeps its shape, and each item that can hold a secret goes, nested lists walked the same way. */
+function walkSecrets(ctx: Walk, value: readonly unknown[], depth: number): unknown {
+  if (ctx.used >= ctx.maxNodes) return budgetMarker;
+  if (depth >= (ctx.options.maxDepth ?? 32)) return '[Truncated: too deep]';
+  ctx.used++;
+  const marker = ctx.options.marker ?? defaultMarker;
+  const maxEntries = ctx.options.maxEntries ?? 1000;
+  const out = value.slice(0, maxEntries).map((v) => {
+    if (Array.isArray(v)) return ctx.ancestors.has(v) ? '[Circular]' : walkSecrets(ctx, v, depth + 1);
+    if (!isSecretValue(v)) return walk(ctx, v, depth + 1);
+    ctx.used++;
+    return marker;
+  });
   if (value.length > maxEntries) out.push(`[Truncated: ${value.length - maxEntries} more items]`);
   return out;
 }
@@ -418,26 +484,30 @@ function walkObject(ctx: Walk, value: object, depth: number): unknown {
   if (value instanceof Map) return walk(ctx, Object.fromEntries(value), depth);
   if (value instanceof Set) return walkArray(ctx, [...value], depth);
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return `[Binary: ${(value as ArrayBufferLike).byteLength} bytes]`;
-  const out: Record<string, unknown> = {};
+  // Keys are defined, never assigned: a `__proto__` key stays an own key and sets no prototype.
+  const out: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
+  const set = (key: string, v: unknown): void => {
+    Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+  };
   const keys = Object.keys(value);
   let n = 0;
   for (const key of keys) {
     if (n++ >= maxEntries) {
-      out['[truncated]'] = `${keys.length - maxEntries} more keys`;
+      set('[truncated]', `${keys.length - maxEntries} more keys`);
       break;
     }
     let v: unknown;
     try {
       v = (value as Record<string, unknown>)[key];
     } catch {
-      out[key] = '[Unreadable]';
+      set(key, '[Unreadable]');
       continue;
     }
     // A secret used as a key (a token map, a header object built from a response) goes too.
     let name = redactText(key, options);
     if (name !== key) for (let k = 2; Object.hasOwn(out, name); k++) name = `${redactText(key, options)}#${k}`;
-    const sensitive = isSensitiveKey(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean';
-    out[name] = sensitive ? marker : walk(ctx, v, depth + 1);
+    if (Array.isArray(v) && isSensitiveListKey(key)) set(name, walkSecrets(ctx, v, depth + 1));
+    else set(name, isSensitiveKey(key) && isSecretValue(v) ? marker : walk(ctx, v, depth + 1));
   }
   return out;
 }
@@ -506,7 +576,13 @@ export function createStreamRedactor(options: StreamRedactorOptions = {}): Strea
     if (cut <= emitted) return '';
     // Spans that ended in the carried context were handled when it was emitted; one that began
     // there (after a forced release) is marked again rather than passed on.
-    const out = apply(buffer, spans.filter((s) => s.end > emitted), emitted, cut, marker);
+    const out = apply(
+      buffer,
+      spans.filter((s) => s.end > emitted),
+      emitted,
+      cut,
+      marker,
+    );
     const keepFrom = Math.max(0, cut - window);
     buffer = buffer.slice(keepFrom);
     emitted = cut - keepFrom;

@@ -49,7 +49,9 @@ describe('scanDirectory', () => {
     expect(paths).toContain('long-line.txt:1');
     expect(paths.some((p) => p.startsWith('ignored-dir') || p.startsWith('debug.log') || p.startsWith('.git') || p.includes('local.txt'))).toBe(false);
     // The file and the symlink to it are one file: scanned once.
-    expect(new Set(result.findings.filter((f) => f.location?.path === 'src/a.ts' || f.location?.path === 'alias.ts').map((f) => f.location?.path)).size).toBe(1);
+    expect(new Set(result.findings.filter((f) => f.location?.path === 'src/a.ts' || f.location?.path === 'alias.ts').map((f) => f.location?.path)).size).toBe(
+      1,
+    );
     const reasons = Object.fromEntries(result.skipped.map((s) => [s.path, s.reason]));
     expect(reasons).toMatchObject({
       'huge.dat': 'too-large',
@@ -131,7 +133,8 @@ describe('scanFile', () => {
   });
 
   it('stays linear on a pattern-bomb input crafted against backtracking regexes', async () => {
-    const bomb = (n: number): string => `api_key = "${'a1'.repeat(n)}` + `\n${'aws_secret_access_key='.repeat(n / 20)}` + `\n${'-----BEGIN PRIVATE KEY-----'.repeat(n / 25)}`;
+    const bomb = (n: number): string =>
+      `api_key = "${'a1'.repeat(n)}` + `\n${'aws_secret_access_key='.repeat(n / 20)}` + `\n${'-----BEGIN PRIVATE KEY-----'.repeat(n / 25)}`;
     const { ratio, attempts } = growthRatio(bomb, (input) => scanString(input), 50_000);
     expect({ ratio: ratio < 32, attempts }).toMatchObject({ ratio: true });
   }, 60_000);

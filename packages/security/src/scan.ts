@@ -36,7 +36,8 @@ export interface ScanOptions {
 }
 
 /** Why a file was not scanned. */
-export type SkipReason = 'time-budget' | 'too-large' | 'binary' | 'symlink-outside-root' | 'symlink-loop' | 'gitignored' | 'global-allowlist' | 'unreadable' | 'not-a-file';
+export type SkipReason =
+  'time-budget' | 'too-large' | 'binary' | 'symlink-outside-root' | 'symlink-loop' | 'gitignored' | 'global-allowlist' | 'unreadable' | 'not-a-file';
 
 /** A file that was not scanned, and why. */
 export interface SkippedFile {
@@ -105,8 +106,15 @@ export interface ScanHandle {
  * files four thread-pool round trips per file (open, stat, read, close) cost more than the
  * scan itself. The file is opened non-blocking, so a FIFO or device is refused, not waited on.
  */
-export async function openForScan(path: string, shown: string, maxFileSize: number, firstChunk: number): Promise<{ handle: ScanHandle; size: number; head: Buffer } | { skipped: SkippedFile }> {
-  const skip = (reason: SkipReason, detail?: string): { skipped: SkippedFile } => ({ skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
+export async function openForScan(
+  path: string,
+  shown: string,
+  maxFileSize: number,
+  firstChunk: number,
+): Promise<{ handle: ScanHandle; size: number; head: Buffer } | { skipped: SkippedFile }> {
+  const skip = (reason: SkipReason, detail?: string): { skipped: SkippedFile } => ({
+    skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) },
+  });
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -181,7 +189,12 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
   const opened = await openForScan(path, shown, maxFileSize, chunkSize);
   if ('skipped' in opened) return { path: shown, findings: [], bytes: 0, skipped: opened.skipped };
   const handle = opened.handle;
-  const skip = (reason: SkipReason, detail?: string): FileScanResult => ({ path: shown, findings: [], bytes: 0, skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) } });
+  const skip = (reason: SkipReason, detail?: string): FileScanResult => ({
+    path: shown,
+    findings: [],
+    bytes: 0,
+    skipped: { path: shown, reason, ...(detail !== undefined ? { detail } : {}) },
+  });
   try {
     const pathInfo = scanner.pathFindings(shown);
     if (pathInfo.excluded) return skip('global-allowlist');
@@ -281,7 +294,8 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
 /** The per-file time budget of `options`, checked. */
 function timeBudget(options: Pick<ScanOptions, 'timeBudgetMs'>): number {
   const budget = options.timeBudgetMs ?? 30_000;
-  if (typeof budget !== 'number' || !(budget > 0)) throw new InvalidScanOptionError('timeBudgetMs', `timeBudgetMs must be a positive number of milliseconds, got ${JSON.stringify(budget)}`);
+  if (typeof budget !== 'number' || !(budget > 0))
+    throw new InvalidScanOptionError('timeBudgetMs', `timeBudgetMs must be a positive number of milliseconds, got ${JSON.stringify(budget)}`);
   return budget;
 }
 
@@ -309,7 +323,11 @@ export type FileVisit = { readonly findings: readonly Finding[]; readonly bytes:
  *
  * @throws ScanTargetError when `root` is not a readable directory
  */
-export async function walkFiles(root: string, options: Pick<ScanOptions, 'gitignore' | 'signal'>, visit: (file: string, shown: string) => Promise<FileVisit>): Promise<DirectoryScanResult> {
+export async function walkFiles(
+  root: string,
+  options: Pick<ScanOptions, 'gitignore' | 'signal'>,
+  visit: (file: string, shown: string) => Promise<FileVisit>,
+): Promise<DirectoryScanResult> {
   let realRoot: string;
   try {
     realRoot = await realpath(root);

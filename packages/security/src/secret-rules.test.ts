@@ -9,7 +9,18 @@ import { scanString } from './scan.js';
 const scanner = new SecretScanner(defaultSecretRules, defaultGlobalAllowlists);
 
 function pathFor(rule: (typeof defaultSecretRules)[number]): string {
-  const candidates = ['terraform.tfvars', 'main.tf', 'secret.yaml', 'k8s/secret.yml', 'NuGet.config', 'nuget.config', 'freemius.php', 'config.php', 'cert.p12', 'cert.pfx'];
+  const candidates = [
+    'terraform.tfvars',
+    'main.tf',
+    'secret.yaml',
+    'k8s/secret.yml',
+    'NuGet.config',
+    'nuget.config',
+    'freemius.php',
+    'config.php',
+    'cert.p12',
+    'cert.pfx',
+  ];
   if (!rule.path) return 'sample.txt';
   return candidates.find((c) => new RE2(rule.path!).test(c)) ?? 'sample.txt';
 }
@@ -49,7 +60,9 @@ describe('default secret rules', () => {
       const found = scanner.scanText(`${filler}${'\n'.repeat(13)}${sample}\n`, { path }).filter((f) => f.ruleId === id && f.location!.line! > 312);
       expect({ sample, found: found.length > 0 }).toEqual({ sample, found: true });
       const alone = scanner.scanText(sample, { path }).filter((f) => f.ruleId === id);
-      expect(found.map((f) => [f.location!.line! - 312, f.location!.column, f.match])).toEqual(alone.map((f) => [f.location!.line, f.location!.column, f.match]));
+      expect(found.map((f) => [f.location!.line! - 312, f.location!.column, f.match])).toEqual(
+        alone.map((f) => [f.location!.line, f.location!.column, f.match]),
+      );
     }
   });
 
@@ -62,37 +75,43 @@ describe('default secret rules', () => {
     expect(withoutSamples).toEqual(['dropbox-long-lived-api-token', 'dropbox-short-lived-api-token']);
     expect(ported.reduce((n, [, s]) => n + s.truePositives.length, 0)).toBeGreaterThan(6000);
   });
-  it.each(ported.filter(([id]) => defaultSecretRules.some((r) => r.id === id && r.regex)))('%s: finds all of gitleaks\' true positives and none of its false positives', (id, samples) => {
-    const rule = defaultSecretRules.find((r) => r.id === id)!;
-    const missed: string[] = [];
-    const flagged: string[] = [];
-    for (const sample of samples.truePositives) {
-      const [text, path] = typeof sample === 'string' ? [sample, pathFor(rule)] : [sample.text, sample.path];
-      if (!scanner.scanText(text, { path }).some((f) => f.ruleId === id)) missed.push(text);
-    }
-    for (const sample of samples.falsePositives) {
-      const [text, path] = typeof sample === 'string' ? [sample, pathFor(rule)] : [sample.text, sample.path];
-      if (scanner.scanText(text, { path }).some((f) => f.ruleId === id)) flagged.push(text);
-    }
-    expect({ missed, flagged }).toEqual({ missed: [], flagged: [] });
-  });
+  it.each(ported.filter(([id]) => defaultSecretRules.some((r) => r.id === id && r.regex)))(
+    "%s: finds all of gitleaks' true positives and none of its false positives",
+    (id, samples) => {
+      const rule = defaultSecretRules.find((r) => r.id === id)!;
+      const missed: string[] = [];
+      const flagged: string[] = [];
+      for (const sample of samples.truePositives) {
+        const [text, path] = typeof sample === 'string' ? [sample, pathFor(rule)] : [sample.text, sample.path];
+        if (!scanner.scanText(text, { path }).some((f) => f.ruleId === id)) missed.push(text);
+      }
+      for (const sample of samples.falsePositives) {
+        const [text, path] = typeof sample === 'string' ? [sample, pathFor(rule)] : [sample.text, sample.path];
+        if (scanner.scanText(text, { path }).some((f) => f.ruleId === id)) flagged.push(text);
+      }
+      expect({ missed, flagged }).toEqual({ missed: [], flagged: [] });
+    },
+  );
 
   // gitleaks' samples (multi-line XML templates included) behind a few lines of the rule's
   // keywords, so the rule runs over the whole chunk: found at the same place as alone.
-  it.each(ported.filter(([id]) => defaultSecretRules.some((r) => r.id === id && r.regex)))('%s: finds gitleaks\' true positives in a whole-chunk pass too', (id, samples) => {
-    const rule = defaultSecretRules.find((r) => r.id === id)!;
-    const filler = Array.from({ length: 12 }, (_, i) => `// ключ ${rule.keywords.join(' ')} ${i}`).join('\n');
-    const differ: string[] = [];
-    for (const sample of samples.truePositives) {
-      const [text, path] = typeof sample === 'string' ? [sample, pathFor(rule)] : [sample.text, sample.path];
-      const where = (fs: readonly { ruleId: string; location?: { line?: number; column?: number } }[], shift: number) =>
-        fs.filter((f) => f.ruleId === id && f.location!.line! > shift).map((f) => `${f.location!.line! - shift}:${f.location!.column}`);
-      const alone = where(scanner.scanText(text, { path }), 0);
-      const behind = where(scanner.scanText(`${filler}${'\n'.repeat(13)}${text}\n`, { path }), 24);
-      if (alone.length === 0 || JSON.stringify(alone) !== JSON.stringify(behind)) differ.push(text);
-    }
-    expect(differ).toEqual([]);
-  });
+  it.each(ported.filter(([id]) => defaultSecretRules.some((r) => r.id === id && r.regex)))(
+    "%s: finds gitleaks' true positives in a whole-chunk pass too",
+    (id, samples) => {
+      const rule = defaultSecretRules.find((r) => r.id === id)!;
+      const filler = Array.from({ length: 12 }, (_, i) => `// ключ ${rule.keywords.join(' ')} ${i}`).join('\n');
+      const differ: string[] = [];
+      for (const sample of samples.truePositives) {
+        const [text, path] = typeof sample === 'string' ? [sample, pathFor(rule)] : [sample.text, sample.path];
+        const where = (fs: readonly { ruleId: string; location?: { line?: number; column?: number } }[], shift: number) =>
+          fs.filter((f) => f.ruleId === id && f.location!.line! > shift).map((f) => `${f.location!.line! - shift}:${f.location!.column}`);
+        const alone = where(scanner.scanText(text, { path }), 0);
+        const behind = where(scanner.scanText(`${filler}${'\n'.repeat(13)}${text}\n`, { path }), 24);
+        if (alone.length === 0 || JSON.stringify(alone) !== JSON.stringify(behind)) differ.push(text);
+      }
+      expect(differ).toEqual([]);
+    },
+  );
 
   it('path-only rules (no content pattern) report a matching file name, and only that', () => {
     const pathOnly = defaultSecretRules.filter((r) => !r.regex);

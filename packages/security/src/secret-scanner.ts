@@ -126,7 +126,9 @@ function compile(ruleId: string, source: string, flags = ''): RE2 {
   try {
     return new RE2(source, flags);
   } catch (error) {
-    throw new InvalidRuleError(ruleId, `rule ${JSON.stringify(ruleId)} has a regex RE2 cannot compile: ${JSON.stringify(source.slice(0, 200))}`, { cause: error });
+    throw new InvalidRuleError(ruleId, `rule ${JSON.stringify(ruleId)} has a regex RE2 cannot compile: ${JSON.stringify(source.slice(0, 200))}`, {
+      cause: error,
+    });
   }
 }
 
@@ -158,7 +160,14 @@ function compileAllowlist(ruleId: string, list: SecretAllowlist): CompiledAllowl
  * where one of its keywords occurs.
  */
 function isMultiline(regex: string): boolean {
-  return regex.includes('[\\s\\S') || regex.includes('(?s') || regex.includes('[\\r\\n]') || regex.includes('\\n]') || regex.includes('-----BEGIN') || /(?<!\\)\\n(?![r\]])/.test(regex);
+  return (
+    regex.includes('[\\s\\S') ||
+    regex.includes('(?s') ||
+    regex.includes('[\\r\\n]') ||
+    regex.includes('\\n]') ||
+    regex.includes('-----BEGIN') ||
+    /(?<!\\)\\n(?![r\]])/.test(regex)
+  );
 }
 
 /**
@@ -189,7 +198,7 @@ function spellings(regex: string): string[] {
     out = next.length > 256 ? out.map((prefix) => `${prefix}\u0000`) : next;
   };
   const source = regex.replace(/\(\?-?i\)/g, '').toLowerCase();
-  for (let i = 0; i < source.length; ) {
+  for (let i = 0; i < source.length;) {
     const rest = source.slice(i);
     const group = /^\((?:\?(?:-?i)?:)?([\w|.-]*)\)(\?)?/.exec(rest);
     const cls = /^\[([\w-]{1,4})\](\?)?/.exec(rest);
@@ -366,7 +375,14 @@ export class SecretScanner {
     const findings: Finding[] = [];
     for (const c of this.#pathOnly) {
       if (!c.path!.test(path)) continue;
-      findings.push({ ruleId: c.rule.id, category: c.rule.category ?? 'secrets-exposure', severity: c.severity, confidence: c.confidence, message: c.rule.description, location: { path } });
+      findings.push({
+        ruleId: c.rule.id,
+        category: c.rule.category ?? 'secrets-exposure',
+        severity: c.severity,
+        confidence: c.confidence,
+        message: c.rule.description,
+        location: { path },
+      });
     }
     return { excluded, findings };
   }
@@ -433,7 +449,8 @@ export class SecretScanner {
     const text = (): string => (decoded ??= buf.toString(ascii ? 'latin1' : 'utf8'));
     // Short ASCII lines are copied out of the bytes; anything longer comes from the decoded chunk,
     // whose slices share memory (a long line with many matches must not be copied per match).
-    const slice = (from: number, to: number): string => (ascii && decoded === undefined && to - from < 4096 ? buf.toString('latin1', from, to) : text().slice(from, to));
+    const slice = (from: number, to: number): string =>
+      ascii && decoded === undefined && to - from < 4096 ? buf.toString('latin1', from, to) : text().slice(from, to);
     const length = ascii ? buf.length : text().length;
     // Line starts in bytes and in UTF-16 units (the same for ASCII), found only as far as a
     // hit needs: most chunks have few hits, and a newline scan costs as much as a regex pass.
@@ -557,7 +574,7 @@ export class SecretScanner {
         regex.lastIndex = 0;
         for (let m = regex.exec(subject); m; m = regex.exec(subject)) {
           tick();
-        tick();
+          tick();
           if (m[0].length === 0) {
             regex.lastIndex++;
             continue;
@@ -585,7 +602,11 @@ export class SecretScanner {
       }
       // Many candidate lines: one RE2 pass over the chunk's bytes beats a native call per line.
       if (lines === 'all' || lines.size > wideAt) wide.push(rule);
-      else onSortedLines(rule, [...lines].sort((a, b) => a - b));
+      else
+        onSortedLines(
+          rule,
+          [...lines].sort((a, b) => a - b),
+        );
     }
     /** One rule over the whole chunk's bytes. */
     const overChunk = (rule: CompiledRule): void => {
@@ -635,15 +656,7 @@ export class SecretScanner {
     return { findings, lineBreaks: lineBreaks(), length };
   }
 
-  #consider(
-    c: CompiledRule,
-    m: RegExpExecArray,
-    offset: number,
-    lineIndex: number,
-    line: string,
-    findings: Finding[],
-    where: Where,
-  ): void {
+  #consider(c: CompiledRule, m: RegExpExecArray, offset: number, lineIndex: number, line: string, findings: Finding[], where: Where): void {
     const rule = c.rule;
     let secret: string | undefined;
     let secretIndex = m.index;

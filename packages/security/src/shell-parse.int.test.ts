@@ -21,7 +21,8 @@ const bashPath = spawnSync('sh', ['-c', 'command -v bash'], { encoding: 'utf8' }
 
 type Piece = readonly [source: string, value: string];
 const join2 = (parts: readonly Piece[]): Piece => [parts.map((p) => p[0]).join(''), parts.map((p) => p[1]).join('')];
-const chars = (set: string, min: number, max: number): fc.Arbitrary<string> => fc.array(fc.constantFrom(...set), { minLength: min, maxLength: max }).map((a) => a.join(''));
+const chars = (set: string, min: number, max: number): fc.Arbitrary<string> =>
+  fc.array(fc.constantFrom(...set), { minLength: min, maxLength: max }).map((a) => a.join(''));
 
 const plain: fc.Arbitrary<Piece> = chars('abcxyz0129._/-', 1, 6).map((s) => [s, s]);
 const singleQuoted: fc.Arbitrary<Piece> = chars('ab c"\\$;|&()<>#*?!`{}=~\t\n', 0, 8).map((s) => [`'${s}'`, s]);
@@ -45,7 +46,10 @@ const escaped: fc.Arbitrary<Piece> = fc.constantFrom(...' ;|&()<>\'"$#*?{}\\').m
 const special: fc.Arbitrary<Piece> = fc.constantFrom<Piece>(['$X/', '$X/'], ['q*.nomatch', 'q*.nomatch'], ['[z]x?', '[z]x?'], ['\\\n', '']);
 const fragment = fc.oneof({ weight: 3, arbitrary: plain }, singleQuoted, doubleQuoted, ansiC, escaped, special);
 /** A word: fragments glued together, never empty in the source, never starting a comment or a line continuation alone. */
-const word: fc.Arbitrary<Piece> = fc.array(fragment, { minLength: 1, maxLength: 3 }).map(join2).filter(([s]) => s !== '\\\n' && !s.startsWith('\\\n'));
+const word: fc.Arbitrary<Piece> = fc
+  .array(fragment, { minLength: 1, maxLength: 3 })
+  .map(join2)
+  .filter(([s]) => s !== '\\\n' && !s.startsWith('\\\n'));
 const program: fc.Arbitrary<Piece> = chars('abcdefgh', 1, 4).map((s): Piece => [`zz${s}`, `zz${s}`]);
 const redirection = fc.constantFrom('>/dev/null', '2>/dev/null', '</dev/null', '2>&1', '>>/dev/null', '&>/dev/null', '<<<x');
 const assignNames = ['ZA', 'ZB', 'ZC'] as const;
@@ -57,13 +61,21 @@ interface Generated {
 }
 
 const simple: fc.Arbitrary<Generated> = fc
-  .tuple(fc.subarray([...assignNames]), fc.array(word, { maxLength: 3 }), program, fc.array(word, { maxLength: 4 }), fc.array(fc.tuple(fc.nat(4), redirection), { maxLength: 2 }))
+  .tuple(
+    fc.subarray([...assignNames]),
+    fc.array(word, { maxLength: 3 }),
+    program,
+    fc.array(word, { maxLength: 4 }),
+    fc.array(fc.tuple(fc.nat(4), redirection), { maxLength: 2 }),
+  )
   .map(([names, values, prog, args, redirs]) => {
     const parts = [...names.flatMap((n, i) => (values[i] ? [`${n}=${values[i]![0]}`] : [])), prog[0], ...args.map((a) => a[0])];
     for (const [at, r] of redirs) parts.splice(Math.min(at + 1, parts.length), 0, r);
     return { source: parts.join(' '), endsLine: false };
   });
-const heredoc: fc.Arbitrary<Generated> = fc.tuple(program, fc.array(chars('ab ;|&()', 0, 10), { maxLength: 3 })).map(([p, lines]) => ({ source: `${p[0]} <<ZEOF\n${lines.map((l) => `${l}\n`).join('')}ZEOF\n`, endsLine: true }));
+const heredoc: fc.Arbitrary<Generated> = fc
+  .tuple(program, fc.array(chars('ab ;|&()', 0, 10), { maxLength: 3 }))
+  .map(([p, lines]) => ({ source: `${p[0]} <<ZEOF\n${lines.map((l) => `${l}\n`).join('')}ZEOF\n`, endsLine: true }));
 const comment: fc.Arbitrary<Generated> = fc.tuple(simple, chars('ab ;|&()$`', 0, 8)).map(([c, text]) => ({ source: `${c.source} #${text}\n`, endsLine: true }));
 // No `&`: a background job inside a subshell outlives every `wait`, so its record could come late.
 const connector = fc.constantFrom(';', '\n', ' && ', ' | ', ';\n');
@@ -96,7 +108,9 @@ const script = list(statement).map((s) => s.source);
 function parsedRecords(source: string): string[] {
   return parseShell(source)
     .commands.filter((c) => c.program !== undefined)
-    .map((c) => JSON.stringify([...c.argv.map((w) => w.text), ...assignNames.map((n) => `${n}=${c.assignments.find((a) => a.name === n)?.value.text ?? 'unset'}`)]))
+    .map((c) =>
+      JSON.stringify([...c.argv.map((w) => w.text), ...assignNames.map((n) => `${n}=${c.assignments.find((a) => a.name === n)?.value.text ?? 'unset'}`)]),
+    )
     .toSorted();
 }
 
@@ -121,7 +135,12 @@ function bashRecords(scripts: readonly string[]): { records: string[][]; stderr:
       // Each record names its script: a background job in a subshell may outlive the script's `wait`.
       `SID=0; for f in ${files.map((f) => JSON.stringify(f)).join(' ')}; do source "$f"; wait; SID=$((SID + 1)); done; sleep 2`,
     ].join('\n');
-    const result = spawnSync(bashPath, ['--norc', '--noprofile', '-c', harness], { cwd: dir, encoding: 'utf8', env: { PATH: '/nonexistent', HOME: dir, LC_ALL: 'C.UTF-8' }, timeout: 150_000 });
+    const result = spawnSync(bashPath, ['--norc', '--noprofile', '-c', harness], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: '/nonexistent', HOME: dir, LC_ALL: 'C.UTF-8' },
+      timeout: 150_000,
+    });
     const records: string[][] = scripts.map(() => []);
     const written = readdirSync(out).map((f) => readFileSync(join(out, f), 'utf8'));
     for (const r of written.join('').split('\x1e').slice(0, -1)) {

@@ -139,7 +139,9 @@ class Parser {
 
   /** Assignments inside arithmetic text (`i=0`, `x+=2`, `n++`, `--n`); comparisons (`==`, `<=`) are not. */
   arithmetic(text: string, offset: number): void {
-    for (const m of text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]{0,256}\])?[ \t]{0,64}(?:(?:[-+*/%&|^]|<<|>>|\*\*)?=(?!=)|\+\+|--)|(?:\+\+|--)[ \t]{0,64}([A-Za-z_][A-Za-z0-9_]*)/g)) {
+    for (const m of text.matchAll(
+      /([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]{0,256}\])?[ \t]{0,64}(?:(?:[-+*/%&|^]|<<|>>|\*\*)?=(?!=)|\+\+|--)|(?:\+\+|--)[ \t]{0,64}([A-Za-z_][A-Za-z0-9_]*)/g,
+    )) {
       this.assign((m[1] ?? m[2])!, 'arithmetic', offset + m.index);
     }
   }
@@ -208,7 +210,7 @@ class Parser {
       const c = s[this.pos]!;
       const atCommandStart = cmd === undefined || (cmd.argv.length === 0 && cmd.assignments.length === 0 && cmd.redirections.length === 0);
 
-      if (c === '#' ) {
+      if (c === '#') {
         while (this.pos < s.length && s[this.pos] !== '\n') this.pos++;
         continue;
       }
@@ -372,7 +374,7 @@ class Parser {
           this.skipBlanks();
           const name = this.parseWord(depth);
           this.skipBlanks();
-          if (s[this.pos] === '(' ) {
+          if (s[this.pos] === '(') {
             const save = this.pos;
             this.pos++;
             this.skipBlanks();
@@ -714,7 +716,21 @@ class Parser {
       }
       const e = s[this.pos + 1] ?? '';
       this.pos += 2;
-      const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v', '\\': '\\', "'": "'", '"': '"', '?': '?' };
+      const simple: Record<string, string> = {
+        n: '\n',
+        t: '\t',
+        r: '\r',
+        a: '\x07',
+        b: '\b',
+        e: '\x1b',
+        E: '\x1b',
+        f: '\f',
+        v: '\v',
+        '\\': '\\',
+        "'": "'",
+        '"': '"',
+        '?': '?',
+      };
       if (e in simple) out += simple[e];
       else if (e === 'x') {
         const m = /^[0-9a-fA-F]{1,2}/.exec(s.slice(this.pos, this.pos + 2));
@@ -809,5 +825,11 @@ export function parseShell(source: string, base = 0, firstPipeline = 0): ShellPa
   const parser = new Parser(source, base);
   parser.pipelineCounter = firstPipeline;
   parser.parseList(undefined, 'top', 0);
-  return { commands: parser.commands, functions: parser.functions, issues: parser.issues, assignments: parser.assignments, nextPipeline: parser.pipelineCounter };
+  return {
+    commands: parser.commands,
+    functions: parser.functions,
+    issues: parser.issues,
+    assignments: parser.assignments,
+    nextPipeline: parser.pipelineCounter,
+  };
 }

@@ -35,7 +35,7 @@ export function renderTokenFormats(formats: readonly TokenFormat[]): string {
     "  readonly flags: '' | 'i';",
     '}',
     '',
-    'const rows: readonly (readonly [string, readonly string[], string, \'\' | \'i\'])[] = [',
+    "const rows: readonly (readonly [string, readonly string[], string, '' | 'i'])[] = [",
     ...rows,
     '];',
     '',

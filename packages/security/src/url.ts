@@ -26,16 +26,7 @@ export interface UrlValidation {
 
 /** Class of an IP address, as far as a server-side fetch is concerned. */
 export type AddressClass =
-  | 'public'
-  | 'loopback'
-  | 'private'
-  | 'link-local'
-  | 'unique-local'
-  | 'unspecified'
-  | 'multicast'
-  | 'broadcast'
-  | 'carrier-grade-nat'
-  | 'reserved';
+  'public' | 'loopback' | 'private' | 'link-local' | 'unique-local' | 'unspecified' | 'multicast' | 'broadcast' | 'carrier-grade-nat' | 'reserved';
 
 function mapRange(range: string): AddressClass {
   switch (range) {
@@ -102,7 +93,8 @@ export function classifyAddress(address: string): AddressClass | undefined {
   return mapRange(parsed.range());
 }
 
-const localNames = /^(?:localhost|localhost\.localdomain|ip6-localhost|ip6-loopback|metadata|metadata\.google\.internal|instance-data|instance-data\.ec2\.internal|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?)$|\.localhost$/;
+const localNames =
+  /^(?:localhost|localhost\.localdomain|ip6-localhost|ip6-loopback|metadata|metadata\.google\.internal|instance-data|instance-data\.ec2\.internal|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?)$|\.localhost$/;
 const internalSuffix = /\.(?:local|internal|intranet|corp|home\.arpa|lan|cluster\.local)$/;
 
 function f(ruleId: string, category: Finding['category'], severity: Finding['severity'], message: string, confidence = 1): Finding {
@@ -141,14 +133,21 @@ export function validateUrl(url: string, options: ValidateUrlOptions = {}): UrlV
   const findings: Finding[] = [];
   const maxLength = options.maxLength ?? 8192;
   if (typeof url !== 'string' || url.length === 0) {
-    return { ok: false, findings: [f('url.invalid', 'invalid-input', 'high', `url must be a non-empty string, got ${JSON.stringify(typeof url === 'string' ? url : typeof url)}`)] };
+    return {
+      ok: false,
+      findings: [
+        f('url.invalid', 'invalid-input', 'high', `url must be a non-empty string, got ${JSON.stringify(typeof url === 'string' ? url : typeof url)}`),
+      ],
+    };
   }
   if (url.length > maxLength) {
     return { ok: false, findings: [f('url.too-long', 'invalid-input', 'high', `url is ${url.length} characters long; maxLength is ${maxLength}`)] };
   }
   // oxlint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(url)) {
-    findings.push(f('url.control-characters', 'invalid-input', 'high', 'url contains control characters (parsers disagree on them: tab and newline are silently removed)'));
+    findings.push(
+      f('url.control-characters', 'invalid-input', 'high', 'url contains control characters (parsers disagree on them: tab and newline are silently removed)'),
+    );
   }
   let parsed: URL;
   try {
@@ -161,7 +160,9 @@ export function validateUrl(url: string, options: ValidateUrlOptions = {}): UrlV
   const allowed = (options.allowedSchemes ?? ['https', 'http']).map((s) => s.toLowerCase().replace(/:$/, ''));
   const where = `${scheme}://${parsed.host}`;
   if (!allowed.includes(scheme)) {
-    findings.push(f('url.scheme-not-allowed', 'invalid-input', 'high', `scheme ${JSON.stringify(scheme)} is not allowed; expected one of ${JSON.stringify(allowed)}`));
+    findings.push(
+      f('url.scheme-not-allowed', 'invalid-input', 'high', `scheme ${JSON.stringify(scheme)} is not allowed; expected one of ${JSON.stringify(allowed)}`),
+    );
   }
   if (parsed.username !== '' || parsed.password !== '') {
     findings.push(f('url.credentials', 'sensitive-data', 'medium', `url ${JSON.stringify(where)} carries credentials in its user-info part`));
@@ -173,19 +174,37 @@ export function validateUrl(url: string, options: ValidateUrlOptions = {}): UrlV
     if (cls !== undefined) {
       const isV4 = !host.startsWith('[');
       if (isV4 && typed !== undefined && typed.replace(/\.$/, '') !== host) {
-        findings.push(f('url.obfuscated-ip', 'ssrf', 'high', `host ${JSON.stringify(typed)} is an unusual spelling (decimal, octal, hex or shortened) of ${host}`));
+        findings.push(
+          f('url.obfuscated-ip', 'ssrf', 'high', `host ${JSON.stringify(typed)} is an unusual spelling (decimal, octal, hex or shortened) of ${host}`),
+        );
       }
       if (!isV4) {
         const v6 = ipaddr.parse(host.slice(1, -1)) as ipaddr.IPv6;
         const embedded = embeddedIpv4(v6);
         if (embedded && cls !== 'public') {
-          findings.push(f('url.ipv6-embedded-ipv4', 'ssrf', 'high', `IPv6 host ${JSON.stringify(host)} carries the IPv4 address ${embedded.toString()} (${cls})`));
+          findings.push(
+            f('url.ipv6-embedded-ipv4', 'ssrf', 'high', `IPv6 host ${JSON.stringify(host)} carries the IPv4 address ${embedded.toString()} (${cls})`),
+          );
         }
       }
       if (cls === 'link-local') {
-        findings.push(f('url.link-local', 'ssrf', 'critical', `host ${JSON.stringify(host)} is link-local, where cloud metadata services (169.254.169.254) hand out credentials`));
+        findings.push(
+          f(
+            'url.link-local',
+            'ssrf',
+            'critical',
+            `host ${JSON.stringify(host)} is link-local, where cloud metadata services (169.254.169.254) hand out credentials`,
+          ),
+        );
       } else if (cls !== 'public') {
-        findings.push(f(`url.${cls}`, 'ssrf', 'high', `host ${JSON.stringify(host)} is a ${cls} address, not reachable on the internet; a server-side fetch must not reach it`));
+        findings.push(
+          f(
+            `url.${cls}`,
+            'ssrf',
+            'high',
+            `host ${JSON.stringify(host)} is a ${cls} address, not reachable on the internet; a server-side fetch must not reach it`,
+          ),
+        );
       }
     } else if (localNames.test(host.replace(/\.$/, ''))) {
       findings.push(f('url.local-name', 'ssrf', 'high', `host ${JSON.stringify(host)} names this machine or a cloud metadata service`));

@@ -1,0 +1,55 @@
+/**
+ * The one list of names that say a value is a credential, shared by the redactor (object keys,
+ * `KEY=value` text), the command analyzer (assignments, options, variables sent) and the
+ * sandbox's environment filter.
+ */
+
+/** Key names whose values are secrets (matched on the lower-cased, separator-free key). */
+const sensitiveKey =
+  /(?:passw(?:or)?d|passphrase|secret|token|apikey|accesskey|privatekey|authorization|auth$|^auth(?:token|key|header|code|secret)|credential|cookie|session(?:id|key)?$|signature|(?:^|db|user|admin|root|smtp|mysql|redis|ftp|proxy|mail|login)(?:pwd|pass)$|clientsecret|connectionstring|dsn$|bearer|jwt$|sharedkey|masterkey|encryptionkey|signingkey)/;
+
+/** Keys that contain a sensitive fragment but name metadata, not a secret. */
+const harmlessKey =
+  /(?:tokens?(?:count|usage|used|limit|budget|remaining|s)$|^(?:max|input|output|prompt|completion|total|cached|reasoning)tokens?|tokenizer|secretar|secretname|secretref|keyid$|passwordpolicy|authorizationurl|authmethod|tokentype|tokenurl|tokenendpoint|(?:length|minlength|maxlength|count|ttl|expiry|expires(?:at|in)?|version|policy|type|enabled|required|field|envvar|path|file|url|uri|endpoint|name|names|hint)$)/;
+
+/** One word of a name (`DEPLOY_CRED` -> `deploy`, `cred`) that says the name holds a credential. */
+const credentialWord = /^(?:[a-z0-9]*(?:pass|passwd|pwd)|cred(?!it)[a-z0-9]*|[a-z0-9]*secret(?!ar)[a-z0-9]*|[a-z0-9]*token(?!iz)[a-z0-9]*)$/;
+/** Words ending in `pass` that are not about passwords. */
+const passWords = /^(?:by|com|sur|over|under|tres|mor|im)pass$/;
+/** `*_KEY` names that hold no secret (a key of a table, a cache, a route, a public key). */
+const harmlessKeyWord =
+  /^(?:primary|foreign|sort|partition|cache|hash|route|routing|idempotency|dedup|unique|lookup|map|index|object|group|message|shard|row|cluster|composite|natural|surrogate|public|pub|hot|short|shortcut)$/;
+/** Shell variables whose names look sensitive but hold a directory. */
+const notSecret = new Set(['pwd', 'oldpwd']);
+
+/**
+ * True when a value under `key` (an object key, a header, a `KEY=value` name, an environment
+ * variable, a `--option`) must be treated as a secret whatever it looks like: `password`,
+ * `clientSecret`, `x-api-key`, `AWS_SECRET_ACCESS_KEY`, `XPASS`, `DEPLOY_CRED`, `DB_PASS`,
+ * `GITHUB_TOKEN_2`, `STRIPE_KEY`, `PASSWD`; but not `max_tokens`, `tokenizer`, `keyId`,
+ * `secretary`, `passwordMinLength`, `bypass`, `credit_limit`, `sort_key`, nor `PWD` / `OLDPWD`
+ * (the working directory).
+ */
+export function isSensitiveKey(key: string): boolean {
+  const lower = key.toLowerCase();
+  if (notSecret.has(lower)) return false;
+  const k = lower.replace(/[-_.\s]/g, '');
+  if (harmlessKey.test(k)) return false;
+  if (sensitiveKey.test(k)) return true;
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w !== '');
+  if (words.some((w) => credentialWord.test(w) && !passWords.test(w))) return true;
+  const last = words.at(-1);
+  return words.length >= 2 && (last === 'key' || last === 'keys' || last === 'pat') && !harmlessKeyWord.test(words.at(-2)!);
+}
+
+/**
+ * True when `key` names a list of secrets (`tokens`, `passwords`, `api_keys`): its items are
+ * redacted one by one. A plural that counts (`tokens: 1234`) is judged by its value.
+ */
+export function isSensitiveListKey(key: string): boolean {
+  return isSensitiveKey(key) || (/s$/i.test(key) && isSensitiveKey(key.slice(0, -1)));
+}
