@@ -1,0 +1,16 @@
+export {
+  IllegalTaskTransitionError,
+  IllegalTransitionError,
+  InvalidOrchestratorInputError,
+  InvalidPlanError,
+  OrchestratorClosedError,
+  OrchestratorError,
+  OrchestratorErrorCode,
+  SessionConflictError,
+  SessionEndedError,
+  SessionExistsError,
+  SessionError,
+  SessionNotFoundError,
+  TransitionError,
+  isOrchestratorError,
+} from './orchestrator-errors.js';
