@@ -10,6 +10,8 @@ export function basename(text: string): string {
 const wrappers: Record<string, Set<string>> = {
   sudo: new Set(['-u', '-g', '-p', '-C', '-D', '-r', '-t', '-U', '-h']),
   doas: new Set(['-u', '-C']),
+  // `sshpass -p pw scp ...` runs scp: its `-p` value is masked by the table below all the same.
+  sshpass: new Set(['-p', '-f', '-d', '-P']),
   env: new Set(['-u', '-C', '-S', '--unset', '--chdir']),
   nice: new Set(['-n']),
   ionice: new Set(['-c', '-n', '-p']),
@@ -132,9 +134,8 @@ export function credentialArguments(argv: readonly string[]): Map<number, string
   const words = argv.map((text) => ({ text }));
   const eff = effective(words);
   const programAt = eff ? argv.length - eff.args.length - 1 : argv.length;
-  const table = eff && Object.hasOwn(secretOptions, eff.name) ? secretOptions[eff.name] : undefined;
   let lastOperand = -1;
-  if (table?.last) {
+  if (eff?.name === 'htpasswd') {
     // `htpasswd -b[n] [file] user password`: the password is the operand after the user.
     const flags = argv
       .slice(programAt + 1)
@@ -145,10 +146,24 @@ export function credentialArguments(argv: readonly string[]): Map<number, string
     const operands = first < 0 ? [] : argv.map((_, i) => i).slice(first);
     if (flags.includes('b')) lastOperand = operands[flags.includes('n') ? 1 : 2] ?? -1;
   }
+  // Each word is judged by the table of the nearest program before it (a wrapper such as `sshpass` has one too).
+  let table: SecretOptionSpec | undefined;
+  let tableAt = -1;
   for (let i = 0; i < argv.length; i++) {
     const t = argv[i]!;
     const prev = i > 0 ? argv[i - 1]! : '';
-    const own = i > programAt;
+    if (i <= programAt && Object.hasOwn(secretOptions, basename(t)) && (i === 0 || !prev.startsWith('-'))) {
+      table = secretOptions[basename(t)];
+      tableAt = i;
+      continue;
+    }
+    if (i === programAt) {
+      // The program itself has no table: a wrapper's options end here.
+      table = undefined;
+      tableAt = i;
+      continue;
+    }
+    const own = i > (tableAt >= 0 ? tableAt : programAt);
     let shown: string | undefined;
     if (i === lastOperand) shown = '[REDACTED]';
     else if (own && table?.next?.includes(prev)) shown = prev === '-U' ? maskUser(t) : '[REDACTED]';

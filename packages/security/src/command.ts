@@ -2,7 +2,7 @@ import { type Finding, noBlockingFindings } from './finding.js';
 import { credentialArguments, effective, maskAssignmentWord, basename } from './argv-mask.js';
 import { redactString } from './redact.js';
 import { isSensitiveKey } from './sensitive-names.js';
-import { type SimpleCommand, type VariableAssignment, type Word, parseShell, remapCommands } from './shell-parse.js';
+import { type Redirection, type SimpleCommand, type VariableAssignment, type Word, parseShell, remapCommands } from './shell-parse.js';
 
 export type { Expansion, Redirection, SimpleCommand, Word, CommandContext, VariableAssignment } from './shell-parse.js';
 
@@ -73,29 +73,7 @@ const diskTools = new Set([
 ]);
 const powerTools = new Set(['shutdown', 'reboot', 'halt', 'poweroff', 'killall5']);
 // prettier-ignore
-const systemDirs = new Set([
-  '/',
-  '/bin',
-  '/boot',
-  '/dev',
-  '/etc',
-  '/home',
-  '/lib',
-  '/lib32',
-  '/lib64',
-  '/opt',
-  '/proc',
-  '/root',
-  '/sbin',
-  '/srv',
-  '/sys',
-  '/usr',
-  '/var',
-  '/usr/bin',
-  '/usr/lib',
-  '/usr/local',
-  '/var/lib',
-]);
+const systemDirs = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/opt', '/proc', '/root', '/sbin', '/srv', '/sys', '/usr', '/var', '/usr/bin', '/usr/lib', '/usr/local', '/var/lib']);
 const blockDevice = /^\/dev\/(?:sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|disk\d|rdisk\d|mapper\/|md\d|dm-\d|loop\d|sr\d|fd\d|mem$|kmem$|port$)/;
 const homePrefix = /^(?:~|\$HOME|\$\{HOME\}|\/root|\/home\/[^/]+|\/Users\/[^/]+)(?=\/|$)/;
 const sensitiveHome =
@@ -153,6 +131,8 @@ interface Context {
   readonly seen: Set<string>;
   /** Variables assigned a value that holds credentials (`k=$(cat ~/.ssh/id_rsa)`). */
   readonly tainted: Set<string>;
+  /** Files a downloader writes (`curl -o f`, `wget -O f`, `curl ... > f`), normalised by {@link scriptName}. */
+  readonly downloaded: Set<string>;
 }
 
 /** Findings kept per analysis; a hostile command with thousands of `rm -rf /` needs only a few. */
@@ -266,10 +246,149 @@ function commandsOf(ctx: Context, words: readonly Word[]): SimpleCommand[] {
   return out;
 }
 
+/** Programs that look at a key file or directory (list, stat, chmod, fingerprint, load into the agent) without printing or sending its contents. */
+const metadataOnly = new Set([
+  'ls',
+  'stat',
+  'file',
+  'du',
+  'mkdir',
+  'rmdir',
+  'chmod',
+  'chown',
+  'chgrp',
+  'touch',
+  'test',
+  '[',
+  '[[',
+  'realpath',
+  'readlink',
+  'dirname',
+  'basename',
+  'cd',
+  'pushd',
+  'install',
+  'lsattr',
+  'getfacl',
+  'ssh-add',
+  'ssh-keygen',
+]);
+/** Programs that authenticate with a key file named by an option (`ssh -i key`): the key is used, not sent. */
+const keyUsers = new Set(['ssh', 'scp', 'sftp', 'rsync', 'ssh-copy-id', 'autossh', 'mosh', 'sshfs', 'curl', 'wget', 'git']);
+/** Options whose value is a key or certificate the program authenticates with. */
+const identityOption: Record<string, RegExp> = {
+  ssh: /^-[iF]$/,
+  curl: /^(?:--key|--cert|-E|--cacert|--capath|--proxy-key|--proxy-cert)$/,
+  wget: /^(?:--private-key|--certificate|--ca-certificate)$/,
+};
+const identityAssignment = /^(?:-o ?)?(?:IdentityFile|CertificateFile|UserKnownHostsFile)=|^--(?:key|cert|private-key|certificate|identity)=/i;
+
+/** The arguments of a command that read a credential file, leaving out keys it only authenticates with and programs that only look at metadata. */
+function sensitiveArgsOf(name: string | undefined, args: readonly Word[]): Word[] {
+  if (name !== undefined && metadataOnly.has(name)) return [];
+  const uses = name !== undefined && keyUsers.has(name);
+  const option = identityOption[name === 'curl' || name === 'wget' ? name : 'ssh']!;
+  const out: Word[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const t = args[i]!.text;
+    if (uses && option.test(t)) {
+      i++;
+      continue;
+    }
+    if (uses && (identityAssignment.test(t) || (t === '-o' && identityAssignment.test(args[i + 1]?.text ?? '')))) {
+      if (t === '-o') i++;
+      continue;
+    }
+    if (isSensitivePath(uploadPath(t))) out.push(args[i]!);
+  }
+  return out;
+}
+
+/** Input redirections of a command from a credential file (`< ~/.ssh/id_rsa`). */
+function sensitiveInputs(command: SimpleCommand): Redirection[] {
+  return command.redirections.filter((r) => !r.op.includes('>') && r.op !== '<<<' && r.op !== '<<' && r.op !== '<<-' && isSensitivePath(r.target.text));
+}
+
 function readsSensitive(command: SimpleCommand): boolean {
-  return (
-    command.argv.some((w) => isSensitivePath(w.text)) || command.redirections.some((r) => (r.op === '<' || r.op === '<>') && isSensitivePath(r.target.text))
-  );
+  const eff = effective(command.argv);
+  return sensitiveArgsOf(eff?.name, eff?.args ?? []).length > 0 || sensitiveInputs(command).length > 0;
+}
+
+/** A sender run in an output process substitution of `command` (`tee >(curl ...)`, `> >(nc ...)`): what the command writes goes to the network. */
+function processSender(ctx: Context, command: SimpleCommand): SimpleCommand | undefined {
+  for (const w of wordsOf(command)) {
+    for (const e of w.expansions) {
+      if (e.kind !== 'process' || !e.raw.startsWith('>(')) continue;
+      for (const i of e.commands ?? []) {
+        const inner = ctx.commands[i];
+        const n = inner ? effective(inner.argv)?.name : undefined;
+        if (inner && n !== undefined && senders.has(n)) return inner;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Reports a sender in an output process substitution of `command`, which is known to write credentials. */
+function sendsThroughProcess(ctx: Context, command: SimpleCommand): void {
+  const sender = processSender(ctx, command);
+  if (sender)
+    add(
+      ctx,
+      sender,
+      'command.exfiltration',
+      'exfiltration',
+      'critical',
+      'credentials are written into a process substitution that sends them over the network',
+    );
+}
+
+/** The pipelines of the analysis, each in pipeline order. */
+function pipelines(ctx: Context): SimpleCommand[][] {
+  const byPipeline = new Map<number, SimpleCommand[]>();
+  for (const c of ctx.commands) {
+    const list = byPipeline.get(c.pipeline);
+    if (list) list.push(c);
+    else byPipeline.set(c.pipeline, [c]);
+  }
+  return [...byPipeline.values()].map((list) => list.sort((a, b) => a.pipeIndex - b.pipeIndex));
+}
+
+/** How a script file is named for matching a download with its run: `./i.sh` and `i.sh` are one. */
+function scriptName(text: string): string {
+  return text.replace(/^(?:\.\/)+/, '');
+}
+
+const urlWord = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** The last path segment of a URL (what `curl -O` and `wget` name the file). */
+const urlFile = (url: string): string => scriptName(basename(url.replace(/[?#].*$/, '')));
+
+/** Records the files a downloader writes: `-o` / `--output` / wget's `-O`, the URL's last segment (`curl -O`, plain `wget`), and `>` redirections. */
+function recordDownloads(ctx: Context, command: SimpleCommand): void {
+  const eff = effective(command.argv);
+  if (eff === undefined || !downloaders.has(eff.name)) return;
+  const args = eff.args;
+  const wget = eff.name === 'wget';
+  let named = false;
+  for (let i = 0; i < args.length; i++) {
+    const t = args[i]!.text;
+    const next = args[i + 1]?.text;
+    if ((t === '-o' || t === '--output' || t === '--output-document' || (t === '-O' && wget)) && next !== undefined) {
+      ctx.downloaded.add(scriptName(next));
+      named = true;
+    } else if (/^--output(?:-document)?=/.test(t)) {
+      ctx.downloaded.add(scriptName(t.slice(t.indexOf('=') + 1)));
+      named = true;
+    } else if (/^-o./.test(t) || (wget && /^-O./.test(t))) {
+      ctx.downloaded.add(scriptName(t.slice(2)));
+      named = true;
+    } else if (!wget && (t === '-O' || t === '--remote-name')) {
+      const url = args.slice(i + 1).find((a) => urlWord.test(a.text))?.text;
+      if (url) ctx.downloaded.add(urlFile(url));
+    }
+  }
+  if (wget && !named) for (const a of args) if (urlWord.test(a.text)) ctx.downloaded.add(urlFile(a.text));
+  for (const r of command.redirections) if (r.op === '>' || r.op === '>>' || r.op === '>|') ctx.downloaded.add(scriptName(r.target.text));
 }
 
 function collectsSecrets(command: SimpleCommand): boolean {
@@ -311,6 +430,27 @@ function taintVariables(ctx: Context): void {
         const eq = /^([A-Za-z_][A-Za-z0-9_]*)=/.exec(w.text);
         if (eq) bind(eq[1]!, w);
       }
+    }
+  }
+  // `read k < ~/.ssh/id_rsa`, `mapfile -t a < ~/.aws/credentials`, `cat key | read k`, `read k <<< "$(cat key)"`.
+  const fed = new Set<SimpleCommand>();
+  for (const list of pipelines(ctx)) {
+    let secrets = false;
+    for (const c of list) {
+      if (secrets) fed.add(c);
+      secrets ||= collectsSecrets(c);
+    }
+  }
+  for (const c of ctx.commands) {
+    const program = c.program?.text;
+    if (program !== 'read' && program !== 'mapfile' && program !== 'readarray') continue;
+    const names: VariableAssignment[] = [];
+    builtinAssignments(c, names);
+    const targets = names.length > 0 ? names.map((n) => n.name) : [program === 'read' ? 'REPLY' : 'MAPFILE'];
+    const reads = fed.has(c) || sensitiveInputs(c).length > 0;
+    for (const t of targets) {
+      if (reads) queue.push(t);
+      for (const r of c.redirections) if (r.op === '<<<') bind(t, r.target);
     }
   }
   while (queue.length > 0) {
@@ -483,15 +623,23 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
 
   // Remote code: an interpreter whose program comes from a download.
   if (name !== undefined && interpreters.has(name)) {
-    const fed = commandsOf(ctx, args);
+    const fed = commandsOf(ctx, [...args, ...command.redirections.map((r) => r.target)]);
+    const script = operands[0]?.text;
     if (fed.some((c) => downloaders.has(effective(c.argv)?.name ?? ''))) {
       add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', `${name} runs code fetched from the network`);
+    } else if (script !== undefined && ctx.downloaded.has(scriptName(script))) {
+      add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', `${name} runs a file just downloaded from the network`);
     }
+  }
+  const program = eff === undefined ? undefined : command.argv[command.argv.length - eff.args.length - 1]?.text;
+  if (program !== undefined && program.includes('/') && ctx.downloaded.has(scriptName(program))) {
+    add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', 'runs a file just downloaded from the network');
   }
 
   // Secrets read by this command: sensitive enough alone, critical when it also sends.
-  const sensitiveArgs = args.filter((a) => isSensitivePath(uploadPath(a.text)));
-  const sensitiveIn = command.redirections.filter((r) => !r.op.includes('>') && isSensitivePath(r.target.text));
+  const sensitiveArgs = sensitiveArgsOf(name, args);
+  const sensitiveIn = sensitiveInputs(command);
+  if (carriesSecrets(ctx, command)) sendsThroughProcess(ctx, command);
   const sent = name !== undefined && senders.has(name);
   if (sent && (sensitiveArgs.length > 0 || sensitiveIn.length > 0 || holdsSecrets(ctx, [...args, ...command.redirections.map((r) => r.target)]))) {
     add(ctx, command, 'command.exfiltration', 'exfiltration', 'critical', `${name} sends credentials or private keys over the network`);
@@ -518,15 +666,8 @@ function uploadPath(text: string): string {
 }
 
 function checkPipelines(ctx: Context): void {
-  const byPipeline = new Map<number, SimpleCommand[]>();
-  for (const c of ctx.commands) {
-    const list = byPipeline.get(c.pipeline) ?? [];
-    list.push(c);
-    byPipeline.set(c.pipeline, list);
-  }
-  for (const list of byPipeline.values()) {
+  for (const list of pipelines(ctx)) {
     if (list.length < 2) continue;
-    list.sort((a, b) => a.pipeIndex - b.pipeIndex);
     // One pass with running flags: a pipeline of n commands costs O(n), not O(n^2).
     let downloaded = false;
     let secrets = false;
@@ -538,6 +679,7 @@ function checkPipelines(ctx: Context): void {
         if (interpreters.has(n) && downloaded) {
           add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', `downloaded content is piped into ${n}`);
         }
+        if (secrets) sendsThroughProcess(ctx, command);
         if (senders.has(n) && secrets) {
           add(ctx, command, 'command.exfiltration', 'exfiltration', 'critical', `credentials or private keys are piped into ${n}`);
         } else if (senders.has(n) && encoded) {
@@ -646,6 +788,23 @@ function builtinAssignments(c: SimpleCommand, out: VariableAssignment[]): void {
  * // ok === false; findings[0].ruleId === 'command.remote-code'
  * ```
  */
+/** Levels of literal `bash -c '...'` / `eval '...'` bodies parsed; a deeper one is a `command.too-deep` finding. */
+const maxScriptNesting = 4;
+
+/** The literal script a command runs through a shell's `-c` or `eval`, when it has no expansion that would change it. */
+function literalScript(c: SimpleCommand): string | undefined {
+  const eff = effective(c.argv);
+  if (!eff) return undefined;
+  const literal = (w: Word): boolean => w.expansions.every((e) => e.kind === 'glob' || e.kind === 'tilde');
+  if (shells.has(eff.name) || eff.name === 'su') {
+    const at = eff.args.findIndex((a) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(a.text));
+    const script = at >= 0 ? eff.args[at + 1] : undefined;
+    return script && literal(script) ? script.text : undefined;
+  }
+  if (eff.name === 'eval' && eff.args.length > 0 && eff.args.every(literal)) return eff.args.map((a) => a.text).join(' ');
+  return undefined;
+}
+
 export function analyzeCommand(command: string, options: AnalyzeCommandOptions = {}): CommandAnalysis {
   const maxLength = options.maxLength ?? 1 << 20;
   if (typeof command !== 'string') {
@@ -683,7 +842,8 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   const assignments: VariableAssignment[] = [];
   const newlines: number[] = [];
   for (let i = command.indexOf('\n'); i >= 0; i = command.indexOf('\n', i + 1)) newlines.push(i);
-  const ctx: Context = { commands, findings, source: command, newlines, seen: new Set(), tainted: new Set() };
+  const ctx: Context = { commands, findings, source: command, newlines, seen: new Set(), tainted: new Set(), downloaded: new Set() };
+  let tooDeep = false;
   // `bash -c 'literal'` and `eval 'literal'` are parsed too, a bounded number of levels deep.
   const pending: { source: string; base: number; level: number }[] = [{ source: command, base: 0, level: 0 }];
   let nextPipeline = 0;
@@ -697,7 +857,8 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
     functions.push(...parsed.functions);
     assignments.push(...parsed.assignments);
     for (const issue of parsed.issues) {
-      if (findings.filter((f) => f.ruleId === 'command.parse-error').length < 4) {
+      if (issue.message.startsWith('nesting deeper')) tooDeep = true;
+      else if (findings.filter((f) => f.ruleId === 'command.parse-error').length < 4) {
         findings.push({
           ruleId: 'command.parse-error',
           category: 'invalid-input',
@@ -708,20 +869,24 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
         });
       }
     }
-    if (level >= 4) continue;
     for (const c of parsed.commands) {
-      const eff = effective(c.argv);
-      if (!eff) continue;
-      if (shells.has(eff.name) || eff.name === 'su') {
-        const at = eff.args.findIndex((a) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(a.text));
-        const script = at >= 0 ? eff.args[at + 1] : undefined;
-        if (script && script.expansions.every((e) => e.kind === 'glob' || e.kind === 'tilde'))
-          pending.push({ source: script.text, base: c.start, level: level + 1 });
-      } else if (eff.name === 'eval' && eff.args.every((a) => a.expansions.every((e) => e.kind === 'glob' || e.kind === 'tilde'))) {
-        pending.push({ source: eff.args.map((a) => a.text).join(' '), base: c.start, level: level + 1 });
-      }
+      const script = literalScript(c);
+      if (script === undefined) continue;
+      // Past the levels followed, the inner script is not analysed: that is a finding, not a pass.
+      if (level >= maxScriptNesting) tooDeep = true;
+      else pending.push({ source: script, base: c.start, level: level + 1 });
     }
   }
+  if (tooDeep) {
+    findings.push({
+      ruleId: 'command.too-deep',
+      category: 'invalid-input',
+      severity: 'high',
+      confidence: 1,
+      message: `the command nests shells, eval or substitutions deeper than analysed (${maxScriptNesting} levels of bash -c / eval); it is refused rather than passed unchecked`,
+    });
+  }
+  for (const c of commands) recordDownloads(ctx, c);
   for (const c of commands) builtinAssignments(c, assignments);
   taintVariables(ctx);
   for (const c of commands) checkCommand(ctx, c);
