@@ -64,6 +64,9 @@ export function describeOrchestratorSuite(name: string, createStore: () => Promi
         expect(await rejected(orchestrator.getSession('nope'))).toMatchObject({ code: 'SESSION_NOT_FOUND' });
         expect(await rejected(orchestrator.addMessage('nope', { role: 'user', content: 'hi' }))).toMatchObject({ code: 'SESSION_NOT_FOUND' });
         expect(await store.streamVersion(sessionStreamId('nope'))).toBe(0);
+        // A stream only telemetry was written to is not a session: a typed error, not a crash of the fold.
+        await store.append(sessionStreamId('tele-only'), [{ type: 'tool.run.started', data: { operationId: 'x', name: 'shell', input: null } }]);
+        expect(await rejected(orchestrator.getSession('tele-only'))).toMatchObject({ code: 'SESSION_NOT_FOUND' });
         for (const bad of ['', ' x', 'a b', 'x'.repeat(129), 'a\nb', '../etc']) {
           expect(await rejected(orchestrator.startSession({ sessionId: bad }))).toMatchObject({ code: 'INVALID_ORCHESTRATOR_INPUT' });
         }

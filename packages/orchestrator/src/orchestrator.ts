@@ -149,6 +149,8 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     checkId('sessionId', sessionId);
     let draft = cache.get(sessionId);
     const events = await store.read(sessionStreamId(sessionId), { fromVersion: (draft?.version ?? 0) + 1, ...(signal ? { signal } : {}) });
+    // A stream that does not open with `session.started` (only telemetry was written to it) is no session.
+    if (draft === undefined && events[0] !== undefined && events[0].type !== 'session.started') throw new SessionNotFoundError(sessionId);
     for (const event of events) draft = evolveSession(draft, event);
     if (draft === undefined) throw new SessionNotFoundError(sessionId);
     remember(draft);
