@@ -1,5 +1,24 @@
-export { defineTool, toolFailure, toolSuccess, ToolFailureCode } from './tool.js';
-export type { AnyTool, ArgumentIssue, JsonValue, Tool, ToolContext, ToolDefinition, ToolFailure, ToolResult, ToolSuccess } from './tool.js';
+export { defineTool, toolDenial, toolFailure, toolSuccess, ToolFailureCode } from './tool.js';
+export type {
+  AnyTool,
+  ApprovalClass,
+  ArgumentIssue,
+  JsonValue,
+  PathIntent,
+  Tool,
+  ToolContext,
+  ToolDefinition,
+  ToolFailure,
+  ToolResult,
+  ToolSandbox,
+  ToolSuccess,
+  WorkspaceAccess,
+} from './tool.js';
 export { createToolRegistry } from './registry.js';
 export type { ResolvedCall, ToolCall, ToolRegistry, ToolRegistryOptions, ToolSpec } from './registry.js';
+export { APPROVAL_TABLE, matchesAutoApprove } from './approval.js';
+export type { ApprovalAnswer, ApprovalRequest, Approver } from './approval.js';
+export { createToolExecutor } from './executor.js';
+export type { ExecuteOptions, ToolExecutor, ToolExecutorOptions } from './executor.js';
+export { BUILTIN_TOOLS } from './builtins/index.js';
 export { InvalidToolDefinitionError, ToolNameConflictError, ToolsError, ToolsErrorCode, isToolsError } from './tools-errors.js';

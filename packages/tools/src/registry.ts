@@ -97,13 +97,19 @@ export function createToolRegistry(options: ToolRegistryOptions = {}): ToolRegis
           try {
             args = JSON.parse(args);
           } catch (error) {
-            return invalid(tool.name, `arguments are not valid JSON (${(error as Error).message})`, [{ path: [], code: 'invalid_json', message: 'expected a JSON object' }]);
+            return invalid(tool.name, `arguments are not valid JSON (${(error as Error).message})`, [
+              { path: [], code: 'invalid_json', message: 'expected a JSON object' },
+            ]);
           }
         }
       }
       const parsed = (tool.input as z.ZodType).safeParse(args);
       if (!parsed.success) {
-        const issues = parsed.error.issues.map((issue) => ({ path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), code: issue.code, message: issue.message }));
+        const issues = parsed.error.issues.map((issue) => ({
+          path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
+          code: issue.code,
+          message: issue.message,
+        }));
         const summary = issues.map((i) => `${i.path.length === 0 ? '(root)' : i.path.join('.')}: ${i.message}`).join('; ');
         return invalid(tool.name, summary, issues);
       }

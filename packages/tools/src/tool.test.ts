@@ -30,11 +30,22 @@ describe('defineTool', () => {
       handler: ({ n }) => (n % 2 === 0 ? n / 2 : toolFailure('ODD_NUMBER', `n ${n} is odd, expected an even number`, { n })),
     });
     await expect(tool.run({ n: 4 }, context)).resolves.toEqual({ ok: true, output: 2 });
-    await expect(tool.run({ n: 3 }, context)).resolves.toEqual({ ok: false, code: 'ODD_NUMBER', message: 'n 3 is odd, expected an even number', details: { n: 3 } });
+    await expect(tool.run({ n: 3 }, context)).resolves.toEqual({
+      ok: false,
+      code: 'ODD_NUMBER',
+      message: 'n 3 is odd, expected an even number',
+      details: { n: 3 },
+    });
   });
 
   it('lets infrastructure faults through as exceptions', async () => {
-    const tool = defineTool({ name: 'broken', description: 'Always faults', input: z.object({}), readOnly: false, handler: () => Promise.reject(new Error('disk gone')) });
+    const tool = defineTool({
+      name: 'broken',
+      description: 'Always faults',
+      input: z.object({}),
+      readOnly: false,
+      handler: () => Promise.reject(new Error('disk gone')),
+    });
     expect(tool.idempotent).toBe(false);
     await expect(tool.run({}, context)).rejects.toThrow('disk gone');
   });

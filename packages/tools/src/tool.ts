@@ -1,3 +1,4 @@
+import type { JsResult, JsRunOptions, RunOptions, RunResult } from '@buckley/sandbox';
 import { z } from 'zod';
 import { InvalidToolDefinitionError } from './tools-errors.js';
 
@@ -12,7 +13,19 @@ export const ToolFailureCode = {
   InvalidArguments: 'INVALID_ARGUMENTS',
   /** The tool ran and failed in a way the model can act on (a file that does not exist, a non-unique match). */
   ToolFailed: 'TOOL_FAILED',
+  /** Approval was refused (by a person, by the mode, or because nobody could be asked). */
+  ApprovalDenied: 'APPROVAL_DENIED',
+  /** A policy refused the call (a path outside the workspace, a protected path, a sandbox rule); `details.rule` names it. */
+  PolicyDenied: 'POLICY_DENIED',
+  /** The call ran past its deadline and was stopped (the whole process tree killed). */
+  TimedOut: 'TOOL_TIMED_OUT',
 } as const;
+
+/**
+ * What a call does, for approval: `read` (no side effects), `workspace_write` (changes files in
+ * the workspace), `shell` (runs a command), `network` (reaches the network).
+ */
+export type ApprovalClass = 'read' | 'workspace_write' | 'shell' | 'network';
 
 /** One issue of an `INVALID_ARGUMENTS` failure: where in the arguments, and what was wrong. */
 export interface ArgumentIssue {
@@ -40,6 +53,8 @@ export interface ToolFailure {
 export interface ToolSuccess<O> {
   readonly ok: true;
   readonly output: O;
+  /** Set by the executor when the output was cut to the result size cap. */
+  readonly truncated?: true;
 }
 
 /** What a tool call returns: a value the model reads either way. Exceptions are reserved for infrastructure faults. */
@@ -63,12 +78,47 @@ export function toolFailure(code: string, message: string, details?: ToolFailure
   return details === undefined ? { ok: false, code, message } : { ok: false, code, message, details };
 }
 
+/**
+ * Builds the failure of a call a policy refused (a path outside the workspace, a protected path,
+ * a sandbox rule). The executor records it as `tool.run.denied` with the rule.
+ */
+export function toolDenial(rule: string, message: string, details?: ToolFailure['details']): ToolFailure {
+  return { ok: false, code: ToolFailureCode.PolicyDenied, message, details: { ...details, rule } };
+}
+
+/** How a tool may touch a workspace path: `read`, or `write` (create, replace, edit). */
+export type PathIntent = 'read' | 'write';
+
+/** The workspace as a tool sees it: every path goes through {@link WorkspaceAccess.resolve}. */
+export interface WorkspaceAccess {
+  /** The real path of the workspace. */
+  readonly root: string;
+  /**
+   * Resolves a workspace-relative (or absolute, inside) path through every symlink. Refuses, as
+   * a {@link toolDenial}, a path outside the workspace, a protected path (`.git`, `.buckley`,
+   * `protected_paths`, `denied_paths`) for writes, hidden paths for reads, and any write when
+   * the sandbox mode is read-only.
+   */
+  resolve(path: string, intent: PathIntent): Promise<{ readonly ok: true; readonly path: string; readonly relative: string } | ToolFailure>;
+}
+
+/** The only way a tool starts a process: the session's sandbox, with the call's signal and override applied. */
+export interface ToolSandbox {
+  run(command: string | readonly string[], options?: Omit<RunOptions, 'signal' | 'unsafe'>): Promise<RunResult>;
+  /** Runs JavaScript in an isolate (the sandbox's isolated-vm runner). */
+  runJs(code: string, options?: Omit<JsRunOptions, 'functions'>): Promise<JsResult>;
+}
+
 /** What a handler receives besides its validated input. */
 export interface ToolContext {
   /** Aborted when the call times out or the caller gives up; long handlers must honour it. */
   readonly signal: AbortSignal;
   /** The model's tool call id: the idempotency key of this run. */
   readonly callId: string;
+  /** The workspace and its path policy (set by the executor). */
+  readonly workspace?: WorkspaceAccess | undefined;
+  /** Where processes run (set by the executor). A tool never starts a process any other way. */
+  readonly sandbox?: ToolSandbox | undefined;
 }
 
 /** The fields of {@link defineTool}. */
@@ -83,6 +133,10 @@ export interface ToolDefinition<S extends z.ZodType, O> {
   readonly readOnly: boolean;
   /** True when running it twice has the effect of running it once; only then may a tool with side effects be retried. Defaults to `readOnly`. */
   readonly idempotent?: boolean;
+  /** What approval treats the call as. Default `read` for a read-only tool, else `shell` (the strictest short of `network`). */
+  readonly approvalClass?: ApprovalClass;
+  /** The deadline the call asks for, in milliseconds (the executor caps it by the configured timeout). */
+  readonly timeoutMs?: (input: z.output<S>) => number | undefined;
   /** Does the work. Returns a {@link ToolResult}, or a bare output (taken as success); throws only for infrastructure faults. */
   readonly handler: (input: z.output<S>, context: ToolContext) => Promise<ToolResult<O> | O> | ToolResult<O> | O;
 }
@@ -96,6 +150,9 @@ export interface Tool<S extends z.ZodType = z.ZodType, O = unknown> {
   readonly parameters: { readonly [key: string]: JsonValue };
   readonly readOnly: boolean;
   readonly idempotent: boolean;
+  readonly approvalClass: ApprovalClass;
+  /** The deadline the call asks for, if any. */
+  timeoutMsOf(input: z.output<S>): number | undefined;
   /** Calls the handler with already-validated input; a bare output becomes a success. */
   run(input: z.output<S>, context: ToolContext): Promise<ToolResult<O>>;
 }
@@ -105,6 +162,7 @@ export interface Tool<S extends z.ZodType = z.ZodType, O = unknown> {
 export type AnyTool = Tool<any, unknown>;
 
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const APPROVAL_CLASSES: readonly ApprovalClass[] = ['read', 'workspace_write', 'shell', 'network'];
 
 /**
  * Defines a tool. Checks the definition up front (name, description, an object schema that can
@@ -130,6 +188,12 @@ export function defineTool<S extends z.ZodType, O>(definition: ToolDefinition<S,
   if (typeof handler !== 'function') throw new InvalidToolDefinitionError('handler', typeof handler, 'a function');
   const idempotent = definition.idempotent ?? readOnly;
   if (typeof idempotent !== 'boolean') throw new InvalidToolDefinitionError('idempotent', idempotent, 'a boolean');
+  const approvalClass = definition.approvalClass ?? (readOnly ? 'read' : 'shell');
+  if (!APPROVAL_CLASSES.includes(approvalClass)) throw new InvalidToolDefinitionError('approvalClass', approvalClass, APPROVAL_CLASSES.join(', '));
+  if (readOnly && approvalClass !== 'read' && approvalClass !== 'network') {
+    throw new InvalidToolDefinitionError('approvalClass', approvalClass, '"read" or "network" for a read-only tool');
+  }
+  const timeoutOf = definition.timeoutMs;
   let parameters: { [key: string]: JsonValue };
   try {
     parameters = z.toJSONSchema(input, { io: 'input' }) as { [key: string]: JsonValue };
@@ -144,6 +208,8 @@ export function defineTool<S extends z.ZodType, O>(definition: ToolDefinition<S,
     parameters,
     readOnly,
     idempotent,
+    approvalClass,
+    timeoutMsOf: (value) => timeoutOf?.(value),
     async run(value, context) {
       const result = await handler(value, context);
       return isToolResult<O>(result) ? result : toolSuccess(result);

@@ -1,0 +1,205 @@
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { uuidv7 } from '@buckley/utils';
+import { z } from 'zod';
+import { defineTool, toolFailure } from '../tool.js';
+import { isBinary, needs } from './common.js';
+import { walkWorkspace } from './walk.js';
+
+const MAX_READ_BYTES = 256 * 1024;
+const MAX_WRITE_BYTES = 10 * 1024 * 1024;
+const MAX_EDIT_FILE_BYTES = 10 * 1024 * 1024;
+const path = z.string().min(1).max(4096).describe('path relative to the workspace');
+
+/** `read_file`: a text file, or a 1-based inclusive line range of it, capped at 256 KiB. */
+export const readFileTool = defineTool({
+  name: 'read_file',
+  description:
+    'Reads a text file of the workspace, optionally lines startLine..endLine (1-based, inclusive). Binary files are refused; output past 256 KiB is cut.',
+  input: z.strictObject({
+    path,
+    startLine: z.number().int().min(1).optional(),
+    endLine: z.number().int().min(1).optional(),
+  }),
+  readOnly: true,
+  async handler(input, context) {
+    const { workspace } = needs(context);
+    if (input.startLine !== undefined && input.endLine !== undefined && input.endLine < input.startLine) {
+      return toolFailure('INVALID_LINE_RANGE', `endLine ${input.endLine} is before startLine ${input.startLine}, expected endLine >= startLine`);
+    }
+    const resolved = await workspace.resolve(input.path, 'read');
+    if (!resolved.ok) return resolved;
+    const st = await lstat(resolved.path).catch(() => null);
+    if (st === null) return toolFailure('FILE_NOT_FOUND', `file ${JSON.stringify(input.path)} does not exist`);
+    if (!st.isFile())
+      return toolFailure('NOT_A_FILE', `${JSON.stringify(input.path)} is a ${st.isDirectory() ? 'directory' : 'special file'}, expected a regular file`);
+    const start = input.startLine ?? 1;
+    const end = input.endLine ?? Number.POSITIVE_INFINITY;
+    // O_NOFOLLOW: the path was resolved; a symlink swapped in since is not followed.
+    const handle = await open(resolved.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const stream = handle.createReadStream({ highWaterMark: 64 * 1024, signal: context.signal });
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    let line = 1;
+    let truncated = false;
+    let first = true;
+    let finished = true;
+    let lastByte = -1;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (first && isBinary(chunk)) {
+        stream.destroy();
+        return toolFailure('BINARY_FILE', `file ${JSON.stringify(input.path)} is binary (a NUL byte in its first 8 KiB), expected a text file`, {
+          sizeBytes: st.size,
+        });
+      }
+      first = false;
+      if (chunk.length > 0) lastByte = chunk[chunk.length - 1]!;
+      let from = 0;
+      for (let i = 0; i <= chunk.length; i++) {
+        const atEnd = i === chunk.length;
+        if (!atEnd && chunk[i] !== 0x0a) continue;
+        const piece = chunk.subarray(from, atEnd ? i : i + 1);
+        if (line >= start && line <= end && piece.length > 0 && !truncated) {
+          if (keptBytes + piece.length > MAX_READ_BYTES) {
+            kept.push(piece.subarray(0, MAX_READ_BYTES - keptBytes));
+            keptBytes = MAX_READ_BYTES;
+            truncated = true;
+          } else {
+            kept.push(piece);
+            keptBytes += piece.length;
+          }
+        }
+        if (!atEnd) line++;
+        from = i + 1;
+      }
+      if (line > end || truncated) {
+        finished = false;
+        stream.destroy();
+        break;
+      }
+    }
+    let content = Buffer.concat(kept).toString('utf8');
+    if (truncated) content = content.replace(/\uFFFD$/, '');
+    const total = lastByte === -1 ? 0 : lastByte === 0x0a ? line - 1 : line;
+    return {
+      path: resolved.relative,
+      content,
+      startLine: start,
+      endLine: finished ? Math.min(end, total) : Math.min(end, line),
+      totalLines: finished ? total : null,
+      sizeBytes: st.size,
+      truncated,
+    };
+  },
+});
+
+async function writeAtomically(target: string, content: string): Promise<void> {
+  const temp = join(dirname(target), `.${basename(target)}.${uuidv7()}.tmp`);
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  // rename replaces a symlink at the target instead of writing through it.
+  await rename(temp, target).catch(async (error: unknown) => {
+    await rm(temp, { force: true });
+    throw error;
+  });
+}
+
+/** `write_file`: creates or replaces a workspace file (atomically: a temp file renamed over it). */
+export const writeFileTool = defineTool({
+  name: 'write_file',
+  description:
+    'Creates or replaces a text file in the workspace with the given content (parent directories are created). Protected paths (.git, .buckley, ...) are refused.',
+  input: z.strictObject({ path, content: z.string().max(MAX_WRITE_BYTES) }),
+  readOnly: false,
+  idempotent: true,
+  approvalClass: 'workspace_write',
+  async handler({ path: rel, content }, context) {
+    const { workspace } = needs(context);
+    if (Buffer.byteLength(content) > MAX_WRITE_BYTES)
+      return toolFailure('CONTENT_TOO_LARGE', `content is over ${MAX_WRITE_BYTES} bytes, expected at most that`);
+    const resolved = await workspace.resolve(rel, 'write');
+    if (!resolved.ok) return resolved;
+    const st = await lstat(resolved.path).catch(() => null);
+    if (st?.isDirectory()) return toolFailure('NOT_A_FILE', `${JSON.stringify(rel)} is a directory, expected a file path`);
+    const parent = dirname(resolved.path);
+    // Every parent created is validated first: the resolved path is inside the workspace, so its parents are too.
+    await mkdir(parent, { recursive: true });
+    const again = await workspace.resolve(rel, 'write');
+    if (!again.ok || again.path !== resolved.path)
+      return again.ok ? toolFailure('PATH_CHANGED', `path ${JSON.stringify(rel)} changed while it was written, nothing was written`) : again;
+    await writeAtomically(resolved.path, content);
+    return { path: resolved.relative, bytesWritten: Buffer.byteLength(content), created: st === null };
+  },
+});
+
+function countMatches(text: string, needle: string): number {
+  let count = 0;
+  for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + needle.length)) count++;
+  return count;
+}
+
+/** `edit_file`: replaces one exact, unique occurrence of `oldText`. */
+export const editFileTool = defineTool({
+  name: 'edit_file',
+  description:
+    'Replaces the one exact occurrence of oldText with newText in a workspace file. oldText must match exactly once (include surrounding lines to make it unique).',
+  input: z.strictObject({ path, oldText: z.string().min(1).max(MAX_WRITE_BYTES), newText: z.string().max(MAX_WRITE_BYTES) }),
+  readOnly: false,
+  approvalClass: 'workspace_write',
+  async handler({ path: rel, oldText, newText }, context) {
+    const { workspace } = needs(context);
+    const resolved = await workspace.resolve(rel, 'write');
+    if (!resolved.ok) return resolved;
+    const st = await lstat(resolved.path).catch(() => null);
+    if (st === null) return toolFailure('FILE_NOT_FOUND', `file ${JSON.stringify(rel)} does not exist`);
+    if (!st.isFile()) return toolFailure('NOT_A_FILE', `${JSON.stringify(rel)} is not a regular file`);
+    if (st.size > MAX_EDIT_FILE_BYTES)
+      return toolFailure('FILE_TOO_LARGE', `file ${JSON.stringify(rel)} is ${st.size} bytes, expected at most ${MAX_EDIT_FILE_BYTES}`);
+    const raw = await readFile(resolved.path, { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
+    if (isBinary(raw)) return toolFailure('BINARY_FILE', `file ${JSON.stringify(rel)} is binary, expected a text file`);
+    const text = raw.toString('utf8');
+    const matches = countMatches(text, oldText);
+    if (matches === 0)
+      return toolFailure('EDIT_NO_MATCH', `oldText was found 0 times in ${JSON.stringify(rel)}, expected exactly 1 match (check whitespace and indentation)`, {
+        matches,
+      });
+    if (matches > 1)
+      return toolFailure(
+        'EDIT_MATCH_NOT_UNIQUE',
+        `oldText was found ${matches} times in ${JSON.stringify(rel)}, expected exactly 1 match (add surrounding lines)`,
+        { matches },
+      );
+    const at = text.indexOf(oldText);
+    await writeAtomically(resolved.path, text.slice(0, at) + newText + text.slice(at + oldText.length));
+    const line = text.slice(0, at).split('\n').length;
+    return { path: resolved.relative, replacements: 1, line };
+  },
+});
+
+/** `list_files`: the files under a directory, `.gitignore` honoured. */
+export const listFilesTool = defineTool({
+  name: 'list_files',
+  description:
+    'Lists files and directories under a workspace directory (recursively, honouring .gitignore; .git is skipped). At most maxEntries (default 1000).',
+  input: z.strictObject({ path: path.default('.'), maxEntries: z.number().int().min(1).max(100_000).default(1000) }),
+  readOnly: true,
+  async handler(input, context) {
+    const { workspace } = needs(context);
+    const resolved = await workspace.resolve(input.path, 'read');
+    if (!resolved.ok) return resolved;
+    const st = await lstat(resolved.path).catch(() => null);
+    if (st === null) return toolFailure('FILE_NOT_FOUND', `directory ${JSON.stringify(input.path)} does not exist`);
+    if (!st.isDirectory()) return toolFailure('NOT_A_DIRECTORY', `${JSON.stringify(input.path)} is not a directory`);
+    const { entries, truncated } = await walkWorkspace(workspace.root, resolved.path, { max: input.maxEntries, signal: context.signal });
+    return { path: resolved.relative, entries: entries.map((e) => (e.kind === 'directory' ? `${e.path}/` : e.path)), truncated };
+  },
+});

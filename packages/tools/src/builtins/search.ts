@@ -1,0 +1,124 @@
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { findExecutable } from '@buckley/sandbox';
+import { z } from 'zod';
+import { defineTool, toolFailure } from '../tool.js';
+import { exitFailure, isBinary, needs, violationOf } from './common.js';
+import { walkWorkspace } from './walk.js';
+
+/** One match: workspace-relative path, 1-based line, the line's text (cut to 500 characters). */
+interface Match {
+  path: string;
+  line: number;
+  text: string;
+}
+
+const MAX_LINE_CHARS = 500;
+const MAX_FALLBACK_FILE_BYTES = 4 * 1024 * 1024;
+
+let rgPath: string | null | undefined;
+/** The `rg` on PATH (Debian's `ripgrep` package), looked up once. */
+function ripgrep(): string | null {
+  rgPath ??= findExecutable('rg');
+  return rgPath;
+}
+
+const clip = (text: string) => (text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}…` : text);
+
+/**
+ * `search_text`: ripgrep through the sandbox when `rg` is on PATH, else a JS scan (literal
+ * search only: a regex needs ripgrep, whose engine is linear-time).
+ */
+export const searchTextTool = defineTool({
+  name: 'search_text',
+  description:
+    'Searches workspace files for text (honours .gitignore). Literal by default; regex: true takes a ripgrep regex. Returns path, line number and line text per match, at most maxResults.',
+  input: z.strictObject({
+    pattern: z.string().min(1).max(4096),
+    path: z.string().min(1).max(4096).default('.'),
+    regex: z.boolean().default(false),
+    caseSensitive: z.boolean().default(true),
+    maxResults: z.number().int().min(1).max(10_000).default(200),
+  }),
+  readOnly: true,
+  async handler(input, context) {
+    const { workspace, sandbox } = needs(context);
+    const resolved = await workspace.resolve(input.path, 'read');
+    if (!resolved.ok) return resolved;
+    const rg = ripgrep();
+    if (rg !== null) {
+      const argv = [rg, '--json', '--no-config', '--no-follow', '--max-columns', '2000', '--glob', '!.buckley'];
+      if (!input.regex) argv.push('--fixed-strings');
+      if (!input.caseSensitive) argv.push('--ignore-case');
+      // Always a path: without one rg would read stdin.
+      argv.push('--regexp', input.pattern, '--', resolved.relative);
+      const result = await sandbox.run(argv, { cwd: workspace.root });
+      const refused = violationOf(result);
+      if (refused !== null) return refused;
+      // rg exits 1 when nothing matched.
+      if (result.exitCode !== 0 && result.exitCode !== 1) return exitFailure('ripgrep', result);
+      const matches: Match[] = [];
+      let more = false;
+      for (const text of result.stdout.text.split('\n')) {
+        if (!text.startsWith('{"type":"match"')) continue;
+        if (matches.length >= input.maxResults) {
+          more = true;
+          break;
+        }
+        try {
+          const m = JSON.parse(text) as { data: { path: { text?: string }; line_number: number; lines: { text?: string } } };
+          matches.push({
+            path: (m.data.path.text ?? '(non-UTF-8 path)').replace(/^\.\//, ''),
+            line: m.data.line_number,
+            text: clip((m.data.lines.text ?? '').replace(/\r?\n$/, '')),
+          });
+        } catch {
+          // A line cut by the output cap.
+          more = true;
+        }
+      }
+      return { engine: 'ripgrep', matches, truncated: more || result.stdout.truncated };
+    }
+    if (input.regex)
+      return toolFailure('REGEX_NEEDS_RIPGREP', 'regex search needs ripgrep (rg) on PATH (apt-get install ripgrep); search with regex: false for a literal');
+    const needle = input.caseSensitive ? input.pattern : input.pattern.toLowerCase();
+    const { entries } = await walkWorkspace(workspace.root, resolved.path, { max: 200_000, files: true, signal: context.signal });
+    const matches: Match[] = [];
+    let more = false;
+    for (const entry of entries) {
+      if (more) break;
+      context.signal.throwIfAborted();
+      let handle;
+      try {
+        handle = await open(`${workspace.root}/${entry.path}`, constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch {
+        continue;
+      }
+      let buffer: Buffer;
+      try {
+        const st = await handle.stat();
+        if (st.size > MAX_FALLBACK_FILE_BYTES) continue;
+        buffer = await handle.readFile();
+      } finally {
+        await handle.close();
+      }
+      if (isBinary(buffer)) continue;
+      const lines = buffer.toString('utf8').split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i]!;
+        if (!(input.caseSensitive ? line : line.toLowerCase()).includes(needle)) continue;
+        if (matches.length >= input.maxResults) {
+          more = true;
+          break;
+        }
+        matches.push({ path: entry.path, line: i + 1, text: clip(line.replace(/\r$/, '')) });
+      }
+    }
+    return { engine: 'javascript', matches, truncated: more };
+  },
+});
+
+/** For tests: forget the `rg` lookup (after PATH changed). */
+export function resetRipgrepLookup(path?: string | null): void {
+  rgPath = path;
+}

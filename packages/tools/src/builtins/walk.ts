@@ -1,0 +1,82 @@
+import type { Dirent } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+
+/** One entry of a walk: its workspace-relative path (with `/`) and kind. */
+export interface WalkEntry {
+  readonly path: string;
+  readonly kind: 'file' | 'directory' | 'symlink';
+}
+
+/**
+ * Walks `start` (inside `root`) depth-first in name order, honouring every `.gitignore` from
+ * `root` down (nested ones apply below their directory) and never entering `.git`. Symlinks
+ * are listed, never followed. Stops after `max` entries (then `truncated`).
+ */
+export async function walkWorkspace(
+  root: string,
+  start: string,
+  options: { max: number; signal?: AbortSignal; files?: boolean },
+): Promise<{ entries: WalkEntry[]; truncated: boolean }> {
+  const entries: WalkEntry[] = [];
+  const rules: { base: string; ig: Ignore }[] = [];
+  const loadRules = async (dir: string) => {
+    try {
+      const text = await readFile(join(dir, '.gitignore'), 'utf8');
+      return { base: dir, ig: ignore().add(text) };
+    } catch {
+      return null;
+    }
+  };
+  // .gitignore files of the directories above `start` apply too.
+  const ancestors: string[] = [];
+  for (let dir = start; ;) {
+    ancestors.unshift(dir);
+    if (dir === root) break;
+    const parent = join(dir, '..');
+    if (parent === dir || relative(root, parent).startsWith('..')) break;
+    dir = parent;
+  }
+  for (const dir of ancestors.slice(0, -1)) {
+    const r = await loadRules(dir);
+    if (r !== null) rules.push(r);
+  }
+  const ignored = (abs: string, isDir: boolean, active: readonly { base: string; ig: Ignore }[]) =>
+    active.some(({ base, ig }) => {
+      const rel = relative(base, abs).split(sep).join('/');
+      return rel !== '' && !rel.startsWith('..') && ig.ignores(isDir ? `${rel}/` : rel);
+    });
+  let truncated = false;
+  const visit = async (dir: string, active: readonly { base: string; ig: Ignore }[]): Promise<void> => {
+    options.signal?.throwIfAborted();
+    const own = await loadRules(dir);
+    const here = own === null ? active : [...active, own];
+    let list: Dirent[];
+    try {
+      list = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const d of list) {
+      if (truncated) return;
+      if (d.name === '.git' || d.name === '.buckley') continue;
+      const abs = join(dir, d.name);
+      const isDir = d.isDirectory();
+      if (ignored(abs, isDir, here)) continue;
+      const path = relative(root, abs).split(sep).join('/');
+      const kind = isDir ? 'directory' : d.isSymbolicLink() ? 'symlink' : 'file';
+      if (!(options.files === true && kind !== 'file')) {
+        if (entries.length >= options.max) {
+          truncated = true;
+          return;
+        }
+        entries.push({ path, kind });
+      }
+      if (isDir) await visit(abs, here);
+    }
+  };
+  await visit(start, rules);
+  return { entries, truncated };
+}
