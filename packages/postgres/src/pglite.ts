@@ -4,7 +4,7 @@ import { EventStoreUnavailableError, InvalidEventStoreOptionError } from '@buckl
 import { resolveStoreOptions } from '@buckley/events/adapter';
 import { Kysely, type PGlite as KyselyPGlite, PGliteDialect } from 'kysely';
 import { resolvePollMs } from './postgres.js';
-import { type EventStoreBackend, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
+import { type EventStoreBackend, type PostgresEventStore, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
 import { DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
 
 /** The part of a PGlite instance the store uses: what kysely's dialect needs, plus LISTEN. */
@@ -41,7 +41,7 @@ export interface PGliteEventStoreOptions extends SqlEventStoreOptions {
  * await using store = await createPGliteEventStore({ dataDir: '.buckley/data' });
  * ```
  */
-export async function createPGliteEventStore(options: PGliteEventStoreOptions = {}): Promise<SqlEventStore> {
+export async function createPGliteEventStore(options: PGliteEventStoreOptions = {}): Promise<PostgresEventStore> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertSchemaName(schema);
   const resolved = resolveStoreOptions(options);

@@ -145,10 +145,22 @@ const NOTIFY_INTERVAL_MS = 2;
 const EXPECTED_CODES = { any: -1, no_stream: -2, exists: -3 } as const;
 
 /**
+ * What {@link createPostgresEventStore} and {@link createPGliteEventStore} return: the
+ * `EventStore` port, its `OutcomeQueries`, and the query plans of both, for checking which index
+ * serves a filter.
+ */
+export interface PostgresEventStore extends EventStore, OutcomeQueries {
+  /** The plan Postgres chooses for a `readAll` with these options (`EXPLAIN` text lines). */
+  explainReadAll(options?: ReadAllOptions): Promise<string[]>;
+  /** The plan Postgres chooses for an outcome query (`EXPLAIN` text lines). */
+  explainOutcomes(query?: OutcomeQuery): Promise<string[]>;
+}
+
+/**
  * The event store over Postgres SQL, shared by the server (`pg`) and embedded (PGlite)
  * factories: the same tables, the same `append_events` function, the same queries.
  */
-export class SqlEventStore implements EventStore, OutcomeQueries {
+export class SqlEventStore implements PostgresEventStore {
   readonly #backend: EventStoreBackend;
   readonly #db: AnyKysely;
   readonly #options: ResolvedStoreOptions;

@@ -1,7 +1,7 @@
 import { InvalidEventStoreOptionError } from '@buckley/events';
 import { resolveStoreOptions } from '@buckley/events/adapter';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
-import { type EventStoreBackend, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
+import { type EventStoreBackend, type PostgresEventStore, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
 import { type AnyKysely, DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
 
 /** A notification as `pg` delivers it. */
@@ -55,7 +55,7 @@ export interface PostgresEventStoreOptions extends SqlEventStoreOptions {
  * await store.append('session:1', [{ type: 'session.started', data: {} }]);
  * ```
  */
-export async function createPostgresEventStore(options: PostgresEventStoreOptions): Promise<SqlEventStore> {
+export async function createPostgresEventStore(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
   const { pool } = options;
   if (pool === undefined && options.db === undefined) {
     throw new InvalidEventStoreOptionError('pool', pool, 'a pg.Pool (or a Kysely in db)');
