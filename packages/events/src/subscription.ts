@@ -1,6 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { sleep } from '@buckley/utils';
+import { backoffDelay, sleep } from '@buckley/utils';
 import type { EventHandler, StoredEvent, Subscription } from './event-store.js';
+
+/** Delay before a failed fetch is tried again: 100 ms after the first failure, doubling to 2 s, with jitter. */
+const FETCH_BACKOFF = { baseDelayMs: 50, maxDelayMs: 2000 } as const;
 
 /**
  * A wake-up signal with a generation counter: a waiter that passes the generation it saw
@@ -210,7 +213,7 @@ class PullSubscription implements Subscription {
         if (this.#closed) return undefined;
         this.#onError(error);
         failures++;
-        await sleep(Math.min(50 * 2 ** failures, 2000), { signal: this.#stop.signal }).catch(() => undefined);
+        await sleep(backoffDelay(failures + 1, FETCH_BACKOFF, Math.random()), { signal: this.#stop.signal }).catch(() => undefined);
         continue;
       }
       if (this.#closed || page === undefined) return undefined;

@@ -1,5 +1,6 @@
 import { InvalidEventStoreOptionError } from '@buckley/events';
 import { resolveStoreOptions } from '@buckley/events/adapter';
+import { backoffDelay } from '@buckley/utils';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import { type EventStoreBackend, type PostgresEventStore, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
 import { type AnyKysely, DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
@@ -126,6 +127,9 @@ export function resolvePollMs(pollMs: unknown): number {
   throw new InvalidEventStoreOptionError('pollMs', pollMs, 'a number of milliseconds >= 1');
 }
 
+/** Delay before a lost LISTEN connection is opened again: 50 ms after the first failure, doubling to 2 s, with jitter. */
+const LISTEN_BACKOFF = { baseDelayMs: 25, maxDelayMs: 2000 } as const;
+
 /**
  * Holds one pooled client in LISTEN. When its connection fails, the client is discarded and a
  * new one is connected with backoff; `onNotify` then fires so subscribers re-read whatever was
@@ -198,7 +202,7 @@ async function listenWithPool(
           },
         );
       },
-      Math.min(25 * 2 ** failures, 2000),
+      backoffDelay(failures + 1, LISTEN_BACKOFF, Math.random()),
     );
   };
 
