@@ -456,6 +456,8 @@ export class SqlEventStore implements PostgresEventStore {
       throw new InvalidEventStoreOptionError('filter', options.filter, 'no filter on a stream subscription (filter the global log instead)');
     }
     const filter = normalizeFilter(options.filter);
+    // The filter's part of the shared-read key, built once rather than on every fetch.
+    const filterKey = JSON.stringify(filter);
     await this.#ensureListening();
     let cursor: string | undefined;
     let source: PullSource;
@@ -475,7 +477,7 @@ export class SqlEventStore implements PostgresEventStore {
         cursorOf: (event) => event.position,
         fetch: (after, limit) => {
           this.#assertOpen();
-          return this.#sharedReadLog(after, limit, filter);
+          return this.#sharedReadLog(after, limit, filter, filterKey);
         },
       };
     }
@@ -522,15 +524,16 @@ export class SqlEventStore implements PostgresEventStore {
 
   /**
    * A log read for a subscription. Subscriptions that ask for the same page (same cursor, page
-   * size and filter: caught-up subscriptions after the same wake-up) share one query and each
+   * size and filter, `filterKey` being the subscription's filter as JSON: caught-up subscriptions
+   * after the same wake-up) share one query and each
    * get their own copy of its rows, so 100 live clients cost one read per append, not 100. A
    * read is joined only while no wake-up happened since it was sent: a subscription that saw a
    * later notification gets a fresh read that sees its event. Any page read from a cursor is
    * the right page for every subscription at that cursor (the visible log only grows at its
    * end), so sharing changes neither gap safety nor order.
    */
-  #sharedReadLog(after: string | undefined, limit: number, filter: NormalizedFilter): Promise<StoredEvent[]> {
-    const key = `${after ?? ''} ${limit} ${JSON.stringify(filter)}`;
+  #sharedReadLog(after: string | undefined, limit: number, filter: NormalizedFilter, filterKey: string): Promise<StoredEvent[]> {
+    const key = `${after ?? ''} ${limit} ${filterKey}`;
     const generation = this.#notifier.generation;
     const current = this.#sharedReads.get(key);
     if (current !== undefined && current.generation === generation) return current.page.then((page) => page.slice());
