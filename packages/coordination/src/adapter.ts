@@ -12,5 +12,5 @@
  * const coordinator = createTaskCoordinatorCore({ store, table: myTaskTable, leaseMs: 30_000 });
  * ```
  */
-export { createTaskCoordinatorCore, reservedRecord } from './task-core.js';
-export type { ReserveClaim, ReserveQuery, TaskAdvance, TaskCoordinatorCoreOptions, TaskRecord, TaskTable } from './task-core.js';
+export { createTaskCoordinatorCore, pendingTaskRecord, reservedRecord } from './task-core.js';
+export type { PendingTaskFields, ReserveClaim, ReserveQuery, TaskAdvance, TaskCoordinatorCoreOptions, TaskRecord, TaskTable } from './task-core.js';

@@ -8,7 +8,7 @@ import { createInMemoryTaskCoordinator } from './in-memory-task-coordinator.js';
 import { taskStreamId } from './task-coordinator.js';
 import { InMemoryTaskTable } from './in-memory-task-coordinator.js';
 import { runTaskWorker } from './task-worker.js';
-import { createTaskCoordinatorCore } from './task-core.js';
+import { createTaskCoordinatorCore, pendingTaskRecord } from './adapter.js';
 
 describeTaskCoordinatorConformance({
   name: 'in-memory',
@@ -40,25 +40,7 @@ describe('core coordinator over a stale table', () => {
     const table = new InMemoryTaskTable();
     const clock = new ManualClock(0);
     const a = createTaskCoordinatorCore({ store, table, clock, ownsTable: false });
-    await table.insert({
-      id: 'orphan',
-      type: 'task',
-      status: 'pending',
-      capabilities: [],
-      payload: { n: 1 },
-      attempt: 0,
-      attemptBase: 0,
-      maxAttempts: 5,
-      version: 0,
-      availableAt: 0,
-      workerId: undefined,
-      leaseToken: undefined,
-      leaseExpiresAt: undefined,
-      result: undefined,
-      lastError: undefined,
-      parkReason: undefined,
-      submittedAt: 0,
-    });
+    await table.insert(pendingTaskRecord({ id: 'orphan', type: 'task', capabilities: [], payload: { n: 1 }, maxAttempts: 5, availableAt: 0, submittedAt: 0 }));
     const lease = (await a.claim({ workerId: 'w' }))!;
     expect(lease).toMatchObject({ taskId: 'orphan', attempt: 1, version: 2, payload: { n: 1 } });
     expect((await store.read(taskStreamId('orphan'))).map((e) => e.type)).toEqual(['coordinator.task.submitted', 'coordinator.task.claimed']);

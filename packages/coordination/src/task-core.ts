@@ -50,6 +50,30 @@ export interface ReserveClaim {
   readonly leaseExpiresAt: number;
 }
 
+/** What a new task's row is made of; {@link pendingTaskRecord} fills in the rest. */
+export type PendingTaskFields = Pick<TaskRecord, 'id' | 'type' | 'capabilities' | 'payload' | 'maxAttempts' | 'availableAt' | 'submittedAt'>;
+
+/**
+ * The row of a task just submitted: pending, never attempted, at version 0 (no event appended
+ * yet), with no lease, result or error. `submit` inserts this; adapters and their tests build
+ * rows with it rather than spelling out every field.
+ */
+export function pendingTaskRecord(fields: PendingTaskFields): TaskRecord {
+  return {
+    ...fields,
+    status: 'pending',
+    attempt: 0,
+    attemptBase: 0,
+    version: 0,
+    workerId: undefined,
+    leaseToken: undefined,
+    leaseExpiresAt: undefined,
+    result: undefined,
+    lastError: undefined,
+    parkReason: undefined,
+  };
+}
+
 /** The record a reservation leaves: claimed for `claim`, one attempt more, version unchanged (the stream has not moved yet). */
 export function reservedRecord(record: TaskRecord, claim: ReserveClaim): TaskRecord {
   return {
@@ -387,25 +411,15 @@ class CoreTaskCoordinator implements TaskCoordinator {
     if (input.availableAt !== undefined && !Number.isFinite(input.availableAt)) {
       throw new InvalidTaskError(`availableAt must be finite Unix milliseconds, got ${JSON.stringify(input.availableAt)}`);
     }
-    const record: TaskRecord = {
+    const record = pendingTaskRecord({
       id,
       type,
-      status: 'pending',
       capabilities,
       payload,
-      attempt: 0,
-      attemptBase: 0,
       maxAttempts: input.maxAttempts ?? this.#retry.maxAttempts,
-      version: 0,
       availableAt: input.availableAt ?? now,
-      workerId: undefined,
-      leaseToken: undefined,
-      leaseExpiresAt: undefined,
-      result: undefined,
-      lastError: undefined,
-      parkReason: undefined,
       submittedAt: now,
-    };
+    });
     // The row first, the event second: a crash in between leaves a version-0 row that the
     // next claim completes with the missing `submitted` event, so no accepted task is lost.
     const stored = await this.#table.insert(record, input.signal);
