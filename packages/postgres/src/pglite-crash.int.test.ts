@@ -88,7 +88,7 @@ describe('PGlite event store durability', () => {
           // Wait for an acknowledgement after the refusal (a loaded machine appends slowly), then
           // kill at a random moment of the loop that follows.
           const before = acked.size;
-          for (const deadline = Date.now() + 60_000; acked.size === before && appender.child.exitCode === null && Date.now() < deadline; ) {
+          for (const deadline = Date.now() + 60_000; acked.size === before && appender.child.exitCode === null && Date.now() < deadline;) {
             await sleep(10);
           }
           await sleep(Math.random() * 1500);
