@@ -8,7 +8,6 @@ export const BusErrorCode = {
   InvalidMessage: 'BUS_INVALID_MESSAGE',
   NoResponders: 'BUS_NO_RESPONDERS',
   Timeout: 'BUS_TIMEOUT',
-  Closed: 'BUS_CLOSED',
   Unavailable: 'BUS_UNAVAILABLE',
   SlowConsumer: 'BUS_SLOW_CONSUMER',
 } as const;
@@ -92,13 +91,6 @@ export class BusTimeoutError extends BusError {
     });
     this.subject = subject;
     this.timeoutMs = timeoutMs;
-  }
-}
-
-/** The bus was used after `close()`. */
-export class BusClosedError extends BusError {
-  constructor(options?: BuckleyErrorOptions) {
-    super(BusErrorCode.Closed, 'the bus is closed', options);
   }
 }
 

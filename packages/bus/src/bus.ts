@@ -122,7 +122,7 @@ export interface Bus extends AsyncDisposable {
    * @throws {InvalidSubjectError} for a wildcard, empty token or whitespace in `subject`
    * @throws {PayloadTooLargeError} when the message exceeds {@link maxPayload}
    * @throws {InvalidHeaderError} for a header that cannot be carried
-   * @throws {BusClosedError} after close
+   * @throws {ClosedError} (code `CLOSED`, from `@buckley/utils`) after close
    */
   publish(subject: string, data?: BusPayload, options?: BusPublishOptions): void;
   /**
@@ -140,7 +140,7 @@ export interface Bus extends AsyncDisposable {
   request(subject: string, data?: BusPayload, options?: BusRequestOptions): Promise<BusMessage>;
   /** Resolves when everything published so far has reached the transport (a server round trip for NATS). */
   flush(): Promise<void>;
-  /** Ends every subscription and fails later calls with `BusClosedError`. Idempotent. Does not close a caller-owned connection. */
+  /** Ends every subscription and fails later calls with `ClosedError` (code `CLOSED`). Idempotent. Does not close a caller-owned connection. */
   close(): Promise<void>;
 }
 

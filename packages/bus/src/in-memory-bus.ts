@@ -1,6 +1,6 @@
-import { type Clock, abortError, systemClock, uuidv7 } from '@buckley/utils';
+import { type Clock, ClosedError, abortError, systemClock, uuidv7 } from '@buckley/utils';
 import { DEFAULT_MAX_PENDING, SerialDispatcher, warnBusError } from './bus-dispatch.js';
-import { BusClosedError, BusTimeoutError, NoRespondersError, PayloadTooLargeError } from './bus-errors.js';
+import { BusTimeoutError, NoRespondersError, PayloadTooLargeError } from './bus-errors.js';
 import {
   type Bus,
   type BusHandler,
@@ -99,7 +99,7 @@ class MemoryBus implements InMemoryBus {
   }
 
   publish(subject: string, data?: BusPayload, options: BusPublishOptions = {}): void {
-    if (this.#closed) throw new BusClosedError();
+    if (this.#closed) throw new ClosedError('bus');
     assertSubject(subject, 'publish');
     if (options.reply !== undefined) assertSubject(options.reply, 'publish');
     const headerBytes = assertHeaders(options.headers);
@@ -111,7 +111,7 @@ class MemoryBus implements InMemoryBus {
   }
 
   async subscribe(pattern: string, handler: BusHandler, options: BusSubscribeOptions = {}): Promise<BusSubscription> {
-    if (this.#closed) throw new BusClosedError();
+    if (this.#closed) throw new ClosedError('bus');
     assertSubject(pattern, 'subscribe');
     if (options.queue !== undefined) assertSubject(options.queue, 'publish');
     const dispatcher = new SerialDispatcher(pattern, handler, options.onError ?? this.#onError, options.maxPending ?? DEFAULT_MAX_PENDING);
@@ -131,7 +131,7 @@ class MemoryBus implements InMemoryBus {
   }
 
   async request(subject: string, data?: BusPayload, options: BusRequestOptions = {}): Promise<BusMessage> {
-    if (this.#closed) throw new BusClosedError();
+    if (this.#closed) throw new ClosedError('bus');
     const { timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, signal, headers } = options;
     assertSubject(subject, 'publish');
     if (signal?.aborted) throw abortError(signal);
@@ -156,7 +156,7 @@ class MemoryBus implements InMemoryBus {
   }
 
   async flush(): Promise<void> {
-    if (this.#closed) throw new BusClosedError();
+    if (this.#closed) throw new ClosedError('bus');
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 

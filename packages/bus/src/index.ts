@@ -1,5 +1,4 @@
 export {
-  BusClosedError,
   BusError,
   BusErrorCode,
   BusTimeoutError,

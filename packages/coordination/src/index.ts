@@ -59,7 +59,6 @@ export type {
 } from './task-coordinator.js';
 export {
   InvalidTaskError,
-  TaskCoordinatorClosedError,
   TaskCoordinatorError,
   TaskErrorCode,
   TaskLeaseLostError,

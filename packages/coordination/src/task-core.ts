@@ -1,4 +1,4 @@
-import { type Clock, systemClock, throwIfAborted, uuidv7, backoffDelay, deterministicUuid } from '@buckley/utils';
+import { type Clock, ClosedError, systemClock, throwIfAborted, uuidv7, backoffDelay, deterministicUuid } from '@buckley/utils';
 import { isWrongExpectedVersionError } from '@buckley/events';
 import type { EventStore, JsonObject, NewEvent, StoredEvent, StreamAppend } from '@buckley/events';
 import {
@@ -19,7 +19,7 @@ import {
   type WaitForWorkOptions,
   taskStreamId,
 } from './task-coordinator.js';
-import { InvalidTaskError, TaskCoordinatorClosedError, TaskLeaseLostError, TaskNotFoundError, TaskStateError } from './task-errors.js';
+import { InvalidTaskError, TaskLeaseLostError, TaskNotFoundError, TaskStateError } from './task-errors.js';
 import { jsonProblem } from '@buckley/events/adapter';
 
 /**
@@ -383,7 +383,7 @@ class CoreTaskCoordinator implements TaskCoordinator {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new TaskCoordinatorClosedError();
+    if (this.#closed) throw new ClosedError('task coordinator');
   }
 
   #eventId(taskId: string, kind: string, attempt: number): string {

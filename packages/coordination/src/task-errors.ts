@@ -7,7 +7,6 @@ export const TaskErrorCode = {
   NotFound: 'TASK_NOT_FOUND',
   State: 'TASK_STATE',
   InvalidTask: 'INVALID_TASK',
-  Closed: 'TASK_COORDINATOR_CLOSED',
 } as const;
 
 /** One of {@link TaskErrorCode}'s values. */
@@ -60,13 +59,6 @@ export class TaskStateError extends TaskCoordinatorError {
 export class InvalidTaskError extends TaskCoordinatorError {
   constructor(message: string, options?: BuckleyErrorOptions) {
     super(TaskErrorCode.InvalidTask, message, options);
-  }
-}
-
-/** The coordinator was closed. */
-export class TaskCoordinatorClosedError extends TaskCoordinatorError {
-  constructor(options?: BuckleyErrorOptions) {
-    super(TaskErrorCode.Closed, 'the task coordinator is closed', options);
   }
 }
 

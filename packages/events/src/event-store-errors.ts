@@ -11,7 +11,6 @@ export const EventStoreErrorCode = {
   InvalidOption: 'INVALID_EVENT_STORE_OPTION',
   Unavailable: 'EVENT_STORE_UNAVAILABLE',
   Backend: 'EVENT_STORE_BACKEND_ERROR',
-  Closed: 'EVENT_STORE_CLOSED',
 } as const;
 
 /** One of {@link EventStoreErrorCode}'s values. */
@@ -137,13 +136,6 @@ export class EventStoreUnavailableError extends EventStoreError {
   }
 }
 
-/** The store was used after `close()`. */
-export class EventStoreClosedError extends EventStoreError {
-  constructor(options?: BuckleyErrorOptions) {
-    super(EventStoreErrorCode.Closed, 'event store is closed', options);
-  }
-}
-
 /** True for any event store error (by shape, so it holds across duplicate installs). */
 export function isEventStoreError(value: unknown): value is EventStoreError {
   return isBuckleyError(value) && (Object.values(EventStoreErrorCode) as string[]).includes(value.code);
@@ -162,11 +154,6 @@ export function isInvalidEventError(value: unknown): value is InvalidEventError 
 /** True for an {@link EventStoreUnavailableError} (by code). */
 export function isEventStoreUnavailableError(value: unknown): value is EventStoreUnavailableError {
   return isBuckleyError(value, EventStoreErrorCode.Unavailable);
-}
-
-/** True for an {@link EventStoreClosedError} (by code). */
-export function isEventStoreClosedError(value: unknown): value is EventStoreClosedError {
-  return isBuckleyError(value, EventStoreErrorCode.Closed);
 }
 
 function stringify(value: unknown): string {

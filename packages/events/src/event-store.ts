@@ -269,7 +269,7 @@ export interface Snapshot<State extends JsonValue = JsonValue> {
 /**
  * The event log. Versions are 1-based and contiguous per stream and assigned by the store;
  * appends are atomic (also across streams); reading an unknown stream creates nothing.
- * Every method rejects with `EventStoreClosedError` after {@link close}.
+ * Every method rejects with `ClosedError` of `@buckley/utils` (code `CLOSED`) after {@link close}.
  *
  * @example
  * ```ts
@@ -329,7 +329,7 @@ export interface EventStore extends AsyncDisposable {
 
   /**
    * Ends every subscription and releases what the store opened (never a client the caller
-   * passed in). Idempotent. Later calls reject with `EventStoreClosedError`.
+   * passed in). Idempotent. Later calls reject with `ClosedError` (code `CLOSED`).
    */
   close(): Promise<void>;
 }

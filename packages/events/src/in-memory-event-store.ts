@@ -1,5 +1,5 @@
-import { throwIfAborted } from '@buckley/utils';
-import { EventIdConflictError, EventStoreClosedError, InvalidEventStoreOptionError } from './event-store-errors.js';
+import { ClosedError, throwIfAborted } from '@buckley/utils';
+import { EventIdConflictError, InvalidEventStoreOptionError } from './event-store-errors.js';
 import type {
   AppendOptions,
   AppendToStreamsOptions,
@@ -253,7 +253,7 @@ class MemoryEventStore implements InMemoryEventStore {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new EventStoreClosedError();
+    if (this.#closed) throw new ClosedError('event store');
   }
 }
 

@@ -26,7 +26,6 @@ export type {
 } from './event-store.js';
 export {
   EventIdConflictError,
-  EventStoreClosedError,
   EventStoreError,
   EventStoreErrorCode,
   EventStoreUnavailableError,
@@ -36,7 +35,6 @@ export {
   InvalidStreamIdError,
   WrongExpectedVersionError,
   isEventIdConflictError,
-  isEventStoreClosedError,
   isEventStoreError,
   isEventStoreUnavailableError,
   isInvalidEventError,

@@ -49,7 +49,8 @@ describe('NATS server restarted in the middle of a publish stream', () => {
 
       const deadline = Date.now() + 30_000;
       while (received.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      await consumer.stop();
+      await consumer.close();
+      await consumer.close();
 
       // The bus rides the same reconnecting connections: subscriptions made before the restart
       // are restored by the client and work again afterwards.
@@ -97,7 +98,7 @@ describe('consumeDurable', () => {
       const deadline = Date.now() + 5_000;
       while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await new Promise((r) => setTimeout(r, 100));
-      await consumer.stop();
+      await consumer.close();
       expect(got).toEqual(['one', 'two']);
       expect(consumer.duplicates).toBe(1);
       expect(rejectedReasons).toHaveLength(1);

@@ -96,7 +96,8 @@ export interface DurableConsumer extends AsyncDisposable {
   readonly delivered: number;
   /** Redeliveries dropped because their id was already delivered. */
   readonly duplicates: number;
-  stop(): Promise<void>;
+  /** Stops consuming and waits for the handler call under way. Idempotent. */
+  close(): Promise<void>;
 }
 
 /**
@@ -142,10 +143,12 @@ export async function consumeDurable(
       }
     }
   })();
-  const stop = async () => {
-    await messages.close();
-    await loop;
-  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await messages.close();
+      await loop;
+    })());
   return {
     get delivered() {
       return delivered;
@@ -153,7 +156,7 @@ export async function consumeDurable(
     get duplicates() {
       return duplicates;
     },
-    stop,
-    [Symbol.asyncDispose]: stop,
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

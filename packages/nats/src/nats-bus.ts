@@ -1,6 +1,5 @@
 import {
   type Bus,
-  BusClosedError,
   type BusHandler,
   type BusHeaders,
   type BusMessage,
@@ -20,7 +19,7 @@ import {
   decodeText,
 } from '@buckley/bus';
 import { DEFAULT_MAX_PENDING, SerialDispatcher, assertHeaders, toBytes, warnBusError } from '@buckley/bus/adapter';
-import { abortError } from '@buckley/utils';
+import { ClosedError, abortError } from '@buckley/utils';
 import { type Msg, type MsgHdrs, type NatsConnection, errors, headers as natsHeaders } from '@nats-io/transport-node';
 
 /** The methods of a NATS connection the bus uses; pass the `NatsConnection` you own. */
@@ -201,13 +200,13 @@ class NatsBus implements Bus {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new BusClosedError();
-    if (this.#nc.isClosed()) throw new BusClosedError({ cause: new errors.ClosedConnectionError() });
+    if (this.#closed) throw new ClosedError('bus');
+    if (this.#nc.isClosed()) throw new ClosedError('bus connection', { cause: new errors.ClosedConnectionError() });
   }
 
   #mapError(error: unknown, subject: string): unknown {
     if (error instanceof errors.ClosedConnectionError || error instanceof errors.DrainingConnectionError) {
-      return new BusClosedError({ cause: error });
+      return new ClosedError('bus connection', { cause: error });
     }
     if (error instanceof errors.InvalidArgumentError && /max_payload/.test(error.message)) {
       return new PayloadTooLargeError(subject, -1, this.maxPayload, { cause: error });

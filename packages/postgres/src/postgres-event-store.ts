@@ -3,7 +3,6 @@ import {
   type AppendToStreamsOptions,
   EventIdConflictError,
   type EventStore,
-  EventStoreClosedError,
   EventStoreError,
   EventStoreErrorCode,
   type EventStoreOptions,
@@ -46,7 +45,7 @@ import {
   resolveReadOptions,
   resolveSubscribeFrom,
 } from '@buckley/events/adapter';
-import { isBuckleyError, throwIfAborted } from '@buckley/utils';
+import { ClosedError, isBuckleyError, throwIfAborted } from '@buckley/utils';
 import { CompiledQuery, type RawBuilder, sql } from 'kysely';
 import { APPEND_AFTER_WRITE_SQLSTATE, type AnyKysely, EVENT_ID_CONFLICT_SQLSTATE, WRONG_EXPECTED_VERSION_SQLSTATE, notifyChannel } from './schema.js';
 
@@ -596,7 +595,7 @@ export class SqlEventStore implements PostgresEventStore {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new EventStoreClosedError();
+    if (this.#closed) throw new ClosedError('event store');
   }
 
   /** Runs a read (or an idempotent upsert); one retry when the connection was lost. */
@@ -702,7 +701,7 @@ export class SqlEventStore implements PostgresEventStore {
 
   #mapError(error: unknown): unknown {
     if (isEventStoreError(error) || isBuckleyError(error)) return error;
-    if (this.#closed) return new EventStoreClosedError({ cause: error });
+    if (this.#closed) return new ClosedError('event store', { cause: error });
     if (isConnectionError(error)) {
       return new EventStoreUnavailableError(`event store backend unavailable: ${(error as Error).message}`, { cause: error });
     }

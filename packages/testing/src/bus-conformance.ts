@@ -1,7 +1,6 @@
 import { checkSkips } from './errors.js';
 import {
   type Bus,
-  BusClosedError,
   type BusMessage,
   BusTimeoutError,
   InvalidHeaderError,
@@ -14,7 +13,7 @@ import {
   subscribeJson,
 } from '@buckley/bus';
 import type { InvalidMessageError } from '@buckley/bus';
-import { AbortedError } from '@buckley/utils';
+import { AbortedError, ClosedError, isClosedError } from '@buckley/utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejected, thrown } from './errors.js';
 import { waitUntil } from './wait.js';
@@ -349,16 +348,20 @@ export function describeBusConformance(options: BusConformanceOptions): void {
       expect(maxActive).toBe(1);
     });
 
-    test('after close every call fails with BusClosedError', async () => {
+    test('after close every call fails with ClosedError (code CLOSED); close is idempotent', async () => {
       const bus = await open();
       const s = ns();
       const sub = await bus.subscribe(`${s}.x`, () => {});
       await bus.close();
       await bus.close();
       expect(sub.closed).toBe(true);
-      expect(thrown(() => bus.publish(`${s}.x`, 'x'))).toBeInstanceOf(BusClosedError);
-      expect(await rejected(bus.subscribe(`${s}.x`, () => {}))).toBeInstanceOf(BusClosedError);
-      expect(await rejected(bus.request(`${s}.x`, 'x'))).toBeInstanceOf(BusClosedError);
+      await bus[Symbol.asyncDispose]();
+      const errors = [thrown(() => bus.publish(`${s}.x`, 'x')), await rejected(bus.subscribe(`${s}.x`, () => {})), await rejected(bus.request(`${s}.x`, 'x'))];
+      for (const error of errors) {
+        expect(error).toBeInstanceOf(ClosedError);
+        expect(isClosedError(error)).toBe(true);
+        expect((error as ClosedError).resource).toBe('bus');
+      }
     });
   });
 }

@@ -5,7 +5,6 @@ import {
   EventIdConflictError,
   type EventFilter,
   type EventStore,
-  EventStoreClosedError,
   EventStoreErrorCode,
   type EventStoreOptions,
   InvalidEventError,
@@ -18,7 +17,7 @@ import {
   WrongExpectedVersionError,
   eventPosition,
 } from '@buckley/events';
-import { AbortedError, isBuckleyError, uuidv7 } from '@buckley/utils';
+import { AbortedError, ClosedError, isClosedError, uuidv7 } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
 
 /** Options of {@link describeEventStoreConformance}. */
@@ -696,8 +695,9 @@ const cases: Record<string, Case> = {
     ];
     for (const call of calls) {
       const error = await rejected(call());
-      expect(error).toBeInstanceOf(EventStoreClosedError);
-      expect(isBuckleyError(error, EventStoreErrorCode.Closed)).toBe(true);
+      expect(error).toBeInstanceOf(ClosedError);
+      expect(isClosedError(error)).toBe(true);
+      expect((error as ClosedError).resource).toBe('event store');
     }
   },
 

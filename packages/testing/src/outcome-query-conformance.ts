@@ -4,7 +4,6 @@ import { checkSkips, rejected } from './errors.js';
 import {
   type EventMetadata,
   type EventStore,
-  EventStoreClosedError,
   type EventStoreOptions,
   InvalidEventStoreOptionError,
   type NewEvent,
@@ -13,7 +12,7 @@ import {
   type OutcomeStats,
   aggregateOutcomes,
 } from '@buckley/events';
-import { uuidv7 } from '@buckley/utils';
+import { ClosedError, uuidv7 } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
 
 /** A store under test: the event store and its outcome queries. */
@@ -251,7 +250,7 @@ const cases: Record<string, Case> = {
       expect(await rejected(store.queryOutcomes(bad as never))).toBeInstanceOf(InvalidEventStoreOptionError);
     }
     await store.close();
-    expect(await rejected(store.queryOutcomes())).toBeInstanceOf(EventStoreClosedError);
+    expect(await rejected(store.queryOutcomes())).toBeInstanceOf(ClosedError);
   },
 };
 

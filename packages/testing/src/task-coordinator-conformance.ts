@@ -4,7 +4,6 @@ import { checkSkips, rejected } from './errors.js';
 import {
   InvalidTaskError,
   type TaskCoordinator,
-  TaskCoordinatorClosedError,
   type TaskLease,
   TaskLeaseLostError,
   TaskNotFoundError,
@@ -14,7 +13,7 @@ import {
   taskStreamId,
 } from '@buckley/coordination';
 import { type EventStore, type StoredEvent, createInMemoryEventStore } from '@buckley/events';
-import { ManualClock, type Clock, uuidv7 } from '@buckley/utils';
+import { ClosedError, ManualClock, type Clock, isClosedError, uuidv7 } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
 
 /** What the suite hands to `create` for one test. */
@@ -382,11 +381,14 @@ const cases: Record<string, Case> = {
     expect(result).toBe('woke');
   },
 
-  'calls after close reject with TaskCoordinatorClosedError': async ({ coordinator }) => {
+  'calls after close reject with ClosedError (code CLOSED); close is idempotent': async ({ coordinator }) => {
     await coordinator.close();
     await coordinator.close();
-    expect(await rejected(coordinator.submit({}))).toBeInstanceOf(TaskCoordinatorClosedError);
-    expect(await rejected(coordinator.claim({ workerId: 'w' }))).toBeInstanceOf(TaskCoordinatorClosedError);
+    for (const error of [await rejected(coordinator.submit({})), await rejected(coordinator.claim({ workerId: 'w' }))]) {
+      expect(error).toBeInstanceOf(ClosedError);
+      expect(isClosedError(error)).toBe(true);
+      expect((error as ClosedError).resource).toBe('task coordinator');
+    }
   },
 };
 

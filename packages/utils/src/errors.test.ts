@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AbortedError, BuckleyError, ClosedError, TimeoutError, isBuckleyError, isRetryableError } from './index.js';
+import { AbortedError, BuckleyError, ClosedError, TimeoutError, isBuckleyError, isClosedError, isRetryableError } from './index.js';
 
 class LockError extends BuckleyError {}
 
@@ -19,6 +19,15 @@ describe('BuckleyError', () => {
     expect(new ClosedError('store').retryable).toBe(false);
     expect(new ClosedError('store').message).toBe('store is closed');
     expect(isRetryableError(new Error('x'))).toBe(false);
+  });
+
+  it('names what was closed, and isClosedError matches by code only', () => {
+    const error = new ClosedError('event store', { cause: new Error('pool ended') });
+    expect(error).toMatchObject({ code: 'CLOSED', resource: 'event store', name: 'ClosedError' });
+    expect(isClosedError(error)).toBe(true);
+    expect(isClosedError(Object.assign(new Error('x'), { code: 'CLOSED', retryable: false }))).toBe(true);
+    expect(isClosedError(new AbortedError())).toBe(false);
+    expect(isClosedError({ code: 'CLOSED', retryable: false })).toBe(false);
   });
 
   it('guards by shape and code, so copies from another install still match', () => {

@@ -70,9 +70,29 @@ export class InvalidArgumentError extends BuckleyError {
   }
 }
 
-/** The object was used after `close()`. */
+/**
+ * The one error for "used after `close()`", whatever was closed: every Buckley object with a
+ * `close()` (an event store, a bus, a task coordinator, a queue, a model client) throws or
+ * rejects with it, code `CLOSED`, and `resource` names what was closed. `close()` itself is
+ * idempotent and never throws it.
+ *
+ * @example
+ * ```ts
+ * if (this.#closed) throw new ClosedError('event store');
+ * // caller: if (isClosedError(error)) reconnect();
+ * ```
+ */
 export class ClosedError extends BuckleyError {
-  constructor(what: string, options?: BuckleyErrorOptions) {
-    super('CLOSED', `${what} is closed`, options);
+  /** What was closed, e.g. `event store`. */
+  readonly resource: string;
+
+  constructor(resource: string, options?: BuckleyErrorOptions) {
+    super('CLOSED', `${resource} is closed`, options);
+    this.resource = resource;
   }
+}
+
+/** True for a {@link ClosedError} (by code, so it holds across duplicate installs). */
+export function isClosedError(value: unknown): value is ClosedError {
+  return isBuckleyError(value, 'CLOSED');
 }

@@ -3,5 +3,5 @@ import { runReadmeExamples } from '@buckley/testing';
 import { expect, it } from 'vitest';
 
 it('the README example runs', async () => {
-  await expect(runReadmeExamples(join(import.meta.dirname, '..'))).resolves.toBe(2);
+  await expect(runReadmeExamples(join(import.meta.dirname, '..'))).resolves.toBe(3);
 });
