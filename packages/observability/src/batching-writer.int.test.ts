@@ -169,7 +169,13 @@ describe('batching writer on Postgres', () => {
   async function floodThroughOutage(
     prefix: string,
     { maxRetries, outageMs }: { maxRetries: number; outageMs: number },
-    check: (result: { acked: Set<number>; rejected: Set<number>; stored: Set<number>; pgStore: TestPostgresEventStore; metrics: ObservabilityMetrics }) => Promise<void>,
+    check: (result: {
+      acked: Set<number>;
+      rejected: Set<number>;
+      stored: Set<number>;
+      pgStore: TestPostgresEventStore;
+      metrics: ObservabilityMetrics;
+    }) => Promise<void>,
   ) {
     const proxy = await startProxy();
     try {

@@ -168,14 +168,7 @@ export interface ForeignEvent {
 
 /** Every event this package defines. */
 export type ObservabilityEvent =
-  | ToolRunEvent
-  | TaskEvent
-  | AgentTurnEvent
-  | PlanEvent
-  | WorkflowEvent
-  | ExperimentEvent
-  | SecurityFindingEvent
-  | TelemetryDroppedEvent;
+  ToolRunEvent | TaskEvent | AgentTurnEvent | PlanEvent | WorkflowEvent | ExperimentEvent | SecurityFindingEvent | TelemetryDroppedEvent;
 
 /** The family of an event type: its type without the last dotted part (`tool.run.failed` -> `tool.run`); `security.finding` is its own family. */
 export function familyOf(type: string): string {

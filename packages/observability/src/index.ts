@@ -46,6 +46,7 @@ export {
   UnresumableCursorError,
   isDenial,
   isObservabilityError,
+  outcomeOfError,
 } from './observability-errors.js';
 export { createRecorder, streamIdFor } from './recorder.js';
 export type { ObserveOptions, OperationScope, Recorder, RecorderOptions, RecordOptions } from './recorder.js';

@@ -1,6 +1,8 @@
-import { type EventFilter, type EventStore, type StoredEvent, isEventStoreError } from '@buckley/events';
+import { ATTRIBUTION_KEYS, type EventFilter, type EventStore, type StoredEvent, isEventStoreError } from '@buckley/events';
 import type { ObservabilityMetrics } from './metrics.js';
 import { InvalidObservabilityOptionError, UnresumableCursorError } from './observability-errors.js';
+
+const FILTER_KEYS = new Set<string>(['types', 'typePrefix', 'outcome', 'occurredFrom', 'occurredBefore', ...ATTRIBUTION_KEYS]);
 
 /** Options of {@link openLiveStream}. */
 export interface LiveStreamOptions {
@@ -53,8 +55,15 @@ export async function openLiveStream(options: LiveStreamOptions): Promise<LiveSt
     subscription = await store.subscribe({ from: after === undefined ? from : { after }, filter, signal });
   } catch (error) {
     if (isEventStoreError(error) && 'option' in error && typeof error.option === 'string') {
-      if (error.option.endsWith('after')) throw new UnresumableCursorError(String(after), { cause: error });
-      throw new InvalidObservabilityOptionError(error.option, (error as { value?: unknown }).value, error.message, { cause: error });
+      // The store's message quotes the value (a cursor or filter from an HTTP client): only its code is passed on, and no cause.
+      if (error.option.endsWith('after')) throw new UnresumableCursorError(after);
+      // An unknown filter key is the key itself (`filter.<key>`): only the filter keys of the store's own are repeated.
+      const key = error.option.startsWith('filter.') ? error.option.slice('filter.'.length) : undefined;
+      throw new InvalidObservabilityOptionError(
+        key === undefined || FILTER_KEYS.has(key) ? error.option : 'filter',
+        (error as { value?: unknown }).value,
+        `a value the event store accepts (it refused it with ${error.code})`,
+      );
     }
     throw error;
   }

@@ -9,7 +9,14 @@ function capture() {
   const stream = new PassThrough();
   let text = '';
   stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  return { stream, lines: () => text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('logging hooks', () => {
@@ -23,7 +30,9 @@ describe('logging hooks', () => {
     log.info('outside');
     await recorder.context.run({ sessionId: 's-log', planId: 'p-log', attempt: 3 }, () =>
       recorder.observe({ family: 'task', name: 'build' }, () =>
-        recorder.context.run({ taskId: 't-log' }, () => recorder.observe({ family: 'tool.run', name: 'shell' }, async () => log.info('running', { exitCode: 0 }))),
+        recorder.context.run({ taskId: 't-log' }, () =>
+          recorder.observe({ family: 'tool.run', name: 'shell' }, async () => log.info('running', { exitCode: 0 })),
+        ),
       ),
     );
     await log.close();
@@ -45,14 +54,16 @@ describe('logging hooks', () => {
     expect(inside).toMatchObject({ traceId: toolStarted!.metadata.traceId, spanId: toolStarted!.metadata.spanId });
   });
 
-  it("redacts the message and every field with the security redactor, keeping the attribution ids", async () => {
+  it('redacts the message and every field with the security redactor, keeping the attribution ids', async () => {
     await using store = createInMemoryEventStore();
     await using recorder = createRecorder({ store });
     const out = capture();
     const log = createLogger({ stream: out.stream, console: 'json', ...createLoggingHooks({ context: recorder.context }) });
     const token = 'ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8';
     recorder.context.run({ sessionId: 's-red' }, () =>
-      log.child({ password: 'hunter2-is-long' }).warn(`pushing with ${token}`, { headers: { authorization: `token ${token}` }, command: `git push https://x:${token}@example.com` }),
+      log
+        .child({ password: 'hunter2-is-long' })
+        .warn(`pushing with ${token}`, { headers: { authorization: `token ${token}` }, command: `git push https://x:${token}@example.com` }),
     );
     await log.close();
     const [line] = out.lines();

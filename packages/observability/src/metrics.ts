@@ -79,7 +79,7 @@ export function createObservabilityMetrics(options: ObservabilityMetricsOptions)
     throw new InvalidObservabilityOptionError('registry', registry, 'a prom-client Registry the caller owns');
   }
   if (registry === globalRegistry) {
-    throw new InvalidObservabilityOptionError('registry', 'the global default registry', 'a Registry of its own (new Registry())');
+    throw new InvalidObservabilityOptionError('registry', registry, 'a Registry of its own (new Registry()), not the global default registry');
   }
   const maxLabelValues = options.maxLabelValues ?? 64;
   if (!Number.isInteger(maxLabelValues) || maxLabelValues < 1) {

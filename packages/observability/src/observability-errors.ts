@@ -18,28 +18,50 @@ export class ObservabilityError extends BuckleyError {
   declare readonly code: ObservabilityErrorCode;
 }
 
-/** An attribution field had the wrong type or shape (e.g. a trace id that is not 32 hex digits). */
+/**
+ * What an error says about a bad value: its type and size, never its content. A value that
+ * failed a check may be anything the caller had at hand (a token pasted as a session id, a
+ * 10 MB header), and an error message reaches whoever logs it.
+ */
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  if (Array.isArray(value)) return `an array of ${value.length} items`;
+  if (typeof value === 'object') {
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+    return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name} object` : 'an object';
+  }
+  return `a ${typeof value}`;
+}
+
+/**
+ * An attribution field had the wrong type or shape (e.g. a trace id that is not 32 hex
+ * digits). The message names the field, the rule and the value's type and length, never the
+ * value: a secret used as an id must not reach the log that records the error.
+ */
 export class InvalidAttributionError extends ObservabilityError {
   /** The attribution field, e.g. `traceId`. */
   readonly field: string;
-  readonly value: unknown;
+  /** What the field must be. */
+  readonly expected: string;
 
   constructor(field: string, value: unknown, expected: string, options?: BuckleyErrorOptions) {
-    super(ObservabilityErrorCode.InvalidAttribution, `attribution ${field} ${JSON.stringify(value) ?? String(value)} is invalid, expected ${expected}`, options);
+    super(ObservabilityErrorCode.InvalidAttribution, `attribution ${field} is invalid (${describeValue(value)}), expected ${expected}`, options);
     this.field = field;
-    this.value = value;
+    this.expected = expected;
   }
 }
 
-/** An option of a factory was missing or out of range. */
+/** An option of a factory was missing or out of range. Like every error here, it describes the bad value by type and size only. */
 export class InvalidObservabilityOptionError extends ObservabilityError {
   readonly option: string;
-  readonly value: unknown;
+  /** What the option must be. */
+  readonly expected: string;
 
   constructor(option: string, value: unknown, expected: string, options?: BuckleyErrorOptions) {
-    super(ObservabilityErrorCode.InvalidOption, `option ${option} ${JSON.stringify(value) ?? String(value)} is invalid, expected ${expected}`, options);
+    super(ObservabilityErrorCode.InvalidOption, `option ${option} is invalid (${describeValue(value)}), expected ${expected}`, options);
     this.option = option;
-    this.value = value;
+    this.expected = expected;
   }
 }
 
@@ -93,19 +115,29 @@ export function isDenial(error: unknown): boolean {
 }
 
 /**
+ * The outcome an operation that threw `error` ends with: `denied` for a refusal
+ * ({@link isDenial}), `timeout` for an error with code `TIMEOUT`, `cancelled` for `ABORTED` or an
+ * `AbortError`, else `failure`. One rule for `observe()` and every timer built on it.
+ */
+export function outcomeOfError(error: unknown): 'failure' | 'timeout' | 'cancelled' | 'denied' {
+  if (isDenial(error)) return 'denied';
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'TIMEOUT') return 'timeout';
+  if (code === 'ABORTED' || (error as Error | null)?.name === 'AbortError') return 'cancelled';
+  return 'failure';
+}
+
+/**
  * A live stream was asked to resume from a cursor the store does not know (an `after` or
  * `Last-Event-ID` that is no position of this partition). Not retryable with the same cursor:
  * start again from `'start'` or `'end'`.
  */
 export class UnresumableCursorError extends ObservabilityError {
-  readonly cursor: string;
-
-  constructor(cursor: string, options?: BuckleyErrorOptions) {
+  constructor(cursor: unknown, options?: BuckleyErrorOptions) {
     super(
       ObservabilityErrorCode.UnresumableCursor,
-      `live stream cannot resume from cursor ${JSON.stringify(cursor)}, expected a position the store returned for this partition`,
+      `live stream cannot resume from the cursor given (${describeValue(cursor)}), expected a position the store returned for this partition`,
       options,
     );
-    this.cursor = cursor;
   }
 }

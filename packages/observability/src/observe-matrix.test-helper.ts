@@ -20,7 +20,13 @@ interface Row {
 }
 
 const rows: Row[] = [
-  { outcome: 'success', type: 'tool.run.completed', run: async () => ({ exitCode: 0, stdout: 'ok' }), data: { output: { exitCode: 0, stdout: 'ok' } }, minDurationMs: 0 },
+  {
+    outcome: 'success',
+    type: 'tool.run.completed',
+    run: async () => ({ exitCode: 0, stdout: 'ok' }),
+    data: { output: { exitCode: 0, stdout: 'ok' } },
+    minDurationMs: 0,
+  },
   {
     outcome: 'failure',
     type: 'tool.run.failed',
@@ -166,7 +172,13 @@ export function describeObserveMatrix(name: string, create: () => Promise<{ stor
         const turn = spans.find((s) => s.name === 'invoke_agent coder')!;
         expect(tool.parentSpanContext?.spanId).toBe(turn.spanContext().spanId);
         expect(tool.spanContext().traceId).toBe(turn.spanContext().traceId);
-        expect(events[1]!.metadata).toMatchObject({ sessionId: session, planId: 'p', taskId: 't', traceId: turn.spanContext().traceId, spanId: tool.spanContext().spanId });
+        expect(events[1]!.metadata).toMatchObject({
+          sessionId: session,
+          planId: 'p',
+          taskId: 't',
+          traceId: turn.spanContext().traceId,
+          spanId: tool.spanContext().spanId,
+        });
         expect(events[0]!.metadata).toMatchObject({ spanId: turn.spanContext().spanId });
         expect(events[0]!.metadata.taskId).toBeUndefined();
       } finally {

@@ -77,7 +77,11 @@ describe('a secret planted in every field an operation can carry', () => {
         throw new OperationDeniedError(`policy refused ${SECRET}`, { rule: `rule ${SECRET}` });
       });
       await recorder.context.run(attribution, async () => {
-        await recorder.record({ type: 'plan.created', data: { planId: 'p-planted', goal: `deploy with ${SECRET}`, taskIds: [SECRET] }, metadata: { note: SECRET } } as never);
+        await recorder.record({
+          type: 'plan.created',
+          data: { planId: 'p-planted', goal: `deploy with ${SECRET}`, taskIds: [SECRET] },
+          metadata: { note: SECRET },
+        } as never);
         await recorder.emit({ type: 'model.call.completed', data: { model, provider: SECRET, inputTokens: 3, outputTokens: 4, prompt: `use ${SECRET}` } });
         await recorder.emit({ type: 'sandbox.violation', data: { rule: SECRET, path: `/home/${SECRET}` } });
         await recorder.emit({ type: 'security.finding', data: { ruleId: SECRET, severity: SECRET, match: SECRET, message: SECRET } });
@@ -101,7 +105,9 @@ describe('a secret planted in every field an operation can carry', () => {
       expect(metricsText).toContain('buckley_tool_runs_total{');
       expect(metricsText).toContain('buckley_model_tokens_total{');
       expect(spans).toHaveLength(5);
-      const spanText = JSON.stringify(spans.map((s) => ({ name: s.name, attributes: s.attributes, status: s.status, events: s.events, links: s.links, resource: s.resource.attributes })));
+      const spanText = JSON.stringify(
+        spans.map((s) => ({ name: s.name, attributes: s.attributes, status: s.status, events: s.events, links: s.links, resource: s.resource.attributes })),
+      );
       const otlpText = receiver.bodies.join('\n');
       expect(otlpText).toContain('execute_tool');
       const logText = readFileSync(logFile, 'utf8');

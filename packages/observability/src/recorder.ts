@@ -1,12 +1,22 @@
 import type { EventMetadata, EventStore, JsonObject, JsonValue, NewEvent, Outcome, StoredEvent } from '@buckley/events';
-import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, TraceFlags, type Tracer, context as otelContext, isSpanContextValid, trace } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  type Tracer,
+  context as otelContext,
+  isSpanContextValid,
+  trace,
+} from '@opentelemetry/api';
 import { type Clock, systemClock, uuidv7 } from '@buckley/utils';
 import { type Attribution, type AttributionContext, createAttributionContext, validateAttribution } from './attribution.js';
 import { type BatchingWriter, type BatchingWriterOptions, createBatchingWriter } from './batching-writer.js';
 import { type ForeignEvent, type ObservabilityEvent, OUTCOME_EVENT_SUFFIX, type OperationFamily, familyOf } from './event-families.js';
 import { BuckleyAttribute, GenAiAttribute, GenAiOperation } from './gen-ai-attributes.js';
 import type { ObservabilityMetrics } from './metrics.js';
-import { InvalidObservabilityOptionError, ObservabilityClosedError, isDenial } from './observability-errors.js';
+import { InvalidObservabilityOptionError, ObservabilityClosedError, outcomeOfError } from './observability-errors.js';
 import { type Redactor, createRedactor, redactMetadata, toJsonValue } from './redaction.js';
 
 /** Options of {@link createRecorder}. */
@@ -205,7 +215,11 @@ export function createRecorder(options: RecorderOptions): Recorder {
       const labels = { model, outcome: outcome ?? (type === 'model.call.completed' ? 'success' : 'failure') };
       metrics.modelCalls.inc(labels);
       if (seconds !== undefined) metrics.modelCallDuration.observe(labels, seconds);
-      for (const [kind, key] of [['input', 'inputTokens'], ['cached_input', 'cachedInputTokens'], ['output', 'outputTokens']] as const) {
+      for (const [kind, key] of [
+        ['input', 'inputTokens'],
+        ['cached_input', 'cachedInputTokens'],
+        ['output', 'outputTokens'],
+      ] as const) {
         const n = data[key];
         if (typeof n === 'number' && n > 0) metrics.modelTokens.inc({ model, kind }, n);
       }
@@ -344,17 +358,12 @@ export function createRecorder(options: RecorderOptions): Recorder {
       const scope: OperationScope = { operationId, signal: controller.signal, attribution };
       const run = controller.signal.aborted
         ? interrupted
-        : context.run(attribution, () =>
-            otelContext.with(span ? trace.setSpan(otelContext.active(), span) : otelContext.active(), async () => fn(scope)),
-          );
+        : context.run(attribution, () => otelContext.with(span ? trace.setSpan(otelContext.active(), span) : otelContext.active(), async () => fn(scope)));
       result = await Promise.race([run, interrupted]);
     } catch (error) {
       thrown = error instanceof Interrupted ? error.error : error;
       if (error instanceof Interrupted) outcome = error.kind === 'deadline' ? 'timeout' : 'cancelled';
-      else if (isDenial(error)) outcome = 'denied';
-      else if (errorCode(error) === 'TIMEOUT') outcome = 'timeout';
-      else if (errorCode(error) === 'ABORTED' || (error as Error | null)?.name === 'AbortError') outcome = 'cancelled';
-      else outcome = 'failure';
+      else outcome = outcomeOfError(error);
     } finally {
       cancelDeadline?.();
       callerSignal?.removeEventListener('abort', onAbort);
@@ -367,7 +376,11 @@ export function createRecorder(options: RecorderOptions): Recorder {
         end = event('completed', { ...common, output: toJsonValue(redactor(spec.output ? spec.output(result as T) : result)) }, { outcome, durationMs });
         break;
       case 'failure':
-        end = event('failed', { ...common, errorCode: errorCode(thrown), message, retryable: (thrown as { retryable?: unknown })?.retryable === true }, { outcome, durationMs });
+        end = event(
+          'failed',
+          { ...common, errorCode: errorCode(thrown), message, retryable: (thrown as { retryable?: unknown })?.retryable === true },
+          { outcome, durationMs },
+        );
         break;
       case 'timeout': {
         const ms = (thrown as { timeoutMs?: unknown })?.timeoutMs;

@@ -86,12 +86,15 @@ describe('SSE live stream over HTTP', () => {
       let timer: NodeJS.Timeout | undefined;
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
-          timer = setTimeout(() => {
-            ended = true;
-            drops++;
-            void reader.cancel().catch(() => undefined);
-            controller.close();
-          }, 10 + Math.random() * 50);
+          timer = setTimeout(
+            () => {
+              ended = true;
+              drops++;
+              void reader.cancel().catch(() => undefined);
+              controller.close();
+            },
+            10 + Math.random() * 50,
+          );
         },
         async pull(controller) {
           const chunk = await reader.read().catch(() => ({ done: true as const, value: undefined }));
@@ -143,7 +146,10 @@ describe('SSE live stream over HTTP', () => {
     await using store = createInMemoryEventStore();
     const big = 'x'.repeat(32 * 1024);
     for (let i = 0; i < 20; i++) {
-      await store.append('lag', Array.from({ length: 30 }, (_, j) => ({ type: 'test.big', data: { i, j, big } })));
+      await store.append(
+        'lag',
+        Array.from({ length: 30 }, (_, j) => ({ type: 'test.big', data: { i, j, big } })),
+      );
     }
     await using server = await serve(store, { from: 'start', maxBufferBytes: 64 * 1024, lagTimeoutMs: 200, heartbeatMs: 50 });
     const body = await rawGet(server.url, {}, 1500);

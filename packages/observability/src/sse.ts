@@ -7,7 +7,7 @@ import { InvalidObservabilityOptionError, isObservabilityError, ObservabilityErr
 /** The SSE event a client gets before it is closed for not reading: `data` is `{ lastPosition }`. */
 export const SSE_LAGGED_EVENT = 'lagged';
 
-/** The SSE event a client gets for a cursor the server cannot resume from: `data` is `{ cursor, code, message }`. */
+/** The SSE event a client gets for a cursor the server cannot resume from: `data` is `{ cursor, code, message }` (`cursor` is `null` unless it has the shape of a position). */
 export const SSE_UNRESUMABLE_EVENT = 'unresumable';
 
 /** Longest gap {@link SseHandlerOptions.heartbeatMs} allows: 15 s. */
@@ -117,7 +117,8 @@ export function createSseHandler(options: SseHandlerOptions): SseHandler {
         live = await openLiveStream({ store, after: cursor, from, filter, metrics, signal: stop.signal });
       } catch (error) {
         if (!isObservabilityError(error)) throw error;
-        const payload = { cursor: cursor ?? null, code: error.code, message: error.message };
+        // The cursor is echoed only when it has the shape of a position; nothing else a client sent is reflected.
+        const payload = { cursor: cursor !== undefined && /^\d{1,20}$/.test(cursor) ? cursor : null, code: error.code, message: error.message };
         response.end(encodeSseControl(error.code === ObservabilityErrorCode.UnresumableCursor ? SSE_UNRESUMABLE_EVENT : 'error', payload));
         return;
       }

@@ -58,8 +58,9 @@ function otlpUrl(endpoint: string): string {
   let url: URL;
   try {
     url = new URL(endpoint);
-  } catch (error) {
-    throw new InvalidObservabilityOptionError('otlpEndpoint', endpoint, 'an http(s) URL of an OTLP/HTTP receiver', { cause: error });
+  } catch {
+    // No cause: the URL parser's error carries the input, which may hold credentials.
+    throw new InvalidObservabilityOptionError('otlpEndpoint', endpoint, 'an http(s) URL of an OTLP/HTTP receiver');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidObservabilityOptionError('otlpEndpoint', endpoint, 'an http(s) URL of an OTLP/HTTP receiver');
