@@ -1,5 +1,5 @@
 import type { EventStore, NewEvent } from '@buckley/events';
-import { type Clock, type CancelTimer, sleep, systemClock, uuidv7 } from '@buckley/utils';
+import { type Clock, type CancelTimer, backoffDelay, sleep, systemClock, uuidv7 } from '@buckley/utils';
 import { familyOf } from './event-families.js';
 import type { ObservabilityMetrics } from './metrics.js';
 import { InvalidObservabilityOptionError, ObservabilityClosedError, TelemetryDroppedError } from './observability-errors.js';
@@ -21,7 +21,10 @@ export interface BatchingWriterOptions {
   readonly overflow?: 'wait' | 'drop';
   /** Most `write()` calls waiting for room in `'wait'` mode. Default 10 000. */
   readonly maxWaiting?: number;
-  /** Retries of a failed flush before its records count as dropped (`store_failed`). Default 3. */
+  /**
+   * Retries of a failed flush before its records count as dropped (`store_failed`). Default 3.
+   * The waits are `@buckley/utils`' `backoffDelay`: 20 ms doubling to at most 1 s, ±25 % jitter.
+   */
   readonly maxRetries?: number;
   /** Stream of the `telemetry.dropped` events. Default `system`. */
   readonly dropStreamId?: string;
@@ -49,6 +52,9 @@ export interface BatchingWriter extends AsyncDisposable {
   /** Counters since creation. */
   stats(): { readonly accepted: number; readonly written: number; readonly dropped: number; readonly buffered: number };
 }
+
+/** Waits between retries of a failed flush: 20 ms doubling to at most 1 s, with utils' jitter (±25 %). */
+const FLUSH_BACKOFF = { baseDelayMs: 20, maxDelayMs: 1000 } as const;
 
 interface Entry {
   readonly streamId: string;
@@ -166,7 +172,7 @@ export function createBatchingWriter(store: EventStore, options: BatchingWriterO
           }
           return;
         }
-        await sleep(Math.min(1000, 20 * 2 ** attempt), { clock });
+        await sleep(backoffDelay(attempt + 1, FLUSH_BACKOFF, Math.random()), { clock });
       }
     }
     written += batch.length;
