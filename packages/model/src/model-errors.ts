@@ -26,15 +26,31 @@ export class ModelError extends BuckleyError {
   }
 }
 
-/** The environment variable named by `model.api_key_env` is not set. */
+/**
+ * `name` when it has the shape of an environment variable name (upper case, digits, `_`),
+ * else `undefined`. `model.api_key_env` is often given the key itself by mistake; an error
+ * quotes the setting only when it cannot be one.
+ */
+export function quotableVariableName(name: unknown): string | undefined {
+  return typeof name === 'string' && /^[A-Z_][A-Z0-9_]{0,127}$/.test(name) ? name : undefined;
+}
+
+/**
+ * The environment variable named by `model.api_key_env` is not set. When the setting is not
+ * shaped like a variable name (it may be the key itself), the message gives only its length.
+ */
 export class ModelApiKeyMissingError extends ModelError {
-  readonly variable: string;
+  /** The variable, when the setting has the shape of a variable name; else `undefined`. */
+  readonly variable: string | undefined;
   constructor(variable: string) {
+    const name = quotableVariableName(variable);
     super(
       'MODEL_API_KEY_MISSING',
-      `environment variable ${JSON.stringify(variable)} (model.api_key_env) is not set; expected the API key there (any non-empty value for a server that needs no key)`,
+      name !== undefined
+        ? `environment variable ${name} (model.api_key_env) is not set; expected the API key there (any non-empty value for a server that needs no key)`
+        : `model.api_key_env (a ${typeof variable === 'string' ? `string of ${variable.length} characters` : typeof variable}) is not an upper-case environment variable name; it must name the variable that holds the API key, not hold the key`,
     );
-    this.variable = variable;
+    this.variable = name;
   }
 }
 

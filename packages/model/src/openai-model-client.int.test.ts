@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import type { ModelPrice } from '@buckley/config';
-import { type FakeResponse, type FakeScript, rejected, startFakeModelServer } from '@buckley/testing';
+import { type FakeResponse, type FakeScript, rejected, startFakeModelServer, thrown, waitUntil } from '@buckley/testing';
 import { ClosedError } from '@buckley/utils';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -396,8 +396,11 @@ describe('errors', () => {
     await using t = await setup([{ text: ['a', 'b', 'c'], chunkDelayMs: 200 }]);
     const controller = new AbortController();
     const stream = t.client.chat({ ...hi, signal: controller.signal });
-    setTimeout(() => controller.abort(), 50);
-    const error = await rejected(stream.result());
+    const result = stream.result();
+    // Abort once the server has the request (a fixed delay raced the request on a loaded machine).
+    await waitUntil(() => t.server.requests.length === 1);
+    controller.abort();
+    const error = await rejected(result);
     expect(error).toBeInstanceOf(ModelAbortedError);
     expect((error as ModelAbortedError).code).toBe('MODEL_ABORTED');
     expect(t.events.at(-1)).toMatchObject({ type: 'model.call.failed', metadata: { outcome: 'cancelled' } });
@@ -493,10 +496,12 @@ describe('requests and lifecycle', () => {
     await using t = await setup([]);
     const bad: Array<[ChatRequest, string]> = [
       [{ messages: [] }, 'messages must be a non-empty array'],
-      [{ ...hi, tools: [{ name: 'has space' }] }, 'tools[0].name "has space"'],
+      [{ ...hi, tools: [{ name: 'has space' }] }, 'tools[0].name (a string of 9 characters)'],
       [{ ...hi, tools: [{ name: 'a' }, { name: 'a' }] }, 'distinct names'],
-      [{ ...hi, toolChoice: { name: 'missing' } }, 'not among the tools offered'],
-      [{ ...hi, temperature: 3 }, 'temperature 3 must be in [0, 2]'],
+      [{ ...hi, toolChoice: { name: 'missing' } }, 'names no tool among the tools offered'],
+      [{ ...hi, temperature: 3 }, 'temperature 3 must be a number in [0, 2]'],
+      [{ ...hi, model: 'two words' }, 'the model id (a string of 9 characters) must be 1-256 characters'],
+      [{ ...hi, model: 'm'.repeat(10_000) }, 'the model id (a string of 10000 characters)'],
       [{ ...hi, maxTokens: 0 }, 'maxTokens 0'],
       [{ messages: [{ role: 'tool', toolCallId: '', content: 'x' }] }, 'toolCallId'],
     ];
@@ -609,5 +614,45 @@ describe('the API key never leaks', () => {
     expect(everything).not.toContain(KEY);
     expect(everything).not.toContain(KEY.slice(3));
     expect(t.events.filter((e) => e.type === 'model.call.failed')).toHaveLength(script.length);
+  });
+
+  it('not in the error when model.api_key_env holds the key itself, nor when a request field does', async () => {
+    const errors: unknown[] = [];
+    for (const env of [{}, { [KEY]: 'x' }] as Array<Record<string, string>>) {
+      // The second: an environment that has a variable named like the key (the factory reads it, the 401 names the setting).
+      try {
+        const client = createOpenAiModelClient({ config: { baseUrl: 'http://127.0.0.1:1/v1', apiKeyEnv: KEY, id: 'fake-1', maxRetries: 0 }, env });
+        errors.push(await rejected(client.chat(hi).result()));
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    expect(errors[0]).toBeInstanceOf(ModelApiKeyMissingError);
+    expect(errors[0]).toMatchObject({ variable: undefined });
+    expect((errors[0] as Error).message).toContain(`model.api_key_env (a string of ${KEY.length} characters) is not an upper-case environment variable name`);
+    expect(errors[1]).toBeInstanceOf(ModelConnectionError);
+    await using t = await setup([{ type: 'error', status: 401, body: { error: { message: 'no' } } }], {
+      config: { apiKeyEnv: 'lower_case_key' },
+      env: { lower_case_key: KEY },
+    });
+    const auth = await rejected(t.client.chat(hi).result());
+    expect(auth).toBeInstanceOf(ModelAuthError);
+    expect((auth as Error).message).toContain('the API key from model.api_key_env (401)');
+    errors.push(auth);
+    const secret = `${KEY} x`;
+    for (const request of [
+      { messages: [{ role: secret, content: 'x' }] },
+      { ...hi, tools: [{ name: secret }] },
+      { ...hi, tools: [{ name: 'a' }], toolChoice: { name: secret } },
+      { ...hi, model: secret },
+      { ...hi, temperature: secret },
+      { ...hi, maxTokens: secret },
+    ] as unknown as ChatRequest[]) {
+      errors.push(thrown(() => t.client.chat(request)));
+    }
+    expect(errors.slice(3).every((e) => e instanceof ModelRequestError)).toBe(true);
+    const everything = errors.map((e) => inspect(e, { depth: 20, showHidden: true })).join('\n');
+    expect(everything).not.toContain(KEY);
+    expect(everything).not.toContain(KEY.slice(3));
   });
 });

@@ -21,6 +21,7 @@ import {
   ModelServerError,
   ModelStreamInterruptedError,
   ModelTimeoutError,
+  quotableVariableName,
 } from './model-errors.js';
 
 /** Options of {@link createOpenAiModelClient}. */
@@ -60,6 +61,15 @@ const OPENAI_FINISH: Record<string, FinishReason> = {
 };
 
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const MODEL_ID = /^[^\s\p{Cc}]{1,256}$/u;
+
+/** A bad value as an error states it: numbers as they are, strings and the rest by type and length (a string may be a secret). */
+const shape = (value: unknown): string =>
+  typeof value === 'number'
+    ? String(value)
+    : typeof value === 'string'
+      ? `a string of ${value.length} characters`
+      : `a ${value === null ? 'null' : typeof value} value`;
 const CONTEXT_LENGTH = /context[ _-]?(length|size|window)|maximum context|too many tokens|prompt is too long|exceeds? the (model'?s )?(maximum|context)/i;
 /** Shorter keys are placeholders for servers that need none; scrubbing them would garble messages. */
 const MIN_SCRUBBED_KEY = 6;
@@ -73,7 +83,7 @@ interface ToolCallBuilder {
 function positive(name: string, value: number | undefined, fallback: number, integer = true): number {
   const v = value ?? fallback;
   if (!Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
-    throw new ModelRequestError(`${name} ${JSON.stringify(value)} must be ${integer ? 'an integer' : 'a number'} >= 0`);
+    throw new ModelRequestError(`${name} ${shape(value)} must be ${integer ? 'an integer' : 'a number'} >= 0`);
   }
   return v;
 }
@@ -95,28 +105,30 @@ function validate(request: ChatRequest, model: string | undefined): string {
   };
   const id = request.model ?? model;
   if (id === undefined || id === null || id === '') fail('no model: pass request.model or set model.id in the config');
+  // Model ids are quoted in errors (an unknown model is worth naming): only id-shaped ones reach them.
+  if (typeof id !== 'string' || !MODEL_ID.test(id)) fail(`the model id (${shape(id)}) must be 1-256 characters without whitespace or control characters`);
   if (!Array.isArray(request.messages) || request.messages.length === 0) fail('messages must be a non-empty array');
   for (const [i, m] of request.messages.entries()) {
     if (!['system', 'user', 'assistant', 'tool'].includes((m as { role?: unknown }).role as string)) {
-      fail(`messages[${i}].role ${JSON.stringify((m as { role?: unknown }).role)} must be system, user, assistant or tool`);
+      fail(`messages[${i}].role (${shape((m as { role?: unknown }).role)}) must be system, user, assistant or tool`);
     }
     if (m.role === 'tool' && (typeof m.toolCallId !== 'string' || m.toolCallId === ''))
       fail(`messages[${i}].toolCallId must be the id of the tool call it answers`);
     if (m.role !== 'assistant' && typeof m.content !== 'string') fail(`messages[${i}].content must be a string`);
   }
   for (const [i, tool] of (request.tools ?? []).entries()) {
-    if (!TOOL_NAME.test(tool.name)) fail(`tools[${i}].name ${JSON.stringify(tool.name)} must be 1-64 letters, digits, "_" or "-"`);
+    if (typeof tool.name !== 'string' || !TOOL_NAME.test(tool.name)) fail(`tools[${i}].name (${shape(tool.name)}) must be 1-64 letters, digits, "_" or "-"`);
   }
   const names = new Set((request.tools ?? []).map((t) => t.name));
   if (names.size !== (request.tools?.length ?? 0)) fail('tools must have distinct names');
   if (typeof request.toolChoice === 'object' && !names.has(request.toolChoice.name)) {
-    fail(`toolChoice names ${JSON.stringify(request.toolChoice.name)}, which is not among the tools offered`);
+    fail(`toolChoice.name (${shape(request.toolChoice.name)}) names no tool among the tools offered`);
   }
   if (request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 2)) {
-    fail(`temperature ${JSON.stringify(request.temperature)} must be in [0, 2]`);
+    fail(`temperature ${shape(request.temperature)} must be a number in [0, 2]`);
   }
   if (request.maxTokens !== undefined && !(Number.isInteger(request.maxTokens) && request.maxTokens >= 1)) {
-    fail(`maxTokens ${JSON.stringify(request.maxTokens)} must be an integer >= 1`);
+    fail(`maxTokens ${shape(request.maxTokens)} must be an integer >= 1`);
   }
   return id as string;
 }
@@ -680,7 +692,10 @@ class Call implements ChatStream {
       const after = retryAfterMs(raw.headers, Date.now());
       if (status === undefined) return new ModelServerError(`the stream of model ${JSON.stringify(model)} carried an error${quote}`, undefined, opts);
       if (status === 401 || status === 403)
-        return new ModelAuthError(`the model endpoint refused the API key from ${d.options.config.apiKeyEnv} (${status})${quote}`, opts);
+        return new ModelAuthError(
+          `the model endpoint refused the API key from ${quotableVariableName(d.options.config.apiKeyEnv) ?? 'model.api_key_env'} (${status})${quote}`,
+          opts,
+        );
       if (status === 404) {
         return new ModelNotFoundError(
           model,
