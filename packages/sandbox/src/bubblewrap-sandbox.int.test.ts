@@ -103,6 +103,13 @@ describe('basics', () => {
     expect(existsSync(join(base, 'started'))).toBe(false);
   });
 
+  it('PATH inside has only absolute entries, also when the parent’s starts with ./node_modules/.bin', async () => {
+    const r = await sandbox({}, { parentEnv: { PATH: `./node_modules/.bin::bin:${process.env.PATH ?? '/usr/bin:/bin'}` } }).run(['sh', '-c', 'echo "$PATH"']);
+    const entries = r.stdout.text.trim().split(':');
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.filter((e) => !e.startsWith('/'))).toEqual([]);
+  });
+
   it('refuses an empty command', async () => {
     expect((await sandbox().run('   ')).violation?.rule).toBe('empty_command');
     expect((await sandbox().run([])).violation?.rule).toBe('empty_command');

@@ -25,6 +25,20 @@ describe('isSecretEnvName', () => {
     'database_url',
     'PGPASSFILE_AUTHTOKEN',
     'SESSION_COOKIE',
+    // Passwords, credentials and pwd-style names by their class, not one spelling each.
+    'XPASS',
+    'DB_PASS',
+    'SSHPASS',
+    'mysql_pass',
+    'GPG_PASSPHRASE',
+    'PASS',
+    'DEPLOY_CRED',
+    'GIT_CREDS',
+    'CRED_FILE',
+    'MYSQL_PWD',
+    'DBPWD',
+    'PWD_FILE',
+    'ftp_pwd',
   ])('%s is a secret', (name) => expect(isSecretEnvName(name)).toBe(true));
   it.each([
     'PATH',
@@ -64,6 +78,20 @@ describe('buildEnvironment', () => {
     const out = buildEnvironment(env, ['DB', 'MIRROR', 'PLAIN', 'GH', 'LANG'], { UPSTREAM: 'redis://:s3cret@cache:6379', REPO: 'git@github.com:o/r.git' });
     expect(out.env).toEqual({ PLAIN: 'https://mirror.example/npm/', LANG: 'C.UTF-8', REPO: 'git@github.com:o/r.git' });
     expect(out.withheld).toEqual(['DB', 'MIRROR', 'GH', 'UPSTREAM']);
+  });
+
+  it('withholds pass, cred and pwd names passed per run too, and keeps the working directory variables', () => {
+    const out = buildEnvironment({}, [], { XPASS: 'a', DEPLOY_CRED: 'b', APP_PASS: 'c', AWS_CRED_FILE: 'd', MYSQL_PWD: 'e', PWD: '/w', OLDPWD: '/w/x' });
+    expect(out.env).toEqual({ PWD: '/w', OLDPWD: '/w/x' });
+    expect(out.withheld.toSorted()).toEqual(['APP_PASS', 'AWS_CRED_FILE', 'DEPLOY_CRED', 'MYSQL_PWD', 'XPASS']);
+  });
+
+  it('keeps only absolute PATH entries: relative, empty and dot entries would run programs from the working directory', () => {
+    const parent = { PATH: './node_modules/.bin::/usr/local/bin:.:bin:/usr/bin:../x:/bin' };
+    expect(buildEnvironment(parent, ['PATH']).env.PATH).toBe('/usr/local/bin:/usr/bin:/bin');
+    expect(buildEnvironment({}, [], { PATH: 'node_modules/.bin:/opt/tool/bin:' }).env.PATH).toBe('/opt/tool/bin');
+    // Nothing absolute left: the system directories, never an empty PATH (which means the working directory).
+    expect(buildEnvironment({ PATH: './bin:' }, ['PATH']).env.PATH).toBe('/usr/local/bin:/usr/bin:/bin');
   });
 
   it('applies overrides, dropping invalid and secret names', () => {

@@ -13,9 +13,12 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /^KEY$/i,
   /TOKEN/i,
   /SECRET/i,
-  /PASSWORD/i,
-  /PASSWD/i,
-  /CREDENTIAL/i,
+  // By class, not by spelling: `XPASS`, `DB_PASS`, `PASSPHRASE`, `PASSWD`; `DEPLOY_CRED`,
+  // `GIT_CREDS`, `CREDENTIALS`; `MYSQL_PWD`, `PWD_FILE` (`PWD` and `OLDPWD` aside, see below).
+  // A harmless name caught here (`BYPASS_CACHE`) is withheld and listed, never silently passed.
+  /PASS/i,
+  /CRED/i,
+  /PWD/i,
   /^AWS_/i,
   /^BUCKLEY_/i,
   /^SSH_AUTH_SOCK$/i,
@@ -32,14 +35,31 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /^DATABASE_URL$/i,
 ];
 
+/** The shell's working directory variables: they match `PWD` but hold a path, not a password. */
+const NOT_SECRET = new Set(['PWD', 'OLDPWD']);
+
 /**
  * True when an environment variable name looks like it carries a secret: the sandbox's own
- * patterns, plus every key name `@buckley/security`'s redactor treats as sensitive.
+ * patterns (names holding `KEY` as a word, `TOKEN`, `SECRET`, `PASS`, `CRED`, `PWD`, `AUTH`,
+ * `APIKEY`, `_PAT`, `_DSN`, `AWS_*`, `BUCKLEY_*`, ...), plus every key name
+ * `@buckley/security`'s redactor treats as sensitive. `PWD` and `OLDPWD` are not secrets.
  */
 export function isSecretEnvName(name: string): boolean {
-  if (SECRET_PATTERNS.some((pattern) => pattern.test(name))) return true;
-  // The shared list of credential names (`XPASS`, `DEPLOY_CRED`, `*_TOKEN*`, ...; not `PWD`).
-  return isSensitiveKey(name);
+  if (NOT_SECRET.has(name.toUpperCase())) return false;
+  return SECRET_PATTERNS.some((pattern) => pattern.test(name)) || isSensitiveKey(name);
+}
+
+/** What `PATH` becomes when none of its entries is absolute (an empty `PATH` means the working directory). */
+const SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * `PATH` with only its absolute entries: a relative one (`./node_modules/.bin`, `bin`), `.` or
+ * an empty one (`a::b`, a leading or trailing `:`) is looked up from the working directory, so
+ * a program the command planted there would run in place of the one asked for.
+ */
+function absolutePath(path: string): string {
+  const kept = path.split(':').filter((entry) => entry.startsWith('/'));
+  return kept.length === 0 ? SYSTEM_PATH : kept.join(':');
 }
 
 /**
@@ -64,7 +84,8 @@ export interface SandboxEnvironment {
 
 /**
  * Builds a cleared environment: only `allow` names copied from `parent`, then `overrides`, with
- * secret-named variables withheld from both and invalid names dropped.
+ * secret-named variables withheld from both, invalid names dropped, and only the absolute
+ * entries of `PATH` kept.
  */
 export function buildEnvironment(parent: NodeJS.ProcessEnv, allow: readonly string[], overrides: Readonly<Record<string, string>> = {}): SandboxEnvironment {
   const env: Record<string, string> = {};
@@ -81,5 +102,6 @@ export function buildEnvironment(parent: NodeJS.ProcessEnv, allow: readonly stri
     else if (isSecretEnvName(name) || isSecretEnvValue(String(value))) withheld.push(name);
     else env[name] = String(value);
   }
+  if (env.PATH !== undefined) env.PATH = absolutePath(env.PATH);
   return { env, withheld: [...new Set(withheld)], invalid };
 }
