@@ -1,6 +1,6 @@
 import { type Stats, existsSync, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { closest } from 'fastest-levenshtein';
 import { parse as parseYamlScalar } from 'yaml';
 import type { z } from 'zod';
@@ -16,6 +16,7 @@ import {
   describeValue,
   formatOrigin,
 } from './errors.js';
+import { isInside } from '@buckley/utils';
 import { camelize, isRecord, leaves, snakeize, toSnake } from './keys.js';
 import { type BuckleyConfig, configSchema } from './schema.js';
 import { parseYamlLayer } from './yaml-source.js';
@@ -220,10 +221,6 @@ function realQuiet(path: string): string {
   }
 }
 
-function isInsideDir(root: string, path: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
-}
-
 /**
  * The project root for a working directory: the repository root (the nearest directory holding
  * `.git`); outside a repository, the outermost directory holding a `.buckley` directory (every
@@ -238,7 +235,7 @@ export function findProjectRoot(cwd: string, homeDir: string = homedir()): strin
   // Home and above are out: a dotfiles repository or a `~/.buckley` must not make every directory below one project.
   const candidates: string[] = [];
   for (let dir = start; ; dir = dirname(dir)) {
-    if (dir === home || isInsideDir(dir, home) || dirname(dir) === dir) break;
+    if (dir === home || isInside(dir, home) || dirname(dir) === dir) break;
     candidates.push(dir);
   }
   const repoRoot = candidates.find((dir) => lstatQuiet(join(dir, '.git')) !== undefined);
@@ -267,7 +264,7 @@ export function findProjectConfig(cwd: string, homeDir: string = homedir()): { f
   } catch (error) {
     throw new ConfigReadError(file, 'it is a symbolic link to nothing', { cause: error });
   }
-  if (!isInsideDir(root, target)) throw new ConfigOutsideProjectError(file, root, target);
+  if (!isInside(root, target)) throw new ConfigOutsideProjectError(file, root, target);
   return { file, root };
 }
 

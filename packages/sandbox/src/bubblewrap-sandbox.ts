@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
 import { type Finding, redact } from '@buckley/security';
-import { InvalidArgumentError } from '@buckley/utils';
+import { InvalidArgumentError, isInside } from '@buckley/utils';
 import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups, sweepStaleCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
 import { SandboxClosedError, SandboxUnavailableError, SandboxWorkspaceError } from './sandbox-errors.js';
@@ -26,7 +26,7 @@ import {
 } from './isolation.js';
 import { type DiscardReason, copyBack } from './copy-back.js';
 import { LAUNCHER_FAILURE, type Rlimit, launcherArgs, spareLauncherArgs } from './launcher.js';
-import { bwrapArgs, closedAncestor, isInside, planMounts } from './mounts.js';
+import { bwrapArgs, closedAncestor, planMounts } from './mounts.js';
 import { CappedBuffer } from './output.js';
 import { checkCommand } from './policy.js';
 import { compileSeccompFilter } from './seccomp.js';
@@ -131,7 +131,7 @@ function isExecutable(file: string): boolean {
 }
 
 /** What the sandbox found about its host, probed once. */
-export interface SandboxProbe {
+interface SandboxProbe {
   readonly bwrap: string | null;
   /** null when bubblewrap starts with user namespaces; otherwise why not. */
   readonly bwrapError: string | null;

@@ -43,7 +43,7 @@ const NEVER_COPIED: readonly string[] = ['.git', '.buckley', '.hg', '.jj', '.svn
 export type DiscardReason = 'protected' | 'write_limit' | 'host_changed' | 'workspace_changed';
 
 /** One change of the run that was not applied. */
-export interface DiscardedWrite {
+interface DiscardedWrite {
   /** Workspace-relative path (`.` for the workspace itself). */
   readonly path: string;
   readonly reason: DiscardReason;

@@ -6,7 +6,7 @@ export { buildEnvironment, isSecretEnvName, isSecretEnvValue } from './env.js';
 export type { SandboxEnvironment } from './env.js';
 export { checkCommand, STRICT_SAFE_BUILTINS } from './policy.js';
 export type { PolicyContext, PolicyDecision } from './policy.js';
-export { HOME_SECRETS, READ_ONLY_IN_WORKSPACE, HIDDEN_IN_WORKSPACE, SYSTEM_SECRETS, bwrapArgs, closedAncestor, planMounts, isInside } from './mounts.js';
+export { HOME_SECRETS, READ_ONLY_IN_WORKSPACE, HIDDEN_IN_WORKSPACE, SYSTEM_SECRETS, bwrapArgs, closedAncestor, planMounts } from './mounts.js';
 export type { MountPlan, PlanMountsInput, BwrapArgsInput, HiddenHome } from './mounts.js';
 export { JsRunner, createJsRunner, resolveIsolatedVm, ISOLATED_VM_FIX } from './js-runner.js';
 export type { JsLimits, JsRunnerOptions, JsRunOptions, JsResult, JsFailure, JsLog, JsModule, HostFunction } from './js-runner.js';

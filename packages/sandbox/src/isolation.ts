@@ -20,7 +20,7 @@ export const HELPER_READY_FD = 6;
 export const HELPER_ARGV_FD = 7;
 
 /** Default sandbox uid and gid on a root host without a `buckley-sandbox` user: far above login and subordinate ranges. */
-export const DEFAULT_SANDBOX_ID = 2_000_000_000;
+const DEFAULT_SANDBOX_ID = 2_000_000_000;
 /** The system user whose uid and gid the sandbox takes on a root host, when it exists. */
 export const SANDBOX_USER = 'buckley-sandbox';
 
@@ -37,7 +37,7 @@ const SYSCALLS: Readonly<Record<string, string>> = { x64: '272,165', arm64: '97,
  * namespace (no privilege needed), the workspace bound as it is, no uid change.
  * Exit status 125 with a `buckley-sandbox:` line on stderr means the helper failed.
  */
-export const HELPER_SCRIPT = String.raw`
+const HELPER_SCRIPT = String.raw`
 use strict; use warnings; use POSIX ();
 $^F = 255;
 my ($mode, $sys, $uid, $gid, $stage, $size, $inodes, $ws, $ouid, $ogid, $n, @paths) = @ARGV;

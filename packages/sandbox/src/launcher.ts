@@ -7,7 +7,7 @@
  * Arguments: `<n> <cgroup.procs>... <m> (<ulimit-flag> <value>)... <program> <args>...`.
  * Exit status 125 with a `buckley-sandbox:` line on stderr means the launcher itself failed.
  */
-export const LAUNCHER_SCRIPT = [
+const LAUNCHER_SCRIPT = [
   'n=$1; shift',
   'while [ "$n" -gt 0 ]; do',
   '  echo $$ > "$1" || { echo "buckley-sandbox: cannot join cgroup $1" >&2; exit 125; }',
@@ -55,7 +55,7 @@ export function launcherArgs(procsFiles: readonly string[], rlimits: readonly Rl
  *
  * Arguments: as for {@link LAUNCHER_SCRIPT}; the program part is the fixed prefix.
  */
-export const SPARE_LAUNCHER_SCRIPT = LAUNCHER_SCRIPT.replace(
+const SPARE_LAUNCHER_SCRIPT = LAUNCHER_SCRIPT.replace(
   'exec "$@"',
   ['mapfile -d "" -t rest <&3 || exit 125', '[ "${#rest[@]}" -gt 0 ] || exit 125', 'exec 3<&-', 'exec "$@" "${rest[@]}"'].join('\n'),
 );

@@ -1,5 +1,6 @@
 import { type Stats, lstatSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { isInside } from '@buckley/utils';
 
 /**
  * Paths under the user's home that are hidden (an empty read-only directory or `/dev/null` is
@@ -60,11 +61,6 @@ export const READ_ONLY_IN_WORKSPACE: readonly string[] = ['.git'];
 
 /** Paths inside every writable root that are hidden: Buckley's own state and project config. */
 export const HIDDEN_IN_WORKSPACE: readonly string[] = ['.buckley'];
-
-/** True when `path` is `root` or inside it, with a separator boundary (`/w/app` does not contain `/w/app-secrets`). */
-export function isInside(root: string, path: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
-}
 
 /** Resolves `~/` against `home` and relative paths against `base`. */
 export function expandPath(path: string, home: string, base: string): string {

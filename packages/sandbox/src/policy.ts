@@ -1,6 +1,7 @@
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
-import { type Finding, type SimpleCommand, type Word, analyzeCommand, isInside, validatePathSync } from '@buckley/security';
+import { type Finding, type SimpleCommand, type Word, analyzeCommand, validatePathSync } from '@buckley/security';
+import { isInside } from '@buckley/utils';
 import { HIDDEN_IN_WORKSPACE, READ_ONLY_IN_WORKSPACE, expandPath } from './mounts.js';
 import type { SandboxViolation } from './sandbox.js';
 

@@ -3,7 +3,7 @@
 export { severities, severityScore, atLeast, maskSecret, noBlockingFindings } from './finding.js';
 export type { Severity, Category, Location, Finding } from './finding.js';
 export { SecurityError, InvalidRuleError, InvalidScanOptionError, ScanTargetError, isSecurityError } from './errors.js';
-export { validatePath, validatePathSync, isInside } from './path.js';
+export { validatePath, validatePathSync } from './path.js';
 export type { ValidatePathOptions, PathValidation } from './path.js';
 export { analyzeCommand } from './command.js';
 export type { CommandAnalysis, AnalyzeCommandOptions, Expansion, Redirection, SimpleCommand, Word, CommandContext, VariableAssignment } from './command.js';

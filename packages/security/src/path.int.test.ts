@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isInside, validatePath, validatePathSync } from './path.js';
+import { validatePath, validatePathSync } from './path.js';
 
 let base: string;
 let root: string;
@@ -63,9 +63,6 @@ describe.each(both)('validatePath (%s)', (_, check) => {
     const result = await check(join(base, 'app-secrets', 'key'), root);
     expect(result.ok).toBe(false);
     expect(result.findings[0]?.ruleId).toBe('path.outside-root');
-    expect(isInside('/w/app', '/w/app-secrets')).toBe(false);
-    expect(isInside('/w/app', '/w/app/x')).toBe(true);
-    expect(isInside('/w/app', '/w/app')).toBe(true);
   });
 
   it('refuses symlinks that lead out, also under a tail that does not exist yet', async () => {

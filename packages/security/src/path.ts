@@ -1,6 +1,7 @@
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { lstat, readlink, realpath } from 'node:fs/promises';
-import { isAbsolute, resolve, sep } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
+import { isInside } from '@buckley/utils';
 import type { Finding } from './finding.js';
 
 /** Options of {@link validatePath}. */
@@ -30,13 +31,6 @@ type OpResult = { readonly ok: true; readonly value: string | boolean } | { read
 
 function finding(ruleId: string, message: string, severity: Finding['severity'] = 'high', category: Finding['category'] = 'path-traversal'): Finding {
   return { ruleId, category, severity, confidence: 1, message };
-}
-
-/** `child` is `parent` or below it; compares whole components, so `/w/app-x` is not under `/w/app`. */
-export function isInside(parent: string, child: string): boolean {
-  if (child === parent) return true;
-  const base = parent.endsWith(sep) ? parent : parent + sep;
-  return child.startsWith(base);
 }
 
 function segments(path: string): string[] {

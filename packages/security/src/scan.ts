@@ -4,9 +4,9 @@ import { join, relative, sep } from 'node:path';
 
 import ignore, { type Ignore } from 'ignore';
 import { isBinaryFile } from 'isbinaryfile';
+import { isInside } from '@buckley/utils';
 import { InvalidScanOptionError, ScanTargetError } from './errors.js';
 import type { Finding } from './finding.js';
-import { isInside } from './path.js';
 import { defaultGlobalAllowlists, defaultSecretRules } from './rules/index.js';
 import type { SecretAllowlist, SecretRule } from './secret-rule.js';
 import { SecretScanner } from './secret-scanner.js';

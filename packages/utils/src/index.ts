@@ -5,6 +5,7 @@ export { systemClock, ManualClock } from './clock.js';
 export type { Clock, CancelTimer } from './clock.js';
 export { sleep, withDeadline, anySignal, abortError, throwIfAborted } from './abort.js';
 export type { WaitOptions, DeadlineOptions } from './abort.js';
+export { isInside } from './path.js';
 export { BoundedQueue } from './queue.js';
 export type { BoundedQueueOptions, OverflowPolicy, PushOptions } from './queue.js';
 export { RetryExhaustedError, backoffDelay, retry } from './retry.js';
