@@ -286,13 +286,17 @@ export class RunCgroup {
 }
 
 /**
- * Removes the empty run cgroups (`buckley-<pid>-...`) of Buckley processes that are gone: a
- * process that exits while it keeps a spare cannot remove that spare's cgroup. Non-empty
- * directories and those of live processes are left alone. Returns how many were removed.
+ * Reaps the run cgroups (`buckley-<pid>-...`) of Buckley processes that are gone (exited, or
+ * killed with kill -9 in the middle of a run): whatever still runs in them is killed (their
+ * owner is not there to collect it), and each directory is removed, retried in the background
+ * while the kernel releases it. Cgroups of live processes, this one included, are never
+ * touched (a pid reused by another process keeps its cgroups until that one exits). Returns
+ * how many were removed at once.
  */
 export function sweepStaleCgroups(support: CgroupSupport): number {
   const parents = support.version === 1 ? [support.pids, ...(support.memory === null ? [] : [support.memory])] : [support.dir];
   let removed = 0;
+  const busy: string[] = [];
   for (const parent of parents) {
     let names: string[];
     try {
@@ -303,15 +307,46 @@ export function sweepStaleCgroups(support: CgroupSupport): number {
     for (const name of names) {
       const match = /^buckley-(\d+)-/.exec(name);
       if (match === null || Number(match[1]) === process.pid || isAlive(Number(match[1]))) continue;
-      try {
-        rmdirSync(join(parent, name));
-        removed++;
-      } catch {
-        // Busy (still has processes) or already gone.
-      }
+      const dir = join(parent, name);
+      if (reap(dir)) removed++;
+      else busy.push(dir);
     }
   }
+  if (busy.length > 0) retryReap(busy, 1);
   return removed;
+}
+
+/** Kills what is left in a dead owner's cgroup and removes it; false while it is still busy. */
+function reap(dir: string): boolean {
+  try {
+    for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  } catch {
+    // Gone meanwhile.
+  }
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/** The kernel releases a killed tree within milliseconds; a few seconds in all, off the caller's path. */
+function retryReap(dirs: readonly string[], attempt: number): void {
+  if (attempt > 40) return;
+  const timer = setTimeout(() => {
+    const left = dirs.filter((dir) => !reap(dir));
+    if (left.length > 0) retryReap(left, attempt + 1);
+  }, 50);
+  timer.unref();
 }
 
 function isAlive(pid: number): boolean {
