@@ -1,18 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  rmdirSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
@@ -272,7 +259,7 @@ describe('filesystem: path escapes and protected paths', () => {
     const r = await sb.run(bypass('cat .git; echo x > .buckley/y || echo refused'));
     expect(r.exitCode).toBe(0);
     expect(r.stdout.text).toBe('gitdir: /nonexistent/.git/worktrees/x\nrefused\n');
-    expect(readdirSync(join(worktree, '.buckley'))).toEqual([]);
+    expect(existsSync(join(worktree, '.buckley'))).toBe(false);
     // Pointing the gitfile at a directory the command controls would make host git read its config and hooks.
     const attack = await sb.run(
       bypass('echo "gitdir: planted" > .git; mv .git gitfile-old; rm -f .git; mkdir -p planted/hooks; echo "gitdir: planted" > .git; cat .git'),
@@ -282,7 +269,7 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(existsSync(join(worktree, 'gitfile-old'))).toBe(false);
   });
 
-  it('a workspace with no .buckley gets an empty, masked one: a command cannot create it', async () => {
+  it('a workspace with no .buckley keeps none: what a command writes there is discarded and reported', async () => {
     const fresh = join(base, 'fresh');
     mkdirSync(join(fresh, '.git', 'objects'), { recursive: true });
     const command =
@@ -291,7 +278,8 @@ describe('filesystem: path escapes and protected paths', () => {
     expect(r.violation).toBeNull();
     expect(existsSync(join(fresh, '.git', 'config'))).toBe(false);
     expect(existsSync(join(fresh, '.git', 'hooks'))).toBe(false);
-    expect(readdirSync(join(fresh, '.buckley'))).toEqual([]);
+    expect(existsSync(join(fresh, '.buckley'))).toBe(false);
+    expect(r.discardedWrites).toContain('.buckley');
     // The rest of the workspace stays writable (so the masks above are what refused the writes).
     expect(readFileSync(join(fresh, 'workspace-file'), 'utf8')).toBe('ok\n');
   });
@@ -307,9 +295,11 @@ describe('filesystem: path escapes and protected paths', () => {
     expect((await sb.run(command)).violation).toMatchObject({ rule: 'protected_path' });
     const r = await sb.run(bypass(command));
     expect(r.violation).toBeNull();
-    expect(readFileSync(join(fresh, 'secrets.env'), 'utf8')).toBe('');
-    expect(readFileSync(join(fresh, 'config', 'prod', 'db.yaml'), 'utf8')).toBe('');
-    expect(readdirSync(join(fresh, 'private-dir'))).toEqual([]);
+    // Not created on the host (a run leaves nothing that was not there), and nothing written there is copied back.
+    expect(existsSync(join(fresh, 'secrets.env'))).toBe(false);
+    expect(existsSync(join(fresh, 'config', 'prod', 'db.yaml'))).toBe(false);
+    expect(existsSync(join(fresh, 'private-dir'))).toBe(false);
+    expect(r.discardedWrites).toEqual(expect.arrayContaining(['secrets.env', 'config/prod/db.yaml', 'private-dir']));
     expect(readFileSync(join(fresh, 'allowed.txt'), 'utf8')).toBe('ok\n');
     // Nothing is created outside the workspace through a symlinked parent.
     expect(existsSync(join(sibling, 'never-created.txt'))).toBe(false);

@@ -376,6 +376,7 @@ class BubblewrapSandbox implements Sandbox {
           helperInput,
           helper: [],
           protectedPaths: this.#config.protectedPaths,
+          rootPaths: [],
         };
       }
     }
@@ -402,7 +403,9 @@ class BubblewrapSandbox implements Sandbox {
       });
       const allowed = plan.homes.flatMap((h) => h.allow);
       const idmap = isolation?.helperInput.mode === 'idmap';
-      if (isolation !== null) isolation = { ...isolation, helper: helperArgs({ ...isolation.helperInput, binds: idmap ? allowed : [] }) };
+      if (isolation !== null) {
+        isolation = { ...isolation, helper: helperArgs({ ...isolation.helperInput, binds: idmap ? allowed : [] }), rootPaths: plan.missingDenied ?? [] };
+      }
       program = [
         probe.bwrap!,
         '--seccomp',
@@ -480,6 +483,10 @@ const DISCARD_VIOLATIONS: Record<DiscardReason, { rule: ViolationRule; message: 
     message: 'copying this back would pass the write limit (limits.max_write_mb; a sparse file counts its full size); the write was discarded',
   },
   host_changed: { rule: 'write_conflict', message: 'the run deleted or replaced an entry that changed on the host while it ran; the host version was kept' },
+  outside_link: {
+    rule: 'path_outside_workspace',
+    message: 'a symlink the run made leads out of the workspace (a host tool following it would read or write the host); it was not copied back',
+  },
   workspace_changed: {
     rule: 'write_conflict',
     message: 'a workspace directory was moved or replaced on the host while the writes were copied back; nothing was written through it',
@@ -601,6 +608,8 @@ interface Isolation {
   readonly writable: boolean;
   readonly workspace: string;
   readonly protectedPaths: readonly string[];
+  /** Denied paths inside the workspace that did not exist when the run started (workspace-relative): never copied back. */
+  readonly rootPaths: readonly string[];
 }
 
 interface ExecuteInput {
@@ -890,6 +899,7 @@ async function execute(
           maxBytes: limits.maxWriteMb * MIB,
           startedAtMs,
           protectedPaths: input.isolation.protectedPaths,
+          rootPaths: input.isolation.rootPaths,
         }).discarded;
         if (!limitsHit.includes('disk') && discarded.some((d) => d.reason === 'write_limit')) limitsHit.push('disk');
       }

@@ -1,5 +1,19 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { type SandboxConfig, defaultConfig } from '@buckley/config';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -89,7 +103,7 @@ describe('the write limit counts what the copy writes on the host', () => {
   });
 
   it('eleven names of one 6 MiB file stay one file on the host (under an 8 MiB limit)', async () => {
-    const ws = fresh('links');
+    const ws = fresh('out-links');
     const events: SandboxEvent[] = [];
     const sb = sandbox(ws, { limits: { ...limits, maxWriteMb: 8 } }, (e) => events.push(e));
     const r = await sb.run([
@@ -169,8 +183,7 @@ describe('concurrent runs on one workspace keep each other’s writes', () => {
     const r = await sandbox(ws).run(['sh', '-c', 'rm x && rm -r dir']);
     expect(r.exitCode).toBe(0);
     expect(r.discardedWrites).toEqual([]);
-    // `.buckley` is the sandbox's own mask point.
-    expect(readdirSync(ws)).toEqual(['.buckley']);
+    expect(readdirSync(ws)).toEqual([]);
   });
 });
 
@@ -307,5 +320,82 @@ describe('events carry no secret of the command line', () => {
     expect(text).not.toContain(token);
     expect(text).not.toContain(password);
     expect(text).toContain('[REDACTED');
+  });
+});
+
+describe('symlinks the run made that lead out of the workspace', () => {
+  it('are not copied back and are reported; links that stay inside are', async () => {
+    const ws = fresh('out-links');
+    const outside = fresh('links-outside');
+    writeFileSync(join(outside, 'secret.txt'), 'outside\n');
+    // A host symlink that leads out: a link through it leads out too.
+    symlinkSync(outside, join(ws, 'host-out'));
+    mkdirSync(join(ws, 'sub'));
+    writeFileSync(join(ws, 'sub', 'file.txt'), 'inside\n');
+    const events: SandboxEvent[] = [];
+    const r = await sandbox(ws, {}, (e) => events.push(e)).run([
+      'sh',
+      '-c',
+      [
+        'ln -s /etc/shadow shadow.txt',
+        `ln -s ${home}/.bashrc bashrc`,
+        'ln -s ../../.. up',
+        'ln -s sub/../../x dotdot',
+        'ln -s host-out/secret.txt via-host',
+        'ln -s sub/file.txt inner',
+        `ln -s ${ws}/sub abs-inner`,
+        'mkdir -p node_modules/.bin node_modules/pkg && echo > node_modules/pkg/cli.js && ln -s ../pkg/cli.js node_modules/.bin/cli',
+        'ln -s missing-inside dangling',
+        'echo done',
+      ].join(' && '),
+    ]);
+    expect(r.stdout.text).toBe('done\n');
+    const out = ['bashrc', 'dotdot', 'shadow.txt', 'up', 'via-host'];
+    for (const name of out) expect(lstatSync(join(ws, name), { throwIfNoEntry: false })).toBeUndefined();
+    expect([...r.discardedWrites].toSorted()).toEqual(out);
+    expect(violations(events, 'path_outside_workspace').toSorted()).toEqual(out);
+    expect(readlinkSync(join(ws, 'inner'))).toBe('sub/file.txt');
+    expect(readlinkSync(join(ws, 'abs-inner'))).toBe(join(ws, 'sub'));
+    expect(readFileSync(join(ws, 'node_modules', '.bin', 'cli'), 'utf8')).toBe('\n');
+    expect(readlinkSync(join(ws, 'dangling'))).toBe('missing-inside');
+  });
+});
+
+describe('letter case of protected names', () => {
+  it('.Git, .GIT, .Buckley, .HG and a repository spelled in other case are not copied back, as on a case-insensitive filesystem', async () => {
+    const ws = fresh('case');
+    const r = await sandbox(ws).run([
+      'sh',
+      '-c',
+      'mkdir -p .Git/hooks .GIT sub/.gIt .BUCKLEY .Hg Repo/OBJECTS && echo x > .Git/config && echo y > .GIT/HEAD && echo z > sub/.gIt/config && echo s > .BUCKLEY/config.yaml && echo h > .Hg/hgrc && echo ref > Repo/head && echo ok > kept.txt',
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(readdirSync(ws).toSorted()).toEqual(['kept.txt', 'sub']);
+    expect(readdirSync(join(ws, 'sub'))).toEqual([]);
+    expect([...r.discardedWrites].toSorted()).toEqual(['.BUCKLEY', '.GIT', '.Git', '.Hg', 'Repo', 'sub/.gIt']);
+  });
+
+  it('protected_paths match in any case too', async () => {
+    const ws = fresh('case-protected');
+    const r = await sandbox(ws, { protectedPaths: ['ci/deploy.sh'] }).run(['sh', '-c', 'mkdir -p CI && echo x > CI/Deploy.sh && echo y > CI/other.sh']);
+    expect(r.exitCode).toBe(0);
+    expect(readdirSync(join(ws, 'CI'))).toEqual(['other.sh']);
+    expect(r.discardedWrites).toEqual(['CI/Deploy.sh']);
+  });
+});
+
+describe('a run leaves nothing that was not there', () => {
+  it('no .buckley and no denied path is created in the workspace; writes to them are discarded and reported', async () => {
+    const ws = fresh('nothing-left');
+    expect((await sandbox(ws).run(['true'])).exitCode).toBe(0);
+    expect(readdirSync(ws)).toEqual([]);
+    const r = await sandbox(ws, { deniedPaths: ['secrets.env', 'private/'] }).run([
+      'sh',
+      '-c',
+      'mkdir -p .buckley private && echo "sandbox: {}" > .buckley/config.yaml && echo KEY=1 > secrets.env && echo x > private/a && echo ok > kept.txt',
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(readdirSync(ws)).toEqual(['kept.txt']);
+    expect([...r.discardedWrites].toSorted()).toEqual(['.buckley', 'private', 'secrets.env']);
   });
 });

@@ -15,20 +15,23 @@ import {
   readSync,
   readdirSync,
   readlinkSync,
+  realpathSync,
   renameSync,
   rmdirSync,
   symlinkSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { isInside } from '@buckley/utils';
 
 /**
- * Names whose creation, change or removal a run may never leave behind, at any depth: Buckley's
- * own directory and the metadata of every version control system whose configuration can make
- * a host tool run a program (`.hg/hgrc` extensions and hooks, `.jj` repo config, `.svn`).
+ * Names whose creation, change or removal a run may never leave behind, at any depth and in any
+ * letter case (on a case-insensitive filesystem `.GIT` is `.git`): Buckley's own directory and
+ * the metadata of every version control system whose configuration can make a host tool run a
+ * program (`.hg/hgrc` extensions and hooks, `.jj` repo config, `.svn`).
  */
-const NEVER_COPIED: readonly string[] = ['.git', '.buckley', '.hg', '.jj', '.svn'];
+const NEVER_COPIED: ReadonlySet<string> = new Set(['.git', '.buckley', '.hg', '.jj', '.svn']);
 
 /**
  * Why a change the run made was not applied to the workspace:
@@ -38,9 +41,12 @@ const NEVER_COPIED: readonly string[] = ['.git', '.buckley', '.hg', '.jj', '.svn
  * - `host_changed`: the run deleted or replaced an entry that someone else changed on the host
  *   after the run started; their change is kept;
  * - `workspace_changed`: a directory on the host was moved, removed or replaced (by a symlink,
- *   say) while the copy ran; nothing is written through it.
+ *   say) while the copy ran; nothing is written through it;
+ * - `outside_link`: a symlink the run made leads out of the workspace (an absolute target
+ *   elsewhere, `../` past the root, or through a symlink that leads out): a host tool following
+ *   it would read or write the host (`notes.txt -> /etc/shadow`, `config.json -> ~/.bashrc`).
  */
-export type DiscardReason = 'protected' | 'write_limit' | 'host_changed' | 'workspace_changed';
+export type DiscardReason = 'protected' | 'write_limit' | 'host_changed' | 'workspace_changed' | 'outside_link';
 
 /** One change of the run that was not applied. */
 interface DiscardedWrite {
@@ -63,6 +69,8 @@ export interface CopyBackOptions {
   readonly startedAtMs: number;
   /** Entries never created, changed or deleted, matched at any depth (besides {@link NEVER_COPIED}). */
   readonly protectedPaths: readonly string[];
+  /** Workspace-relative entries never created or changed, matched from the root (denied paths that did not exist). */
+  readonly rootPaths?: readonly string[] | undefined;
 }
 
 /** What {@link copyBack} did. */
@@ -94,6 +102,7 @@ interface Context {
   readonly chown: boolean;
   readonly cutoff: number;
   readonly protectedPaths: readonly (readonly string[])[];
+  readonly rootPaths: readonly string[];
   readonly root: number;
   readonly discarded: DiscardedWrite[];
   /** First copy of each upper inode with several names: later names become hard links to it. */
@@ -134,7 +143,8 @@ export function copyBack(options: CopyBackOptions): CopyBackResult {
       owner: { uid: st.uid, gid: st.gid },
       chown: process.getuid?.() === 0,
       cutoff: options.startedAtMs - CLOCK_SLACK_MS,
-      protectedPaths: options.protectedPaths.map((p) => p.split('/').filter((s) => s !== '' && s !== '.')).filter((p) => p.length > 0),
+      protectedPaths: options.protectedPaths.map((p) => components(p)).filter((p) => p.length > 0),
+      rootPaths: (options.rootPaths ?? []).map((p) => components(p).join('/')).filter((p) => p !== ''),
       root,
       discarded,
       links: new Map(),
@@ -159,9 +169,19 @@ export function copyBack(options: CopyBackOptions): CopyBackResult {
   }
 }
 
+/** The lower-cased components of a relative path: every name is compared as a case-insensitive filesystem would. */
+function components(path: string): string[] {
+  return path
+    .toLowerCase()
+    .split('/')
+    .filter((s) => s !== '' && s !== '.');
+}
+
 function isProtected(ctx: Context, rel: string): boolean {
-  const parts = rel.split('/');
-  if (parts.some((p) => NEVER_COPIED.includes(p))) return true;
+  const parts = rel.toLowerCase().split('/');
+  if (parts.some((p) => NEVER_COPIED.has(p))) return true;
+  const lower = parts.join('/');
+  if (ctx.rootPaths.some((p) => lower === p || lower.startsWith(`${p}/`))) return true;
   return ctx.protectedPaths.some((entry) => {
     if (entry.length > parts.length) return false;
     // The entry matches a run of whole components anywhere in the path (`.vscode` matches `a/.vscode/x`).
@@ -178,10 +198,30 @@ function isProtected(ctx: Context, rel: string): boolean {
  * beside any of those (or beside a `gitdir` file) counts; erring towards dropping is safe.
  */
 function looksLikeGitDir(names: ReadonlySet<string>): boolean {
-  return names.has('HEAD') && GIT_DIR_COMPANIONS.some((name) => names.has(name));
+  const lower = new Set([...names].map((n) => n.toLowerCase()));
+  return lower.has('head') && GIT_DIR_COMPANIONS.some((name) => lower.has(name));
 }
 
 const GIT_DIR_COMPANIONS = ['objects', 'refs', 'commondir', 'config', 'gitdir', 'packed-refs'];
+
+/**
+ * Whether the symlink the run made at `rel` (target `target`) leads to a path inside the
+ * workspace: lexically (an absolute target, or a relative one from the link's directory), and
+ * through the host's symlinks on the way (the longest part of it that exists, by its real path).
+ */
+function linkStaysInside(ctx: Context, rel: string, target: string): boolean {
+  const workspace = ctx.options.workspace;
+  const lexical = resolve(workspace, dirname(rel), target);
+  if (!isInside(workspace, lexical)) return false;
+  let existing = lexical;
+  while (existing !== workspace && lstatSync(existing, { throwIfNoEntry: false }) === undefined) existing = dirname(existing);
+  try {
+    return isInside(workspace, realpathSync.native(existing));
+  } catch {
+    // A loop, or gone meanwhile: not followed.
+    return false;
+  }
+}
 
 /**
  * Opens the host directory `name` in `parentFd` without following a symlink, and checks that
@@ -243,15 +283,40 @@ function walk(ctx: Context, up: number, mg: number, host: number, rel: string, d
     } else if (st.isFile()) {
       copyFile(ctx, up, host, name, path, st, current, keep);
     } else if (st.isSymbolicLink()) {
-      if (current?.isDirectory() && !removeStale(ctx, host, name, path)) continue;
-      const temp = tempName();
-      symlinkSync(readlinkSync(at(up, name)), at(host, temp));
-      if (ctx.chown) lchownSync(at(host, temp), keep.uid, keep.gid);
-      renameSync(at(host, temp), at(host, name));
+      copyLink(ctx, up, host, name, path, current, keep);
     } else {
       ctx.discarded.push({ path, reason: 'protected' });
     }
   }
+}
+
+/** Copies a symlink the run made, unless it leads out of the workspace. */
+function copyLink(ctx: Context, up: number, host: number, name: string, path: string, current: Stats | undefined, keep: { uid: number; gid: number }): void {
+  const target = readlinkSync(at(up, name));
+  if (!linkStaysInside(ctx, path, target)) {
+    ctx.discarded.push({ path, reason: 'outside_link' });
+    return;
+  }
+  if (current?.isDirectory() && !removeStale(ctx, host, name, path)) return;
+  const temp = tempName();
+  try {
+    symlinkSync(target, at(host, temp));
+  } catch (error) {
+    if (!gone(ctx, error, path)) throw error;
+    return;
+  }
+  if (ctx.chown) lchownSync(at(host, temp), keep.uid, keep.gid);
+  renameSync(at(host, temp), at(host, name));
+}
+
+/**
+ * True (and a `workspace_changed` entry) when creating in an opened host directory failed
+ * because a host process removed that directory meanwhile: nothing is written for it.
+ */
+function gone(ctx: Context, error: unknown, path: string): boolean {
+  if (code(error) !== 'ENOENT') return false;
+  ctx.discarded.push({ path, reason: 'workspace_changed' });
+  return true;
 }
 
 function copyDirectory(
@@ -278,7 +343,8 @@ function copyDirectory(
         created = true;
       } catch (error) {
         // Another copy made it meanwhile: use it if it is a directory (openHostDir checks).
-        if (code(error) !== 'EEXIST') throw error;
+        if (code(error) !== 'EEXIST' && !gone(ctx, error, path)) throw error;
+        if (code(error) === 'ENOENT') return;
       }
     }
     const host = openHostDir(ctx, fds.host, name, path);
@@ -328,7 +394,13 @@ function copyFile(
   }
   if (current?.isDirectory() && !removeStale(ctx, host, name, path)) return;
   const temp = tempName();
-  const out = openSync(at(host, temp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  let out: number;
+  try {
+    out = openSync(at(host, temp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (error) {
+    if (!gone(ctx, error, path)) throw error;
+    return;
+  }
   let ino: number;
   let done = false;
   try {

@@ -1,5 +1,5 @@
-import { type Stats, lstatSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { type Stats, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isInside } from '@buckley/utils';
 
 /**
@@ -84,37 +84,6 @@ function lstatQuiet(path: string): Stats | undefined {
   }
 }
 
-function createEmptyFile(path: string): void {
-  try {
-    writeFileSync(path, '', { flag: 'wx' });
-  } catch (error) {
-    // Created meanwhile by someone else: it exists now, which is all the mask needs.
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-}
-
-/**
- * Creates a missing denied path inside the writable workspace so that it can be masked: a
- * directory when the configured entry ends with `/`, else an empty file, with its missing
- * parents. Nothing is created when the nearest existing ancestor resolves outside the
- * workspace (a symlink pointing out), or when a parent is a file.
- */
-function createDenied(path: string, asDirectory: boolean, workspace: string): void {
-  let ancestor = dirname(path);
-  while (!exists(ancestor) && ancestor !== dirname(ancestor)) ancestor = dirname(ancestor);
-  const realAncestor = real(ancestor);
-  if (realAncestor === null || !isInside(workspace, realAncestor)) return;
-  try {
-    if (asDirectory) mkdirSync(path, { recursive: true });
-    else {
-      mkdirSync(dirname(path), { recursive: true });
-      createEmptyFile(path);
-    }
-  } catch {
-    // A parent is a file: the command cannot create the path without removing that file, which the lexical policy and the masks of existing paths judge.
-  }
-}
-
 /**
  * The real path, or null when nothing (or a dangling symlink) is there. The kernel's
  * `realpath` (one call) rather than Node's, which lstats every component from JavaScript: this
@@ -141,6 +110,11 @@ export interface MountPlan {
   readonly hiddenDirs: readonly string[];
   /** Hidden behind `/dev/null`. */
   readonly hiddenFiles: readonly string[];
+  /**
+   * Workspace-relative denied paths that did not exist: not masked (nothing to read), and the
+   * copy-back of the run's overlay never applies them.
+   */
+  readonly missingDenied?: readonly string[] | undefined;
   /** Whether the command gets the host network. */
   readonly network: boolean;
   /** Size of the private `/tmp`, in bytes. */
@@ -188,16 +162,14 @@ export function planMounts(input: PlanMountsInput): MountPlan {
     else hiddenFiles.add(target);
   };
 
+  // A protected or denied path inside the workspace that does not exist is not created on the
+  // host to be masked (a run leaves nothing that was not there): the run writes only to its
+  // overlay, and the copy-back never applies `.buckley` or these paths (`missingDenied`).
+  const missingDenied: string[] = [];
   if (input.writable) {
-    // A protected path that does not exist cannot be masked, and the command could create it.
-    // So the missing ones are created empty first and then masked like existing ones.
-    for (const rel of HIDDEN_IN_WORKSPACE) {
-      if (!exists(join(workspace, rel))) mkdirSync(join(workspace, rel), { recursive: true });
-    }
-    // A configured denied path that does not exist yet would otherwise be created and written by the command.
     for (const denied of input.deniedPaths) {
       const path = expandPath(denied, input.home, workspace);
-      if (path !== workspace && isInside(workspace, path) && !exists(path)) createDenied(path, denied.endsWith('/'), workspace);
+      if (path !== workspace && isInside(workspace, path) && !exists(path)) missingDenied.push(relative(workspace, path));
     }
     for (const rel of READ_ONLY_IN_WORKSPACE) {
       const target = real(join(workspace, rel));
@@ -235,6 +207,7 @@ export function planMounts(input: PlanMountsInput): MountPlan {
     readOnly: [...readOnly],
     hiddenDirs: [...hiddenDirs],
     hiddenFiles: [...hiddenFiles],
+    missingDenied,
     network: input.network,
     tmpBytes: input.tmpBytes,
     homes,

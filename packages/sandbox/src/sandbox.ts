@@ -51,9 +51,9 @@ export interface RunOptions {
 }
 
 /**
- * Why a run was refused before anything started, or (`protected_path`, `write_limit`,
- * `write_conflict`, in `sandbox.violation` events with a `discardedWrites` entry) why one of
- * its writes was not applied to the workspace.
+ * Why a run was refused before anything started, or (`protected_path`, `path_outside_workspace`,
+ * `write_limit`, `write_conflict`, in `sandbox.violation` events with a `discardedWrites` entry)
+ * why one of its writes was not applied to the workspace.
  */
 export type ViolationRule =
   | 'empty_command'
@@ -125,7 +125,8 @@ export interface RunResult {
    * Workspace-relative paths the run wrote (or deleted) that were not applied to the workspace:
    * git metadata (`.git` anywhere, the inside of a directory git would take for a
    * repository), `.buckley`, `protected_paths` entries, fifos, sockets and devices (rule
-   * `protected_path`); files past the write limit (`write_limit`); deletions of entries someone
+   * `protected_path`, in any letter case); symlinks that lead out of the workspace
+   * (`path_outside_workspace`); files past the write limit (`write_limit`); deletions of entries someone
    * else changed on the host during the run, and directories moved or swapped on the host while
    * the copy ran (`write_conflict`). Each is also a `sandbox.violation` event.
    */
