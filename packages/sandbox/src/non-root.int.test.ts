@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childHostArgs, configEntry, sandboxEntry } from './child-host.test-helper.js';
 
 // A non-root host user gets the same write rules as root: the sandbox runs in a child process
 // as uid 65534, from this package's source, and reports what it saw. The child starts as root,
@@ -12,19 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const NOBODY = 65534;
 const base = mkdtempSync('/var/tmp/buckley-non-root-test-');
-const require = createRequire(import.meta.url);
-// tsx's loader in this process (its CLI would start a second node, which needs to find it again).
-const tsx = join(resolve(require.resolve('tsx/package.json'), '..'), 'dist', 'esm', 'index.mjs');
-const src = resolve(import.meta.dirname);
-const configSrc = resolve(src, '..', '..', 'config', 'src', 'index.ts');
 
 /** What the child script does, as the unprivileged user, in workspaces it owns. */
 const CHILD = `
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultConfig } from ${JSON.stringify(configSrc)};
-import { createSandbox } from ${JSON.stringify(join(src, 'index.ts'))};
+import { defaultConfig } from ${configEntry};
+import { createSandbox } from ${sandboxEntry};
 
 process.setgroups([]);
 process.setgid(${NOBODY});
@@ -89,7 +84,7 @@ beforeAll(() => {
   chownSync(work, NOBODY, NOBODY);
   chownSync(home, NOBODY, NOBODY);
   writeFileSync(join(base, 'child.mts'), CHILD);
-  const stdout = execFileSync(process.execPath, ['--conditions=@buckley/source', '--import', tsx, join(base, 'child.mts'), work, home], {
+  const stdout = execFileSync(process.execPath, childHostArgs(join(base, 'child.mts'), work, home), {
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, TMPDIR: '/tmp' },
     timeout: 110_000,

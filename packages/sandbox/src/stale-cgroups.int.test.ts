@@ -1,9 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { defaultConfig } from '@buckley/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childHostArgs, configEntry, sandboxEntry } from './child-host.test-helper.js';
 import { createSandbox } from './index.js';
 
 // A Buckley process killed with kill -9 in the middle of a run leaves its run's cgroup (and a
@@ -11,14 +11,10 @@ import { createSandbox } from './index.js';
 // touches a live concurrent process's.
 
 const base = mkdtempSync('/var/tmp/buckley-stale-cgroups-test-');
-const require = createRequire(import.meta.url);
-const tsx = join(resolve(require.resolve('tsx/package.json'), '..'), 'dist', 'esm', 'index.mjs');
-const src = resolve(import.meta.dirname);
-const configSrc = resolve(src, '..', '..', 'config', 'src', 'index.ts');
 
 const HOST = `
-import { defaultConfig } from ${JSON.stringify(configSrc)};
-import { createSandbox } from ${JSON.stringify(join(src, 'index.ts'))};
+import { defaultConfig } from ${configEntry};
+import { createSandbox } from ${sandboxEntry};
 const [ws, home, marker] = process.argv.slice(2);
 const sb = createSandbox({ config: defaultConfig().sandbox, workspace: ws, home });
 await sb.run(['true']);
@@ -56,7 +52,7 @@ async function until(what: string, check: () => boolean): Promise<void> {
 async function host(name: string, marker: string): Promise<ChildProcess> {
   const ws = join(base, name);
   mkdirSync(ws);
-  const child = spawn(process.execPath, ['--conditions=@buckley/source', '--import', tsx, join(base, 'host.mts'), ws, join(base, 'home'), marker], {
+  const child = spawn(process.execPath, childHostArgs(join(base, 'host.mts'), ws, join(base, 'home'), marker), {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(base, 'home') },
   });
