@@ -988,7 +988,15 @@ async function helperReady(child: ChildProcess, stage: string): Promise<Staging 
   });
   ready.destroy();
   if (!ok || child.pid === undefined) return null;
-  return Staging.open(child.pid, stage);
+  try {
+    return Staging.open(child.pid, stage);
+  } catch (error) {
+    // Killed between its ready byte and this open (an abort or a timeout right at the start):
+    // its namespace is gone, and its exit status says why, as when it exits first.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw error;
+  }
 }
 
 function nulJoin(words: readonly string[]): Buffer {
