@@ -325,7 +325,7 @@ describe('events carry no secret of the command line', () => {
 
 describe('symlinks the run made that lead out of the workspace', () => {
   it('are not copied back and are reported; links that stay inside are', async () => {
-    const ws = fresh('out-links');
+    const ws = fresh('made-out-links');
     const outside = fresh('links-outside');
     writeFileSync(join(outside, 'secret.txt'), 'outside\n');
     // A host symlink that leads out: a link through it leads out too.
