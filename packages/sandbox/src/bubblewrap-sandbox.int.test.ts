@@ -496,6 +496,32 @@ describe('output', () => {
   });
 });
 
+describe('arguments the kernel would refuse (E2BIG)', () => {
+  // Found by review: one argv element or env value over 128 KiB made the run resolve with exit
+  // code 125 and the helper's raw "Argument list too long". It is a refusal before anything starts.
+  const big = 'k'.repeat(200 * 1024);
+  const cases: [string, string | string[], Record<string, string> | undefined][] = [
+    ['one argv element over 128 KiB', ['sh', '-c', 'echo started > e2big.txt', 'x', big], undefined],
+    ['a shell string over 128 KiB', `echo started > e2big.txt # ${big}`, undefined],
+    ['one env value over 128 KiB', ['sh', '-c', 'echo started > e2big.txt'], { BIG_VALUE: big }],
+    ['argv over 1 MiB in all', ['sh', '-c', 'echo started > e2big.txt', ...Array.from({ length: 10 }, () => 'k'.repeat(120 * 1024))], undefined],
+  ];
+  it.each(cases)('%s is refused as invalid_command, sizes only in the message, nothing started', async (_name, command, env) => {
+    const r = await sandbox().run(command, { env });
+    expect(r.violation).toMatchObject({ rule: 'invalid_command' });
+    expect(r.violation!.message).toMatch(/bytes/);
+    expect(r.violation!.message).not.toContain('kkkk');
+    expect(r.violation!.message).not.toContain('BIG_VALUE');
+    expect(existsSync(join(ws, 'e2big.txt'))).toBe(false);
+  });
+
+  it('an argument just under the limit is passed whole', async () => {
+    const r = await sandbox().run(['sh', '-c', 'printf %s "$1" | wc -c', 'x', 'k'.repeat(120 * 1024)]);
+    expect(r.violation).toBeNull();
+    expect(r.stdout.text.trim()).toBe(String(120 * 1024));
+  });
+});
+
 describe('timeouts and process trees', () => {
   it('sleep 100 is killed at the timeout (SIGTERM) and the call returns', async () => {
     const started = performance.now();

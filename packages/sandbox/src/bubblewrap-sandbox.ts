@@ -28,7 +28,7 @@ import { type DiscardReason, copyBack } from './copy-back.js';
 import { LAUNCHER_FAILURE, type Rlimit, launcherArgs, spareLauncherArgs } from './launcher.js';
 import { bwrapArgs, closedAncestor, planMounts } from './mounts.js';
 import { CappedBuffer } from './output.js';
-import { checkCommand } from './policy.js';
+import { checkArgumentSize, checkCommand } from './policy.js';
 import { compileSeccompFilter } from './seccomp.js';
 import type { LimitHit, RunOptions, RunResult, Sandbox, SandboxLimits, SandboxViolation, ViolationRule } from './sandbox.js';
 
@@ -318,6 +318,8 @@ class BubblewrapSandbox implements Sandbox {
     });
     warnings = decision.warnings;
     if (decision.violation !== null) return refuse(decision.violation);
+    const tooLarge = checkArgumentSize(command, options.env);
+    if (tooLarge !== null) return refuse(tooLarge);
     if (warnings.length > 0) this.#emit({ type: 'sandbox.warning', data: { findings: warnings, command, cwd: realCwd } });
 
     const probe = await this.#probeHost();

@@ -71,6 +71,49 @@ function violation(rule: SandboxViolation['rule'], message: string, subject?: st
   return { rule, message, ...(subject === undefined ? {} : { subject }), ...(finding === undefined ? {} : { finding }) };
 }
 
+/** Linux's MAX_ARG_STRLEN: one argument or one `NAME=value` string, with its NUL, is at most 32 pages. */
+const MAX_ARG_BYTES = 32 * 4096;
+/** argv and environment together; ARG_MAX is at least 2 MiB here, and the sandbox adds its own argv and env. */
+const MAX_EXEC_BYTES = 1024 * 1024;
+
+/**
+ * Refuses, before anything starts, a command the kernel would refuse with E2BIG ("Argument list
+ * too long"): one argument or environment entry over 128 KiB, or all of them over 1 MiB. A shell
+ * string is one argument of `bash -c`. The message gives sizes only, never content.
+ */
+export function checkArgumentSize(command: string | readonly string[], env: Readonly<Record<string, string>> | undefined): SandboxViolation | null {
+  const args = typeof command === 'string' ? [command] : command;
+  let total = 0;
+  for (const [i, arg] of args.entries()) {
+    const bytes = Buffer.byteLength(arg) + 1;
+    if (bytes > MAX_ARG_BYTES) {
+      const which = typeof command === 'string' ? 'the shell command' : `argument ${i}`;
+      return violation(
+        'invalid_command',
+        `${which} is ${bytes - 1} bytes; the kernel takes at most ${MAX_ARG_BYTES - 1} bytes in one argument (pass large data on stdin or in a file)`,
+      );
+    }
+    total += bytes;
+  }
+  for (const [name, value] of Object.entries(env ?? {})) {
+    const bytes = Buffer.byteLength(name) + Buffer.byteLength(value) + 2;
+    if (bytes > MAX_ARG_BYTES) {
+      return violation(
+        'invalid_command',
+        `an environment entry is ${bytes - 2} bytes (its name is not shown: it may be a secret); the kernel takes at most ${MAX_ARG_BYTES - 2} bytes in one entry`,
+      );
+    }
+    total += bytes;
+  }
+  if (total > MAX_EXEC_BYTES) {
+    return violation(
+      'invalid_command',
+      `the arguments and environment are ${total} bytes together; at most ${MAX_EXEC_BYTES} are taken (pass large data on stdin or in a file)`,
+    );
+  }
+  return null;
+}
+
 /**
  * The lexical command policy: early, readable refusals before anything starts, built on
  * `@buckley/security`'s shell analysis (no second parser). Shell strings are parsed and every
