@@ -35,7 +35,16 @@ const allowed = {
 
 /** Packages that hold ports and pure logic: no driver may appear in their imports. */
 const drivers = ['pg', 'kysely', '@nats-io/', 'isolated-vm', '@electric-sql/pglite'];
-const core = ['@buckley/utils', '@buckley/config', '@buckley/events', '@buckley/bus', '@buckley/coordination', '@buckley/security', '@buckley/observability', '@buckley/orchestrator'];
+const core = [
+  '@buckley/utils',
+  '@buckley/config',
+  '@buckley/events',
+  '@buckley/bus',
+  '@buckley/coordination',
+  '@buckley/security',
+  '@buckley/observability',
+  '@buckley/orchestrator',
+];
 
 const manifests = new Map();
 for (const base of ['packages', 'tools']) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure what the integration tier needs is on this machine: the Debian packages the tests
-# run (bubblewrap), Postgres on 127.0.0.1:5432 and NATS with JetStream on 127.0.0.1:4222.
+# run (bubblewrap, git, ripgrep for search_text), Postgres on 127.0.0.1:5432 and NATS with JetStream on 127.0.0.1:4222.
 # Starts a service only when it is down; never restarts a running one.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "ensure-services: installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

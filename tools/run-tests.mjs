@@ -18,11 +18,7 @@ const dirs = readdirSync(pkgRoot, { withFileTypes: true })
 for (const dir of dirs) rmSync(join(dir, '.vitest-report.json'), { force: true });
 
 const nxBin = join(root, 'node_modules/nx', JSON.parse(readFileSync(join(root, 'node_modules/nx/package.json'), 'utf8')).bin.nx);
-const nx = spawnSync(
-  process.execPath,
-  [nxBin, 'run-many', '-t', 'test', '--outputStyle=stream', ...process.argv.slice(2)],
-  { stdio: 'inherit', cwd: root },
-);
+const nx = spawnSync(process.execPath, [nxBin, 'run-many', '-t', 'test', '--outputStyle=stream', ...process.argv.slice(2)], { stdio: 'inherit', cwd: root });
 
 // The artifact tier tests `dist` as published; `pnpm test` has just built it (`pnpm check`).
 const artifactsReport = join(root, 'node_modules/.cache/buckley-artifacts-report.json');

@@ -25,7 +25,12 @@ const jsonReport = jsonAt >= 0 ? resolve(args[jsonAt + 1]) : undefined;
 const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'));
 
 function run(command, commandArgs, options = {}) {
-  const result = spawnSync(command, commandArgs, { encoding: 'utf8', stdio: options.stdio ?? 'pipe', cwd: options.cwd ?? root, env: options.env ?? process.env });
+  const result = spawnSync(command, commandArgs, {
+    encoding: 'utf8',
+    stdio: options.stdio ?? 'pipe',
+    cwd: options.cwd ?? root,
+    env: options.env ?? process.env,
+  });
   if (result.status !== 0 && !options.allowFailure) {
     process.stderr.write(result.stdout ?? '');
     process.stderr.write(result.stderr ?? '');

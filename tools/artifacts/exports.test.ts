@@ -78,7 +78,12 @@ describe('instanceof across entry points and packages', () => {
     const adapter = await import('@buckley/bus/adapter');
     expect(thrown(() => adapter.assertHeaders({ 'bad name': 'x' }))).toBeInstanceOf(bus.InvalidHeaderError);
     const reported: unknown[] = [];
-    const dispatcher = new adapter.SerialDispatcher('s', () => new Promise(() => undefined), (error) => void reported.push(error), 1);
+    const dispatcher = new adapter.SerialDispatcher(
+      's',
+      () => new Promise(() => undefined),
+      (error) => void reported.push(error),
+      1,
+    );
     const message = { subject: 's' } as never;
     for (let n = 0; n < 3; n++) dispatcher.push(message);
     expect(reported[0]).toBeInstanceOf(bus.SlowConsumerError);

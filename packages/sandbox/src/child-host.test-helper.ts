@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 const require = createRequire(import.meta.url);
 
 /** tsx's ESM loader, for `node --import` (its CLI would start a second node). */
-export const tsxLoader = join(resolve(require.resolve('tsx/package.json'), '..'), 'dist', 'esm', 'index.mjs');
+const tsxLoader = join(resolve(require.resolve('tsx/package.json'), '..'), 'dist', 'esm', 'index.mjs');
 
 /** This package's source entry and @buckley/config's, as JSON string literals for a child script. */
 export const sandboxEntry = JSON.stringify(join(import.meta.dirname, 'index.ts'));

@@ -27,7 +27,8 @@ export function tokenize(src: string): Tok[] {
   const endsStatement = (): boolean => {
     const last = out.at(-1);
     if (!last) return false;
-    if (last.t === 'id') return !['func', 'if', 'for', 'else', 'var', 'range', 'import', 'package'].includes(last.v) || ['return', 'break', 'continue'].includes(last.v);
+    if (last.t === 'id')
+      return !['func', 'if', 'for', 'else', 'var', 'range', 'import', 'package'].includes(last.v) || ['return', 'break', 'continue'].includes(last.v);
     if (last.t === 'str' || last.t === 'num') return true;
     return last.t === 'op' && [')', ']', '}', '++', '--'].includes(last.v);
   };
@@ -179,10 +180,20 @@ export class Interp {
         const head = stmt.slice(1, open);
         const r = head.findIndex((t) => t.v === 'range');
         if (r < 0) throw new Unsupported('for without range');
-        const names = head.slice(0, r - 1).filter((t) => t.t === 'id').map((t) => t.v);
+        const names = head
+          .slice(0, r - 1)
+          .filter((t) => t.t === 'id')
+          .map((t) => t.v);
         const over = new Parser(head.slice(r + 1), this, env).expr();
         const body = stmt.slice(open + 1, close);
-        const entries: [Value, Value][] = over instanceof Map ? [...over] : Array.isArray(over) ? over.map((v, k) => [k, v]) : typeof over === 'string' ? [...over].map((ch, k) => [k, ch]) : [];
+        const entries: [Value, Value][] =
+          over instanceof Map
+            ? [...over]
+            : Array.isArray(over)
+              ? over.map((v, k) => [k, v])
+              : typeof over === 'string'
+                ? [...over].map((ch, k) => [k, ch])
+                : [];
         for (const [k, v] of entries) {
           const inner = new Map(env);
           if (names[0] && names[0] !== '_') inner.set(names[0], k);
@@ -206,7 +217,7 @@ export class Interp {
     if (first.t === 'id' && (first.v === 'if' || first.v === 'switch' || first.v === 'defer' || first.v === 'go')) return undefined;
     if (first.t === 'id' && first.v === 'var' && stmt[1]?.v === '(') {
       const inner = stmt.slice(2, matching(stmt, 1));
-      for (let k = 0; k < inner.length; ) {
+      for (let k = 0; k < inner.length;) {
         const e = statementEnd(inner, k);
         if (e > k) this.statement([{ t: 'id', v: 'var' }, ...inner.slice(k, e)], env);
         k = e + 1;
@@ -375,7 +386,10 @@ class Parser {
         try {
           const key = new Parser(this.toks.slice(start, colon), this.interp, this.env).expr();
           const valueType = type.slice(type.indexOf(']') + 1);
-          const value = this.toks[colon + 1]!.v === '{' ? new Parser(this.toks.slice(colon + 1, end), this.interp, this.env).#composite(valueType) : new Parser(this.toks.slice(colon + 1, end), this.interp, this.env).expr();
+          const value =
+            this.toks[colon + 1]!.v === '{'
+              ? new Parser(this.toks.slice(colon + 1, end), this.interp, this.env).#composite(valueType)
+              : new Parser(this.toks.slice(colon + 1, end), this.interp, this.env).expr();
           entries.push([key, value]);
         } catch (error) {
           if (!(error instanceof Unsupported)) throw error;
@@ -608,7 +622,12 @@ export function extractSamples(configDir: string, stopwords: readonly string[]):
       return pad ? s.padEnd(Math.ceil(s.length / 4) * 4, '=') : s.replace(/=+$/, '');
     },
   });
-  const b64 = { StdEncoding: encoding('base64', true), RawStdEncoding: encoding('base64', false), URLEncoding: encoding('base64url', true), RawURLEncoding: encoding('base64url', false) };
+  const b64 = {
+    StdEncoding: encoding('base64', true),
+    RawStdEncoding: encoding('base64', false),
+    URLEncoding: encoding('base64url', true),
+    RawURLEncoding: encoding('base64url', false),
+  };
   const n = interp.natives;
   n.set('secrets.NewSecret', newSecret);
   n.set('newPlausibleSecret', (regex) => {
@@ -630,7 +649,7 @@ export function extractSamples(configDir: string, stopwords: readonly string[]):
     Replace: (s: Value) => {
       let out = '';
       const text = str(s);
-      for (let k = 0; k < text.length; ) {
+      for (let k = 0; k < text.length;) {
         let hit = false;
         for (let p = 0; p < pairs.length; p += 2) {
           const from = str(pairs[p]);
@@ -663,8 +682,11 @@ export function extractSamples(configDir: string, stopwords: readonly string[]):
   // Rule constructors' other helpers need not run: only the samples and the rule id are read.
   for (const name of ['utils.GenerateSemiGenericRegex', 'utils.GenerateUniqueTokenRegex', 'utils.MergeRegexps']) n.set(name, () => ({ String: () => '' }));
 
-  for (const f of readdirSync(utilsDir).filter((n) => n.endsWith('.go') && !n.endsWith('_test.go'))) interp.addFile(readFileSync(join(utilsDir, f), 'utf8'), 'utils');
-  const ruleFiles = readdirSync(rulesDir).filter((n) => n.endsWith('.go') && !n.endsWith('_test.go')).sort();
+  for (const f of readdirSync(utilsDir).filter((n) => n.endsWith('.go') && !n.endsWith('_test.go')))
+    interp.addFile(readFileSync(join(utilsDir, f), 'utf8'), 'utils');
+  const ruleFiles = readdirSync(rulesDir)
+    .filter((n) => n.endsWith('.go') && !n.endsWith('_test.go'))
+    .sort();
   for (const f of ruleFiles) interp.addFile(readFileSync(join(rulesDir, f), 'utf8'), 'rules');
 
   const samples = new Map<string, RuleSamples>();

@@ -37,13 +37,22 @@ function secretOf(rule: SecretRule, sample: string): string | undefined {
 /** Hand-written samples: regexes randexp cannot satisfy, and known false positives from gitleaks' issues. */
 const extra: Record<string, { tp?: string[]; fp?: string[] }> = {
   'slack-webhook-url': { tp: ['url = "https://hooks.slack.com/services/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f1Jg0sYa3e7QuT9"'] },
-  'curl-auth-header': { tp: ['curl -H "Authorization: Bearer 9fQ2xL7pR4mZ8kT1vB6nW3yH5jD0sC"  https://api.example.com'], fp: ['curl -H "Authorization: Bearer $TOKEN" https://api.example.com'] },
+  'curl-auth-header': {
+    tp: ['curl -H "Authorization: Bearer 9fQ2xL7pR4mZ8kT1vB6nW3yH5jD0sC"  https://api.example.com'],
+    fp: ['curl -H "Authorization: Bearer $TOKEN" https://api.example.com'],
+  },
   'curl-auth-user': { tp: ['curl --user deploy:V8q2Lx9RzT4m https://ci.example.com'], fp: ['curl -u user:password https://ci.example.com'] },
   'kubernetes-secret-yaml': { tp: ['apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: cDRzc3cwcmQtUjR4OXEyTHpUN20=\n'] },
   'facebook-access-token': { tp: ['facebook_token = "1234567890123456|Qx7Lm2Rz9Tp4Vb8Nc3Kd6Hf1Jg5"'] },
   'airtable-personnal-access-token': { tp: ['airtable = "patAb3dE5gH7jK9mN.3f9a1c7e5b2d8f4a6c0e9b1d7f3a5c8e2b4d6f0a9c1e3b5d7f9a2c4e6b8d0f1a"'] },
   'sidekiq-sensitive-url': { tp: ['source "https://3fa9c2d1:7be4f0a8@gems.contribsys.com/"'] },
-  'generic-api-key': { fp: ['public_key = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"', 'monkey_type = "howler-capuchin-1234567890"', 'api_version = "2023-10-16-preview-abcdef"'] },
+  'generic-api-key': {
+    fp: [
+      'public_key = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"',
+      'monkey_type = "howler-capuchin-1234567890"',
+      'api_version = "2023-10-16-preview-abcdef"',
+    ],
+  },
   'aws-access-token': { fp: ['aws_access_key_id = AKIAIOSFODNN7EXAMPLE'] },
 };
 

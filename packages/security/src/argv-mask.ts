@@ -98,12 +98,12 @@ export function isPasswordProgram(word: string): boolean {
 }
 
 /** Long options whose value is a credential whatever the program (`--password`, `--api-key`, npm's `--//host/:_authToken`). */
-export const secretLongOption =
+const secretLongOption =
   /^--(?:[a-z0-9-]*(?:pass(?:word|wd|phrase)?|secret|token|api-?key|credentials?|cookie|bearer|private-key|access-key|storepass|keypass)|auth|auth-token|[a-z0-9/.:_-]*_authtoken)$/i;
 /** Options whose value is `user:password` (curl, wget): only the part after the first `:` is hidden. */
-export const userOption = new Set(['-u', '--user', '-U', '--proxy-user', '--http-user', '--ftp-user']);
+const userOption = new Set(['-u', '--user', '-U', '--proxy-user', '--http-user', '--ftp-user']);
 /** `user:password` with what follows the first `:` (or `%`) replaced. */
-export function maskUser(value: string): string {
+function maskUser(value: string): string {
   const i = value.search(/[:%]/);
   return i < 0 ? value : `${value.slice(0, i + 1)}[REDACTED]`;
 }

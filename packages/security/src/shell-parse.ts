@@ -83,7 +83,7 @@ export interface VariableAssignment {
 }
 
 /** A problem of the input itself (an unterminated quote, nesting too deep). */
-export interface ParseIssue {
+interface ParseIssue {
   readonly message: string;
   readonly offset: number;
 }

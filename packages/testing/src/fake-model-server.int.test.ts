@@ -67,7 +67,15 @@ describe('startFakeModelServer', () => {
 
   it('splits tool-call arguments across chunks and can leave the arguments out', async () => {
     await using server = await startFakeModelServer({
-      script: [{ text: 'checking', toolCalls: [{ name: 'read', arguments: ['{"pa', 'th":"a"}'] }, { id: null, name: 'now' }] }],
+      script: [
+        {
+          text: 'checking',
+          toolCalls: [
+            { name: 'read', arguments: ['{"pa', 'th":"a"}'] },
+            { id: null, name: 'now' },
+          ],
+        },
+      ],
     });
     const chunks = (await events(await post(server.url, chat()))).slice(0, -1).map((d) => JSON.parse(d) as Chunk);
     const calls = chunks.flatMap((c) => (c.choices[0]?.delta['tool_calls'] as Array<Record<string, unknown>> | undefined) ?? []);
@@ -126,7 +134,12 @@ describe('startFakeModelServer', () => {
         yield 'data: {"x":1}\n\n';
       }
     }
-    await using server = await startFakeModelServer({ script: [{ type: 'raw', chunks: ['data: {not json\n\n'] }, { type: 'raw', chunks: endless() }] });
+    await using server = await startFakeModelServer({
+      script: [
+        { type: 'raw', chunks: ['data: {not json\n\n'] },
+        { type: 'raw', chunks: endless() },
+      ],
+    });
     expect(await (await post(server.url, chat())).text()).toBe('data: {not json\n\n');
     const res = await post(server.url, chat());
     const reader = res.body!.getReader();

@@ -35,7 +35,7 @@ export type ApprovalAnswer = 'allow_once' | 'allow_always' | 'deny';
 export type Approver = (request: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalAnswer>;
 
 /** How a call was decided. */
-export type ApprovalDecision =
+type ApprovalDecision =
   | { readonly allowed: true; readonly by: 'policy' | 'user' | 'config' }
   | { readonly allowed: false; readonly reason: string; readonly rule: 'user_denied' | 'no_approver' | 'approver_failed' };
 

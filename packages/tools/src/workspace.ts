@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { relative, resolve, sep } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
 import { HIDDEN_IN_WORKSPACE, READ_ONLY_IN_WORKSPACE } from '@buckley/sandbox';
 import { validatePath } from '@buckley/security';
@@ -49,11 +49,4 @@ export function createWorkspaceAccess(root: string, config: Pick<SandboxConfig, 
       return { ok: true, path: real, relative: rel === '' ? '.' : rel };
     },
   };
-}
-
-/** `path` as the model should see it: relative to the workspace when inside it. */
-export function displayPath(root: string, path: string): string {
-  if (!isAbsolute(path)) return path;
-  const rel = relative(root, path);
-  return rel === '' ? '.' : rel.startsWith('..') ? path : rel;
 }

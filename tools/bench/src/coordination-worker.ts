@@ -10,7 +10,16 @@ import { createPostgresEventStore, createPostgresTaskCoordinator } from '@buckle
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 
-const [url, schema, natsUrl, subject, workerId, concurrencyArg, prefetchArg, handlerMsArg] = process.argv.slice(2) as [string, string, string, string, string, string, string, string];
+const [url, schema, natsUrl, subject, workerId, concurrencyArg, prefetchArg, handlerMsArg] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const concurrency = Number(concurrencyArg);
 const handlerMs = Number(handlerMsArg);
 const pool = new pg.Pool({ connectionString: url, max: concurrency + 2 });

@@ -8,20 +8,9 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type EventStore, createInMemoryEventStore } from '@buckley/events';
-import {
-  type TaskCoordinator,
-  createBusTaskWakeup,
-  createInMemoryTaskCoordinator,
-  createOutboxRelay,
-  runTaskWorker,
-} from '@buckley/coordination';
+import { type TaskCoordinator, createBusTaskWakeup, createInMemoryTaskCoordinator, createOutboxRelay, runTaskWorker } from '@buckley/coordination';
 import { createNatsBus, createNatsEventPublisher, ensureEventStream } from '@buckley/nats';
-import {
-  createPGliteEventStore,
-  createPostgresCheckpointStore,
-  createPostgresEventStore,
-  createPostgresTaskCoordinator,
-} from '@buckley/postgres';
+import { createPGliteEventStore, createPostgresCheckpointStore, createPostgresEventStore, createPostgresTaskCoordinator } from '@buckley/postgres';
 import { type TestPostgres, createTestPGlite, createTestPostgres } from '@buckley/testing/postgres';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
@@ -76,11 +65,23 @@ export default async function run(): Promise<void> {
         },
       });
       await nc.flush();
-      const relay = await createOutboxRelay({ store, checkpoints, publisher: createNatsEventPublisher({ connection: nc, subjectPrefix: prefix }), batchSize: 256 });
+      const relay = await createOutboxRelay({
+        store,
+        checkpoints,
+        publisher: createNatsEventPublisher({ connection: nc, subjectPrefix: prefix }),
+        batchSize: 256,
+      });
       // Throughput: appends of 100 events, 4 at a time, until RELAY_EVENTS are delivered.
       const t0 = performance.now();
       for (let i = 0; i < RELAY_EVENTS; i += 400) {
-        await Promise.all([0, 100, 200, 300].map((o) => store.append(`order-${(i + o) % 100}`, Array.from({ length: 100 }, (_, j) => event(i + o + j)))));
+        await Promise.all(
+          [0, 100, 200, 300].map((o) =>
+            store.append(
+              `order-${(i + o) % 100}`,
+              Array.from({ length: 100 }, (_, j) => event(i + o + j)),
+            ),
+          ),
+        );
       }
       await until(() => arrivals.size >= RELAY_EVENTS, 60_000, 'relay throughput');
       const relayRate = RELAY_EVENTS / ((performance.now() - t0) / 1000);
@@ -138,9 +139,30 @@ export default async function run(): Promise<void> {
       await store.close();
 
       rows.push(
-        { name: 'outbox relay: Postgres commit -> NATS delivery', unit: 'events/s', value: relayRate, baseline: rawRate, ratio: relayRate / rawRate, ratioNote: 'vs raw INSERT + js.publish' },
-        { name: 'outbox relay: commit -> delivery p50', unit: 'ms', value: relayLat.p50, baseline: rawLat.p50, ratio: relayLat.p50 / rawLat.p50, ratioNote: 'lower is better' },
-        { name: 'outbox relay: commit -> delivery p99', unit: 'ms', value: relayLat.p99, baseline: rawLat.p99, ratio: relayLat.p99 / rawLat.p99, ratioNote: 'lower is better' },
+        {
+          name: 'outbox relay: Postgres commit -> NATS delivery',
+          unit: 'events/s',
+          value: relayRate,
+          baseline: rawRate,
+          ratio: relayRate / rawRate,
+          ratioNote: 'vs raw INSERT + js.publish',
+        },
+        {
+          name: 'outbox relay: commit -> delivery p50',
+          unit: 'ms',
+          value: relayLat.p50,
+          baseline: rawLat.p50,
+          ratio: relayLat.p50 / rawLat.p50,
+          ratioNote: 'lower is better',
+        },
+        {
+          name: 'outbox relay: commit -> delivery p99',
+          unit: 'ms',
+          value: relayLat.p99,
+          baseline: rawLat.p99,
+          ratio: relayLat.p99 / rawLat.p99,
+          ratioNote: 'lower is better',
+        },
       );
     }
 
@@ -158,7 +180,14 @@ export default async function run(): Promise<void> {
         await worker.stop();
         const completed = await coordinator.list({ status: 'completed', limit: tasks + 1 });
         if (completed.length !== tasks) throw new Error(`${name}: ${completed.length} of ${tasks} tasks completed`);
-        rows.push({ name, unit: 'tasks/s', value: rate, baseline: rawQueueRate, ratio: rate / rawQueueRate, ratioNote: 'vs raw pg SKIP LOCKED claim+complete, 4 clients' });
+        rows.push({
+          name,
+          unit: 'tasks/s',
+          value: rate,
+          baseline: rawQueueRate,
+          ratio: rate / rawQueueRate,
+          ratioNote: 'vs raw pg SKIP LOCKED claim+complete, 4 clients',
+        });
         return rate;
       } finally {
         await close();
@@ -222,7 +251,14 @@ export default async function run(): Promise<void> {
         value: run.idlePerTaskMs,
       });
     }
-    scaleNotes = scale.map(({ processes, tasks, rate, gaps, handler, idlePerTaskMs }) => ({ processes, tasks, rate, gapsMs: gaps, handlerMs: handler, idlePerTaskMs }));
+    scaleNotes = scale.map(({ processes, tasks, rate, gaps, handler, idlePerTaskMs }) => ({
+      processes,
+      tasks,
+      rate,
+      gapsMs: gaps,
+      handlerMs: handler,
+      idlePerTaskMs,
+    }));
   } finally {
     await jsm.streams.delete(streamName).catch(() => undefined);
     await nc.close();
@@ -291,11 +327,27 @@ async function scaleOut(pgt: TestPostgres, processes: number, suffix: string): P
     for (let p = 0; p < processes; p++) {
       const child = spawn(
         tsx,
-        ['--conditions=@buckley/source', join(import.meta.dirname, 'coordination-worker.ts'), pgt.url, schema, NATS_URL, subject, `w${p}`, String(WORKERS), String(PREFETCH), String(HANDLER_MS)],
+        [
+          '--conditions=@buckley/source',
+          join(import.meta.dirname, 'coordination-worker.ts'),
+          pgt.url,
+          schema,
+          NATS_URL,
+          subject,
+          `w${p}`,
+          String(WORKERS),
+          String(PREFETCH),
+          String(HANDLER_MS),
+        ],
         { stdio: ['pipe', 'pipe', 'inherit'] },
       );
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      children.push({ lines: createInterface({ input: child.stdout })[Symbol.asyncIterator](), send: (line) => child.stdin.write(`${line}\n`), exited, kill: () => child.kill('SIGKILL') });
+      children.push({
+        lines: createInterface({ input: child.stdout })[Symbol.asyncIterator](),
+        send: (line) => child.stdin.write(`${line}\n`),
+        exited,
+        kill: () => child.kill('SIGKILL'),
+      });
     }
     for (const child of children) {
       const { value } = await child.lines.next();
@@ -303,7 +355,8 @@ async function scaleOut(pgt: TestPostgres, processes: number, suffix: string): P
     }
     const start = performance.now();
     for (const child of children) child.send('go');
-    const count = async () => Number((await pgt.pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".tasks WHERE status = 'completed'`)).rows[0]!.n);
+    const count = async () =>
+      Number((await pgt.pool.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".tasks WHERE status = 'completed'`)).rows[0]!.n);
     const deadline = Date.now() + 120_000;
     while ((await count()) < tasks) {
       if (Date.now() > deadline) throw new Error(`scale-out with ${processes} processes did not finish`);
@@ -318,13 +371,22 @@ async function scaleOut(pgt: TestPostgres, processes: number, suffix: string): P
       await child.exited;
     }
     const ran = reports.flatMap((r) => r.ran);
-    if (ran.length !== tasks || new Set(ran).size !== tasks) throw new Error(`scale-out with ${processes} processes: ${ran.length} handler runs of ${new Set(ran).size} distinct tasks, expected ${tasks} once each`);
+    if (ran.length !== tasks || new Set(ran).size !== tasks)
+      throw new Error(`scale-out with ${processes} processes: ${ran.length} handler runs of ${new Set(ran).size} distinct tasks, expected ${tasks} once each`);
     const { rows } = await pgt.pool.query<{ n: string; d: string }>(
       `SELECT count(*) AS n, count(DISTINCT stream_id) AS d FROM "${schema}".events WHERE type = 'coordinator.task.completed'`,
     );
-    if (Number(rows[0]!.n) !== tasks || Number(rows[0]!.d) !== tasks) throw new Error(`scale-out with ${processes} processes: ${rows[0]!.n} completed events on ${rows[0]!.d} tasks, expected ${tasks}`);
+    if (Number(rows[0]!.n) !== tasks || Number(rows[0]!.d) !== tasks)
+      throw new Error(`scale-out with ${processes} processes: ${rows[0]!.n} completed events on ${rows[0]!.d} tasks, expected ${tasks}`);
     const handler = latencyStats(reports.flatMap((r) => r.handlerTimes));
-    return { processes, tasks, rate, gaps: latencyStats(reports.flatMap((r) => r.gaps)), handler, idlePerTaskMs: (processes * WORKERS) / rate * 1000 - handler.mean };
+    return {
+      processes,
+      tasks,
+      rate,
+      gaps: latencyStats(reports.flatMap((r) => r.gaps)),
+      handler,
+      idlePerTaskMs: ((processes * WORKERS) / rate) * 1000 - handler.mean,
+    };
   } finally {
     for (const child of children) child.kill();
     await Promise.all(children.map((c) => c.exited));

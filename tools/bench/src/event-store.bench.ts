@@ -104,7 +104,7 @@ async function appendFigures(
   table: string,
   scale: { batches: number; singles: number; rounds: number },
 ): Promise<AppendFigures> {
-  const tag = `${label.replaceAll(" ", "-")}-${Date.now().toString(36)}`;
+  const tag = `${label.replaceAll(' ', '-')}-${Date.now().toString(36)}`;
   // Warm-up: plans, caches, connections.
   await inParallel(WRITERS, 3, (w, i) => store.append(`warm-${tag}-${w}`, Array.from({ length: BATCH }, event)).then(() => i));
   await inParallel(WRITERS, 3, (w, i) => {
@@ -122,9 +122,7 @@ async function appendFigures(
   for (let round = 0; round < scale.rounds; round++) {
     const r = `${tag}-r${round}`;
     storeRates.push(
-      await throughput(events, () =>
-        inParallel(WRITERS, scale.batches, (w) => store.append(`batch-${r}-${w}`, Array.from({ length: BATCH }, event))),
-      ),
+      await throughput(events, () => inParallel(WRITERS, scale.batches, (w) => store.append(`batch-${r}-${w}`, Array.from({ length: BATCH }, event)))),
     );
     rawRates.push(
       await throughput(events, () =>
@@ -325,7 +323,10 @@ export default async function run(): Promise<void> {
       { name: 'pglite: create store, new dataDir', unit: 'ms', value: coldNewDir },
       { name: 'pglite: open store, existing dataDir', unit: 'ms', value: coldExisting },
     );
-    for (const [label, dataDir] of [['pglite memory', undefined], ['pglite disk', join(dir, 'disk')]] as const) {
+    for (const [label, dataDir] of [
+      ['pglite memory', undefined],
+      ['pglite disk', join(dir, 'disk')],
+    ] as const) {
       const pglite = await PGlite.create(dataDir === undefined ? {} : { dataDir });
       await pglite.query(BARE('bare_events'));
       const store = await createPGliteEventStore({ pglite, partition: 'bench' });

@@ -101,7 +101,9 @@ async function raw(pool: Pool, schema: string) {
   };
   listener.on('notification', onNotification);
   await listener.query(`LISTEN ${channel}`);
-  await pool.query(`CREATE TABLE ${schema}.raw_events (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, type text NOT NULL, data jsonb NOT NULL, metadata jsonb NOT NULL)`);
+  await pool.query(
+    `CREATE TABLE ${schema}.raw_events (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, type text NOT NULL, data jsonb NOT NULL, metadata jsonb NOT NULL)`,
+  );
   for (let n = 0; n < EVENTS; n++) {
     sentAt[n] = performance.now();
     const e = event(n);
@@ -137,7 +139,14 @@ export default async function liveStreamBench(): Promise<void> {
     const hundred = await throughStore(pool, schema, 100, 'hundred');
     load.afterHundred = loadavg();
     const rows: BenchRow[] = [
-      { name: 'append -> SSE receipt, 1 client, p50', unit: 'ms', value: one.p50, baseline: base.p50, ratio: one.p50 / base.p50, ratioNote: 'store / raw NOTIFY' },
+      {
+        name: 'append -> SSE receipt, 1 client, p50',
+        unit: 'ms',
+        value: one.p50,
+        baseline: base.p50,
+        ratio: one.p50 / base.p50,
+        ratioNote: 'store / raw NOTIFY',
+      },
       { name: 'append -> SSE receipt, 1 client, p99', unit: 'ms', value: one.p99, baseline: base.p99, target: '<= 100 ms', met: one.p99 <= 100 },
       { name: 'append -> SSE receipt, 100 clients, p50', unit: 'ms', value: hundred.p50, baseline: base.p50 },
       { name: 'append -> SSE receipt, 100 clients, p99', unit: 'ms', value: hundred.p99, baseline: base.p99, target: '<= 100 ms', met: hundred.p99 <= 100 },

@@ -72,7 +72,8 @@ export default async function outcomeQueryBench(): Promise<void> {
     const agree =
       storeRows.length === rawRows.length &&
       storeRows.every((r, i) => r.group.modelId === rawRows[i]!.model && r.runs === Number(rawRows[i]!.runs) && r.p95DurationMs === rawRows[i]!.p95);
-    if (!agree) throw new Error(`queryOutcomes and the raw SQL disagree: ${JSON.stringify({ storeRows: storeRows.slice(0, 2), rawRows: rawRows.slice(0, 2) })}`);
+    if (!agree)
+      throw new Error(`queryOutcomes and the raw SQL disagree: ${JSON.stringify({ storeRows: storeRows.slice(0, 2), rawRows: rawRows.slice(0, 2) })}`);
     const s = latencyStats(storeTimes);
     const r = latencyStats(rawTimes);
     const rows: BenchRow[] = [

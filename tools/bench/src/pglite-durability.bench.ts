@@ -85,8 +85,22 @@ export default async function pgliteDurability(): Promise<void> {
     const batched = median(fixed.map((f) => f.batched));
     const batchedBefore = median(before.map((f) => f.batched));
     rows.push(
-      { name: 'pglite disk: single-event append p50, crash-safe store', unit: 'ms', value: p50, baseline: p50Before, ratio: p50 / p50Before, ratioNote: 'of PGlite defaults' },
-      { name: 'pglite disk: batched append (100/call), crash-safe store', unit: 'events/s', value: batched, baseline: batchedBefore, ratio: batched / batchedBefore, ratioNote: 'of PGlite defaults' },
+      {
+        name: 'pglite disk: single-event append p50, crash-safe store',
+        unit: 'ms',
+        value: p50,
+        baseline: p50Before,
+        ratio: p50 / p50Before,
+        ratioNote: 'of PGlite defaults',
+      },
+      {
+        name: 'pglite disk: batched append (100/call), crash-safe store',
+        unit: 'events/s',
+        value: batched,
+        baseline: batchedBefore,
+        ratio: batched / batchedBefore,
+        ratioNote: 'of PGlite defaults',
+      },
     );
     load.afterAppends = loadavg();
 

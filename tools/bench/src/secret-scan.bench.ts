@@ -80,7 +80,8 @@ const kinds: Record<string, () => string> = {
   'github-fine-grained-pat': () => `GH_TOKEN=github_pat_${chars(alnum, 22)}_${chars(alnum, 59)}`,
   'gitlab-pat': () => `gitlab_token: "glpat-${chars(b64url, 20)}"`,
   'slack-bot-token': () => `slack_token = "xoxb-${chars(digits, 12)}-${chars(digits, 13)}-${chars(alnum, 24)}"`,
-  'slack-webhook': () => `const hook = "https://hooks.slack.com/services/T${chars(alnum.toUpperCase(), 8)}/B${chars(alnum.toUpperCase(), 10)}/${chars(alnum, 24)}";`,
+  'slack-webhook': () =>
+    `const hook = "https://hooks.slack.com/services/T${chars(alnum.toUpperCase(), 8)}/B${chars(alnum.toUpperCase(), 10)}/${chars(alnum, 24)}";`,
   sendgrid: () => `sendgrid = "SG.${chars(alnum, 22)}.${chars(alnum, 43)}"`,
   'stripe-live-secret': () => `stripe.apiKey = "sk_live_${chars(alnum, 32)}";`,
   shopify: () => `SHOPIFY_ACCESS_TOKEN="shpat_${chars(hex, 32)}"`,
@@ -171,7 +172,8 @@ function buildCorpus(repo: string, dir: string): { planted: Planted[]; files: st
 
 /** Why a finding off the planted lines was reported: the file's role, as far as its path tells. */
 function classify(file: string): string {
-  if (/(?:^|\/)(?:tests?|__tests__|spec|fixtures?|examples?|demo|benchmarks?)(?:\/|$)|\.(?:test|spec)\.[cm]?[jt]s$/i.test(file)) return 'test, fixture or example file';
+  if (/(?:^|\/)(?:tests?|__tests__|spec|fixtures?|examples?|demo|benchmarks?)(?:\/|$)|\.(?:test|spec)\.[cm]?[jt]s$/i.test(file))
+    return 'test, fixture or example file';
   if (/\.md$/i.test(file)) return 'documentation';
   if (/\.d\.[cm]?ts$/.test(file)) return 'type declarations';
   return 'source or data';
@@ -262,7 +264,11 @@ export default async function main(): Promise<void> {
       return { kind, ours: r(ours), theirs: r(theirs) };
     });
     const extraOf = (t: Tally) =>
-      Object.fromEntries([...t.extra].sort((a, b) => b[1].count - a[1].count).map(([rule, e]) => [rule, { count: e.count, classes: Object.fromEntries(e.classes), samples: e.samples }]));
+      Object.fromEntries(
+        [...t.extra]
+          .sort((a, b) => b[1].count - a[1].count)
+          .map(([rule, e]) => [rule, { count: e.count, classes: Object.fromEntries(e.classes), samples: e.samples }]),
+      );
     const allRecall = (t: Tally) => planted.filter((p) => t.found.has(`${p.file}:${p.line}`)).length / planted.length;
     const weaker = recallRows.filter((r) => r.ours < r.theirs).map((r) => r.kind);
 
@@ -270,16 +276,36 @@ export default async function main(): Promise<void> {
     for (const r of recallRows) console.log(`  ${r.kind.padEnd(26)} ${r.ours.toFixed(2)} / ${r.theirs.toFixed(2)}`);
     const countExtra = (t: Tally) => [...t.extra.values()].reduce((n, e) => n + e.count, 0);
     console.log(`\nfindings off the planted lines: ours ${countExtra(ours)}, secretlint ${countExtra(theirs)}`);
-    for (const [who, t] of [['ours', ours], ['secretlint', theirs]] as const) {
-      for (const [rule, e] of [...t.extra].sort((a, b) => b[1].count - a[1].count).slice(0, 12)) console.log(`  ${who.padEnd(10)} ${rule.padEnd(48)} ${e.count}  ${JSON.stringify(Object.fromEntries(e.classes))}`);
+    for (const [who, t] of [
+      ['ours', ours],
+      ['secretlint', theirs],
+    ] as const) {
+      for (const [rule, e] of [...t.extra].sort((a, b) => b[1].count - a[1].count).slice(0, 12))
+        console.log(`  ${who.padEnd(10)} ${rule.padEnd(48)} ${e.count}  ${JSON.stringify(Object.fromEntries(e.classes))}`);
     }
     report(
       'secret-scan',
       [
-        { name: `scanDirectory, ${files.length} real files (${(bytes / 1024 / 1024).toFixed(1)} MB) x ${rounds}`, unit: 'files/s', value: filesPerS(ours), baseline: filesPerS(theirs), ratio: filesPerS(ours) / filesPerS(theirs), ratioNote: 'vs secretlint preset-recommend', target: '>= 3x', met: filesPerS(ours) / filesPerS(theirs) >= 3 },
+        {
+          name: `scanDirectory, ${files.length} real files (${(bytes / 1024 / 1024).toFixed(1)} MB) x ${rounds}`,
+          unit: 'files/s',
+          value: filesPerS(ours),
+          baseline: filesPerS(theirs),
+          ratio: filesPerS(ours) / filesPerS(theirs),
+          ratioNote: 'vs secretlint preset-recommend',
+          target: '>= 3x',
+          met: filesPerS(ours) / filesPerS(theirs) >= 3,
+        },
         { name: 'scanDirectory throughput', unit: 'MB/s', value: mbPerS(ours), baseline: mbPerS(theirs), ratio: mbPerS(ours) / mbPerS(theirs) },
         { name: 'median of per-package speed ratios', unit: 'x', value: median, target: '>= 3x', met: median >= 3 },
-        { name: `recall on ${planted.length} planted secrets of ${recallRows.length} kinds`, unit: 'fraction', value: allRecall(ours), baseline: allRecall(theirs), target: '>= secretlint on every kind', met: weaker.length === 0 },
+        {
+          name: `recall on ${planted.length} planted secrets of ${recallRows.length} kinds`,
+          unit: 'fraction',
+          value: allRecall(ours),
+          baseline: allRecall(theirs),
+          target: '>= secretlint on every kind',
+          met: weaker.length === 0,
+        },
         { name: 'findings off the planted lines', unit: 'count', value: countExtra(ours), baseline: countExtra(theirs) },
       ],
       {

@@ -117,8 +117,3 @@ export const searchTextTool = defineTool({
     return { engine: 'javascript', matches, truncated: more };
   },
 });
-
-/** For tests: forget the `rg` lookup (after PATH changed). */
-export function resetRipgrepLookup(path?: string | null): void {
-  rgPath = path;
-}
