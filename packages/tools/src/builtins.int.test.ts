@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { link, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BuckleyConfig, defaultConfig } from '@buckley/config';
 import { type EventStore, type StoredEvent, createInMemoryEventStore } from '@buckley/events';
@@ -221,6 +222,54 @@ describe.each(stores)('built-ins through the full chain, events on %s', (_kind, 
     expect((await h.call('read_file', { path: 'bin.dat' })).result).toMatchObject({ ok: false, code: 'BINARY_FILE' });
     expect((await h.call('read_file', { path: 'nope.txt' })).result).toMatchObject({ ok: false, code: 'FILE_NOT_FOUND' });
     expect((await h.call('read_file', { path: 'notes.md', startLine: 3, endLine: 1 })).result).toMatchObject({ ok: false, code: 'INVALID_LINE_RANGE' });
+  });
+
+  it('read_file and edit_file refuse a FIFO at once (decided on the opened descriptor), nothing waits for a writer', async () => {
+    const fifo = `pipe-${_kind}`;
+    execFileSync('mkfifo', [join(ws, fifo)]);
+    const t0 = performance.now();
+    const read = await h.call('read_file', { path: fifo });
+    expect(read.result).toMatchObject({ ok: false, code: 'NOT_A_FILE', details: { kind: 'special' } });
+    expect((await h.call('edit_file', { path: fifo, oldText: 'a', newText: 'b' })).result).toMatchObject({ ok: false, code: 'NOT_A_FILE' });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(await h.types(read.id)).toEqual(['tool.run.requested', 'tool.run.approved', 'tool.run.started', 'tool.run.failed']);
+    rmSync(join(ws, fifo));
+  });
+
+  it('read_file: a path swapped between a regular file and a FIFO while it is read never hangs', async () => {
+    const dir = join(ws, `swap-${_kind}`);
+    mkdirSync(dir);
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    writeFileSync(join(dir, 'regular'), 'regular\n');
+    writeFileSync(join(dir, 'target'), 'regular\n');
+    let swapping = true;
+    let swaps = 0;
+    // Hard links of the two inodes renamed over the target in turn: it is always one or the other.
+    const swapper = (async () => {
+      for (let i = 0; swapping; i++) {
+        const from = i % 2 === 0 ? 'fifo' : 'regular';
+        await link(join(dir, from), join(dir, `tmp-${i}`));
+        await rename(join(dir, `tmp-${i}`), join(dir, 'target'));
+        swaps++;
+      }
+    })();
+    const outcomes = new Map<string, number>();
+    const t0 = performance.now();
+    try {
+      for (let i = 0; i < 150; i++) {
+        const { result } = await h.call('read_file', { path: `swap-${_kind}/target` });
+        const key = result.ok ? `ok:${(result.output as { content: string }).content}` : result.code;
+        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+      }
+    } finally {
+      swapping = false;
+      await swapper;
+    }
+    expect(performance.now() - t0).toBeLessThan(30_000);
+    expect(swaps).toBeGreaterThan(150);
+    // Only the two honest answers: the file's content, or a refusal of the FIFO. Never a timeout.
+    expect([...outcomes.keys()].sort()).toEqual(['NOT_A_FILE', 'ok:regular\n']);
+    rmSync(dir, { recursive: true });
   });
 
   it.each([

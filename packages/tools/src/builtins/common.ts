@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { RunResult } from '@buckley/sandbox';
 import { type ToolContext, type ToolFailure, type ToolSandbox, type WorkspaceAccess, toolDenial, toolFailure } from '../tool.js';
 
@@ -41,4 +43,44 @@ export function exitFailure(what: string, result: RunResult): ToolFailure {
 /** True when `buffer` looks binary: a NUL byte in its first 8 KiB (what git and grep check). */
 export function isBinary(buffer: Uint8Array): boolean {
   return buffer.subarray(0, 8192).includes(0);
+}
+
+/** What {@link openRegularFile} found at a path that is not a readable regular file. */
+export type NotRegular = { readonly ok: false; readonly kind: 'missing' | 'directory' | 'special' | 'symlink' };
+
+/**
+ * Opens `path` for reading only if it is a regular file, deciding on the opened descriptor: the
+ * open is non-blocking (a FIFO with no writer, or one swapped in after a stat, does not hang it),
+ * symlinks are not followed, and `fstat` of the descriptor says what was really opened.
+ */
+export async function openRegularFile(path: string): Promise<{ readonly ok: true; readonly handle: FileHandle; readonly size: number } | NotRegular> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, kind: 'missing' };
+    if (code === 'ELOOP') return { ok: false, kind: 'symlink' };
+    if (code === 'ENXIO' || code === 'ENODEV' || code === 'EACCES') return { ok: false, kind: 'special' };
+    throw error;
+  }
+  const st = await handle.stat().catch(async (error: unknown) => {
+    await handle.close();
+    throw error;
+  });
+  if (st.isFile()) return { ok: true, handle, size: st.size };
+  await handle.close();
+  return { ok: false, kind: st.isDirectory() ? 'directory' : 'special' };
+}
+
+/** The failure the model reads for a path {@link openRegularFile} refused. */
+export function notRegularFailure(rel: string, found: NotRegular): ToolFailure {
+  if (found.kind === 'missing') return toolFailure('FILE_NOT_FOUND', `file ${JSON.stringify(rel)} does not exist`);
+  const what =
+    found.kind === 'directory'
+      ? 'a directory'
+      : found.kind === 'symlink'
+        ? 'a symlink that changed while it was opened'
+        : 'a special file (FIFO, socket or device)';
+  return toolFailure('NOT_A_FILE', `${JSON.stringify(rel)} is ${what}, expected a regular file`, { kind: found.kind });
 }

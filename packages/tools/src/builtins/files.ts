@@ -1,10 +1,10 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { uuidv7 } from '@buckley/utils';
 import { z } from 'zod';
 import { defineTool, toolFailure } from '../tool.js';
-import { isBinary, needs } from './common.js';
+import { isBinary, needs, notRegularFailure, openRegularFile } from './common.js';
 import { walkWorkspace } from './walk.js';
 
 const MAX_READ_BYTES = 256 * 1024;
@@ -30,14 +30,13 @@ export const readFileTool = defineTool({
     }
     const resolved = await workspace.resolve(input.path, 'read');
     if (!resolved.ok) return resolved;
-    const st = await lstat(resolved.path).catch(() => null);
-    if (st === null) return toolFailure('FILE_NOT_FOUND', `file ${JSON.stringify(input.path)} does not exist`);
-    if (!st.isFile())
-      return toolFailure('NOT_A_FILE', `${JSON.stringify(input.path)} is a ${st.isDirectory() ? 'directory' : 'special file'}, expected a regular file`);
+    // The file type is decided on the opened descriptor (a FIFO swapped in after a stat would hang a blocking open).
+    const opened = await openRegularFile(resolved.path);
+    if (!opened.ok) return notRegularFailure(input.path, opened);
+    const { handle } = opened;
+    const st = { size: opened.size };
     const start = input.startLine ?? 1;
     const end = input.endLine ?? Number.POSITIVE_INFINITY;
-    // O_NOFOLLOW: the path was resolved; a symlink swapped in since is not followed.
-    const handle = await open(resolved.path, constants.O_RDONLY | constants.O_NOFOLLOW);
     const stream = handle.createReadStream({ highWaterMark: 64 * 1024, signal: context.signal });
     const kept: Buffer[] = [];
     let keptBytes = 0;
@@ -159,12 +158,16 @@ export const editFileTool = defineTool({
     const { workspace } = needs(context);
     const resolved = await workspace.resolve(rel, 'write');
     if (!resolved.ok) return resolved;
-    const st = await lstat(resolved.path).catch(() => null);
-    if (st === null) return toolFailure('FILE_NOT_FOUND', `file ${JSON.stringify(rel)} does not exist`);
-    if (!st.isFile()) return toolFailure('NOT_A_FILE', `${JSON.stringify(rel)} is not a regular file`);
-    if (st.size > MAX_EDIT_FILE_BYTES)
-      return toolFailure('FILE_TOO_LARGE', `file ${JSON.stringify(rel)} is ${st.size} bytes, expected at most ${MAX_EDIT_FILE_BYTES}`);
-    const raw = await readFile(resolved.path, { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
+    const opened = await openRegularFile(resolved.path);
+    if (!opened.ok) return notRegularFailure(rel, opened);
+    let raw: Buffer;
+    try {
+      if (opened.size > MAX_EDIT_FILE_BYTES)
+        return toolFailure('FILE_TOO_LARGE', `file ${JSON.stringify(rel)} is ${opened.size} bytes, expected at most ${MAX_EDIT_FILE_BYTES}`);
+      raw = await opened.handle.readFile();
+    } finally {
+      await opened.handle.close();
+    }
     if (isBinary(raw)) return toolFailure('BINARY_FILE', `file ${JSON.stringify(rel)} is binary, expected a text file`);
     const text = raw.toString('utf8');
     const matches = countMatches(text, oldText);

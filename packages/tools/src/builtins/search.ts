@@ -1,9 +1,7 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { findExecutable } from '@buckley/sandbox';
 import { z } from 'zod';
 import { defineTool, toolFailure } from '../tool.js';
-import { exitFailure, isBinary, needs, violationOf } from './common.js';
+import { exitFailure, isBinary, needs, openRegularFile, violationOf } from './common.js';
 import { walkWorkspace } from './walk.js';
 
 /** One match: workspace-relative path, 1-based line, the line's text (cut to 500 characters). */
@@ -88,16 +86,13 @@ export const searchTextTool = defineTool({
     for (const entry of entries) {
       if (more) break;
       context.signal.throwIfAborted();
-      let handle;
-      try {
-        handle = await open(`${workspace.root}/${entry.path}`, constants.O_RDONLY | constants.O_NOFOLLOW);
-      } catch {
-        continue;
-      }
+      // A FIFO or device in the tree (or swapped in during the walk) is skipped, never waited on.
+      const opened = await openRegularFile(`${workspace.root}/${entry.path}`).catch(() => null);
+      if (opened === null || !opened.ok) continue;
+      const { handle } = opened;
       let buffer: Buffer;
       try {
-        const st = await handle.stat();
-        if (st.size > MAX_FALLBACK_FILE_BYTES) continue;
+        if (opened.size > MAX_FALLBACK_FILE_BYTES) continue;
         buffer = await handle.readFile();
       } finally {
         await handle.close();
