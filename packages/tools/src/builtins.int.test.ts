@@ -446,6 +446,58 @@ describe('approval through the chain', () => {
   });
 });
 
+describe.each(stores)('denials recorded on %s: nothing runs', (_kind, open) => {
+  const approvers: [string, Approver | undefined, string][] = [
+    ['a person denies', async () => 'deny', 'user_denied'],
+    ['nobody to ask (headless)', undefined, 'no_approver'],
+    [
+      'the approver throws',
+      async () => {
+        throw new Error('terminal gone');
+      },
+      'approver_failed',
+    ],
+  ];
+  it.each(approvers)('%s: tool.run.denied with its rule and outcome, no process, no file touched', async (_what, approver, rule) => {
+    const { store, close } = await open();
+    let asked = 0;
+    const counting: Approver | undefined = approver && (async (request, signal) => (asked++, approver(request, signal)));
+    const h = setup(store, { cfg: config({ approval: { mode: 'ask' } }), approver: counting });
+    const marker = `denied-${_kind}-${rule}`;
+    const notes = readFileSync(join(ws, 'notes.md'), 'utf8');
+    const before = h.runs.length;
+    const calls: [string, unknown][] = [
+      ['run_shell', { command: `touch ${marker}.sh` }],
+      ['write_file', { path: `${marker}.txt`, content: 'x' }],
+      ['edit_file', { path: 'notes.md', oldText: 'line one', newText: 'changed' }],
+    ];
+    const ids: string[] = [];
+    for (const [name, args] of calls) {
+      const { id, result } = await h.call(name, args);
+      ids.push(id);
+      expect(result).toMatchObject({ ok: false, code: 'APPROVAL_DENIED', details: { rule } });
+      const events = await h.eventsOf(id);
+      expect(events.map((e) => e.type)).toEqual(['tool.run.requested', 'tool.run.denied']);
+      expect(events[1]!.data).toMatchObject({ operationId: id, name, rule });
+      expect(events[1]!.metadata).toMatchObject({ outcome: 'denied', toolName: name });
+      expectAttributed(events, id);
+    }
+    // Side effects counted: no sandbox run, no file created, the edited file unchanged.
+    expect(h.runs.length).toBe(before);
+    expect(existsSync(join(ws, `${marker}.sh`))).toBe(false);
+    expect(existsSync(join(ws, `${marker}.txt`))).toBe(false);
+    expect(readFileSync(join(ws, 'notes.md'), 'utf8')).toBe(notes);
+    expect(asked).toBe(approver === undefined ? 0 : calls.length);
+    // The store holds exactly the two events of each call, nothing started.
+    const all = await store.read(`session:${attribution.sessionId}`);
+    expect(all.filter((e) => ids.includes(String((e.data as { operationId?: string }).operationId))).map((e) => e.type)).toEqual(
+      calls.flatMap(() => ['tool.run.requested', 'tool.run.denied']),
+    );
+    await h.close();
+    await close();
+  });
+});
+
 describe('the unsafe override', () => {
   it('only the caller flag makes a run unsafe, and each unsafe run is a sandbox.unsafe_override event', async () => {
     await using mem = createInMemoryEventStore();
