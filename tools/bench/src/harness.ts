@@ -97,3 +97,26 @@ export function report(topic: string, rows: readonly BenchRow[], extra: Record<s
   console.log(`written ${file}`);
   return file;
 }
+
+/**
+ * The p50, p90 and p99 rows of what `measured` adds over `base` (both in milliseconds), in
+ * microseconds; `targetUs` is held against the p50.
+ */
+export function addedLatencyRows(label: string, base: readonly number[], measured: readonly number[], targetUs?: number): BenchRow[] {
+  const b = latencyStats(base);
+  const m = latencyStats(measured);
+  return (['p50', 'p90', 'p99'] as const).map((q) => {
+    const added = (m[q] - b[q]) * 1000;
+    const held = q === 'p50' && targetUs !== undefined ? { target: `<= ${targetUs} µs`, met: added <= targetUs } : {};
+    return { name: `${label}, ${q}`, unit: 'µs', value: added, baseline: b[q] * 1000, ...held };
+  });
+}
+
+/** Calls `a(i)` and `b(i)` for each `i < n`, alternating which goes first, so drift in machine load hits both sides alike. */
+export async function interleaved(n: number, a: (i: number) => Promise<void>, b: (i: number) => Promise<void>): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const [first, second] = i % 2 === 0 ? [a, b] : [b, a];
+    await first(i);
+    await second(i);
+  }
+}

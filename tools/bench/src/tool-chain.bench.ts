@@ -10,14 +10,12 @@ import { loadavg } from 'node:os';
 import { defaultConfig } from '@buckley/config';
 import { createInMemoryEventStore, type EventStore } from '@buckley/events';
 import { createRecorder } from '@buckley/observability';
-import { createPostgresEventStore } from '@buckley/postgres';
 import { createSandbox } from '@buckley/sandbox';
 import { createToolExecutor, createToolRegistry, defineTool } from '@buckley/tools';
-import { Pool } from 'pg';
 import { z } from 'zod';
-import { type BenchRow, latencyStats, report } from './harness.js';
+import { withPostgresEventStore } from './bench-postgres.js';
+import { type BenchRow, addedLatencyRows, interleaved, latencyStats, report } from './harness.js';
 
-const url = process.env.BUCKLEY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const iterations = Number(process.env.BENCH_TOOL_CHAIN_ITERATIONS ?? 10_000);
 
 const noop = defineTool({
@@ -55,16 +53,7 @@ async function run(store: EventStore, operationWrites: 'awaited' | 'batched', n:
       out.chain.push(performance.now() - start);
       if (!r.ok) throw new Error(`chain call failed: ${JSON.stringify(r)}`);
     };
-    // Alternating order, so drift in machine load hits both sides alike.
-    for (let i = 0; i < count; i++) {
-      if (i % 2 === 0) {
-        await direct(i);
-        await chain(i);
-      } else {
-        await chain(i);
-        await direct(i);
-      }
-    }
+    await interleaved(count, direct, chain);
     return out;
   };
   try {
@@ -77,56 +66,25 @@ async function run(store: EventStore, operationWrites: 'awaited' | 'batched', n:
   }
 }
 
-function rows(label: string, pair: Pair, target?: number): BenchRow[] {
-  const d = latencyStats(pair.direct);
-  const c = latencyStats(pair.chain);
-  const added = (c.p50 - d.p50) * 1000;
-  return [
-    {
-      name: `${label}: chain added per call, p50`,
-      unit: 'µs',
-      value: added,
-      baseline: d.p50 * 1000,
-      ...(target !== undefined ? { target: `<= ${target} µs`, met: added <= target } : {}),
-    },
-    { name: `${label}: chain added per call, p90`, unit: 'µs', value: (c.p90 - d.p90) * 1000, baseline: d.p90 * 1000 },
-    { name: `${label}: chain added per call, p99`, unit: 'µs', value: (c.p99 - d.p99) * 1000, baseline: d.p99 * 1000 },
-  ];
-}
+const rows = (label: string, pair: Pair, target?: number): BenchRow[] => addedLatencyRows(`${label}: chain added per call`, pair.direct, pair.chain, target);
 
 export default async function bench(): Promise<void> {
   const load: Record<string, number[]> = { start: loadavg() };
   const all: BenchRow[] = [];
   const stats: Record<string, unknown> = {};
-  {
-    await using store = createInMemoryEventStore();
-    const pair = await run(store, 'awaited', iterations);
-    const stored = (await store.read('session:bench-chain')).length;
-    if (stored !== 4 * (iterations + Math.min(1_000, iterations))) throw new Error(`in-memory: ${stored} events stored, expected 4 per call`);
-    all.push(...rows('in-memory store, no-op tool', pair, 100));
-    stats.inMemory = { direct: latencyStats(pair.direct), chain: latencyStats(pair.chain) };
-  }
-  load.afterInMemory = loadavg();
-  const pool = new Pool({ connectionString: url, max: 4 });
-  const schema = `bench_tc_${process.pid}`;
-  try {
-    await pool.query(`CREATE SCHEMA ${schema}`);
-    const store = await createPostgresEventStore({ pool, schema, partition: 'bench' });
-    const batched = await run(store, 'batched', iterations);
-    all.push(...rows('postgres, batched writer, no-op tool', batched));
-    stats.postgresBatched = { direct: latencyStats(batched.direct), chain: latencyStats(batched.chain) };
-    load.afterBatched = loadavg();
-    const awaitedN = Math.max(200, Math.floor(iterations / 10));
-    const awaited = await run(store, 'awaited', awaitedN);
-    all.push(...rows('postgres, awaited appends, no-op tool', awaited));
-    stats.postgresAwaited = { direct: latencyStats(awaited.direct), chain: latencyStats(awaited.chain), iterations: awaitedN };
-    const n = Number((await pool.query(`SELECT count(*) AS n FROM ${schema}.events WHERE type LIKE 'tool.run.%'`)).rows[0].n);
-    stats.postgresStored = n;
-    await store.close();
-  } finally {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
-    await pool.end();
-  }
-  load.end = loadavg();
+  const keep = (key: string, label: string, pair: Pair, target?: number) => {
+    all.push(...rows(label, pair, target));
+    stats[key] = { direct: latencyStats(pair.direct), chain: latencyStats(pair.chain), iterations: pair.direct.length };
+    load[key] = loadavg();
+  };
+  await using memory = createInMemoryEventStore();
+  keep('inMemory', 'in-memory store, no-op tool', await run(memory, 'awaited', iterations), 100);
+  const stored = (await memory.read('session:bench-chain')).length;
+  if (stored !== 4 * (iterations + Math.min(1_000, iterations))) throw new Error(`in-memory: ${stored} events stored, expected 4 per call`);
+  await withPostgresEventStore('bench_tc', async (store, pool, schema) => {
+    keep('postgresBatched', 'postgres, batched writer, no-op tool', await run(store, 'batched', iterations));
+    keep('postgresAwaited', 'postgres, awaited appends, no-op tool', await run(store, 'awaited', Math.max(200, Math.floor(iterations / 10))));
+    stats.postgresStored = Number((await pool.query(`SELECT count(*) AS n FROM ${schema}.events WHERE type LIKE 'tool.run.%'`)).rows[0].n);
+  });
   report('tool-chain', all, { iterations, load, stats });
 }

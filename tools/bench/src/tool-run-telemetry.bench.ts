@@ -11,12 +11,10 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInMemoryEventStore, type EventStore } from '@buckley/events';
 import { createObservabilityMetrics, createRecorder, createTracing, type Recorder } from '@buckley/observability';
-import { createPostgresEventStore } from '@buckley/postgres';
-import { Pool } from 'pg';
 import { Registry } from 'prom-client';
-import { type BenchRow, latencyStats, report } from './harness.js';
+import { withPostgresEventStore } from './bench-postgres.js';
+import { type BenchRow, addedLatencyRows, interleaved, latencyStats, report } from './harness.js';
 
-const url = process.env.BUCKLEY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const iterations = Number(process.env.BENCH_TOOL_RUN_ITERATIONS ?? 20_000);
 const source = readFileSync(join(import.meta.dirname, '../../../packages/observability/src/recorder.ts'), 'utf8').split('\n');
 
@@ -55,35 +53,11 @@ async function measure(recorder: Recorder, n: number, tool: Tool): Promise<Pair>
     );
     out.observed.push(performance.now() - start);
   };
-  // Alternating order, so drift in machine load hits both sides alike.
-  for (let i = 0; i < n; i++) {
-    if (i % 2 === 0) {
-      await bare(i);
-      await observed(i);
-    } else {
-      await observed(i);
-      await bare(i);
-    }
-  }
+  await interleaved(n, bare, observed);
   return out;
 }
 
-function rows(label: string, pair: Pair, target?: number): BenchRow[] {
-  const b = latencyStats(pair.bare);
-  const o = latencyStats(pair.observed);
-  const added = (o.p50 - b.p50) * 1000;
-  return [
-    {
-      name: `${label}: added per tool run, p50`,
-      unit: 'µs',
-      value: added,
-      baseline: b.p50 * 1000,
-      ...(target !== undefined ? { target: `<= ${target} µs`, met: added <= target } : {}),
-    },
-    { name: `${label}: added per tool run, p90`, unit: 'µs', value: (o.p90 - b.p90) * 1000, baseline: b.p90 * 1000 },
-    { name: `${label}: added per tool run, p99`, unit: 'µs', value: (o.p99 - b.p99) * 1000, baseline: b.p99 * 1000 },
-  ];
-}
+const rows = (label: string, pair: Pair, target?: number): BenchRow[] => addedLatencyRows(`${label}: added per tool run`, pair.bare, pair.observed, target);
 
 async function run(store: EventStore, operationWrites: 'awaited' | 'batched', n: number, tool: Tool = readFileTool): Promise<Pair> {
   const registry = new Registry();
@@ -116,11 +90,7 @@ export default async function bench(): Promise<void> {
   }
   load.afterInMemory = loadavg();
 
-  const pool = new Pool({ connectionString: url, max: 4 });
-  const schema = `bench_tr_${process.pid}`;
-  try {
-    await pool.query(`CREATE SCHEMA ${schema}`);
-    const store = await createPostgresEventStore({ pool, schema, partition: 'bench' });
+  await withPostgresEventStore('bench_tr', async (store, pool, schema) => {
     const batched = await run(store, 'batched', iterations);
     const n = Number((await pool.query(`SELECT count(*) AS n FROM ${schema}.events WHERE type LIKE 'tool.run.%'`)).rows[0].n);
     // Warm-up and measured runs both write two events per run; all must be stored after flush().
@@ -133,11 +103,7 @@ export default async function bench(): Promise<void> {
     const awaited = await run(store, 'awaited', awaitedN);
     all.push(...rows('postgres, awaited appends, read_file', awaited));
     stats.postgresAwaited = { bare: latencyStats(awaited.bare), observed: latencyStats(awaited.observed), iterations: awaitedN };
-    await store.close();
-  } finally {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
-    await pool.end();
-  }
+  });
   load.end = loadavg();
   report('tool-run-telemetry', all, { iterations, load, stats });
 }
