@@ -4,6 +4,7 @@ import { BuckleyError, type BuckleyErrorOptions, isBuckleyError } from '@buckley
 export const ToolsErrorCode = {
   NameConflict: 'TOOL_NAME_CONFLICT',
   InvalidDefinition: 'INVALID_TOOL_DEFINITION',
+  McpServerFailed: 'MCP_SERVER_FAILED',
 } as const;
 
 /** One of {@link ToolsErrorCode}'s values. */
@@ -42,6 +43,17 @@ export class InvalidToolDefinitionError extends ToolsError {
     super(ToolsErrorCode.InvalidDefinition, `tool ${field} ${describe(value)} is invalid, expected ${expected}`, options);
     this.field = field;
     this.value = value;
+  }
+}
+
+/** An MCP server could not be reached or listed; the message names the server. The session goes on without it. */
+export class McpServerError extends ToolsError {
+  /** The server's name from the config. */
+  readonly server: string;
+
+  constructor(server: string, message: string, options?: BuckleyErrorOptions) {
+    super(ToolsErrorCode.McpServerFailed, `MCP server ${JSON.stringify(server)} ${message}`, options);
+    this.server = server;
   }
 }
 

@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultConfig } from '@buckley/config';
+import { createInMemoryEventStore } from '@buckley/events';
+import { createRecorder } from '@buckley/observability';
+import { createSandbox } from '@buckley/sandbox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILTIN_TOOLS, type McpConnection, connectMcpHttpServer, createToolExecutor, createToolRegistry, isToolsError } from './index.js';
+
+const TOKEN = `ghp_${'Q7'.repeat(18)}`;
+
+async function startServer(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'mcp-http-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(String(d).trim()));
+    child.once('exit', (code) => reject(new Error(`fixture exited ${code}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+describe('MCP tools over HTTP through the chain', () => {
+  const workspace = mkdtempSync('/var/tmp/tools-mcp-');
+  const store = createInMemoryEventStore();
+  const recorder = createRecorder({ store });
+  const config = { ...defaultConfig(), approval: { ...defaultConfig().approval, mode: 'safe' as const } };
+  const sandbox = createSandbox({ config: config.sandbox, workspace });
+  let server: { child: ChildProcess; url: string };
+  let mcp: McpConnection;
+  const registry = createToolRegistry({ builtins: BUILTIN_TOOLS });
+  const executor = createToolExecutor({ registry, sandbox, recorder, config, workspace, maxResultBytes: 8 * 1024 });
+  let n = 0;
+  const call = (name: string, args: unknown) => {
+    const id = `call_mcp_${++n}`;
+    return executor.execute({ id, name, arguments: JSON.stringify(args) }, { attribution: { sessionId: 'mcp' } }).then((result) => ({ id, result }));
+  };
+
+  beforeAll(async () => {
+    server = await startServer();
+    mcp = await connectMcpHttpServer({ name: 'fixture', url: server.url });
+    for (const tool of mcp.tools) registry.register(tool);
+  });
+  afterAll(async () => {
+    await mcp.close();
+    server.child.kill('SIGKILL');
+    await executor.close();
+    await recorder.close();
+    await sandbox.close();
+    rmSync(workspace, { recursive: true, force: true });
+  });
+
+  it('lists the server tools under mcp__<server>__<tool>, with their JSON Schema', () => {
+    expect(mcp.tools.map((t) => t.name).sort()).toEqual(['big', 'crash', 'echo', 'fail', 'leak', 'slow'].map((t) => `mcp__fixture__${t}`));
+    const echo = registry.specs().find((s) => s.name === 'mcp__fixture__echo')!;
+    expect(echo.parameters).toMatchObject({ type: 'object', properties: { text: { type: 'string' } }, required: ['text'] });
+  });
+
+  it('calls a tool through the chain: validated, approved, recorded', async () => {
+    const { id, result } = await call('mcp__fixture__echo', { text: 'hello' });
+    expect(result).toEqual({ ok: true, output: { text: 'hello' } });
+    const types = (await store.read('session:mcp')).filter((e) => (e.data as { operationId?: string }).operationId === id).map((e) => e.type);
+    expect(types).toEqual(['tool.run.requested', 'tool.run.approved', 'tool.run.started', 'tool.run.completed']);
+    expect((await call('mcp__fixture__echo', { text: 1 })).result).toMatchObject({ ok: false, code: 'INVALID_ARGUMENTS' });
+  });
+
+  it('a tool error, a secret (redacted in the result and the store) and output over the cap', async () => {
+    expect((await call('mcp__fixture__fail', {})).result).toMatchObject({ ok: false, code: 'MCP_TOOL_ERROR', message: 'it broke' });
+    const leak = await call('mcp__fixture__leak', {});
+    expect(JSON.stringify(leak.result)).not.toContain(TOKEN.slice(0, 12));
+    expect(JSON.stringify(await store.read('session:mcp'))).not.toContain(TOKEN.slice(0, 12));
+    const big = await call('mcp__fixture__big', {});
+    expect(big.result).toMatchObject({ ok: true, truncated: true });
+    expect(Buffer.byteLength(JSON.stringify(big.result))).toBeLessThanOrEqual(8 * 1024);
+  });
+
+  it('a slow call times out at the configured deadline', async () => {
+    const cfg = { ...config, sandbox: { ...config.sandbox, timeoutSeconds: 1 } };
+    await using timed = createToolExecutor({ registry, sandbox, recorder, config: cfg, workspace, stopGraceMs: 500 });
+    const result = await timed.execute({ id: 'call_mcp_slow', name: 'mcp__fixture__slow', arguments: '{"ms":5000}' }, { attribution: { sessionId: 'mcp' } });
+    expect(result).toMatchObject({ ok: false, code: 'TOOL_TIMED_OUT' });
+  });
+
+  it('a server killed mid-call is a failure naming it; the session keeps working; a dead server cannot be connected', async () => {
+    const { result } = await call('mcp__fixture__crash', {});
+    expect(result).toMatchObject({ ok: false, code: 'MCP_SERVER_UNAVAILABLE', details: { server: 'fixture' } });
+    expect((await call('mcp__fixture__echo', { text: 'x' })).result).toMatchObject({ ok: false, code: 'MCP_SERVER_UNAVAILABLE' });
+    expect((await call('read_file', { path: 'nope' })).result).toMatchObject({ ok: false, code: 'FILE_NOT_FOUND' });
+    const error = await connectMcpHttpServer({ name: 'gone', url: server.url, connectTimeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(isToolsError(error, 'MCP_SERVER_FAILED')).toBe(true);
+    expect((error as Error).message).toContain('"gone"');
+  });
+});
