@@ -120,3 +120,14 @@ export async function interleaved(n: number, a: (i: number) => Promise<void>, b:
     await second(i);
   }
 }
+
+/** A deterministic xorshift32 generator of numbers in [0, 1), for reproducible corpora. */
+export function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+}

@@ -11,19 +11,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createStreamRedactor, redact } from '@buckley/security';
-import { type BenchRow, report } from './harness.js';
+import { type BenchRow, report, seededRandom } from './harness.js';
 
 const repo = join(import.meta.dirname, '../../..');
 const budgetMs = Number(process.env.BENCH_REDACT_MS ?? 150);
 const sizes = [1, 4, 16, 64];
 
-let seed = 7;
-function rand(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-}
+const rand = seededRandom(7);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
 function sources(): string {

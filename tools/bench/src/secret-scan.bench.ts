@@ -11,7 +11,7 @@ import { dirname, extname, join, relative } from 'node:path';
 import { scanDirectory } from '@buckley/security/scanner';
 import { lintSource } from '@secretlint/core';
 import { creator as presetRecommend } from '@secretlint/secretlint-rule-preset-recommend';
-import { report } from './harness.js';
+import { report, seededRandom } from './harness.js';
 
 /** The corpus: these packages as installed (first version in sorted order), their text files under 256 KiB. */
 const packages = [
@@ -48,13 +48,7 @@ const packages = [
 ];
 const extensions = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts', '.json', '.md', '.yml', '.yaml', '.txt']);
 
-let seed = 42;
-function rand(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-}
+const rand = seededRandom(42);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const chars = (alphabet: string, n: number): string => Array.from({ length: n }, () => pick([...alphabet])).join('');
 const digits = '0123456789';
