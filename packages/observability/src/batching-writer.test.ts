@@ -41,7 +41,7 @@ describe('batching writer bounds', () => {
     const [report] = await store.read('system');
     expect(report).toMatchObject({ type: 'telemetry.dropped', data: { count: 15, total: 15, reason: 'buffer_full', byFamily: { test: 15 } } });
     expect(await registry.metrics()).toContain('buckley_telemetry_dropped_total{reason="buffer_full",family="test"} 15');
-    await expect(writer.write('s', { type: 'test.drop', data: {} })).rejects.toMatchObject({ code: 'OBSERVABILITY_CLOSED' });
+    await expect(writer.write('s', { type: 'test.drop', data: {} })).rejects.toMatchObject({ code: 'CLOSED', resource: 'batching writer' });
   });
 
   it('a failing flush is retried with utils backoffDelay (20 ms doubling, capped at 1 s, jittered), then dropped and counted', async () => {

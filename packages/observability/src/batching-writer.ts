@@ -1,8 +1,8 @@
 import type { EventStore, NewEvent } from '@buckley/events';
-import { type Clock, type CancelTimer, backoffDelay, sleep, systemClock, uuidv7 } from '@buckley/utils';
+import { ClosedError, type Clock, type CancelTimer, backoffDelay, sleep, systemClock, uuidv7 } from '@buckley/utils';
 import { familyOf } from './event-families.js';
 import type { ObservabilityMetrics } from './metrics.js';
-import { InvalidObservabilityOptionError, ObservabilityClosedError, TelemetryDroppedError } from './observability-errors.js';
+import { InvalidObservabilityOptionError, TelemetryDroppedError } from './observability-errors.js';
 
 /** Options of {@link createBatchingWriter}. */
 export interface BatchingWriterOptions {
@@ -40,7 +40,7 @@ export interface BatchingWriter extends AsyncDisposable {
   /**
    * Accepts one event for `streamId` and resolves once it is stored (the acknowledgement).
    * A record that a bound drops rejects with the reason (and is counted). Rejects at once
-   * with `ObservabilityClosedError` after `close()`.
+   * with `ClosedError` (`CLOSED`) after `close()`.
    */
   write(streamId: string, event: NewEvent): Promise<void>;
   /** Resolves when the buffer has room: await it before a `write()` you do not await. */
@@ -228,7 +228,7 @@ export function createBatchingWriter(store: EventStore, options: BatchingWriterO
     });
 
   const write = async (streamId: string, event: NewEvent): Promise<void> => {
-    if (closed) throw new ObservabilityClosedError('batching writer');
+    if (closed) throw new ClosedError('batching writer');
     if (hasRoom()) return enqueue(streamId, event);
     if (overflow === 'drop' || waiting.length >= maxWaiting) {
       drop('buffer_full', event);

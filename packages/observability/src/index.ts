@@ -38,7 +38,6 @@ export type { ObservabilityMetrics, ObservabilityMetricsOptions } from './metric
 export {
   InvalidAttributionError,
   InvalidObservabilityOptionError,
-  ObservabilityClosedError,
   ObservabilityError,
   ObservabilityErrorCode,
   OperationDeniedError,

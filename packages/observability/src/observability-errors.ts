@@ -5,7 +5,6 @@ export const ObservabilityErrorCode = {
   InvalidAttribution: 'INVALID_ATTRIBUTION',
   InvalidOption: 'INVALID_OBSERVABILITY_OPTION',
   OperationDenied: 'OPERATION_DENIED',
-  Closed: 'OBSERVABILITY_CLOSED',
   TelemetryDropped: 'TELEMETRY_DROPPED',
   UnresumableCursor: 'LIVE_STREAM_CURSOR_UNRESUMABLE',
 } as const;
@@ -79,13 +78,6 @@ export class OperationDeniedError extends ObservabilityError {
   constructor(message: string, options?: BuckleyErrorOptions & { readonly rule?: string }) {
     super(ObservabilityErrorCode.OperationDenied, message, options);
     this.rule = options?.rule;
-  }
-}
-
-/** The recorder or writer was used after `close()`. */
-export class ObservabilityClosedError extends ObservabilityError {
-  constructor(what: string, options?: BuckleyErrorOptions) {
-    super(ObservabilityErrorCode.Closed, `${what} is closed`, options);
   }
 }
 

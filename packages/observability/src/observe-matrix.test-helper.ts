@@ -1,5 +1,5 @@
 import type { EventStore, StoredEvent } from '@buckley/events';
-import { BuckleyError } from '@buckley/utils';
+import { BuckleyError, ClosedError, isClosedError } from '@buckley/utils';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -152,6 +152,34 @@ export function describeObserveMatrix(name: string, create: () => Promise<{ stor
         });
       }
     }
+
+    it('after close() the recorder refuses observe and record with ClosedError and writes nothing', async () => {
+      const { store, close } = await create();
+      try {
+        const recorder = createRecorder({ store });
+        await recorder.close();
+        await recorder.close();
+        const session = `s-${crypto.randomUUID()}`;
+        let ran = false;
+        const observed = await recorder.context
+          .run({ sessionId: session }, () =>
+            recorder.observe({ family: 'tool.run', name: 'read_file' }, () => {
+              ran = true;
+            }),
+          )
+          .catch((e: unknown) => e);
+        expect(observed).toBeInstanceOf(ClosedError);
+        expect(observed).toMatchObject({ code: 'CLOSED', resource: 'recorder' });
+        expect(ran).toBe(false);
+        const recorded = await recorder.context
+          .run({ sessionId: session }, () => recorder.record({ type: 'plan.created', data: {} } as never))
+          .catch((e: unknown) => e);
+        expect(isClosedError(recorded)).toBe(true);
+        expect(await store.read(`session:${session}`)).toEqual([]);
+      } finally {
+        await close();
+      }
+    });
 
     it('a nested operation inherits the attribution and the trace, under its own span', async () => {
       const { store, close } = await create();

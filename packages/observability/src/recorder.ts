@@ -10,13 +10,13 @@ import {
   isSpanContextValid,
   trace,
 } from '@opentelemetry/api';
-import { type Clock, systemClock, uuidv7 } from '@buckley/utils';
+import { ClosedError, type Clock, systemClock, uuidv7 } from '@buckley/utils';
 import { type Attribution, type AttributionContext, createAttributionContext, validateAttribution } from './attribution.js';
 import { type BatchingWriter, type BatchingWriterOptions, createBatchingWriter } from './batching-writer.js';
 import { type ForeignEvent, type ObservabilityEvent, OUTCOME_EVENT_SUFFIX, type OperationFamily, familyOf } from './event-families.js';
 import { BuckleyAttribute, GenAiAttribute, GenAiOperation } from './gen-ai-attributes.js';
 import type { ObservabilityMetrics } from './metrics.js';
-import { InvalidObservabilityOptionError, ObservabilityClosedError, outcomeOfError } from './observability-errors.js';
+import { InvalidObservabilityOptionError, outcomeOfError } from './observability-errors.js';
 import { type Redactor, createRedactor, redactMetadata, toJsonValue } from './redaction.js';
 
 /** Options of {@link createRecorder}. */
@@ -114,7 +114,7 @@ export interface Recorder extends AsyncDisposable {
   ready(): Promise<void>;
   /** Writes everything the batching writer accepted. */
   flush(): Promise<void>;
-  /** Flushes, then refuses further calls with `ObservabilityClosedError`. Idempotent. Does not close the store. */
+  /** Flushes, then refuses further calls with `ClosedError` (`CLOSED`, from `@buckley/utils`). Idempotent. Does not close the store. */
   close(): Promise<void>;
 }
 
@@ -176,7 +176,7 @@ export function createRecorder(options: RecorderOptions): Recorder {
   let closing: Promise<void> | undefined;
 
   const check = () => {
-    if (closed) throw new ObservabilityClosedError('recorder');
+    if (closed) throw new ClosedError('recorder');
   };
 
   const prepare = (event: ObservabilityEvent | ForeignEvent, extra?: EventMetadata): NewEvent => {

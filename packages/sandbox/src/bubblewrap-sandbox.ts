@@ -6,10 +6,10 @@ import type { Readable, Writable } from 'node:stream';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
 import { type Finding, redact } from '@buckley/security';
-import { InvalidArgumentError, isInside } from '@buckley/utils';
+import { ClosedError, InvalidArgumentError, isInside } from '@buckley/utils';
 import { type CgroupDetection, type CgroupSupport, RunCgroup, detectCgroups, sweepStaleCgroups } from './cgroup.js';
 import { buildEnvironment } from './env.js';
-import { SandboxClosedError, SandboxUnavailableError, SandboxWorkspaceError } from './sandbox-errors.js';
+import { SandboxUnavailableError, SandboxWorkspaceError } from './sandbox-errors.js';
 import {
   HELPER_ARGV_FD,
   HELPER_READY_FD,
@@ -233,7 +233,7 @@ class BubblewrapSandbox implements Sandbox {
   }
 
   run(command: string | readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    if (this.#closed !== null) return Promise.reject(new SandboxClosedError());
+    if (this.#closed !== null) return Promise.reject(new ClosedError('sandbox'));
     const running = this.#run(command, options);
     this.#runs.add(running);
     const forget = () => this.#runs.delete(running);
@@ -323,7 +323,7 @@ class BubblewrapSandbox implements Sandbox {
     if (warnings.length > 0) this.#emit({ type: 'sandbox.warning', data: { findings: warnings, command, cwd: realCwd } });
 
     const probe = await this.#probeHost();
-    if (this.#closing.signal.aborted) throw new SandboxClosedError();
+    if (this.#closing.signal.aborted) throw new ClosedError('sandbox');
     let unsafeReason: 'mode_disabled' | 'caller_option' | 'sandbox_unavailable' | null = null;
     let missing: string | undefined;
     if (this.#config.mode === 'disabled') unsafeReason = 'mode_disabled';
@@ -663,7 +663,7 @@ async function execute(
       spare.staging?.close();
       await removeCgroup(spare.cgroup);
     }
-    throw new SandboxClosedError();
+    throw new ClosedError('sandbox');
   }
   const cgroup = spare?.cgroup ?? (input.cgroups === null ? null : RunCgroup.create(input.cgroups, input.cgroupName, cgroupLimits(limits)));
   const rlimits = rlimitsFor(limits, cgroup !== null, input.isolation !== null);
@@ -858,7 +858,7 @@ async function execute(
     }
 
     // Killed by close(): nothing of it is copied back (its staging goes in the finally below).
-    if (closed) throw new SandboxClosedError();
+    if (closed) throw new ClosedError('sandbox');
     const err = stderr.result();
     if (joinError !== null) {
       throw new SandboxUnavailableError(

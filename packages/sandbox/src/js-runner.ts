@@ -171,7 +171,21 @@ export const ISOLATED_VM_FIX = 'install the optional peer: pnpm add isolated-vm 
  * // result.ok && result.value === 3
  * ```
  */
-export class JsRunner implements AsyncDisposable {
+export interface JsRunner extends AsyncDisposable {
+  /** Pid of the runner process while it runs (for diagnostics), else null. */
+  readonly pid: number | null;
+  /** Runs `code` in a fresh isolate; the value of its last expression (awaited if a promise) is copied back. */
+  run<T = unknown>(code: string, options?: JsRunOptions): Promise<JsResult<T>>;
+  /**
+   * Evaluates `code` once in a new isolate kept for later {@link JsModule.call}s. Throws the
+   * guest's failure as `InvalidArgumentError` when the code does not load.
+   */
+  load(code: string, options?: JsRunOptions): Promise<JsModule>;
+  /** Stops the runner process and removes its cgroup; pending calls reject with `ClosedError` (`CLOSED`). Idempotent. */
+  close(): Promise<void>;
+}
+
+class IsolateJsRunner implements JsRunner {
   readonly #options: Required<JsRunnerOptions>;
   #child: ChildProcess | null = null;
   #ready: Promise<RunnerProcess> | null = null;
@@ -610,5 +624,5 @@ function messageOf(error: unknown): string {
 
 /** Creates a {@link JsRunner}. isolated-vm is loaded only when the first run starts. */
 export function createJsRunner(options: JsRunnerOptions = {}): JsRunner {
-  return new JsRunner(options);
+  return new IsolateJsRunner(options);
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { defaultConfig } from '@buckley/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as api from './index.js';
-import { type Sandbox, SandboxClosedError, createSandbox, isSandboxError } from './index.js';
+import { ClosedError, isClosedError } from '@buckley/utils';
+import { type Sandbox, createSandbox } from './index.js';
 import { buckleyCgroups } from './test-sandboxes.js';
 
 // The spare process belongs to the sandbox instance: close() stops it, a run after close is a
@@ -99,12 +100,13 @@ describe('close', () => {
     expect(children()).toEqual([]);
   });
 
-  it('a run after close rejects with SANDBOX_CLOSED and starts nothing', async () => {
+  it('a run after close rejects with CLOSED and starts nothing', async () => {
     const sb = sandbox();
     await sb.close();
     const error = await sb.run(['touch', 'after-close']).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SandboxClosedError);
-    expect(isSandboxError(error, 'SANDBOX_CLOSED')).toBe(true);
+    expect(error).toBeInstanceOf(ClosedError);
+    expect(isClosedError(error)).toBe(true);
+    expect((error as ClosedError).resource).toBe('sandbox');
     expect((error as Error).message).toBe('sandbox is closed');
     expect(existsSync(join(ws, 'after-close'))).toBe(false);
     await settled();
@@ -125,7 +127,7 @@ describe('close', () => {
     await sb.close();
     expect(performance.now() - started).toBeLessThan(3_000);
     const error = await running.catch((e: unknown) => e);
-    expect(isSandboxError(error, 'SANDBOX_CLOSED')).toBe(true);
+    expect(isClosedError(error)).toBe(true);
     expect(children()).toEqual([]);
     expect(buckleyCgroups()).toEqual([]);
     expect(stagingMounts()).toEqual([]);

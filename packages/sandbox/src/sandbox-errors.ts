@@ -42,13 +42,3 @@ export class SandboxWorkspaceError extends SandboxError {
     this.workspace = workspace;
   }
 }
-
-/**
- * The sandbox was used after `close()`, or closed while the run was going (the run was killed
- * and its writes discarded).
- */
-export class SandboxClosedError extends SandboxError {
-  constructor(options?: BuckleyErrorOptions) {
-    super('SANDBOX_CLOSED', 'sandbox is closed', options);
-  }
-}

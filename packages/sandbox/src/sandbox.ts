@@ -142,7 +142,7 @@ export interface Sandbox extends AsyncDisposable {
    * Runs `command` (a shell string, run by `bash -c` inside the sandbox, or an argv array run
    * as is). Policy refusals come back as `violation`; infrastructure failures (sandbox cannot
    * start) reject with `SandboxUnavailableError`; a run after {@link Sandbox.close}, or one
-   * still going when it is called, rejects with `SandboxClosedError` (`SANDBOX_CLOSED`).
+   * still going when it is called, rejects with `ClosedError` of `@buckley/utils` (`CLOSED`, `resource: 'sandbox'`).
    */
   run(command: string | readonly string[], options?: RunOptions): Promise<RunResult>;
   /**
