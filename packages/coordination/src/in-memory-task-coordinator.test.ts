@@ -98,7 +98,7 @@ describe('the event stream is the fence, whatever the tables say', () => {
     const deadline = Date.now() + 10_000;
     const completed = async () => (await store.readAll({ filter: { types: ['coordinator.task.completed'] } })).length;
     while ((await completed()) < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(workers.map((w) => w.close()));
     const events = await store.readAll({ filter: { types: ['coordinator.task.completed'] } });
     expect(events.map((e) => e.streamId).toSorted()).toEqual(ids.map(taskStreamId).toSorted());
     expect(workers[0]!.completed + workers[1]!.completed).toBe(ids.length);
@@ -137,7 +137,7 @@ describe('task handler context', () => {
     });
     const deadline = Date.now() + 10_000;
     while (worker.completed < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    await worker.stop();
+    await worker.close();
     expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
     expect(new Set(seen.map((s) => s.key))).toEqual(new Set(['task:effects']));
     expect(seen[0]!.eventId).toBe(seen[1]!.eventId);

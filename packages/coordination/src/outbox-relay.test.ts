@@ -48,12 +48,12 @@ describe('outbox relay over the in-memory bus', () => {
     const first = await createOutboxRelay({ store, publisher: createBusEventPublisher(bus), checkpoints });
     await store.append('s:1', [ev(1), ev(2)]);
     await first.drain({ timeoutMs: 5_000 });
-    await first.stop();
+    await first.close();
     await store.append('s:1', [ev(3)]);
     expect(ids).toHaveLength(2);
     const second = await createOutboxRelay({ store, publisher: createBusEventPublisher(bus), checkpoints });
     await second.drain({ timeoutMs: 5_000 });
-    await second.stop();
+    await second.close();
     expect(ids).toEqual((await store.readAll()).map((e) => e.id));
   });
 

@@ -111,7 +111,7 @@ export interface OutboxRelay extends AsyncDisposable {
   /** Resolves once every event committed before the call has been published and checkpointed. */
   drain(options?: { readonly timeoutMs?: number; readonly signal?: AbortSignal }): Promise<void>;
   /** Stops reading, finishes or abandons the batch in flight, and saves nothing further. Idempotent. */
-  stop(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
@@ -126,7 +126,7 @@ export interface OutboxRelay extends AsyncDisposable {
  * ```ts
  * const relay = await createOutboxRelay({ store, publisher: createBusEventPublisher(bus), checkpoints: new InMemoryCheckpointStore() });
  * await relay.drain();
- * await relay.stop();
+ * await relay.close();
  * ```
  */
 export async function createOutboxRelay(options: OutboxRelayOptions): Promise<OutboxRelay> {
@@ -261,7 +261,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
         reached.delete(target);
       }
     },
-    stop,
+    close: stop,
     [Symbol.asyncDispose]: stop,
   };
 }

@@ -67,7 +67,7 @@ export interface TaskWorker extends AsyncDisposable {
   /** Attempts this worker failed (handler threw). */
   readonly failed: number;
   /** Stops claiming, aborts running handlers and resolves when every loop has ended. */
-  stop(): Promise<void>;
+  close(): Promise<void>;
   /** Resolves when the worker has stopped. */
   readonly done: Promise<void>;
 }
@@ -97,7 +97,7 @@ const ERROR_PAUSE_MS = 100;
  * @example
  * ```ts
  * const worker = runTaskWorker(coordinator, { workerId: 'w1', handler: async (lease) => ({ done: lease.taskId }) });
- * await worker.stop();
+ * await worker.close();
  * ```
  */
 export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerOptions): TaskWorker {
@@ -299,6 +299,10 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
       }
     }
   })();
+  const close = async (): Promise<void> => {
+    stopper.abort();
+    await done;
+  };
   return {
     get completed() {
       return counts.completed;
@@ -307,13 +311,7 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
       return counts.failed;
     },
     done,
-    async stop() {
-      stopper.abort();
-      await done;
-    },
-    async [Symbol.asyncDispose]() {
-      stopper.abort();
-      await done;
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

@@ -32,11 +32,11 @@ describe('outbox relay to JetStream', () => {
       const publisher = createNatsEventPublisher({ connection: nc, subjectPrefix: prefix });
       const relay = await createOutboxRelay({ store, publisher, checkpoints: new InMemoryCheckpointStore() });
       await relay.drain({ timeoutMs: 10_000 });
-      await relay.stop();
+      await relay.close();
       // A relay that lost its checkpoint re-sends everything: JetStream keeps one copy each.
       const again = await createOutboxRelay({ store, publisher, checkpoints: new InMemoryCheckpointStore() });
       await again.drain({ timeoutMs: 10_000 });
-      await again.stop();
+      await again.close();
       expect((await jsm.streams.info(streamName)).state.messages).toBe(3);
       const log = await store.readAll();
       const first = await jsm.streams.getMessage(streamName, { seq: 1 });
@@ -104,7 +104,7 @@ describe('outbox relay to JetStream', () => {
       await messages.close();
       expect(received).toEqual((await store.readAll({ limit: total })).map((e) => e.id));
     } finally {
-      await relay.stop();
+      await relay.close();
       await server.stop();
     }
   }, 90_000);

@@ -164,7 +164,7 @@ describe('task coordinator faults (real processes)', () => {
           .rows[0]!.n,
       );
     for (const until = Date.now() + 30_000; (await count()) < ids.length && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
-    await rescuer.stop();
+    await rescuer.close();
     expect(await count()).toBe(ids.length);
     expect(ran.toSorted()).toEqual(ids.filter((id) => id !== probe!.taskId).toSorted());
     const histories = new Map<string, string[]>();

@@ -49,7 +49,7 @@ describe('outbox relay from Postgres', () => {
     await Promise.all([store.append('session:2', [ev(3)]), store.append('session:3', [ev(4)]), store.append('session:1', [ev(5)])]);
     const log = await readAllOf(store, 5);
     await relay.drain({ timeoutMs: 10_000 });
-    await relay.stop();
+    await relay.close();
     expect(log).toHaveLength(5);
     expect(got.map((m) => m.headers[EventHeader.MsgId])).toEqual(log.map((e) => e.id));
     expect(got.some((m) => m.headers[EventHeader.StreamId] === 'session:rolled-back')).toBe(false);
@@ -76,14 +76,14 @@ describe('outbox relay from Postgres', () => {
     const first = await createOutboxRelay({ store, publisher: createBusEventPublisher(bus), checkpoints: dying, batchSize: 2, retryDelayMs: 1_000 });
     const deadline = Date.now() + 10_000;
     while (saves < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await first.stop();
+    await first.close();
     const beforeCrash = got.length;
     expect(beforeCrash).toBeGreaterThanOrEqual(2);
     await store.append('s:1', [ev(5)]);
     const second = await createOutboxRelay({ store, publisher: createBusEventPublisher(bus), checkpoints: durable, batchSize: 2 });
     const all = await readAllOf(store, 5);
     await second.drain({ timeoutMs: 10_000 });
-    await second.stop();
+    await second.close();
     const ids = got.map((m) => m.headers[EventHeader.MsgId]!);
     // Whatever was published after the saved checkpoint went out twice.
     expect(ids.length).toBeGreaterThan(5);

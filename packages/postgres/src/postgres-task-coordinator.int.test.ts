@@ -58,7 +58,7 @@ describe('Postgres task coordinator across coordinators', () => {
       while ((await coordinators[0]!.list({ status: 'completed', limit: 1000 })).length < ids.length && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(workers.map((w) => w.close()));
       expect(workers.reduce((n, w) => n + w.completed, 0)).toBe(ids.length);
       expect([...handled.values()].every((n) => n === 1)).toBe(true);
       const completed = await pgt.pool.query<{ stream_id: string; n: string }>(

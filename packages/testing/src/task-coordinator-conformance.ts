@@ -255,8 +255,8 @@ const cases: Record<string, Case> = {
     while ((await coordinator.list({ status: 'completed' })).length < ids.length && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await worker.stop();
-    await prefetching.stop();
+    await worker.close();
+    await prefetching.close();
     expect(worker.completed + prefetching.completed).toBe(ids.length);
     expect(seen.toSorted()).toEqual(ids);
     // A gap-safe global read may lag behind transactions still open elsewhere on the server: poll.
@@ -357,7 +357,7 @@ const cases: Record<string, Case> = {
     }
     expect((await coordinator.list({ status: 'claimed' })).map((t) => t.id)).toEqual(['s1', 's2', 's3']);
     expect(started).toEqual(['s1']);
-    await worker.stop();
+    await worker.close();
     expect(started).toEqual(['s1']);
     for (const id of ['s2', 's3']) {
       const events = await store.read(taskStreamId(id));

@@ -61,7 +61,7 @@ const worker = runTaskWorker(coordinator, {
 await lines.next();
 input.close();
 process.stdin.destroy();
-await worker.stop();
+await worker.close();
 process.stdout.write(`${JSON.stringify({ workerId, ran, gaps, handlerTimes, completed: worker.completed })}\n`);
 await coordinator.close();
 await store.close();

@@ -94,7 +94,7 @@ export default async function run(): Promise<void> {
       }
       await until(() => [...committed.keys()].every((id) => arrivals.has(id)), 30_000, 'relay latency');
       const relayLat = latencyStats([...committed].map(([id, at]) => arrivals.get(id)! - at));
-      await relay.stop();
+      await relay.close();
       sub.unsubscribe();
 
       // Raw baseline: pg INSERT + COMMIT, then js.publish (a dual write without outbox), same shapes.
@@ -177,7 +177,7 @@ export default async function run(): Promise<void> {
         const worker = runTaskWorker(coordinator, { workerId: 'bench', concurrency: WORKERS, prefetch: PREFETCH, handler: () => ({ ok: true }) });
         await until(() => worker.completed >= tasks, 120_000, name);
         const rate = tasks / ((performance.now() - start) / 1000);
-        await worker.stop();
+        await worker.close();
         const completed = await coordinator.list({ status: 'completed', limit: tasks + 1 });
         if (completed.length !== tasks) throw new Error(`${name}: ${completed.length} of ${tasks} tasks completed`);
         rows.push({
