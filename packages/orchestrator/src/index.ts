@@ -3,7 +3,6 @@ export {
   IllegalTransitionError,
   InvalidOrchestratorInputError,
   InvalidPlanError,
-  OrchestratorClosedError,
   OrchestratorError,
   OrchestratorErrorCode,
   SessionConflictError,

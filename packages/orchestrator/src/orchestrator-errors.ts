@@ -10,7 +10,6 @@ export const OrchestratorErrorCode = {
   IllegalTransition: 'ILLEGAL_TRANSITION',
   InvalidPlan: 'INVALID_PLAN',
   IllegalTaskTransition: 'ILLEGAL_TASK_TRANSITION',
-  Closed: 'ORCHESTRATOR_CLOSED',
 } as const;
 
 /** One of {@link OrchestratorErrorCode}'s values. */
@@ -115,13 +114,6 @@ export class IllegalTaskTransitionError extends TransitionError {
 export class InvalidPlanError extends SessionError {
   constructor(sessionId: string, message: string, options?: BuckleyErrorOptions) {
     super(OrchestratorErrorCode.InvalidPlan, sessionId, `session ${JSON.stringify(sessionId)}: ${message}`, options);
-  }
-}
-
-/** The orchestrator was closed. */
-export class OrchestratorClosedError extends OrchestratorError {
-  constructor(options?: BuckleyErrorOptions) {
-    super(OrchestratorErrorCode.Closed, 'the orchestrator is closed', options);
   }
 }
 

@@ -407,8 +407,8 @@ export function describeOrchestratorSuite(name: string, createStore: () => Promi
 
     it('refuses calls after close', async () => {
       await orchestrator.close();
-      expect(await rejected(orchestrator.startSession())).toMatchObject({ code: 'ORCHESTRATOR_CLOSED' });
-      expect(await rejected(orchestrator.getSession('x'))).toMatchObject({ code: 'ORCHESTRATOR_CLOSED' });
+      expect(await rejected(orchestrator.startSession())).toMatchObject({ code: 'CLOSED', resource: 'orchestrator' });
+      expect(await rejected(orchestrator.getSession('x'))).toMatchObject({ code: 'CLOSED', resource: 'orchestrator' });
     });
   });
 }

@@ -1,16 +1,9 @@
 import type { EventStore, NewEvent, StoredEvent } from '@buckley/events';
 import { isWrongExpectedVersionError } from '@buckley/events';
 import { type Redactor, createRedactor, redactMetadata } from '@buckley/observability';
-import { type Clock, systemClock, throwIfAborted, uuidv7 } from '@buckley/utils';
+import { ClosedError, type Clock, systemClock, throwIfAborted, uuidv7 } from '@buckley/utils';
 import { checkId, checkText, describe } from './input.js';
-import {
-  InvalidOrchestratorInputError,
-  OrchestratorClosedError,
-  SessionConflictError,
-  SessionExistsError,
-  SessionNotFoundError,
-  SessionEndedError,
-} from './orchestrator-errors.js';
+import { InvalidOrchestratorInputError, SessionConflictError, SessionExistsError, SessionNotFoundError, SessionEndedError } from './orchestrator-errors.js';
 import { type NewPlan, type PlanChange, type TaskUpdate, decideCreatePlan, decideTaskUpdate, decideUpdatePlan } from './plan.js';
 import { type MessageRole, type ToolCallRequest, sessionStreamId } from './session-events.js';
 import { type SessionDraft, type SessionState, type WorkflowPhase, WORKFLOW_PHASES, evolveSession } from './session-state.js';
@@ -106,7 +99,7 @@ export interface Orchestrator extends AsyncDisposable {
   pause(sessionId: string, options?: ChangeOptions & { readonly reason?: string }): Promise<SessionState>;
   /** Resumes a paused workflow (`workflow.resumed`). */
   resume(sessionId: string, options?: ChangeOptions): Promise<SessionState>;
-  /** Refuses further calls with `OrchestratorClosedError`; leaves the store open. Idempotent. */
+  /** Refuses further calls with `ClosedError` (`CLOSED`, from `@buckley/utils`); leaves the store open. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -134,7 +127,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   let closed = false;
 
   const open = () => {
-    if (closed) throw new OrchestratorClosedError();
+    if (closed) throw new ClosedError('orchestrator');
   };
 
   const remember = (state: SessionDraft) => {
