@@ -285,13 +285,13 @@ describe('protected_paths: files that configure tools the host runs later', () =
 });
 
 describe('version control metadata other than git', () => {
-  it('a run leaves no .hg, .jj or .svn behind (their configs run programs for host tools) and each is reported', async () => {
+  it('a run leaves no .hg, .jj, .svn, .bzr, _darcs, Fossil or .pijul metadata behind (their configs run programs for host tools) and each is reported', async () => {
     const ws = fresh('other-vcs');
     const events: SandboxEvent[] = [];
     const r = await sandbox(ws, {}, (e) => events.push(e)).run([
       'sh',
       '-c',
-      'mkdir -p .hg sub/.jj/repo .svn && printf "[hooks]\\npre-status=touch /tmp/x\\n" > .hg/hgrc && echo x > sub/.jj/repo/config.toml && echo x > .svn/entries && echo ok > kept.txt',
+      'mkdir -p .hg sub/.jj/repo .svn && printf "[hooks]\\npre-status=touch /tmp/x\\n" > .hg/hgrc && echo x > sub/.jj/repo/config.toml && echo x > .svn/entries && mkdir -p .bzr/branch _darcs/prefs .fossil-settings sub/.pijul && echo x > .bzr/branch/branch.conf && echo "apply posthook touch /tmp/x" > _darcs/prefs/defaults && echo x > .fslckout && echo x > sub/_FOSSIL_ && echo x > .fossil-settings/ignore-glob && echo x > sub/.pijul/config && echo ok > kept.txt',
     ]);
     expect(r.exitCode).toBe(0);
     expect(
@@ -300,8 +300,9 @@ describe('version control metadata other than git', () => {
         .sort(),
     ).toEqual(['kept.txt', 'sub']);
     expect(readdirSync(join(ws, 'sub'))).toEqual([]);
-    expect([...r.discardedWrites].sort()).toEqual(['.hg', '.svn', 'sub/.jj']);
-    expect(violations(events, 'protected_path').sort()).toEqual(['.hg', '.svn', 'sub/.jj']);
+    const expected = ['.bzr', '.fossil-settings', '.fslckout', '.hg', '.svn', '_darcs', 'sub/.jj', 'sub/.pijul', 'sub/_FOSSIL_'];
+    expect([...r.discardedWrites].sort()).toEqual(expected);
+    expect(violations(events, 'protected_path').sort()).toEqual(expected);
   });
 });
 

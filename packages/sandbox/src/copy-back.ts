@@ -29,9 +29,23 @@ import { isInside } from '@buckley/utils';
  * Names whose creation, change or removal a run may never leave behind, at any depth and in any
  * letter case (on a case-insensitive filesystem `.GIT` is `.git`): Buckley's own directory and
  * the metadata of every version control system whose configuration can make a host tool run a
- * program (`.hg/hgrc` extensions and hooks, `.jj` repo config, `.svn`).
+ * program (`.hg/hgrc` extensions and hooks, `.jj` repo config, `.svn`, Bazaar's `.bzr` plugins,
+ * darcs' `_darcs/prefs/defaults` posthooks, Fossil's checkout database and `.fossil-settings`,
+ * `.pijul`). Lower case: names are compared lower-cased.
  */
-const NEVER_COPIED: ReadonlySet<string> = new Set(['.git', '.buckley', '.hg', '.jj', '.svn']);
+const NEVER_COPIED: ReadonlySet<string> = new Set([
+  '.git',
+  '.buckley',
+  '.hg',
+  '.jj',
+  '.svn',
+  '.bzr',
+  '_darcs',
+  '.fslckout',
+  '_fossil_',
+  '.fossil-settings',
+  '.pijul',
+]);
 
 /**
  * Why a change the run made was not applied to the workspace:
