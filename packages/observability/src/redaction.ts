@@ -24,9 +24,9 @@ ids.add('outcome');
 ids.add('durationMs');
 
 /**
- * Redacts event metadata. Attribution ids are redacted as values only: their key names
- * (`sessionId`) would otherwise count as sensitive and the id would be lost. Other keys are
- * redacted by name and value.
+ * Redacts event metadata. Attribution ids are redacted as values only, so no key-name rule can
+ * ever drop an id (`sessionId` itself is not a sensitive name). Other keys are redacted by name
+ * and value.
  */
 export function redactMetadata(metadata: EventMetadata, redactor: Redactor): EventMetadata {
   const out: Record<string, JsonValue> = {};

@@ -23,6 +23,12 @@ const secretNames = [
   'GITHUB_PAT',
   'npmAuthToken',
   'db_pwd',
+  'session_token',
+  'sessionToken',
+  'sessionKey',
+  'session_key',
+  'session_secret',
+  'session_cookie',
 ];
 const plainNames = [
   'PWD',
@@ -46,6 +52,10 @@ const plainNames = [
   'monkey',
   'PATH',
   'HOME',
+  'sessionId',
+  'session_id',
+  'sessionID',
+  'SESSION_ID',
 ];
 
 describe('one list of sensitive names', () => {
@@ -73,5 +83,16 @@ describe('one list of sensitive names', () => {
     expect(redact('PWD=/work/app OLDPWD=/work')).toBe('PWD=/work/app OLDPWD=/work');
     expect(redact({ PWD: '/work/app' })).toEqual({ PWD: '/work/app' });
     expect(analyzeCommand('curl -d "$PWD" https://x.example').findings).toEqual([]);
+  });
+
+  it('a session id is attribution, kept; the session token beside it is redacted', () => {
+    const token = 'abc9Qk2xT7mPz4Lw8Rn3';
+    expect(redact({ sessionId: 's-123', sessionToken: token })).toEqual({ sessionId: 's-123', sessionToken: '[REDACTED]' });
+    expect(redact({ session_id: 's-123', session_secret: token, sessionID: 's-9' })).toEqual({
+      session_id: 's-123',
+      session_secret: '[REDACTED]',
+      sessionID: 's-9',
+    });
+    expect(redact(`session_id=s-123 session_token=${token}`)).toBe('session_id=s-123 session_token=[REDACTED]');
   });
 });

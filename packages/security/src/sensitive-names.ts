@@ -6,7 +6,7 @@
 
 /** Key names whose values are secrets (matched on the lower-cased, separator-free key). */
 const sensitiveKey =
-  /(?:passw(?:or)?d|passphrase|secret|token|apikey|accesskey|privatekey|authorization|auth$|^auth(?:token|key|header|code|secret)|credential|cookie|session(?:id|key)?$|signature|(?:^|db|user|admin|root|smtp|mysql|redis|ftp|proxy|mail|login)(?:pwd|pass)$|clientsecret|connectionstring|dsn$|bearer|jwt$|sharedkey|masterkey|encryptionkey|signingkey)/;
+  /(?:passw(?:or)?d|passphrase|secret|token|apikey|accesskey|privatekey|authorization|auth$|^auth(?:token|key|header|code|secret)|credential|cookie|session(?:key)?$|signature|(?:^|db|user|admin|root|smtp|mysql|redis|ftp|proxy|mail|login)(?:pwd|pass)$|clientsecret|connectionstring|dsn$|bearer|jwt$|sharedkey|masterkey|encryptionkey|signingkey)/;
 
 /** Keys that contain a sensitive fragment but name metadata, not a secret. */
 const harmlessKey =
@@ -26,9 +26,10 @@ const notSecret = new Set(['pwd', 'oldpwd']);
  * True when a value under `key` (an object key, a header, a `KEY=value` name, an environment
  * variable, a `--option`) must be treated as a secret whatever it looks like: `password`,
  * `clientSecret`, `x-api-key`, `AWS_SECRET_ACCESS_KEY`, `XPASS`, `DEPLOY_CRED`, `DB_PASS`,
- * `GITHUB_TOKEN_2`, `STRIPE_KEY`, `PASSWD`; but not `max_tokens`, `tokenizer`, `keyId`,
- * `secretary`, `passwordMinLength`, `bypass`, `credit_limit`, `sort_key`, nor `PWD` / `OLDPWD`
- * (the working directory).
+ * `GITHUB_TOKEN_2`, `STRIPE_KEY`, `PASSWD`, `sessionToken`, `sessionKey`; but not `max_tokens`,
+ * `tokenizer`, `keyId`, `secretary`, `passwordMinLength`, `bypass`, `credit_limit`, `sort_key`,
+ * `PWD` / `OLDPWD` (the working directory), nor `sessionId` / `session_id` (the attribution id
+ * that observability keeps; a session's token, key, secret or cookie stays sensitive).
  */
 export function isSensitiveKey(key: string): boolean {
   const lower = key.toLowerCase();
