@@ -65,6 +65,10 @@ const blockScalarHead = new RegExp(
   `^([ \\t]{0,256})(?:- {1,8})?["']?(${assignmentName})["']?[ \\t]{0,8}:[ \\t]{0,8}[|>][-+0-9]{0,3}[ \\t]{0,256}(?:#[^\\r\\n]{0,4096})?\\r?$`,
   'dgim',
 );
+/** Every keyword an assignment name must contain (the alternation of {@link assignmentName}): the assignment patterns run only if one occurs. */
+const assignmentKeyword = /pass|secret|token|key|cred|auth|pwd|pat|cookie/i;
+/** A `:` followed by a block-scalar indicator, which every {@link blockScalarHead} match contains. */
+const blockScalarMarker = /:[ \t]{0,8}[|>]/;
 const jwt = /\beyJ[A-Za-z0-9_-]{8,2048}\.eyJ[A-Za-z0-9_-]{4,4096}\.[A-Za-z0-9_-]{0,2048}/g;
 const privateKeyBegin = /-{4,5} ?BEGIN ([A-Z0-9 ]{1,60}?) ?-{4,5}/g;
 const privateKeyEnd = /-{4,5} ?END [A-Z0-9 ]{1,60}?-{4,5}/g;
@@ -152,6 +156,7 @@ function privateKeys(spans: Span[], text: string): void {
 
 /** YAML block scalars under sensitive names: the lines indented deeper than the name go, blank lines between them included. */
 function blockScalars(spans: Span[], text: string): void {
+  if (!blockScalarMarker.test(text)) return;
   blockScalarHead.lastIndex = 0;
   for (let m = blockScalarHead.exec(text); m !== null; m = blockScalarHead.exec(text)) {
     const end = m.index + m[0].length;
@@ -249,12 +254,14 @@ function findSpans(text: string, scanner: SecretScanner | undefined, depth = 0):
     const decoded = Buffer.from(v, 'base64').toString('latin1');
     return decoded.includes(':') && !/[^\x20-\x7e]/.test(decoded);
   });
-  collect(spans, text, urlUserinfo, 1);
+  // Cheap prechecks: each costly pattern runs only when the literal text it needs is present.
+  if (text.includes('://') && text.includes('@')) collect(spans, text, urlUserinfo, 1);
   collect(spans, text, queryParam, 1);
-  collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
-  collect(spans, text, escapedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
-  blockScalars(spans, text);
-  collect(spans, text, bareAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && !schemeWord.test(v) && !isReference(v));
+  const assignments = assignmentKeyword.test(text);
+  if (assignments) collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
+  if (assignments) collect(spans, text, escapedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
+  if (assignments) blockScalars(spans, text);
+  if (assignments) collect(spans, text, bareAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && !schemeWord.test(v) && !isReference(v));
   tokens(spans, text);
   if (depth < 2) wrapped(spans, text, depth);
   if (scanner) {
@@ -303,7 +310,7 @@ function apply(text: string, spans: readonly Span[], from: number, to: number, m
 
 /** Cuts `text` to at most `maxBytes` UTF-8 bytes without splitting a code point (or a surrogate pair). */
 export function truncateUtf8(text: string, maxBytes: number, marker = '…[truncated]'): string {
-  if (text.length * 3 <= maxBytes) return text;
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes) return text;
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
