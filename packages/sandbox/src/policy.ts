@@ -139,7 +139,7 @@ export function checkCommand(command: string | readonly string[], ctx: PolicyCon
   const analysis = analyzeCommand(command);
   const warnings: Finding[] = [];
   for (const finding of analysis.findings) {
-    if (finding.category === 'invalid-input' && finding.severity !== 'medium' && finding.severity !== 'low') {
+    if (finding.category === 'invalid_input' && finding.severity !== 'medium' && finding.severity !== 'low') {
       return { violation: violation('invalid_command', `command cannot be analysed: ${finding.message}`, undefined, finding), warnings };
     }
     if (finding.severity === 'critical') {

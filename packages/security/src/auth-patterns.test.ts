@@ -54,7 +54,7 @@ describe('analyzeAuthPatterns', () => {
     expect(findings).toHaveLength(1);
     expect(findings[0]).toMatchObject({
       ruleId: 'auth.hardcoded-credential',
-      category: 'secrets-exposure',
+      category: 'secrets_exposure',
       location: { path: 'src/config.ts', line: 4, column: 16, endLine: 4, endColumn: 30 },
       match: 'Tr0…[14 chars]',
     });
@@ -93,7 +93,7 @@ describe('analyzeAuthPatterns', () => {
     const rule: AuthPatternRule = {
       id: 'auth.custom',
       description: 'custom',
-      category: 'broken-auth',
+      category: 'broken_auth',
       severity: 'low',
       confidence: 0.5,
       regex: String.raw`allowAll\(\)`,

@@ -44,9 +44,9 @@ describe('analyzeAuthDirectory', () => {
     const reasons = Object.fromEntries(result.skipped.map((s) => [s.path, s.reason]));
     expect(reasons).toMatchObject({
       'src/blob.js': 'binary',
-      'src/big.js': 'too-large',
-      'src/outside-link.ts': 'symlink-outside-root',
-      'src/loop': 'symlink-loop',
+      'src/big.js': 'too_large',
+      'src/outside-link.ts': 'symlink_outside_root',
+      'src/loop': 'symlink_loop',
     });
     // README.md (not source), node_modules and the gitignored directory are counted, not read.
     expect(result.ignoredCount).toBeGreaterThanOrEqual(3);
@@ -76,6 +76,6 @@ describe('analyzeAuthFile', () => {
 
   it('skips unreadable targets and directories with a reason instead of throwing', async () => {
     expect((await analyzeAuthFile(join(dir, 'nope.ts'))).skipped?.reason).toBe('unreadable');
-    expect((await analyzeAuthFile(root)).skipped?.reason).toBe('not-a-file');
+    expect((await analyzeAuthFile(root)).skipped?.reason).toBe('not_a_file');
   });
 });

@@ -41,7 +41,7 @@ describe('analyzeCommand: lexing', () => {
     const { commands } = analyzeCommand('echo "$(id -u)" `whoami` <(ls /) (cd x && make)');
     const names = commands.map((c) => `${c.context}:${c.argv[0]?.text}`);
     expect(names).toEqual(
-      expect.arrayContaining(['command-substitution:id', 'command-substitution:whoami', 'process-substitution:ls', 'subshell:cd', 'subshell:make', 'top:echo']),
+      expect.arrayContaining(['command_substitution:id', 'command_substitution:whoami', 'process_substitution:ls', 'subshell:cd', 'subshell:make', 'top:echo']),
     );
     const echo = commands.find((c) => c.argv[0]?.text === 'echo')!;
     const inner = echo.argv[1]!.expansions[0]!;

@@ -494,9 +494,9 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
   if (name === 'rm') {
     const recursive = /[rR]/.test(short) || options.includes('--recursive');
     if (options.includes('--no-preserve-root')) {
-      add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'rm with --no-preserve-root deletes the whole file system');
+      add(ctx, command, 'command.rm-root', 'destructive_command', 'critical', 'rm with --no-preserve-root deletes the whole file system');
     } else if (recursive && operands.some((o) => isSystemTarget(o.text))) {
-      add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'recursive rm of the root, home or a system directory');
+      add(ctx, command, 'command.rm-root', 'destructive_command', 'critical', 'recursive rm of the root, home or a system directory');
     } else if (
       recursive &&
       operands.some(
@@ -507,7 +507,7 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
         ctx,
         command,
         'command.rm-unset-variable',
-        'destructive-command',
+        'destructive_command',
         'high',
         'recursive rm of "$VAR/...": if the variable is empty or unset this deletes from /',
         0.7,
@@ -523,27 +523,27 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
         a.text === '-delete' || ((a.text === '-exec' || a.text === '-execdir') && true && args.some((b) => basename(b.text) === 'rm' || b.text === 'shred')),
     )
   ) {
-    add(ctx, command, 'command.rm-root', 'destructive-command', 'critical', 'find over the root, home or a system directory that deletes what it finds');
+    add(ctx, command, 'command.rm-root', 'destructive_command', 'critical', 'find over the root, home or a system directory that deletes what it finds');
   }
   if (name !== undefined && (diskTools.has(name) || name.startsWith('mkfs.'))) {
     const onDevice = operands.some((o) => blockDevice.test(o.text));
-    add(ctx, command, 'command.disk-format', 'destructive-command', onDevice ? 'critical' : 'high', `${name} formats or repartitions a disk`);
+    add(ctx, command, 'command.disk-format', 'destructive_command', onDevice ? 'critical' : 'high', `${name} formats or repartitions a disk`);
   }
   if (name === 'dd' && args.some((a) => a.text.startsWith('of=') && blockDevice.test(a.text.slice(3)))) {
-    add(ctx, command, 'command.device-write', 'destructive-command', 'critical', 'dd writes directly to a block device');
+    add(ctx, command, 'command.device-write', 'destructive_command', 'critical', 'dd writes directly to a block device');
   }
   if (
     (name === 'shred' || name === 'cp' || name === 'tee' || name === 'mv' || name === 'cat') &&
     operands.some((o) => blockDevice.test(o.text)) &&
     name !== 'cat'
   ) {
-    add(ctx, command, 'command.device-write', 'destructive-command', 'critical', `${name} writes directly to a block device`);
+    add(ctx, command, 'command.device-write', 'destructive_command', 'critical', `${name} writes directly to a block device`);
   }
   for (const r of command.redirections) {
     const writes = r.op.includes('>');
     const t = r.target.text;
     if (writes && blockDevice.test(t) && !harmlessDevices.test(t)) {
-      add(ctx, command, 'command.device-write', 'destructive-command', 'critical', 'redirection writes directly to a block device');
+      add(ctx, command, 'command.device-write', 'destructive_command', 'critical', 'redirection writes directly to a block device');
     }
     if (/^\/dev\/(?:tcp|udp)\//.test(t)) {
       add(
@@ -556,7 +556,7 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
       );
     }
     if (writes && persistenceTargets.test(normalisePath(t))) {
-      add(ctx, command, 'command.persistence', 'destructive-command', 'high', 'writes to a login script, authorized_keys or a system account file');
+      add(ctx, command, 'command.persistence', 'destructive_command', 'high', 'writes to a login script, authorized_keys or a system account file');
     }
   }
   for (const w of command.argv) {
@@ -565,16 +565,16 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
     }
   }
   if (name === 'tee' && operands.some((o) => persistenceTargets.test(normalisePath(o.text)))) {
-    add(ctx, command, 'command.persistence', 'destructive-command', 'high', 'writes to a login script, authorized_keys or a system account file');
+    add(ctx, command, 'command.persistence', 'destructive_command', 'high', 'writes to a login script, authorized_keys or a system account file');
   }
   if (
     (name === 'nc' || name === 'ncat' || name === 'netcat') &&
     (/[ec]/.test(short) || options.some((o) => o === '--exec' || o === '--sh-exec' || o === '--lua-exec'))
   ) {
-    add(ctx, command, 'command.reverse-shell', 'remote-code-execution', 'critical', `${name} -e/-c hands a shell to a network peer`);
+    add(ctx, command, 'command.reverse-shell', 'remote_code_execution', 'critical', `${name} -e/-c hands a shell to a network peer`);
   }
   if (name === 'socat' && args.some((a) => /(?:^|[,:])(?:exec|system):/i.test(a.text))) {
-    add(ctx, command, 'command.reverse-shell', 'remote-code-execution', 'critical', 'socat EXEC/SYSTEM connects a program to a network peer');
+    add(ctx, command, 'command.reverse-shell', 'remote_code_execution', 'critical', 'socat EXEC/SYSTEM connects a program to a network peer');
   }
   if (name === 'chmod') {
     const mode = operands[0]?.text ?? '';
@@ -588,37 +588,37 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
         ctx,
         command,
         'command.chmod-world',
-        'security-misconfig',
+        'security_misconfig',
         'critical',
         `chmod ${mode}${recursive ? ' -R' : ''} makes the root, home or a system directory world-writable`,
       );
     } else if (worldWritable && mode !== '1777') {
-      add(ctx, command, 'command.chmod-world', 'security-misconfig', 'medium', `chmod ${mode} makes files world-writable`, 0.6);
+      add(ctx, command, 'command.chmod-world', 'security_misconfig', 'medium', `chmod ${mode} makes files world-writable`, 0.6);
     }
   }
   if ((name === 'chown' || name === 'chgrp') && (/R/.test(short) || options.includes('--recursive')) && operands.slice(1).some((o) => isSystemTarget(o.text))) {
-    add(ctx, command, 'command.chown-root', 'destructive-command', 'critical', `recursive ${name} of the root, home or a system directory`);
+    add(ctx, command, 'command.chown-root', 'destructive_command', 'critical', `recursive ${name} of the root, home or a system directory`);
   }
   if (name !== undefined && powerTools.has(name)) {
-    add(ctx, command, 'command.power', 'destructive-command', 'high', `${name} stops or restarts the machine`);
+    add(ctx, command, 'command.power', 'destructive_command', 'high', `${name} stops or restarts the machine`);
   }
   if ((name === 'init' || name === 'telinit') && (operands[0]?.text === '0' || operands[0]?.text === '6')) {
-    add(ctx, command, 'command.power', 'destructive-command', 'high', `${name} ${operands[0]?.text} stops or restarts the machine`);
+    add(ctx, command, 'command.power', 'destructive_command', 'high', `${name} ${operands[0]?.text} stops or restarts the machine`);
   }
   if (name === 'systemctl' && operands.some((o) => /^(?:poweroff|reboot|halt|kexec|emergency|rescue)$/.test(o.text))) {
-    add(ctx, command, 'command.power', 'destructive-command', 'high', 'systemctl stops or restarts the machine');
+    add(ctx, command, 'command.power', 'destructive_command', 'high', 'systemctl stops or restarts the machine');
   }
   if (name === 'kill' && operands.some((o) => o.text === '-1')) {
-    add(ctx, command, 'command.kill-all', 'destructive-command', 'high', 'kill -1 signals every process the user may signal');
+    add(ctx, command, 'command.kill-all', 'destructive_command', 'high', 'kill -1 signals every process the user may signal');
   }
   if ((name === 'kill' || name === 'pkill') && args.some((a) => a.text === '-1') && args.some((a) => /^-(?:9|KILL|SIGKILL)$/.test(a.text))) {
-    add(ctx, command, 'command.kill-all', 'destructive-command', 'high', 'kill -9 -1 kills every process the user may signal');
+    add(ctx, command, 'command.kill-all', 'destructive_command', 'high', 'kill -9 -1 kills every process the user may signal');
   }
   if (
     (name === 'perl' || name === 'ruby' || name?.startsWith('python')) &&
     args.some((a) => /\bfork\b/.test(a.text) && /\b(?:while|for|loop|until)\b/.test(a.text))
   ) {
-    add(ctx, command, 'command.fork-bomb', 'destructive-command', 'critical', 'inline script forks in a loop (fork bomb)', 0.8);
+    add(ctx, command, 'command.fork-bomb', 'destructive_command', 'critical', 'inline script forks in a loop (fork bomb)', 0.8);
   }
 
   // Remote code: an interpreter whose program comes from a download.
@@ -626,14 +626,14 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
     const fed = commandsOf(ctx, [...args, ...command.redirections.map((r) => r.target)]);
     const script = operands[0]?.text;
     if (fed.some((c) => downloaders.has(effective(c.argv)?.name ?? ''))) {
-      add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', `${name} runs code fetched from the network`);
+      add(ctx, command, 'command.remote-code', 'remote_code_execution', 'critical', `${name} runs code fetched from the network`);
     } else if (script !== undefined && ctx.downloaded.has(scriptName(script))) {
-      add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', `${name} runs a file just downloaded from the network`);
+      add(ctx, command, 'command.remote-code', 'remote_code_execution', 'critical', `${name} runs a file just downloaded from the network`);
     }
   }
   const program = eff === undefined ? undefined : command.argv[command.argv.length - eff.args.length - 1]?.text;
   if (program !== undefined && program.includes('/') && ctx.downloaded.has(scriptName(program))) {
-    add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', 'runs a file just downloaded from the network');
+    add(ctx, command, 'command.remote-code', 'remote_code_execution', 'critical', 'runs a file just downloaded from the network');
   }
 
   // Secrets read by this command: sensitive enough alone, critical when it also sends.
@@ -655,7 +655,7 @@ function checkCommand(ctx: Context, command: SimpleCommand): void {
       0.5,
     );
   } else if (sensitiveArgs.length > 0 || sensitiveIn.length > 0) {
-    add(ctx, command, 'command.sensitive-read', 'sensitive-data', 'high', 'reads credentials or private keys (~/.ssh, ~/.aws, /etc/shadow, ...)', 0.8);
+    add(ctx, command, 'command.sensitive-read', 'sensitive_data', 'high', 'reads credentials or private keys (~/.ssh, ~/.aws, /etc/shadow, ...)', 0.8);
   }
 }
 
@@ -677,7 +677,7 @@ function checkPipelines(ctx: Context): void {
       const n = effective(command.argv)?.name;
       if (n !== undefined && command.pipeIndex > 0) {
         if (interpreters.has(n) && downloaded) {
-          add(ctx, command, 'command.remote-code', 'remote-code-execution', 'critical', `downloaded content is piped into ${n}`);
+          add(ctx, command, 'command.remote-code', 'remote_code_execution', 'critical', `downloaded content is piped into ${n}`);
         }
         if (secrets) sendsThroughProcess(ctx, command);
         if (senders.has(n) && secrets) {
@@ -711,7 +711,7 @@ function checkForkBombs(ctx: Context, functions: readonly { name: string }[]): v
         ctx,
         c,
         'command.fork-bomb',
-        'destructive-command',
+        'destructive_command',
         'critical',
         `function ${JSON.stringify(name)} calls itself in a pipeline or in the background (fork bomb)`,
       );
@@ -810,7 +810,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   if (typeof command !== 'string') {
     const f: Finding = {
       ruleId: 'command.invalid',
-      category: 'invalid-input',
+      category: 'invalid_input',
       severity: 'high',
       confidence: 1,
       message: `command must be a string, got ${typeof command}`,
@@ -820,7 +820,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   if (command.length > maxLength) {
     const f: Finding = {
       ruleId: 'command.too-long',
-      category: 'invalid-input',
+      category: 'invalid_input',
       severity: 'high',
       confidence: 1,
       message: `command is ${command.length} characters long; maxLength is ${maxLength}`,
@@ -831,7 +831,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   if (command.includes('\0')) {
     findings.push({
       ruleId: 'command.nul-byte',
-      category: 'invalid-input',
+      category: 'invalid_input',
       severity: 'high',
       confidence: 1,
       message: 'command contains a NUL byte, which the shell and exec truncate at',
@@ -853,7 +853,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
     nextPipeline = parsed.nextPipeline;
     const offset = commands.length;
     for (const c of parsed.commands)
-      commands.push(level === 0 ? remapCommands(c, offset) : { ...remapCommands(c, offset), context: 'shell-c', start: base, end: base + source.length });
+      commands.push(level === 0 ? remapCommands(c, offset) : { ...remapCommands(c, offset), context: 'shell_c', start: base, end: base + source.length });
     functions.push(...parsed.functions);
     assignments.push(...parsed.assignments);
     for (const issue of parsed.issues) {
@@ -861,7 +861,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
       else if (findings.filter((f) => f.ruleId === 'command.parse-error').length < 4) {
         findings.push({
           ruleId: 'command.parse-error',
-          category: 'invalid-input',
+          category: 'invalid_input',
           severity: 'medium',
           confidence: 1,
           message: `cannot parse the command: ${issue.message}`,
@@ -880,7 +880,7 @@ export function analyzeCommand(command: string, options: AnalyzeCommandOptions =
   if (tooDeep) {
     findings.push({
       ruleId: 'command.too-deep',
-      category: 'invalid-input',
+      category: 'invalid_input',
       severity: 'high',
       confidence: 1,
       message: `the command nests shells, eval or substitutions deeper than analysed (${maxScriptNesting} levels of bash -c / eval); it is refused rather than passed unchecked`,

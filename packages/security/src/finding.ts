@@ -31,17 +31,17 @@ export function atLeast(severity: Severity, threshold: Severity): boolean {
 
 /** What kind of weakness a finding describes (OWASP-flavoured). */
 export type Category =
-  | 'secrets-exposure'
-  | 'path-traversal'
-  | 'destructive-command'
-  | 'remote-code-execution'
+  | 'secrets_exposure'
+  | 'path_traversal'
+  | 'destructive_command'
+  | 'remote_code_execution'
   | 'exfiltration'
-  | 'sensitive-data'
+  | 'sensitive_data'
   | 'ssrf'
-  | 'invalid-input'
-  | 'broken-auth'
-  | 'security-misconfig'
-  | 'weak-crypto'
+  | 'invalid_input'
+  | 'broken_auth'
+  | 'security_misconfig'
+  | 'weak_crypto'
   | 'injection';
 
 /**

@@ -29,7 +29,7 @@ const maxHops = 40;
 type Op = { readonly op: 'lstat' | 'readlink' | 'realpath'; readonly path: string };
 type OpResult = { readonly ok: true; readonly value: string | boolean } | { readonly ok: false; readonly code: string };
 
-function finding(ruleId: string, message: string, severity: Finding['severity'] = 'high', category: Finding['category'] = 'path-traversal'): Finding {
+function finding(ruleId: string, message: string, severity: Finding['severity'] = 'high', category: Finding['category'] = 'path_traversal'): Finding {
   return { ruleId, category, severity, confidence: 1, message };
 }
 
@@ -47,11 +47,11 @@ function refuse(f: Finding): PathValidation {
  */
 function* check(path: unknown, options: ValidatePathOptions): Generator<Op, PathValidation, OpResult> {
   if (typeof path !== 'string' || path.length === 0) {
-    return refuse(finding('path.empty', `path must be a non-empty string, got ${JSON.stringify(path ?? null)}`, 'medium', 'invalid-input'));
+    return refuse(finding('path.empty', `path must be a non-empty string, got ${JSON.stringify(path ?? null)}`, 'medium', 'invalid_input'));
   }
   if (path.includes('\0')) {
     return refuse(
-      finding('path.nul-byte', `path ${JSON.stringify(path)} contains a NUL byte, which truncates it in system calls`, 'critical', 'invalid-input'),
+      finding('path.nul-byte', `path ${JSON.stringify(path)} contains a NUL byte, which truncates it in system calls`, 'critical', 'invalid_input'),
     );
   }
   const rootResult = yield { op: 'realpath', path: resolve(options.root) };
@@ -61,7 +61,7 @@ function* check(path: unknown, options: ValidatePathOptions): Generator<Op, Path
         'path.root-invalid',
         `root ${JSON.stringify(options.root)} cannot be resolved (${rootResult.ok ? 'not a path' : rootResult.code}); expected an existing directory`,
         'high',
-        'invalid-input',
+        'invalid_input',
       ),
     );
   }

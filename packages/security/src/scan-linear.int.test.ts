@@ -42,9 +42,9 @@ describe('per-file time budget', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reports a file not scanned in time as skipped: time-budget, keeping what it found', async () => {
+  it('reports a file not scanned in time as skipped: time_budget, keeping what it found', async () => {
     const result = await scanFile(join(dir, 'bomb.json'), { timeBudgetMs: 20 });
-    expect(result.skipped).toMatchObject({ reason: 'time-budget' });
+    expect(result.skipped).toMatchObject({ reason: 'time_budget' });
     expect(result.skipped?.detail).toMatch(/^not scanned in 20 ms: 0 of 1048\d+ bytes fully scanned/);
     // A budget no loaded machine runs out of: the whole file is scanned.
     const full = await scanFile(join(dir, 'bomb.json'), { timeBudgetMs: 600_000 });
@@ -57,7 +57,7 @@ describe('per-file time budget', () => {
 
   it('lists the skipped file in a directory scan and scans the others', async () => {
     const result = await scanDirectory(dir, { timeBudgetMs: 20 });
-    expect(result.skipped.map((s) => [s.path, s.reason])).toEqual([['bomb.json', 'time-budget']]);
+    expect(result.skipped.map((s) => [s.path, s.reason])).toEqual([['bomb.json', 'time_budget']]);
     expect(result.filesScanned).toBe(1);
     expect(result.findings.some((f) => f.location?.path === 'small.ts' && f.ruleId === 'github-pat')).toBe(true);
   }, 120_000);

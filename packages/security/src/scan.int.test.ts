@@ -54,14 +54,14 @@ describe('scanDirectory', () => {
     );
     const reasons = Object.fromEntries(result.skipped.map((s) => [s.path, s.reason]));
     expect(reasons).toMatchObject({
-      'huge.dat': 'too-large',
+      'huge.dat': 'too_large',
       'binary.bin': 'binary',
-      'etc-link': 'symlink-outside-root',
-      'hostname-link': 'symlink-outside-root',
-      'self-a': 'symlink-loop',
-      'self-b': 'symlink-loop',
+      'etc-link': 'symlink_outside_root',
+      'hostname-link': 'symlink_outside_root',
+      'self-a': 'symlink_loop',
+      'self-b': 'symlink_loop',
     });
-    expect(result.skipped.some((s) => s.path === 'src/sub/loop' && s.reason === 'symlink-loop')).toBe(true);
+    expect(result.skipped.some((s) => s.path === 'src/sub/loop' && s.reason === 'symlink_loop')).toBe(true);
     expect(result.ignoredCount).toBeGreaterThanOrEqual(3);
     expect(JSON.stringify(result)).not.toContain(secret.slice(8));
     // The 1 GB file was never read; the 10 MB line is the largest thing held.
@@ -90,7 +90,7 @@ describe('scanDirectory', () => {
 describe('scanFile', () => {
   it('skips a 1 GB file by size with a reason', async () => {
     const result = await scanFile(join(dir, 'repo', 'huge.dat'));
-    expect(result.skipped).toMatchObject({ reason: 'too-large' });
+    expect(result.skipped).toMatchObject({ reason: 'too_large' });
     expect(result.skipped?.detail).toContain('1073741824');
   });
 
@@ -129,7 +129,7 @@ describe('scanFile', () => {
   it('handles empty and unreadable files', async () => {
     expect(await scanFile(join(dir, 'repo', 'empty.txt'))).toMatchObject({ findings: [], bytes: 0 });
     expect((await scanFile(join(dir, 'nope'))).skipped?.reason).toBe('unreadable');
-    expect((await scanFile(dir)).skipped?.reason).toBe('not-a-file');
+    expect((await scanFile(dir)).skipped?.reason).toBe('not_a_file');
   });
 
   it('stays linear on a pattern-bomb input crafted against backtracking regexes', async () => {

@@ -26,7 +26,7 @@ export interface ScanOptions {
   readonly maxLineLength?: number;
   /**
    * Time one file may take, in milliseconds (default 30 000): a file not scanned in time is
-   * reported as skipped with reason `time-budget` (its findings up to then are kept), never
+   * reported as skipped with reason `time_budget` (its findings up to then are kept), never
    * passed over silently. Scans are linear in the input; this is the backstop.
    */
   readonly timeBudgetMs?: number;
@@ -37,7 +37,7 @@ export interface ScanOptions {
 
 /** Why a file was not scanned. */
 export type SkipReason =
-  'time-budget' | 'too-large' | 'binary' | 'symlink-outside-root' | 'symlink-loop' | 'gitignored' | 'global-allowlist' | 'unreadable' | 'not-a-file';
+  'time_budget' | 'too_large' | 'binary' | 'symlink_outside_root' | 'symlink_loop' | 'gitignored' | 'global_allowlist' | 'unreadable' | 'not_a_file';
 
 /** A file that was not scanned, and why. */
 export interface SkippedFile {
@@ -131,8 +131,8 @@ export async function openForScan(
   };
   try {
     const info = fstatSync(fd);
-    if (!info.isFile()) return (handle.close(), skip('not-a-file'));
-    if (info.size > maxFileSize) return (handle.close(), skip('too-large', `${info.size} bytes; maxFileSize is ${maxFileSize}`));
+    if (!info.isFile()) return (handle.close(), skip('not_a_file'));
+    if (info.size > maxFileSize) return (handle.close(), skip('too_large', `${info.size} bytes; maxFileSize is ${maxFileSize}`));
     // The first chunk is read at once (one call for most files); its start decides binary.
     const first = Buffer.allocUnsafe(Math.max(1, Math.min(firstChunk, info.size)));
     const { bytesRead } = info.size > 0 ? handle.read(first, 0, first.length, 0) : { bytesRead: 0 };
@@ -171,7 +171,7 @@ function tailOf(previous: string, chunk: Buffer): string {
  * Scans one file, streaming it in chunks cut at line ends so memory stays flat whatever the
  * file size. Skips (with a reason, never throwing) files over `maxFileSize`, binaries and
  * unreadable files, and reports a file not scanned within `timeBudgetMs` as skipped
- * (`time-budget`). `displayPath` is what findings report (default: `path`).
+ * (`time_budget`). `displayPath` is what findings report (default: `path`).
  *
  * @throws InvalidScanOptionError when `timeBudgetMs` is not a positive number
  */
@@ -197,7 +197,7 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
   });
   try {
     const pathInfo = scanner.pathFindings(shown);
-    if (pathInfo.excluded) return skip('global-allowlist');
+    if (pathInfo.excluded) return skip('global_allowlist');
     const findings: Finding[] = [...pathInfo.findings];
     let tail = '';
     let lineOffset = 0;
@@ -268,7 +268,7 @@ export async function scanFile(path: string, options: ScanOptions & { displayPat
             bytes,
             skipped: {
               path: shown,
-              reason: 'time-budget',
+              reason: 'time_budget',
               detail: `not scanned in ${budget} ms: ${scannedBytes} of ${opened.size} bytes fully scanned; the findings made are kept`,
             },
           };
@@ -362,7 +362,7 @@ export async function walkFiles(
   const walk = async (dir: string, display: string, rules: { base: string; ig: Ignore }[]): Promise<void> => {
     options.signal?.throwIfAborted();
     if (visited.has(dir)) {
-      skipped.push({ path: display || '.', reason: 'symlink-loop' });
+      skipped.push({ path: display || '.', reason: 'symlink_loop' });
       return;
     }
     visited.add(dir);
@@ -394,11 +394,11 @@ export async function walkFiles(
           target = await realpath(full);
         } catch (error) {
           const code = (error as { code?: string }).code;
-          skipped.push({ path: shown, reason: code === 'ELOOP' ? 'symlink-loop' : 'unreadable', detail: code ?? 'error' });
+          skipped.push({ path: shown, reason: code === 'ELOOP' ? 'symlink_loop' : 'unreadable', detail: code ?? 'error' });
           continue;
         }
         if (!isInside(realRoot, target)) {
-          skipped.push({ path: shown, reason: 'symlink-outside-root' });
+          skipped.push({ path: shown, reason: 'symlink_outside_root' });
           continue;
         }
         try {

@@ -133,7 +133,7 @@ describe('scanString', () => {
     const text = `line one\n  const token = "${secret}";\n`;
     const findings = scanString(text, { path: 'src/a.ts' });
     const f = findings.find((x) => x.ruleId === 'github-pat');
-    expect(f).toMatchObject({ category: 'secrets-exposure', location: { path: 'src/a.ts', line: 2, column: 18 } });
+    expect(f).toMatchObject({ category: 'secrets_exposure', location: { path: 'src/a.ts', line: 2, column: 18 } });
     expect(f!.severity).toBe('high');
     expect(JSON.stringify(findings)).not.toContain(secret.slice(6));
   });

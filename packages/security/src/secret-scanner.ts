@@ -377,7 +377,7 @@ export class SecretScanner {
       if (!c.path!.test(path)) continue;
       findings.push({
         ruleId: c.rule.id,
-        category: c.rule.category ?? 'secrets-exposure',
+        category: c.rule.category ?? 'secrets_exposure',
         severity: c.severity,
         confidence: c.confidence,
         message: c.rule.description,
@@ -694,7 +694,7 @@ export class SecretScanner {
     const column = lastBreak < 0 ? start - where.lineStart(lineIndex) + 1 : lead.length - lastBreak;
     findings.push({
       ruleId: rule.id,
-      category: rule.category ?? 'secrets-exposure',
+      category: rule.category ?? 'secrets_exposure',
       severity: c.severity,
       confidence: c.confidence,
       message: rule.description,

@@ -43,7 +43,7 @@ export interface Redirection {
 }
 
 /** Where a simple command sits. */
-export type CommandContext = 'top' | 'subshell' | 'command-substitution' | 'process-substitution' | 'shell-c';
+export type CommandContext = 'top' | 'subshell' | 'command_substitution' | 'process_substitution' | 'shell_c';
 
 /** One simple command: assignments, words and redirections, as bash would run it. */
 export interface SimpleCommand {
@@ -649,7 +649,7 @@ class Parser {
       if (depth + 1 > maxNesting) {
         this.issue(`nesting deeper than ${maxNesting} levels`, this.pos);
         this.skipBalanced(this.pos, 1);
-      } else commands = this.parseList(')', 'command-substitution', depth + 1);
+      } else commands = this.parseList(')', 'command_substitution', depth + 1);
       const raw = s.slice(start, this.pos);
       w.expansions.push({ kind: 'command', raw, commands });
       w.text += raw;
@@ -773,7 +773,7 @@ class Parser {
     else {
       const inner = new Parser(body, this.base + start + 1);
       inner.pipelineCounter = this.pipelineCounter;
-      inner.parseList(undefined, 'command-substitution', depth + 1);
+      inner.parseList(undefined, 'command_substitution', depth + 1);
       this.pipelineCounter = inner.pipelineCounter;
       for (const issue of inner.issues) if (this.issues.length < 32) this.issues.push(issue);
       for (const a of inner.assignments) if (this.assignments.length < 4096) this.assignments.push(a);
@@ -794,7 +794,7 @@ class Parser {
     if (depth + 1 > maxNesting) {
       this.issue(`nesting deeper than ${maxNesting} levels`, this.pos);
       this.skipBalanced(this.pos, 1);
-    } else commands = this.parseList(')', 'process-substitution', depth + 1);
+    } else commands = this.parseList(')', 'process_substitution', depth + 1);
     const raw = this.src.slice(start, this.pos);
     w.expansions.push({ kind: 'process', raw, commands });
     w.text += raw;

@@ -84,7 +84,7 @@ describe('classifyAddress', () => {
     expect(classifyAddress('8.8.8.8')).toBe('public');
     expect(classifyAddress('::ffff:10.0.0.1')).toBe('private');
     expect(classifyAddress('[::1]')).toBe('loopback');
-    expect(classifyAddress('fe80::1%eth0')).toBe('link-local');
+    expect(classifyAddress('fe80::1%eth0')).toBe('link_local');
     expect(classifyAddress('2001:db8::1')).toBe('reserved');
     expect(classifyAddress('example.com')).toBeUndefined();
   });

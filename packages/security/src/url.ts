@@ -26,7 +26,7 @@ export interface UrlValidation {
 
 /** Class of an IP address, as far as a server-side fetch is concerned. */
 export type AddressClass =
-  'public' | 'loopback' | 'private' | 'link-local' | 'unique-local' | 'unspecified' | 'multicast' | 'broadcast' | 'carrier-grade-nat' | 'reserved';
+  'public' | 'loopback' | 'private' | 'link_local' | 'unique_local' | 'unspecified' | 'multicast' | 'broadcast' | 'carrier_grade_nat' | 'reserved';
 
 function mapRange(range: string): AddressClass {
   switch (range) {
@@ -42,10 +42,10 @@ function mapRange(range: string): AddressClass {
     case 'private':
       return 'private';
     case 'linkLocal':
-      return 'link-local';
+      return 'link_local';
     case 'uniqueLocal':
     case 'deprecatedSiteLocal':
-      return 'unique-local';
+      return 'unique_local';
     case 'unspecified':
       return 'unspecified';
     case 'multicast':
@@ -53,7 +53,7 @@ function mapRange(range: string): AddressClass {
     case 'broadcast':
       return 'broadcast';
     case 'carrierGradeNat':
-      return 'carrier-grade-nat';
+      return 'carrier_grade_nat';
     default:
       return 'reserved';
   }
@@ -136,24 +136,24 @@ export function validateUrl(url: string, options: ValidateUrlOptions = {}): UrlV
     return {
       ok: false,
       findings: [
-        f('url.invalid', 'invalid-input', 'high', `url must be a non-empty string, got ${JSON.stringify(typeof url === 'string' ? url : typeof url)}`),
+        f('url.invalid', 'invalid_input', 'high', `url must be a non-empty string, got ${JSON.stringify(typeof url === 'string' ? url : typeof url)}`),
       ],
     };
   }
   if (url.length > maxLength) {
-    return { ok: false, findings: [f('url.too-long', 'invalid-input', 'high', `url is ${url.length} characters long; maxLength is ${maxLength}`)] };
+    return { ok: false, findings: [f('url.too-long', 'invalid_input', 'high', `url is ${url.length} characters long; maxLength is ${maxLength}`)] };
   }
   // oxlint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(url)) {
     findings.push(
-      f('url.control-characters', 'invalid-input', 'high', 'url contains control characters (parsers disagree on them: tab and newline are silently removed)'),
+      f('url.control-characters', 'invalid_input', 'high', 'url contains control characters (parsers disagree on them: tab and newline are silently removed)'),
     );
   }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    findings.push(f('url.invalid', 'invalid-input', 'high', 'url does not parse as an absolute URL'));
+    findings.push(f('url.invalid', 'invalid_input', 'high', 'url does not parse as an absolute URL'));
     return { ok: false, findings };
   }
   const scheme = parsed.protocol.slice(0, -1).toLowerCase();
@@ -161,11 +161,11 @@ export function validateUrl(url: string, options: ValidateUrlOptions = {}): UrlV
   const where = `${scheme}://${parsed.host}`;
   if (!allowed.includes(scheme)) {
     findings.push(
-      f('url.scheme-not-allowed', 'invalid-input', 'high', `scheme ${JSON.stringify(scheme)} is not allowed; expected one of ${JSON.stringify(allowed)}`),
+      f('url.scheme-not-allowed', 'invalid_input', 'high', `scheme ${JSON.stringify(scheme)} is not allowed; expected one of ${JSON.stringify(allowed)}`),
     );
   }
   if (parsed.username !== '' || parsed.password !== '') {
-    findings.push(f('url.credentials', 'sensitive-data', 'medium', `url ${JSON.stringify(where)} carries credentials in its user-info part`));
+    findings.push(f('url.credentials', 'sensitive_data', 'medium', `url ${JSON.stringify(where)} carries credentials in its user-info part`));
   }
   if (options.serverSide) {
     const host = parsed.hostname.toLowerCase();
@@ -183,11 +183,16 @@ export function validateUrl(url: string, options: ValidateUrlOptions = {}): UrlV
         const embedded = embeddedIpv4(v6);
         if (embedded && cls !== 'public') {
           findings.push(
-            f('url.ipv6-embedded-ipv4', 'ssrf', 'high', `IPv6 host ${JSON.stringify(host)} carries the IPv4 address ${embedded.toString()} (${cls})`),
+            f(
+              'url.ipv6-embedded-ipv4',
+              'ssrf',
+              'high',
+              `IPv6 host ${JSON.stringify(host)} carries the IPv4 address ${embedded.toString()} (${cls.replaceAll('_', '-')})`,
+            ),
           );
         }
       }
-      if (cls === 'link-local') {
+      if (cls === 'link_local') {
         findings.push(
           f(
             'url.link-local',
@@ -197,12 +202,14 @@ export function validateUrl(url: string, options: ValidateUrlOptions = {}): UrlV
           ),
         );
       } else if (cls !== 'public') {
+        // Rule ids keep their kebab-case spelling (`url.unique-local`); the class value is snake_case.
+        const words = cls.replaceAll('_', '-');
         findings.push(
           f(
-            `url.${cls}`,
+            `url.${words}`,
             'ssrf',
             'high',
-            `host ${JSON.stringify(host)} is a ${cls} address, not reachable on the internet; a server-side fetch must not reach it`,
+            `host ${JSON.stringify(host)} is a ${words} address, not reachable on the internet; a server-side fetch must not reach it`,
           ),
         );
       }

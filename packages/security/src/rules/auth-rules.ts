@@ -33,7 +33,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.hardcoded-credential',
     description: 'a password, secret or API key is assigned a string literal in source code',
-    category: 'secrets-exposure',
+    category: 'secrets_exposure',
     severity: 'high',
     confidence: 0.7,
     regex: r`(?i)(?:^|[^\w$])[\w$.-]*` + credentialWord + r`[\w$-]*['"]?\s*(?::\s*string\s*)?(?::=|=|:)\s*` + literal,
@@ -88,7 +88,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.hardcoded-credential-config',
     description: 'a password, secret or API key is written in plain text in a configuration file',
-    category: 'secrets-exposure',
+    category: 'secrets_exposure',
     severity: 'high',
     confidence: 0.7,
     regex: r`(?im)^[ \t]*(?:export[ \t]+)?[\w.-]*` + credentialWord + r`[\w.-]*[ \t]*[:=][ \t]*([^\s'"#$&*!{}\[\]<>|%@\x60~][^\s'"#]{3,200})[ \t]*(?:#[^\n]*)?$`,
@@ -118,7 +118,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.weak-password-hash',
     description: 'a password is hashed with MD5 or SHA-1, which are fast and broken for password storage',
-    category: 'weak-crypto',
+    category: 'weak_crypto',
     severity: 'high',
     confidence: 0.8,
     regex: r`(?i)(?:createHash\(\s*['"](?:md4|md5|sha1|sha-1)['"]|hashlib\.(?:md5|sha1)\(|hashlib\.new\(\s*['"](?:md5|sha1)['"]|\b(?:md5|sha1)\.(?:Sum|New)\(|MessageDigest\.getInstance\(\s*"(?:MD5|SHA-?1)"|DigestUtils\.(?:md5|sha1)(?:Hex)?\(|(?:^|[^\w.])(?:md5|sha1)\s*\()`,
@@ -146,7 +146,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.bcrypt-low-cost',
     description: 'bcrypt is used with a cost factor below 10, which makes password hashes cheap to brute-force',
-    category: 'weak-crypto',
+    category: 'weak_crypto',
     severity: 'medium',
     confidence: 0.8,
     regex: r`(?i)(?:bcrypt(?:js)?\.(?:hash|hashSync|genSalt|genSaltSync)\s*\((?:[^)\n]*?,)?\s*([0-9])\s*[,)]|bcrypt\.gensalt\(\s*(?:rounds\s*=\s*)?([0-9])\s*\)|bcrypt\.GenerateFromPassword\([^\n]*?,\s*([0-9]|bcrypt\.MinCost)\s*\)|BCryptPasswordEncoder\(\s*([0-9])\s*\)|BCrypt\.gensalt\(\s*([0-9])\s*\)|\bsalt_?rounds\s*[:=]\s*([0-9])\b)`,
@@ -175,7 +175,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.jwt-none-algorithm',
     description: "JWTs are signed or accepted with the 'none' algorithm, so anyone can forge a token",
-    category: 'broken-auth',
+    category: 'broken_auth',
     severity: 'critical',
     confidence: 0.9,
     regex: r`(?i)(?:\balg(?:orithm)?['"]?\s*[:=]\s*['"]none['"]|\balgorithms['"]?\s*[:=]\s*\[[^\]\n]*['"]none['"]|UnsafeAllowNoneSignatureType|SigningMethodNone|Algorithm\.none\(\)|\.setAlgorithm\(\s*['"]none['"])`,
@@ -199,7 +199,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.jwt-verify-without-algorithms',
     description: 'a JWT is verified without pinning the accepted algorithms, which allows algorithm confusion',
-    category: 'broken-auth',
+    category: 'broken_auth',
     severity: 'medium',
     confidence: 0.6,
     regex: r`\b(?:jwt|jsonwebtoken|JWT)\.verify\s*\(`,
@@ -219,7 +219,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.jwt-decode-without-verification',
     description: 'a JWT is decoded without verifying its signature or without pinning its algorithms',
-    category: 'broken-auth',
+    category: 'broken_auth',
     severity: 'high',
     confidence: 0.7,
     regex: r`(?:\bjwt\.decode\s*\([^\n]*?verify\s*=\s*False|['"]verify_signature['"]\s*:\s*False|\bjwt\.decode\s*\(|\bParseUnverified\s*\()`,
@@ -245,7 +245,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.jwt-ignore-expiration',
     description: 'JWT expiry is not checked, so a leaked token stays valid forever',
-    category: 'broken-auth',
+    category: 'broken_auth',
     severity: 'medium',
     confidence: 0.8,
     regex: r`(?:\bignoreExpiration['"]?\s*:\s*true|['"]verify_exp['"]\s*:\s*False|\bWithoutClaimsValidation\(\))`,
@@ -263,7 +263,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.hardcoded-jwt-secret',
     description: 'a JWT is signed or verified with a secret written in the source code',
-    category: 'secrets-exposure',
+    category: 'secrets_exposure',
     severity: 'high',
     confidence: 0.8,
     regex: r`(?:\bjwt\.(?:sign|verify|encode|decode)\s*\([^,\n]{1,200}?,\s*` + literal + r`|\.SignedString\(\s*\[\]byte\(\s*"([^"\s]{4,200})"\s*\)|Algorithm\.HMAC(?:256|384|512)\(\s*"([^"\s]{4,200})"\s*\))`,
@@ -288,7 +288,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.tls-verification-disabled',
     description: 'TLS certificate verification is disabled, which allows man-in-the-middle attacks',
-    category: 'security-misconfig',
+    category: 'security_misconfig',
     severity: 'high',
     confidence: 0.9,
     regex: r`(?:(?i:rejectUnauthorized)['"]?\s*:\s*false\b|NODE_TLS_REJECT_UNAUTHORIZED['"]?\s*[:=]\s*['"]?0\b|InsecureSkipVerify\s*:\s*true\b|\bverify\s*=\s*False\b|\bssl\._create_unverified_context\b|\bCERT_NONE\b|\bcheck_hostname\s*=\s*False\b|\bNoopHostnameVerifier\b|ALLOW_ALL_HOSTNAME_VERIFIER|\bTrustAllStrategy\b|\bstrictSSL['"]?\s*:\s*false\b)`,
@@ -318,7 +318,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.cors-wildcard-with-credentials',
     description: 'CORS allows any origin while also allowing credentials, so any site can make authenticated requests',
-    category: 'security-misconfig',
+    category: 'security_misconfig',
     severity: 'high',
     confidence: 0.8,
     regex: r`(?i)(?:\borigins?['"]?\s*[:=]\s*(?:['"]\*['"]|\[\s*['"]\*['"]\s*\]|true\b)|access-control-allow-origin['"]?\]?\s*[,:=]\s*['"]?\*|AllowAllOrigins\s*:\s*true|AllowOrigins\s*:\s*\[\]string\{\s*"\*"|CORS_ALLOW_ALL_ORIGINS\s*=\s*True|CORS_ORIGIN_ALLOW_ALL\s*=\s*True|allowedOrigin(?:Pattern)?s\(\s*"\*")`,
@@ -345,7 +345,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.cors-reflected-origin-with-credentials',
     description: "CORS echoes the request's Origin back while allowing credentials, so any site can make authenticated requests",
-    category: 'security-misconfig',
+    category: 'security_misconfig',
     severity: 'high',
     confidence: 0.8,
     regex: r`(?i)(?:access-control-allow-origin['"]?\]?\s*[,:=]\s*(?:req|request|r|ctx|c)\b[^\n]*origin|\borigin\s*:\s*\(?\s*\w+\s*,\s*(?:cb|callback|done|next)\s*\)?\s*=>\s*(?:cb|callback|done|next)\(\s*null\s*,\s*true\s*\)|AllowOriginFunc\s*:\s*func\([^)\n]*\)\s*bool\s*\{\s*return\s+true|\bCORS\([^)\n]*supports_credentials\s*=\s*True)`,
@@ -371,7 +371,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.insecure-session-cookie',
     description: 'a session or auth cookie is set without `Secure` or `HttpOnly`, exposing it to scripts or plain HTTP',
-    category: 'broken-auth',
+    category: 'broken_auth',
     severity: 'medium',
     confidence: 0.7,
     regex: r`(?i)(?:\bhttp_?only['"]?\s*[:=]\s*false\b|\bsecure['"]?\s*[:=]\s*false\b|SESSION_COOKIE_(?:SECURE|HTTPONLY)\s*=\s*False\b|CSRF_COOKIE_SECURE\s*=\s*False\b)`,
@@ -397,7 +397,7 @@ export const defaultAuthPatternRules: readonly AuthPatternRule[] = [
   {
     id: 'auth.insecure-random-token',
     description: 'a token, password or secret is generated with a non-cryptographic random number generator',
-    category: 'weak-crypto',
+    category: 'weak_crypto',
     severity: 'medium',
     confidence: 0.7,
     regex: r`(?:\bMath\.random\s*\(\s*\)|\brandom\.(?:random|randint|choice|choices|randrange|getrandbits|sample)\s*\()`,
