@@ -1,5 +1,7 @@
-import { BuckleyError, type BuckleyErrorOptions, isBuckleyError } from '@buckley/utils';
+import { BuckleyError, type BuckleyErrorOptions, describeValue, isBuckleyError } from '@buckley/utils';
 import type { ExpectedVersion } from './event-store.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Stable codes of the event store's errors. */
 export const EventStoreErrorCode = {
@@ -80,7 +82,9 @@ export class InvalidEventError extends EventStoreError {
   readonly problem: string;
 
   constructor(streamId: string, eventIndex: number, eventId: string | undefined, problem: string, options?: BuckleyErrorOptions) {
-    const which = eventId === undefined ? `event ${eventIndex}` : `event ${eventIndex} (id ${JSON.stringify(eventId)})`;
+    // An id that is not a UUID may be anything the caller had at hand: only its kind is shown.
+    const shownId = typeof eventId === 'string' && UUID.test(eventId) ? JSON.stringify(eventId) : describeValue(eventId);
+    const which = eventId === undefined ? `event ${eventIndex}` : `event ${eventIndex} (id ${shownId})`;
     super(EventStoreErrorCode.InvalidEvent, `${which} of stream ${JSON.stringify(streamId)}: ${problem}`, options);
     this.streamId = streamId;
     this.eventIndex = eventIndex;
@@ -94,7 +98,7 @@ export class InvalidStreamIdError extends EventStoreError {
   readonly streamId: unknown;
 
   constructor(streamId: unknown, problem: string, options?: BuckleyErrorOptions) {
-    super(EventStoreErrorCode.InvalidStreamId, `stream id ${stringify(streamId)} ${problem}`, options);
+    super(EventStoreErrorCode.InvalidStreamId, `stream id (${describeValue(streamId)}) ${problem}`, options);
     this.streamId = streamId;
   }
 }
@@ -106,7 +110,7 @@ export class InvalidExpectedVersionError extends EventStoreError {
   constructor(expectedVersion: unknown, options?: BuckleyErrorOptions) {
     super(
       EventStoreErrorCode.InvalidExpectedVersion,
-      `expectedVersion ${stringify(expectedVersion)} is invalid, expected an integer >= 0, "any", "no_stream" or "exists"`,
+      `expectedVersion (${describeValue(expectedVersion)}) is invalid, expected an integer >= 0, "any", "no_stream" or "exists"`,
       options,
     );
     this.expectedVersion = expectedVersion;
@@ -119,8 +123,12 @@ export class InvalidEventStoreOptionError extends EventStoreError {
   readonly option: string;
   readonly value: unknown;
 
-  constructor(option: string, value: unknown, expected: string, options?: BuckleyErrorOptions) {
-    super(EventStoreErrorCode.InvalidOption, `${option} ${stringify(value)} is invalid, expected ${expected}`, options);
+  /**
+   * The message shows `value` by kind and size only ({@link describeValue}); `shown` replaces that
+   * when the store itself describes what it found (never a caller's raw value).
+   */
+  constructor(option: string, value: unknown, expected: string, options?: BuckleyErrorOptions & { readonly shown?: string }) {
+    super(EventStoreErrorCode.InvalidOption, `${option} (${options?.shown ?? describeValue(value)}) is invalid, expected ${expected}`, options);
     this.option = option;
     this.value = value;
   }
@@ -154,14 +162,4 @@ export function isInvalidEventError(value: unknown): value is InvalidEventError 
 /** True for an {@link EventStoreUnavailableError} (by code). */
 export function isEventStoreUnavailableError(value: unknown): value is EventStoreUnavailableError {
   return isBuckleyError(value, EventStoreErrorCode.Unavailable);
-}
-
-function stringify(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'bigint') return `${value}n`;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

@@ -55,8 +55,8 @@ describe('options', () => {
 
   it('store options reject bad partitions and sizes with the option named', () => {
     expect(resolveStoreOptions().partition).toBe('default');
-    expect(() => resolveStoreOptions({ partition: 'a b' })).toThrow('partition "a b" is invalid');
-    expect(() => resolveStoreOptions({ maxEventBytes: 0 })).toThrow('maxEventBytes 0 is invalid');
+    expect(() => resolveStoreOptions({ partition: 'a b' })).toThrow('partition (a string of 3 characters) is invalid');
+    expect(() => resolveStoreOptions({ maxEventBytes: 0 })).toThrow('maxEventBytes (a number) is invalid');
   });
 
   it('subscription starts depend on the kind of subscription', () => {

@@ -1,4 +1,4 @@
-import { BuckleyError, type BuckleyErrorOptions, isBuckleyError } from '@buckley/utils';
+import { BuckleyError, type BuckleyErrorOptions, describeValue, isBuckleyError } from '@buckley/utils';
 
 /** Stable codes of the observability package's errors. */
 export const ObservabilityErrorCode = {
@@ -15,22 +15,6 @@ export type ObservabilityErrorCode = (typeof ObservabilityErrorCode)[keyof typeo
 /** The base of every error this package throws; store and exporter errors travel as `cause`. */
 export class ObservabilityError extends BuckleyError {
   declare readonly code: ObservabilityErrorCode;
-}
-
-/**
- * What an error says about a bad value: its type and size, never its content. A value that
- * failed a check may be anything the caller had at hand (a token pasted as a session id, a
- * 10 MB header), and an error message reaches whoever logs it.
- */
-function describeValue(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === 'string') return `a string of ${value.length} characters`;
-  if (Array.isArray(value)) return `an array of ${value.length} items`;
-  if (typeof value === 'object') {
-    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
-    return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name} object` : 'an object';
-  }
-  return `a ${typeof value}`;
 }
 
 /**

@@ -691,9 +691,9 @@ export class SqlEventStore implements PostgresEventStore {
       const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { streamId: string };
       return new InvalidEventStoreOptionError(
         'db',
-        `a transaction that wrote before appending to stream ${detail.streamId}`,
+        undefined,
         'a transaction that appends before its other writes (the stream lock must come before the transaction id, which orders the global log); the transaction is aborted',
-        { cause: error },
+        { cause: error, shown: `a transaction that wrote before appending to stream ${detail.streamId}` },
       );
     }
     return this.#mapError(error);

@@ -267,7 +267,7 @@ const cases: Record<string, Case> = {
     for (const bad of [-1, 1.5, Number.NaN, 'nope', null, '1', {}]) {
       const error = await rejected(store.append(s, [ev('test.x')], { expectedVersion: bad as never }));
       expect(error).toBeInstanceOf(InvalidExpectedVersionError);
-      expect((error as Error).message).toContain(`expectedVersion ${JSON.stringify(bad)}`);
+      expect((error as Error).message).toMatch(/^expectedVersion \((null|an? [a-z]+[^)]*)\) is invalid, expected /);
     }
     await expectNothingWritten(store, s);
   },

@@ -48,3 +48,24 @@ describe('BuckleyError', () => {
     expect(new AbortedError().retryable).toBe(false);
   });
 });
+
+describe('describeValue', () => {
+  it('shows only the kind and size of a value, never its content', async () => {
+    const { describeValue } = await import('./index.js');
+    expect([describeValue(84736251), describeValue(true), describeValue(null), describeValue(undefined), describeValue(1n)]).toEqual([
+      'a number',
+      'a boolean',
+      'null',
+      'undefined',
+      'a bigint',
+    ]);
+    expect([describeValue(''), describeValue('ghp_secret')]).toEqual(['a string of 0 characters', 'a string of 10 characters']);
+    expect([describeValue([1, 2]), describeValue({ password: 'x' }), describeValue(new Map()), describeValue(Object.create(null))]).toEqual([
+      'an array of 2 items',
+      'an object',
+      'a Map object',
+      'an object',
+    ]);
+    expect([describeValue(() => 1), describeValue(Symbol('s'))]).toEqual(['a function', 'a symbol']);
+  });
+});

@@ -96,3 +96,26 @@ export class ClosedError extends BuckleyError {
 export function isClosedError(value: unknown): value is ClosedError {
   return isBuckleyError(value, 'CLOSED');
 }
+
+/**
+ * How an error message shows a value it refuses: its kind and size, never its content (not even
+ * a number: `{ password: 84736251 }` is a secret too). A secret passed by mistake (a token as a
+ * stream id, a password as a cursor) must not reach the log that records the error; the value
+ * itself stays on the error object where the error keeps it for the caller.
+ *
+ * @example
+ * ```ts
+ * describeValue('ghp_secret'); // 'a string of 10 characters'
+ * describeValue(-1); // 'a number'
+ * ```
+ */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  if (Array.isArray(value)) return `an array of ${value.length} items`;
+  if (typeof value === 'object') {
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+    return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name} object` : 'an object';
+  }
+  return `a ${typeof value}`;
+}

@@ -1,4 +1,14 @@
-export { BuckleyError, isBuckleyError, isRetryableError, AbortedError, TimeoutError, InvalidArgumentError, ClosedError, isClosedError } from './errors.js';
+export {
+  BuckleyError,
+  isBuckleyError,
+  isRetryableError,
+  AbortedError,
+  TimeoutError,
+  InvalidArgumentError,
+  ClosedError,
+  isClosedError,
+  describeValue,
+} from './errors.js';
 export type { BuckleyErrorOptions } from './errors.js';
 export { uuidv7, isUuid, uuidv7Time, deterministicUuid } from './id.js';
 export { systemClock, ManualClock } from './clock.js';
