@@ -360,9 +360,16 @@ class IsolateJsRunner implements JsRunner {
     if (pending === undefined) return;
     child.channel?.ref();
     child.send({ id, ...pending.message }, (error) => {
-      // A child that died before it read the request is handled by its exit (the request is sent again).
-      if (error && child.connected)
-        this.#settle(id, (p) => p.reject(new JsRunnerCrashedError(`cannot send to the runner process: ${error.message}`, { cause: error })));
+      if (!error) return;
+      // A child that died before it read the request (a broken pipe, even while `connected` still
+      // says true because its exit is not processed yet) is handled by its exit: the request is
+      // sent again to a new process. Make sure it does exit.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (!child.connected || code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_IPC_CHANNEL_CLOSED') {
+        this.#kill(child);
+        return;
+      }
+      this.#settle(id, (p) => p.reject(new JsRunnerCrashedError(`cannot send to the runner process: ${error.message}`, { cause: error })));
     });
   }
 
