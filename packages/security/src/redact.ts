@@ -47,7 +47,9 @@ const urlUserinfo = /\b[a-z][a-z0-9+.-]{1,20}:\/\/[^\s:@/]{0,256}:([^\s/]{1,256}
 const queryParam =
   /[?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|password|passwd|pwd|sig|signature|client_secret|auth|x-amz-signature|x-amz-security-token|x-goog-signature|code_verifier)=([^&#\s"'<>]{1,4096})/dgi;
 /** Candidate names; {@link isSensitiveKey} decides (`XPASS`, `DEPLOY_CRED`, `STRIPE_KEY` yes, `sort_key`, `PWD` no). */
-const assignmentName = '[A-Za-z0-9_.-]{0,64}(?:pass|secret|token|key|cred|auth|pwd|pat|cookie)[A-Za-z0-9_.-]{0,32}';
+/** The words an assignment's name must contain; {@link assignmentKeyword} prechecks the same list. */
+const ASSIGNMENT_WORDS = 'pass|secret|token|key|cred|auth|pwd|pat|cookie';
+const assignmentName = `[A-Za-z0-9_.-]{0,64}(?:${ASSIGNMENT_WORDS})[A-Za-z0-9_.-]{0,32}`;
 /** `KEY="value with spaces"`: the value runs to its closing quote (or the line end); `\\"` inside a double-quoted value does not end it. */
 const quotedAssignment = new RegExp(
   `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"((?:[^"\\\\\\r\\n]|\\\\[^\\r\\n]){1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`,
@@ -66,7 +68,7 @@ const blockScalarHead = new RegExp(
   'dgim',
 );
 /** Every keyword an assignment name must contain (the alternation of {@link assignmentName}): the assignment patterns run only if one occurs. */
-const assignmentKeyword = /pass|secret|token|key|cred|auth|pwd|pat|cookie/i;
+const assignmentKeyword = new RegExp(ASSIGNMENT_WORDS, 'i');
 /** A `:` followed by a block-scalar indicator, which every {@link blockScalarHead} match contains. */
 const blockScalarMarker = /:[ \t]{0,8}[|>]/;
 const jwt = /\beyJ[A-Za-z0-9_-]{8,2048}\.eyJ[A-Za-z0-9_-]{4,4096}\.[A-Za-z0-9_-]{0,2048}/g;
