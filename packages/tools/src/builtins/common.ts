@@ -46,7 +46,7 @@ export function isBinary(buffer: Uint8Array): boolean {
 }
 
 /** What {@link openRegularFile} found at a path that is not a readable regular file. */
-export type NotRegular = { readonly ok: false; readonly kind: 'missing' | 'directory' | 'special' | 'symlink' };
+export type NotRegular = { readonly ok: false; readonly kind: 'missing' | 'directory' | 'special' | 'symlink' | 'unreadable' };
 
 /**
  * Opens `path` for reading only if it is a regular file, deciding on the opened descriptor: the
@@ -61,7 +61,8 @@ export async function openRegularFile(path: string): Promise<{ readonly ok: true
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, kind: 'missing' };
     if (code === 'ELOOP') return { ok: false, kind: 'symlink' };
-    if (code === 'ENXIO' || code === 'ENODEV' || code === 'EACCES') return { ok: false, kind: 'special' };
+    if (code === 'EACCES' || code === 'EPERM') return { ok: false, kind: 'unreadable' };
+    if (code === 'ENXIO' || code === 'ENODEV') return { ok: false, kind: 'special' };
     throw error;
   }
   const st = await handle.stat().catch(async (error: unknown) => {
@@ -76,6 +77,7 @@ export async function openRegularFile(path: string): Promise<{ readonly ok: true
 /** The failure the model reads for a path {@link openRegularFile} refused. */
 export function notRegularFailure(rel: string, found: NotRegular): ToolFailure {
   if (found.kind === 'missing') return toolFailure('FILE_NOT_FOUND', `file ${JSON.stringify(rel)} does not exist`);
+  if (found.kind === 'unreadable') return toolFailure('PERMISSION_DENIED', `file ${JSON.stringify(rel)} is not readable by this process`);
   const what =
     found.kind === 'directory'
       ? 'a directory'
