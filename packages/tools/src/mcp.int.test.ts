@@ -10,8 +10,11 @@ import { BUILTIN_TOOLS, type McpConnection, connectMcpHttpServer, createToolExec
 
 const TOKEN = `ghp_${'Q7'.repeat(18)}`;
 
-async function startServer(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'mcp-http-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startServer(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'mcp-http-server.mjs')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   const port = await new Promise<string>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(String(d).trim()));
     child.once('exit', (code) => reject(new Error(`fixture exited ${code}`)));
@@ -88,5 +91,47 @@ describe('MCP tools over HTTP through the chain', () => {
     const error = await connectMcpHttpServer({ name: 'gone', url: server.url, connectTimeoutMs: 2000 }).catch((e: unknown) => e);
     expect(isToolsError(error, 'MCP_SERVER_FAILED')).toBe(true);
     expect((error as Error).message).toContain('"gone"');
+  });
+});
+
+describe('connectMcpHttpServer refuses what it cannot name or reach safely', () => {
+  const refused = (server: { name: unknown; url: unknown }) =>
+    connectMcpHttpServer(server as never).then(
+      () => {
+        throw new Error('expected a refusal');
+      },
+      (e: unknown) => e as Error,
+    );
+
+  it('a bad name or url is MCP_SERVER_FAILED before anything is sent, and a password in the url is never echoed', async () => {
+    for (const name of ['', 'a b', 'x'.repeat(21), 'mcp/../x', 42]) {
+      const error = await refused({ name, url: 'http://127.0.0.1:1/mcp' });
+      expect(isToolsError(error, 'MCP_SERVER_FAILED')).toBe(true);
+      expect(error.message).toContain('invalid name');
+    }
+    expect((await refused({ name: 'docs', url: 'not a url' })).message).toContain('invalid url');
+    expect((await refused({ name: 'docs', url: 'file:///etc/passwd' })).message).toContain('file: url');
+    const password = 'Hunter2Planted9Password';
+    const error = await refused({ name: 'docs', url: `https://deploy:${password}@127.0.0.1:1/mcp` });
+    expect(isToolsError(error, 'MCP_SERVER_FAILED')).toBe(true);
+    expect(error.message).toContain('credentials in its url');
+    expect(`${error.message}\n${error.stack}`).not.toContain(password);
+  });
+
+  it('two remote tools whose names clean to the same Buckley name are refused at connect, naming both', async () => {
+    const server = await startServer({ MCP_FIXTURE_COLLIDE: '1' });
+    try {
+      const error = await refused({ name: 'clash', url: server.url });
+      expect(isToolsError(error, 'MCP_SERVER_FAILED')).toBe(true);
+      expect(error.message).toBe('MCP server "clash" lists tools "a.b" and "a_b", which both become "mcp__clash__a_b"');
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('an unreachable server is MCP_SERVER_FAILED naming it', async () => {
+    const error = await refused({ name: 'gone', url: 'http://127.0.0.1:1/mcp' });
+    expect(isToolsError(error, 'MCP_SERVER_FAILED')).toBe(true);
+    expect(error.message).toMatch(/^MCP server "gone" could not be reached or listed: /);
   });
 });

@@ -1,5 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { redact } from '@buckley/security';
 import { z } from 'zod';
 import { type AnyTool, defineTool, toolFailure } from './tool.js';
 import { McpServerError } from './tools-errors.js';
@@ -21,6 +22,12 @@ export interface McpConnection extends AsyncDisposable {
 }
 
 const SAFE = /[^a-zA-Z0-9_-]/g;
+const SERVER_NAME = /^[a-zA-Z0-9_-]{1,20}$/;
+
+/** The SDK's error text, with anything secret-shaped (a URL's password, a token) masked. */
+function reason(error: unknown): string {
+  return redact(error instanceof Error ? error.message : String(error));
+}
 
 /**
  * Connects to an HTTP MCP server with the official SDK's client and lists its tools as Buckley
@@ -35,16 +42,31 @@ const SAFE = /[^a-zA-Z0-9_-]/g;
  * ```
  */
 export async function connectMcpHttpServer(server: McpHttpServer): Promise<McpConnection> {
-  const label = server.name.replace(SAFE, '_').slice(0, 20);
+  if (typeof server?.name !== 'string' || !SERVER_NAME.test(server.name)) {
+    throw new McpServerError(
+      String(server?.name).slice(0, 40),
+      'has an invalid name, expected 1 to 20 of a-z, A-Z, 0-9, _ and - (tools are named mcp__<name>__<tool>)',
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(server.url);
+  } catch {
+    throw new McpServerError(server.name, 'has an invalid url, expected an absolute http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new McpServerError(server.name, `has a ${url.protocol} url, expected http:// or https://`);
+  if (url.username !== '' || url.password !== '')
+    throw new McpServerError(server.name, 'has credentials in its url (user:password@), which would be sent and logged; expected a url without them');
+  const label = server.name;
   const client = new Client({ name: 'buckley', version: '0.0.0' });
   const timeout = server.connectTimeoutMs ?? 10_000;
   let listed;
   try {
-    await client.connect(new StreamableHTTPClientTransport(new URL(server.url)), { timeout });
+    await client.connect(new StreamableHTTPClientTransport(url), { timeout });
     listed = await client.listTools(undefined, { timeout });
   } catch (error) {
     await client.close().catch(() => undefined);
-    throw new McpServerError(server.name, `could not be reached or listed: ${(error as Error).message}`, { cause: error });
+    throw new McpServerError(server.name, `could not be reached or listed: ${reason(error)}`, { cause: error });
   }
   const tools = listed.tools.map((remote) => {
     let input: z.ZodType;
@@ -66,13 +88,9 @@ export async function connectMcpHttpServer(server: McpHttpServer): Promise<McpCo
           result = await client.callTool({ name: remote.name, arguments: args as Record<string, unknown> }, undefined, { signal: context.signal });
         } catch (error) {
           if (context.signal.aborted) throw error;
-          return toolFailure(
-            'MCP_SERVER_UNAVAILABLE',
-            `MCP server ${JSON.stringify(server.name)} failed the call to ${remote.name}: ${(error as Error).message}`,
-            {
-              server: server.name,
-            },
-          );
+          return toolFailure('MCP_SERVER_UNAVAILABLE', `MCP server ${JSON.stringify(server.name)} failed the call to ${remote.name}: ${reason(error)}`, {
+            server: server.name,
+          });
         }
         const content = Array.isArray(result.content) ? result.content : [];
         const text = content.map((c: { type?: string; text?: string }) => (c.type === 'text' ? (c.text ?? '') : `[${c.type ?? 'content'}]`)).join('\n');
@@ -81,6 +99,19 @@ export async function connectMcpHttpServer(server: McpHttpServer): Promise<McpCo
       },
     });
   });
+  const seen = new Map<string, string>();
+  for (const [i, tool] of tools.entries()) {
+    const remote = listed.tools[i]!.name;
+    const other = seen.get(tool.name);
+    if (other !== undefined) {
+      await client.close().catch(() => undefined);
+      throw new McpServerError(
+        server.name,
+        `lists tools ${JSON.stringify(other)} and ${JSON.stringify(remote)}, which both become ${JSON.stringify(tool.name)}`,
+      );
+    }
+    seen.set(tool.name, remote);
+  }
   const close = () => client.close();
   return { name: server.name, tools, close, [Symbol.asyncDispose]: close };
 }
