@@ -1,8 +1,8 @@
 import type { EventStore, NewEvent, StoredEvent } from '@buckley/events';
 import { isWrongExpectedVersionError } from '@buckley/events';
 import { type Redactor, createRedactor, redactMetadata } from '@buckley/observability';
-import { ClosedError, type Clock, systemClock, throwIfAborted, uuidv7 } from '@buckley/utils';
-import { checkId, checkText, describe } from './input.js';
+import { ClosedError, type Clock, systemClock, throwIfAborted, uuidv7, describeValue } from '@buckley/utils';
+import { checkId, checkText } from './input.js';
 import { InvalidOrchestratorInputError, SessionConflictError, SessionExistsError, SessionNotFoundError, SessionEndedError } from './orchestrator-errors.js';
 import { type NewPlan, type PlanChange, type TaskUpdate, decideCreatePlan, decideTaskUpdate, decideUpdatePlan } from './plan.js';
 import { type MessageRole, type ToolCallRequest, sessionStreamId } from './session-events.js';
@@ -169,7 +169,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     open();
     const { expectedVersion, signal } = options;
     if (expectedVersion !== undefined && !(Number.isInteger(expectedVersion) && expectedVersion >= 1)) {
-      throw new InvalidOrchestratorInputError(`expectedVersion must be an integer >= 1, got ${describe(expectedVersion)}`);
+      throw new InvalidOrchestratorInputError(`expectedVersion must be an integer >= 1, got ${describeValue(expectedVersion)}`);
     }
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(signal);
@@ -233,7 +233,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     async listSessions(list = {}) {
       open();
       if (list.status !== undefined && list.status !== 'active' && list.status !== 'ended') {
-        throw new InvalidOrchestratorInputError(`status must be "active" or "ended", got ${describe(list.status)}`);
+        throw new InvalidOrchestratorInputError(`status must be "active" or "ended", got ${describeValue(list.status)}`);
       }
       const sessions = new Map<string, { -readonly [K in keyof SessionSummary]: SessionSummary[K] }>();
       let after: string | undefined;
@@ -265,7 +265,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
       if (typeof message !== 'object' || message === null) throw new InvalidOrchestratorInputError('the message must be an object');
       const role = message.role;
       if (role !== 'system' && role !== 'user' && role !== 'assistant') {
-        throw new InvalidOrchestratorInputError(`role must be "system", "user" or "assistant", got ${describe(role)}`);
+        throw new InvalidOrchestratorInputError(`role must be "system", "user" or "assistant", got ${describeValue(role)}`);
       }
       const content = checkText('content', message.content, maxMessageChars, true);
       const toolCalls = (message.toolCalls ?? []).map((call, i) => ({
@@ -302,7 +302,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
 
     async transition(sessionId, to, options = {}) {
       if (!WORKFLOW_PHASES.includes(to)) {
-        throw new InvalidOrchestratorInputError(`phase must be one of ${WORKFLOW_PHASES.map((p) => JSON.stringify(p)).join(', ')}, got ${describe(to)}`);
+        throw new InvalidOrchestratorInputError(`phase must be one of ${WORKFLOW_PHASES.map((p) => JSON.stringify(p)).join(', ')}, got ${describeValue(to)}`);
       }
       const reason = checkText('reason', options.reason ?? '', 2_000, true);
       return change(sessionId, (state) => decidePhaseChange(state, to, reason), options);
@@ -329,6 +329,6 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
 }
 
 function positiveInt(name: string, value: number, min: number): number {
-  if (!Number.isInteger(value) || value < min) throw new InvalidOrchestratorInputError(`${name} must be an integer >= ${min}, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min) throw new InvalidOrchestratorInputError(`${name} must be an integer >= ${min}, got ${describeValue(value)}`);
   return value;
 }

@@ -3,9 +3,10 @@
  * events of a change or throws (`InvalidPlanError`, `IllegalTaskTransitionError`), so a refused
  * change writes nothing.
  */
+import { describeValue } from '@buckley/utils';
 import type { JsonValue, NewEvent } from '@buckley/events';
 import { toJsonValue } from '@buckley/observability';
-import { checkId, checkText, describe } from './input.js';
+import { checkId, checkText } from './input.js';
 import { IllegalTaskTransitionError, InvalidOrchestratorInputError, InvalidPlanError, SessionEndedError } from './orchestrator-errors.js';
 import type { PlanTaskSpec } from './session-events.js';
 import type { Plan, PlanTask, SessionState, TaskStatus } from './session-state.js';
@@ -213,7 +214,7 @@ export function decideTaskUpdate(state: SessionState, update: TaskUpdate, now: D
   if (task === undefined) throw new InvalidPlanError(state.sessionId, `task ${JSON.stringify(taskId)} is not in plan ${JSON.stringify(plan.planId)}`);
   const to = update.status;
   if (!TASK_MOVES.in_progress.includes(to) && to !== 'in_progress') {
-    throw new InvalidOrchestratorInputError(`status must be one of "in_progress", "completed", "failed", "timed_out", "cancelled", got ${describe(to)}`);
+    throw new InvalidOrchestratorInputError(`status must be one of "in_progress", "completed", "failed", "timed_out", "cancelled", got ${describeValue(to)}`);
   }
   const moves = TASK_MOVES[task.status];
   if (!moves.includes(to)) {

@@ -1,4 +1,4 @@
-import { BuckleyError, type BuckleyErrorOptions, isBuckleyError } from '@buckley/utils';
+import { BuckleyError, type BuckleyErrorOptions, describeValue, isBuckleyError } from '@buckley/utils';
 
 /** Stable codes of the errors this package throws (infrastructure and programming faults, never a tool's own failure). */
 export const ToolsErrorCode = {
@@ -40,7 +40,7 @@ export class InvalidToolDefinitionError extends ToolsError {
   readonly value: unknown;
 
   constructor(field: string, value: unknown, expected: string, options?: BuckleyErrorOptions) {
-    super(ToolsErrorCode.InvalidDefinition, `tool ${field} ${describe(value)} is invalid, expected ${expected}`, options);
+    super(ToolsErrorCode.InvalidDefinition, `tool ${field} (${describeValue(value)}) is invalid, expected ${expected}`, options);
     this.field = field;
     this.value = value;
   }
@@ -60,13 +60,4 @@ export class McpServerError extends ToolsError {
 /** True when `value` is an error of this package, optionally with the given `code`. */
 export function isToolsError(value: unknown, code?: ToolsErrorCode): value is ToolsError {
   return isBuckleyError(value, code) && Object.values(ToolsErrorCode).includes(value.code as ToolsErrorCode);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'function') return '[function]';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }
