@@ -128,7 +128,8 @@ export class InvalidEventStoreOptionError extends EventStoreError {
    * when the store itself describes what it found (never a caller's raw value).
    */
   constructor(option: string, value: unknown, expected: string, options?: BuckleyErrorOptions & { readonly shown?: string }) {
-    super(EventStoreErrorCode.InvalidOption, `${option} (${options?.shown ?? describeValue(value)}) is invalid, expected ${expected}`, options);
+    const { shown, ...errorOptions } = options ?? {};
+    super(EventStoreErrorCode.InvalidOption, `${option} (${shown ?? describeValue(value)}) is invalid, expected ${expected}`, errorOptions);
     this.option = option;
     this.value = value;
   }
