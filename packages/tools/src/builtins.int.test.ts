@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { link, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BuckleyConfig, defaultConfig } from '@buckley/config';
@@ -40,6 +40,34 @@ beforeAll(() => {
 });
 
 afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+/**
+ * A child's loop: `dir` becomes a symlink to `decoy` and back again, by renames, until the stop
+ * file exists; prints the number of swaps. A write that recreated `dir` in between is removed.
+ */
+const SWAPPER = `
+const fs = require('node:fs');
+const [dir, hold, link, decoy, stop] = process.argv.slice(1);
+fs.symlinkSync(decoy, link);
+let n = 0;
+for (;;) {
+  if (n % 50 === 0 && fs.existsSync(stop)) break;
+  try {
+    fs.renameSync(dir, hold);
+    fs.renameSync(link, dir);
+    fs.renameSync(dir, link);
+  } catch {}
+  try {
+    fs.renameSync(hold, dir);
+  } catch {
+    if (fs.existsSync(hold)) { fs.rmSync(dir, { recursive: true, force: true }); fs.renameSync(hold, dir); }
+  }
+  n++;
+}
+try { if (fs.lstatSync(dir).isSymbolicLink()) fs.renameSync(dir, link); } catch {}
+if (fs.existsSync(hold)) { fs.rmSync(dir, { recursive: true, force: true }); fs.renameSync(hold, dir); }
+process.stdout.write(String(n));
+`;
 
 const attribution = { sessionId: 'sess-tools', agentId: 'agent-1', taskId: 'task-9', planId: 'plan-3' };
 
@@ -270,6 +298,50 @@ describe.each(stores)('built-ins through the full chain, events on %s', (_kind, 
     // Only the two honest answers: the file's content, or a refusal of the FIFO. Never a timeout.
     expect([...outcomes.keys()].sort()).toEqual(['NOT_A_FILE', 'ok:regular\n']);
     rmSync(dir, { recursive: true });
+  });
+
+  it('read_file, write_file and list_files: a directory on the path swapped for a symlink out of the workspace never reads, writes or lists outside', async () => {
+    // Another process swaps `parent-<store>` between a real directory and a symlink to a decoy
+    // outside, as fast as it can: the policy check can see the directory and the open the symlink.
+    const name = `parent-${_kind}`;
+    const dir = join(ws, name);
+    const decoy = join(outside, `decoy-${_kind}`);
+    mkdirSync(dir);
+    mkdirSync(decoy);
+    writeFileSync(join(dir, 'f'), 'inside\n');
+    writeFileSync(join(decoy, 'f'), 'OUTSIDE\n');
+    writeFileSync(join(decoy, 'decoy-only.txt'), 'OUTSIDE\n');
+    const stop = join(base, `stop-${_kind}`);
+    const swapper = spawn(process.execPath, ['-e', SWAPPER, dir, join(ws, `.hold-${_kind}`), join(ws, `.link-${_kind}`), decoy, stop], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let swaps = '';
+    swapper.stdout.on('data', (d: Buffer) => (swaps += d.toString()));
+    const exited = new Promise((resolve) => swapper.once('exit', resolve));
+    const outcomes = new Map<string, number>();
+    const count = (key: string) => outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    try {
+      for (let i = 0; i < 200; i++) {
+        const read = (await h.call('read_file', { path: `${name}/f` })).result;
+        count(`read ${read.ok ? `ok:${(read.output as { content: string }).content.trim()}` : read.code}`);
+        const write = (await h.call('write_file', { path: `${name}/sub/w${i % 4}.txt`, content: 'written\n' })).result;
+        count(`write ${write.ok ? 'ok' : write.code}`);
+        const list = (await h.call('list_files', { path: name })).result;
+        count(`list ${list.ok ? ((list.output as { entries: string[] }).entries.some((e) => e.includes('decoy-only')) ? 'ok:OUTSIDE' : 'ok') : list.code}`);
+      }
+    } finally {
+      writeFileSync(stop, '');
+      await exited;
+    }
+    expect(Number(swaps)).toBeGreaterThan(200);
+    // Nothing from outside was read or listed, and nothing was created there.
+    const allowed = ['ok', 'ok:inside', 'PATH_CHANGED', 'FILE_NOT_FOUND', 'POLICY_DENIED', 'NOT_A_DIRECTORY'];
+    for (const key of outcomes.keys()) expect(allowed, `outcome ${key} (all: ${JSON.stringify([...outcomes])})`).toContain(key.split(' ')[1]);
+    expect(outcomes.get('read ok:inside')).toBeGreaterThan(0);
+    expect(outcomes.get('write ok')).toBeGreaterThan(0);
+    expect(readdirSync(decoy).sort()).toEqual(['decoy-only.txt', 'f']);
+    expect(readFileSync(join(decoy, 'f'), 'utf8')).toBe('OUTSIDE\n');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it.each([

@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
 import type { SandboxConfig } from '@buckley/config';
@@ -12,7 +13,13 @@ import { type ToolFailure, type WorkspaceAccess, toolDenial } from './tool.js';
  * sandbox's copy-back) and `denied_paths` never written; `.buckley` and `denied_paths` never
  * read; no write at all in the `read_only` and `strict` modes.
  */
-export function createWorkspaceAccess(root: string, config: Pick<SandboxConfig, 'mode' | 'protectedPaths' | 'deniedPaths'>, home = homedir()): WorkspaceAccess {
+export function createWorkspaceAccess(
+  given: string,
+  config: Pick<SandboxConfig, 'mode' | 'protectedPaths' | 'deniedPaths'>,
+  home = homedir(),
+): WorkspaceAccess {
+  // The real root: resolved paths are real, and the file tools compare against it.
+  const root = realOrResolved(given);
   const readOnlyWorkspace = config.mode === 'read_only' || config.mode === 'strict';
   const protectedEntries = config.protectedPaths.map((p) => p.split('/').filter((s) => s !== '' && s !== '.')).filter((p) => p.length > 0);
   const denied = config.deniedPaths.map((p) => (p.startsWith('~/') ? resolve(home, p.slice(2)) : resolve(root, p)));
@@ -49,4 +56,13 @@ export function createWorkspaceAccess(root: string, config: Pick<SandboxConfig, 
       return { ok: true, path: real, relative: rel === '' ? '.' : rel };
     },
   };
+}
+
+function realOrResolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    // A missing root: every resolve() refuses it (validatePath needs an existing root).
+    return resolve(path);
+  }
 }

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, readlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { RunResult } from '@buckley/sandbox';
 import { type ToolContext, type ToolFailure, type ToolSandbox, type WorkspaceAccess, toolDenial, toolFailure } from '../tool.js';
 
@@ -46,12 +47,43 @@ export function isBinary(buffer: Uint8Array): boolean {
 }
 
 /** What {@link openRegularFile} found at a path that is not a readable regular file. */
-export type NotRegular = { readonly ok: false; readonly kind: 'missing' | 'directory' | 'special' | 'symlink' | 'unreadable' };
+export type NotRegular = {
+  readonly ok: false;
+  readonly kind: 'missing' | 'directory' | 'special' | 'symlink' | 'unreadable' | 'moved';
+};
+
+/** `/proc/self/fd/<fd>`: the kernel's name for what a descriptor opened, and a path that reaches it. */
+export const descriptorPath = (fd: number) => `/proc/self/fd/${fd}`;
+
+/** What the kernel names for the file a descriptor holds (Linux `/proc`); ` (deleted)` when it was unlinked since. */
+async function descriptorTarget(handle: FileHandle): Promise<string> {
+  try {
+    return await readlink(descriptorPath(handle.fd));
+  } catch (error) {
+    throw new Error(`cannot check what a file descriptor opened: ${descriptorPath(handle.fd)} is not readable (the file tools need Linux /proc)`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * True when the descriptor opened exactly `expected` (a real path, as `validatePath` resolves
+ * it). The kernel names what the descriptor holds, so a directory on the path swapped for a
+ * symlink between the policy check and the open is seen here, whichever component it was.
+ */
+export async function openedExactly(handle: FileHandle, expected: string): Promise<boolean> {
+  return (await descriptorTarget(handle)) === expected;
+}
+
+const DELETED = ' (deleted)';
 
 /**
  * Opens `path` for reading only if it is a regular file, deciding on the opened descriptor: the
  * open is non-blocking (a FIFO with no writer, or one swapped in after a stat, does not hang it),
- * symlinks are not followed, and `fstat` of the descriptor says what was really opened.
+ * symlinks are not followed, `fstat` of the descriptor says what was really opened, and the
+ * descriptor must hold a file of `path`'s directory (a real path): when a directory on the way was replaced
+ * after the policy check (by a symlink out of the workspace, say) the answer is `moved` and
+ * nothing is read.
  */
 export async function openRegularFile(path: string): Promise<{ readonly ok: true; readonly handle: FileHandle; readonly size: number } | NotRegular> {
   let handle: FileHandle;
@@ -65,19 +97,31 @@ export async function openRegularFile(path: string): Promise<{ readonly ok: true
     if (code === 'ENXIO' || code === 'ENODEV') return { ok: false, kind: 'special' };
     throw error;
   }
-  const st = await handle.stat().catch(async (error: unknown) => {
+  try {
+    // The file's directory must be the one that passed the check; the file itself may have been
+    // renamed or unlinked there since the open (an editor's atomic save), which is no escape.
+    const target = await descriptorTarget(handle);
+    const at = target.endsWith(DELETED) ? target.slice(0, -DELETED.length) : target;
+    if (at !== path && dirname(at) !== dirname(path)) {
+      await handle.close();
+      return { ok: false, kind: 'moved' };
+    }
+    const st = await handle.stat();
+    if (st.isFile()) return { ok: true, handle, size: st.size };
     await handle.close();
+    return { ok: false, kind: st.isDirectory() ? 'directory' : 'special' };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
     throw error;
-  });
-  if (st.isFile()) return { ok: true, handle, size: st.size };
-  await handle.close();
-  return { ok: false, kind: st.isDirectory() ? 'directory' : 'special' };
+  }
 }
 
 /** The failure the model reads for a path {@link openRegularFile} refused. */
 export function notRegularFailure(rel: string, found: NotRegular): ToolFailure {
   if (found.kind === 'missing') return toolFailure('FILE_NOT_FOUND', `file ${JSON.stringify(rel)} does not exist`);
   if (found.kind === 'unreadable') return toolFailure('PERMISSION_DENIED', `file ${JSON.stringify(rel)} is not readable by this process`);
+  if (found.kind === 'moved')
+    return toolFailure('PATH_CHANGED', `path ${JSON.stringify(rel)} changed while it was opened (a directory on it was replaced), nothing was read`);
   const what =
     found.kind === 'directory'
       ? 'a directory'

@@ -1,10 +1,10 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { type FileHandle, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { uuidv7 } from '@buckley/utils';
 import { z } from 'zod';
 import { defineTool, toolFailure } from '../tool.js';
-import { isBinary, needs, notRegularFailure, openRegularFile } from './common.js';
+import { descriptorPath, isBinary, needs, notRegularFailure, openRegularFile, openedExactly } from './common.js';
 import { walkWorkspace } from './walk.js';
 
 const MAX_READ_BYTES = 256 * 1024;
@@ -93,23 +93,85 @@ export const readFileTool = defineTool({
   },
 });
 
-async function writeAtomically(target: string, content: string): Promise<void> {
-  const temp = join(dirname(target), `.${basename(target)}.${uuidv7()}.tmp`);
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+const errno = (error: unknown) => (error as NodeJS.ErrnoException).code;
+
+/** How {@link writeAtomically} ended. */
+type WriteOutcome = 'written' | 'changed' | 'parent_not_directory' | 'directory';
+
+/**
+ * Writes `content` to `target`, a real path inside the real `root`, atomically (a temp file
+ * renamed over it, so a symlink at the target is replaced, never written through). Every
+ * directory from the root down is reached through its parent's descriptor
+ * (`/proc/self/fd/<fd>/<name>`), created when missing and opened without following symlinks:
+ * a directory replaced by a symlink while this runs makes the write `changed`, never a file or
+ * a directory outside the path that passed the policy check.
+ */
+async function writeAtomically(root: string, target: string, content: string): Promise<WriteOutcome> {
+  const parts = relative(root, dirname(target))
+    .split(sep)
+    .filter((p) => p !== '');
+  let dir = await open(root, DIRECTORY_FLAGS);
   try {
-    await handle.writeFile(content, 'utf8');
-    await handle.sync();
-  } catch (error) {
+    if (!(await openedExactly(dir, root))) return 'changed';
+    for (const part of parts) {
+      const at = join(descriptorPath(dir.fd), part);
+      try {
+        await mkdir(at);
+      } catch (error) {
+        if (errno(error) === 'ENOENT') return 'changed';
+        if (errno(error) !== 'EEXIST') throw error;
+      }
+      let next: FileHandle;
+      try {
+        next = await open(at, DIRECTORY_FLAGS);
+      } catch (error) {
+        if (errno(error) === 'ENOTDIR') return 'parent_not_directory';
+        if (errno(error) === 'ELOOP' || errno(error) === 'ENOENT') return 'changed';
+        throw error;
+      }
+      await dir.close();
+      dir = next;
+    }
+    const temp = join(descriptorPath(dir.fd), `.${basename(target)}.${uuidv7()}.tmp`);
+    let handle: FileHandle;
+    try {
+      handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    } catch (error) {
+      // The directory was removed after it was opened.
+      if (errno(error) === 'ENOENT') return 'changed';
+      throw error;
+    }
+    try {
+      await handle.writeFile(content, 'utf8');
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await rm(temp, { force: true });
+      throw error;
+    }
     await handle.close();
-    await rm(temp, { force: true });
-    throw error;
+    try {
+      await rename(temp, join(descriptorPath(dir.fd), basename(target)));
+    } catch (error) {
+      await rm(temp, { force: true });
+      if (errno(error) === 'EISDIR') return 'directory';
+      if (errno(error) === 'ENOENT') return 'changed';
+      throw error;
+    }
+    return 'written';
+  } finally {
+    await dir.close();
   }
-  await handle.close();
-  // rename replaces a symlink at the target instead of writing through it.
-  await rename(temp, target).catch(async (error: unknown) => {
-    await rm(temp, { force: true });
-    throw error;
-  });
+}
+
+/** The failure the model reads for a write that did not happen, or null when it did. */
+function unwritten(rel: string, outcome: WriteOutcome) {
+  if (outcome === 'written') return null;
+  if (outcome === 'directory') return toolFailure('NOT_A_FILE', `${JSON.stringify(rel)} is a directory, expected a file path`);
+  if (outcome === 'parent_not_directory')
+    return toolFailure('NOT_A_DIRECTORY', `a parent of ${JSON.stringify(rel)} is a file, expected a directory; nothing was written`);
+  return toolFailure('PATH_CHANGED', `path ${JSON.stringify(rel)} changed while it was written (a directory on it was replaced), nothing was written`);
 }
 
 /** `write_file`: creates or replaces a workspace file (atomically: a temp file renamed over it). */
@@ -129,13 +191,8 @@ export const writeFileTool = defineTool({
     if (!resolved.ok) return resolved;
     const st = await lstat(resolved.path).catch(() => null);
     if (st?.isDirectory()) return toolFailure('NOT_A_FILE', `${JSON.stringify(rel)} is a directory, expected a file path`);
-    const parent = dirname(resolved.path);
-    // Every parent created is validated first: the resolved path is inside the workspace, so its parents are too.
-    await mkdir(parent, { recursive: true });
-    const again = await workspace.resolve(rel, 'write');
-    if (!again.ok || again.path !== resolved.path)
-      return again.ok ? toolFailure('PATH_CHANGED', `path ${JSON.stringify(rel)} changed while it was written, nothing was written`) : again;
-    await writeAtomically(resolved.path, content);
+    const failed = unwritten(rel, await writeAtomically(workspace.root, resolved.path, content));
+    if (failed !== null) return failed;
     return { path: resolved.relative, bytesWritten: Buffer.byteLength(content), created: st === null };
   },
 });
@@ -182,7 +239,8 @@ export const editFileTool = defineTool({
         { matches },
       );
     const at = text.indexOf(oldText);
-    await writeAtomically(resolved.path, text.slice(0, at) + newText + text.slice(at + oldText.length));
+    const failed = unwritten(rel, await writeAtomically(workspace.root, resolved.path, text.slice(0, at) + newText + text.slice(at + oldText.length)));
+    if (failed !== null) return failed;
     const line = text.slice(0, at).split('\n').length;
     return { path: resolved.relative, replacements: 1, line };
   },

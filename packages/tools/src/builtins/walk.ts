@@ -1,7 +1,8 @@
-import type { Dirent } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { type Dirent, constants } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
+import { descriptorPath, openRegularFile, openedExactly } from './common.js';
 
 /** One entry of a walk: its workspace-relative path (with `/`) and kind. */
 export interface WalkEntry {
@@ -12,7 +13,9 @@ export interface WalkEntry {
 /**
  * Walks `start` (inside `root`) depth-first in name order, honouring every `.gitignore` from
  * `root` down (nested ones apply below their directory) and never entering `.git`. Symlinks
- * are listed, never followed. Stops after `max` entries (then `truncated`).
+ * are listed, never followed, and a directory is read only through a descriptor that holds
+ * exactly the expected real path (one replaced by a symlink mid-walk is skipped, like an
+ * unreadable one). Stops after `max` entries (then `truncated`).
  */
 export async function walkWorkspace(
   root: string,
@@ -22,11 +25,14 @@ export async function walkWorkspace(
   const entries: WalkEntry[] = [];
   const rules: { base: string; ig: Ignore }[] = [];
   const loadRules = async (dir: string) => {
+    const opened = await openRegularFile(join(dir, '.gitignore')).catch(() => null);
+    if (opened === null || !opened.ok) return null;
     try {
-      const text = await readFile(join(dir, '.gitignore'), 'utf8');
-      return { base: dir, ig: ignore().add(text) };
+      return { base: dir, ig: ignore().add(await opened.handle.readFile('utf8')) };
     } catch {
       return null;
+    } finally {
+      await opened.handle.close();
     }
   };
   // .gitignore files of the directories above `start` apply too.
@@ -52,12 +58,8 @@ export async function walkWorkspace(
     options.signal?.throwIfAborted();
     const own = await loadRules(dir);
     const here = own === null ? active : [...active, own];
-    let list: Dirent[];
-    try {
-      list = await readdir(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
+    const list = await readDirectoryExactly(dir);
+    if (list === null) return;
     list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const d of list) {
       if (truncated) return;
@@ -79,4 +81,18 @@ export async function walkWorkspace(
   };
   await visit(start, rules);
   return { entries, truncated };
+}
+
+/** The entries of `dir` (a real path), or null when it is unreadable or no longer that directory. */
+async function readDirectoryExactly(dir: string): Promise<Dirent[] | null> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch(() => null);
+  if (handle === null) return null;
+  try {
+    if (!(await openedExactly(handle, dir))) return null;
+    return await readdir(descriptorPath(handle.fd), { withFileTypes: true });
+  } catch {
+    return null;
+  } finally {
+    await handle.close();
+  }
 }
