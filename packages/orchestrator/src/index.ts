@@ -37,3 +37,5 @@ export type {
 export { WORKFLOW_PHASES, evolveSession, foldSession } from './session-state.js';
 export type { ConversationMessage, Plan, PlanTask, SessionDraft, SessionState, TaskStatus, WorkflowPhase, WorkflowState } from './session-state.js';
 export { WORKFLOW_TRANSITIONS, decidePause, decidePhaseChange, decideResume } from './workflow.js';
+export { createAgent } from './agent.js';
+export type { Agent, AgentLimitName, AgentLimits, AgentOptions, AgentProgress, AgentRunOptions, AgentRunResult } from './agent.js';
