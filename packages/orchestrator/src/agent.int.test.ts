@@ -207,6 +207,98 @@ describe.each(stores)('the agent loop over the fake model server and the real sa
     }
   });
 
+  it('the model plans through update_plan: plan.* and task.* events of the session, plan_changed progress, refusals it can read', async () => {
+    const plan = (change: object) => JSON.stringify(change);
+    const s = await scenario([
+      {
+        toolCalls: [
+          {
+            id: 'p1',
+            name: 'update_plan',
+            arguments: plan({
+              goal: 'rename world',
+              add: [
+                { taskId: 'edit', title: 'edit a.txt' },
+                { taskId: 'check', title: 'check', dependsOn: ['edit'] },
+              ],
+            }),
+          },
+        ],
+      },
+      // `check` cannot start before `edit` is completed: a refusal the model reads.
+      { toolCalls: [{ id: 'p2', name: 'update_plan', arguments: plan({ status: [{ taskId: 'check', status: 'in_progress' }] }) }] },
+      {
+        toolCalls: [
+          {
+            id: 'p3',
+            name: 'update_plan',
+            arguments: plan({
+              status: [
+                { taskId: 'edit', status: 'in_progress' },
+                { taskId: 'edit', status: 'completed' },
+              ],
+            }),
+          },
+        ],
+      },
+      {
+        toolCalls: [
+          {
+            id: 'p4',
+            name: 'update_plan',
+            arguments: plan({
+              status: [
+                { taskId: 'check', status: 'in_progress' },
+                { taskId: 'check', status: 'completed' },
+              ],
+            }),
+          },
+        ],
+      },
+      { text: 'planned and done' },
+    ]);
+    try {
+      const result = await s.h.agent.run(s.sessionId, { onProgress: (p) => s.progress.push(p) });
+      expect(result.outcome).toBe('success');
+      expect(result.state.plan).toMatchObject({
+        goal: 'rename world',
+        status: 'completed',
+        tasks: [
+          { taskId: 'edit', status: 'completed' },
+          { taskId: 'check', status: 'completed' },
+        ],
+      });
+      const answers = Object.fromEntries(result.state.messages.flatMap((m) => (m.role === 'tool' ? [[m.toolCallId, m]] : [])));
+      expect(answers.p2).toMatchObject({ outcome: 'failure' });
+      expect(answers.p2?.content).toContain('ILLEGAL_TASK_TRANSITION');
+      const events = await s.events();
+      expect(events.filter((e) => e.type.startsWith('plan.') || e.type.startsWith('task.')).map((e) => e.type)).toEqual([
+        'plan.created',
+        'task.started',
+        'task.completed',
+        'task.started',
+        'task.completed',
+        'plan.completed',
+      ]);
+      expect(s.progress.filter((p) => p.type === 'plan_changed')).toHaveLength(3);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a paused session is not run; an ended one is refused with SESSION_ENDED', async () => {
+    const s = await scenario([{ text: 'never asked' }]);
+    try {
+      await s.h.orchestrator.pause(s.sessionId, { reason: 'the user is away' });
+      expect(await s.h.agent.run(s.sessionId)).toMatchObject({ outcome: 'cancelled', stopReason: 'paused', steps: 0 });
+      expect(s.server.requests).toHaveLength(0);
+      await s.h.orchestrator.endSession(s.sessionId);
+      await expect(s.h.agent.run(s.sessionId)).rejects.toMatchObject({ code: 'SESSION_ENDED' });
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a denied tool call is tool.run.denied, reported to the model, and the run goes on', async () => {
     const s = await scenario([
       { toolCalls: [{ id: 'deny', name: 'write_file', arguments: '{"path":".git/hooks/pre-commit","content":"x"}' }] },

@@ -8,7 +8,7 @@ import type { ChatMessage, ChatResult, ModelClient } from '@buckley/model';
 import type { Attribution, Recorder } from '@buckley/observability';
 import type { ToolExecutor } from '@buckley/tools';
 import { type Clock, systemClock, uuidv7 } from '@buckley/utils';
-import { InvalidOrchestratorInputError } from './orchestrator-errors.js';
+import { InvalidOrchestratorInputError, SessionEndedError } from './orchestrator-errors.js';
 import type { Orchestrator } from './orchestrator.js';
 import { type ToolCallRequest, sessionStreamId } from './session-events.js';
 import type { ConversationMessage, Plan, SessionState } from './session-state.js';
@@ -81,7 +81,8 @@ export type AgentProgress =
 export interface AgentRunResult {
   /** `success`: the model ended its turn; `failure`: a limit, a model or store error; `cancelled`. */
   readonly outcome: Outcome;
-  readonly stopReason: 'end_turn' | 'limit' | 'cancelled' | 'error';
+  /** `paused`: the session's workflow is paused (by anyone, in any process); resume it and run again. */
+  readonly stopReason: 'end_turn' | 'limit' | 'cancelled' | 'paused' | 'error';
   readonly limit: AgentLimitName | null;
   /** The error's code and message when `stopReason` is `error`. */
   readonly error: { readonly code: string; readonly message: string } | null;
@@ -100,7 +101,9 @@ export interface Agent {
    * turn, a limit stops it, or the signal aborts. Calls left open by a crashed process are
    * closed first (`tool.run.failed` with `INTERRUPTED`, reported to the model, never re-run);
    * calls already answered are never run again. Resolves with how it ended; rejects only for
-   * a session that does not exist or has nothing to answer (`InvalidOrchestratorInputError`).
+   * a session that does not exist (`SessionNotFoundError`), has ended (`SessionEndedError`) or
+   * has nothing to answer (`InvalidOrchestratorInputError`). A paused session is not run: it
+   * stops before the next model turn or batch of tool calls with `stopReason: 'paused'`.
    */
   run(sessionId: string, options?: AgentRunOptions): Promise<AgentRunResult>;
 }
@@ -137,6 +140,7 @@ export function createAgent(options: AgentOptions): Agent {
         }
       };
       let state = await orchestrator.getSession(sessionId, run.signal ? { signal: run.signal } : {});
+      if (state.status === 'ended') throw new SessionEndedError(sessionId);
       if (state.messages.length === 0) throw new InvalidOrchestratorInputError('the session has no message to answer: add a user message first');
       const events = await store.read(sessionStreamId(sessionId));
       const budget = budgetSinceLastUserMessage(events);
@@ -212,6 +216,7 @@ export function createAgent(options: AgentOptions): Agent {
             await closeOpen('cancelled', 'the run was cancelled');
             return finish('cancelled', 'cancelled');
           }
+          if (state.workflow.paused) return finish('cancelled', 'paused');
           if (limits.maxWallTimeMs !== undefined && clock.now() - startedAt >= limits.maxWallTimeMs)
             return await stopAtLimit('wall_time', limits.maxWallTimeMs, Math.round(clock.now() - startedAt));
           const pending = openCalls(state);

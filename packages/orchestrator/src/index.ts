@@ -39,3 +39,5 @@ export type { ConversationMessage, Plan, PlanTask, SessionDraft, SessionState, T
 export { WORKFLOW_TRANSITIONS, decidePause, decidePhaseChange, decideResume } from './workflow.js';
 export { createAgent } from './agent.js';
 export type { Agent, AgentLimitName, AgentLimits, AgentOptions, AgentProgress, AgentRunOptions, AgentRunResult } from './agent.js';
+export { createUpdatePlanTool } from './plan-tool.js';
+export type { PlanToolOutput } from './plan-tool.js';

@@ -175,7 +175,7 @@ export function createToolExecutor(options: ToolExecutorOptions): ToolExecutor {
       return await recorder.observe(
         { family: 'tool.run', name: tool.name, operationId, input, attribution, signal, output: (r: ToolResult<JsonValue>) => (r.ok ? r.output : null) },
         async (scope) => {
-          const result = finish(await runWithDeadline(tool, input, operationId, scope.signal, timeoutMs));
+          const result = finish(await runWithDeadline(tool, input, operationId, scope.signal, timeoutMs, scope.attribution));
           if (!result.ok) throw new Ended(result);
           return result;
         },
@@ -190,7 +190,14 @@ export function createToolExecutor(options: ToolExecutorOptions): ToolExecutor {
     }
   }
 
-  async function runWithDeadline(tool: AnyTool, input: unknown, callId: string, callerSignal: AbortSignal, timeoutMs: number): Promise<ToolResult<unknown>> {
+  async function runWithDeadline(
+    tool: AnyTool,
+    input: unknown,
+    callId: string,
+    callerSignal: AbortSignal,
+    timeoutMs: number,
+    attribution: Attribution,
+  ): Promise<ToolResult<unknown>> {
     const controller = new AbortController();
     const timeout = new TimeoutError(timeoutMs, `timed out after ${timeoutMs} ms`, { retryable: false });
     let expire!: (error: TimeoutError) => void;
@@ -204,7 +211,7 @@ export function createToolExecutor(options: ToolExecutorOptions): ToolExecutor {
     if (callerSignal.aborted) onAbort();
     else callerSignal.addEventListener('abort', onAbort, { once: true });
     const deadline = Date.now() + timeoutMs;
-    const context: ToolContext = { signal: controller.signal, callId, workspace, sandbox: toolSandbox(controller.signal, deadline) };
+    const context: ToolContext = { signal: controller.signal, callId, attribution, workspace, sandbox: toolSandbox(controller.signal, deadline) };
     try {
       for (let attempt = 1; ; attempt++) {
         const running = tool.run(input, context);

@@ -1,4 +1,5 @@
 import type { JsResult, JsRunOptions, RunOptions, RunResult } from '@buckley/sandbox';
+import type { Attribution } from '@buckley/observability';
 import { z } from 'zod';
 import { InvalidToolDefinitionError } from './tools-errors.js';
 
@@ -115,6 +116,8 @@ export interface ToolContext {
   readonly signal: AbortSignal;
   /** The model's tool call id: the idempotency key of this run. */
   readonly callId: string;
+  /** Who the call runs for (session, agent, plan, task, ...), as its events are attributed (set by the executor). */
+  readonly attribution?: Attribution | undefined;
   /** The workspace and its path policy (set by the executor). */
   readonly workspace?: WorkspaceAccess | undefined;
   /** Where processes run (set by the executor). A tool never starts a process any other way. */
