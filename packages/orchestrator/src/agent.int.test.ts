@@ -299,6 +299,39 @@ describe.each(stores)('the agent loop over the fake model server and the real sa
     }
   });
 
+  it('storage: 100 tool calls on a conversation of about 200k tokens store at most 2x the final conversation (no prompt stored again)', async () => {
+    const ws = workspace();
+    for (let i = 0; i < 100; i++) writeFileSync(join(ws, `f${i}.txt`), `${`file ${i} line of realistic text, with words and numbers ${i * 7}\n`.repeat(60)}`);
+    // 20 turns of 5 calls: every model request carries the whole conversation, the store must not.
+    const script = (request: FakeModelRequest): FakeResponse => {
+      const done = toolMessages(request).length;
+      if (done >= 100) return { text: 'read them all' };
+      return { toolCalls: Array.from({ length: 5 }, (_, k) => ({ name: 'read_file', arguments: JSON.stringify({ path: `f${done + k}.txt` }) })) };
+    };
+    const s = await scenario(script, { workspace: ws, contextWindowTokens: 1_000_000 });
+    try {
+      // About 200k tokens: the opening message is 400 kB, the files 100 x ~4 kB.
+      await s.h.orchestrator.addMessage(s.sessionId, {
+        role: 'user',
+        content: `context to keep in mind:\n${'the quick brown fox jumps over the lazy dog. '.repeat(9_000)}`,
+      });
+      const result = await s.h.agent.run(s.sessionId);
+      expect(result).toMatchObject({ outcome: 'success', steps: 21 });
+      const last = s.server.requests.at(-1)!;
+      const conversationBytes = Buffer.byteLength(JSON.stringify(last.body?.messages));
+      expect(conversationBytes).toBeGreaterThan(750_000);
+      const storedBytes = (await s.events()).reduce((n, e) => n + Buffer.byteLength(JSON.stringify(e.data)) + Buffer.byteLength(JSON.stringify(e.metadata)), 0);
+      const sentBytes = s.server.requests.reduce((n, r) => n + Buffer.byteLength(r.rawBody), 0);
+      expect(sentBytes).toBeGreaterThan(10 * conversationBytes);
+      expect(storedBytes).toBeLessThanOrEqual(2 * conversationBytes);
+      // Stored whole, not cut by the redactor: the conversation folded from the stream is what was said.
+      expect(result.state.messages[1]?.content.length).toBe('context to keep in mind:\n'.length + 45 * 9_000);
+      if (process.env.BUCKLEY_AGENT_STORAGE_REPORT) console.log(JSON.stringify({ store: _kind, conversationBytes, storedBytes, sentBytes }));
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a denied tool call is tool.run.denied, reported to the model, and the run goes on', async () => {
     const s = await scenario([
       { toolCalls: [{ id: 'deny', name: 'write_file', arguments: '{"path":".git/hooks/pre-commit","content":"x"}' }] },

@@ -13,7 +13,10 @@ import { decidePause, decidePhaseChange, decideResume } from './workflow.js';
 export interface OrchestratorOptions {
   /** Where every session, plan and workflow event goes; the caller owns it (closing the orchestrator leaves it open). */
   readonly store: EventStore;
-  /** Applied to every payload and metadata value before it is stored. Default `@buckley/observability`'s redactor. */
+  /**
+   * Applied to every payload and metadata value before it is stored. Default `@buckley/observability`'s
+   * redactor keeping strings up to `maxMessageChars` (a message is stored whole, secrets masked).
+   */
   readonly redact?: Redactor;
   /** Time source of task durations. Default the system clock. */
   readonly clock?: Clock;
@@ -118,10 +121,11 @@ type Decide = (state: SessionState) => NewEvent[];
 export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const { store } = options;
   if (typeof store?.append !== 'function') throw new InvalidOrchestratorInputError('store must be an EventStore');
-  const redact = options.redact ?? createRedactor();
   const clock = options.clock ?? systemClock;
   const retries = positiveInt('maxConflictRetries', options.maxConflictRetries ?? 5, 0);
   const maxMessageChars = positiveInt('maxMessageChars', options.maxMessageChars ?? 512 * 1024, 1);
+  // The default redactor keeps every string a message may hold (it cuts at 16 KiB otherwise): a message is stored whole or refused.
+  const redact = options.redact ?? createRedactor({ maxStringBytes: maxMessageChars * 3 });
   const maxCached = positiveInt('maxCachedSessions', options.maxCachedSessions ?? 256, 0);
   const cache = new Map<string, SessionDraft>();
   let closed = false;
