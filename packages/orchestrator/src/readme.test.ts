@@ -3,5 +3,5 @@ import { runReadmeExamples } from '@buckley/testing';
 import { expect, it } from 'vitest';
 
 it('the README examples run', async () => {
-  await expect(runReadmeExamples(join(import.meta.dirname, '..'))).resolves.toBe(1);
+  await expect(runReadmeExamples(join(import.meta.dirname, '..'))).resolves.toBe(2);
 });

@@ -11,20 +11,12 @@ import { defaultConfig } from '@buckley/config';
 import { createInMemoryEventStore, type EventStore } from '@buckley/events';
 import { createRecorder } from '@buckley/observability';
 import { createSandbox } from '@buckley/sandbox';
-import { createToolExecutor, createToolRegistry, defineTool } from '@buckley/tools';
-import { z } from 'zod';
+import { createToolExecutor, createToolRegistry } from '@buckley/tools';
 import { withPostgresEventStore } from './bench-postgres.js';
+import { noopTool as noop } from './noop-tool.js';
 import { type BenchRow, addedLatencyRows, interleaved, latencyStats, report } from './harness.js';
 
 const iterations = Number(process.env.BENCH_TOOL_CHAIN_ITERATIONS ?? 10_000);
-
-const noop = defineTool({
-  name: 'noop',
-  description: 'Returns its input',
-  input: z.object({ n: z.number().int() }),
-  readOnly: true,
-  handler: ({ n }) => ({ n }),
-});
 
 interface Pair {
   direct: number[];
