@@ -301,7 +301,11 @@ export function createAgent(options: AgentOptions): Agent {
                   name: c.name,
                   arguments: c.arguments,
                 }));
-                state = await orchestrator.addMessage(sessionId, { role: 'assistant', content: done.text, toolCalls });
+                state = await orchestrator.addMessage(
+                  sessionId,
+                  { role: 'assistant', content: done.text, toolCalls },
+                  run.attribution ? { attribution: run.attribution } : {},
+                );
                 return done;
               },
             );

@@ -1,4 +1,6 @@
 export {
+  ExperimentExistsError,
+  ExperimentNotFoundError,
   IllegalTaskTransitionError,
   IllegalTransitionError,
   InvalidOrchestratorInputError,
@@ -41,3 +43,15 @@ export { createAgent } from './agent.js';
 export type { Agent, AgentLimitName, AgentLimits, AgentOptions, AgentProgress, AgentRunOptions, AgentRunResult } from './agent.js';
 export { createUpdatePlanTool } from './plan-tool.js';
 export type { PlanToolOutput } from './plan-tool.js';
+export { EXPERIMENT_RUN_TASK, createExperimentRunner, experimentStreamId } from './experiment.js';
+export type {
+  CriterionResult,
+  ExperimentCriterion,
+  ExperimentEnvironment,
+  ExperimentReport,
+  ExperimentRun,
+  ExperimentRunner,
+  ExperimentRunnerOptions,
+  ExperimentSpec,
+  ExperimentVariant,
+} from './experiment.js';

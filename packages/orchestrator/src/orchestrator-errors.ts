@@ -10,6 +10,8 @@ export const OrchestratorErrorCode = {
   IllegalTransition: 'ILLEGAL_TRANSITION',
   InvalidPlan: 'INVALID_PLAN',
   IllegalTaskTransition: 'ILLEGAL_TASK_TRANSITION',
+  ExperimentNotFound: 'EXPERIMENT_NOT_FOUND',
+  ExperimentExists: 'EXPERIMENT_EXISTS',
 } as const;
 
 /** One of {@link OrchestratorErrorCode}'s values. */
@@ -24,6 +26,20 @@ export class OrchestratorError extends BuckleyError {
 export class InvalidOrchestratorInputError extends OrchestratorError {
   constructor(message: string, options?: BuckleyErrorOptions) {
     super(OrchestratorErrorCode.InvalidInput, message, options);
+  }
+}
+
+/** The experiment's stream has no `experiment.started`. */
+export class ExperimentNotFoundError extends OrchestratorError {
+  constructor(message: string, options?: BuckleyErrorOptions) {
+    super(OrchestratorErrorCode.ExperimentNotFound, message, options);
+  }
+}
+
+/** Starting an experiment whose id is taken. */
+export class ExperimentExistsError extends OrchestratorError {
+  constructor(message: string, options?: BuckleyErrorOptions) {
+    super(OrchestratorErrorCode.ExperimentExists, message, options);
   }
 }
 

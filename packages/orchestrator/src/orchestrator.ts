@@ -1,6 +1,6 @@
 import type { EventStore, NewEvent, StoredEvent } from '@buckley/events';
 import { isWrongExpectedVersionError } from '@buckley/events';
-import { type Redactor, createRedactor, redactMetadata } from '@buckley/observability';
+import { type Attribution, type Redactor, createRedactor, redactMetadata, validateAttribution } from '@buckley/observability';
 import { ClosedError, type Clock, systemClock, throwIfAborted, uuidv7, describeValue } from '@buckley/utils';
 import { checkId, checkText } from './input.js';
 import { InvalidOrchestratorInputError, SessionConflictError, SessionExistsError, SessionNotFoundError, SessionEndedError } from './orchestrator-errors.js';
@@ -43,6 +43,8 @@ export interface ChangeOptions {
   readonly expectedVersion?: number;
   /** An aborted signal stops the call before it writes. */
   readonly signal?: AbortSignal;
+  /** Attribution of the change's events besides the session (agent, plan, task, experiment), e.g. the agent loop's. */
+  readonly attribution?: Omit<Attribution, 'sessionId'>;
 }
 
 /** What {@link Orchestrator.startSession} takes. */
@@ -154,11 +156,11 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
     return draft;
   };
 
-  const prepare = (sessionId: string, events: readonly NewEvent[]): NewEvent[] =>
+  const prepare = (sessionId: string, events: readonly NewEvent[], attribution: ChangeOptions['attribution'] = {}): NewEvent[] =>
     events.map((event) => ({
       ...event,
       data: redact(event.data),
-      metadata: redactMetadata({ ...event.metadata, sessionId }, redact),
+      metadata: redactMetadata({ ...attribution, ...event.metadata, sessionId }, redact),
       occurredAt: new Date(clock.now()),
     }));
 
@@ -172,6 +174,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
   const change = async (sessionId: string, decide: Decide, options: ChangeOptions = {}): Promise<SessionState> => {
     open();
     const { expectedVersion, signal } = options;
+    const attribution = checkAttribution(options.attribution);
     if (expectedVersion !== undefined && !(Number.isInteger(expectedVersion) && expectedVersion >= 1)) {
       throw new InvalidOrchestratorInputError(`expectedVersion must be an integer >= 1, got ${describeValue(expectedVersion)}`);
     }
@@ -182,7 +185,7 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
       const events = decide(draft);
       if (events.length === 0) return structuredClone(draft);
       try {
-        const stored = await store.append(sessionStreamId(sessionId), prepare(sessionId, events), {
+        const stored = await store.append(sessionStreamId(sessionId), prepare(sessionId, events, attribution), {
           expectedVersion: draft.version,
           ...(signal ? { signal } : {}),
         });
@@ -335,4 +338,14 @@ export function createOrchestrator(options: OrchestratorOptions): Orchestrator {
 function positiveInt(name: string, value: number, min: number): number {
   if (!Number.isInteger(value) || value < min) throw new InvalidOrchestratorInputError(`${name} must be an integer >= ${min}, got ${describeValue(value)}`);
   return value;
+}
+
+function checkAttribution(attribution: ChangeOptions['attribution']): Omit<Attribution, 'sessionId'> {
+  if (attribution === undefined) return {};
+  try {
+    const { sessionId: _ignored, ...rest } = validateAttribution(attribution);
+    return rest;
+  } catch (error) {
+    throw new InvalidOrchestratorInputError(`attribution is malformed: ${error instanceof Error ? error.message : 'not an attribution'}`, { cause: error });
+  }
 }
