@@ -101,6 +101,14 @@ describe('experiments: three scripted models, each in its own copy, scored and r
     expect(server.requests.filter((r) => r.body?.model === 'model-good')).toHaveLength(3);
     expect(server.requests.filter((r) => r.body?.model === 'model-bad')).toHaveLength(1);
 
+    // The outcome query answers which model succeeded, at what cost and duration.
+    const perModel = await store.queryOutcomes({ filter: { types: ['experiment.run_completed'], experimentId: id }, groupBy: ['modelId'] });
+    expect(perModel.map((r) => [r.group.modelId, r.runs, r.successRate, r.inputTokens])).toEqual([
+      ['model-bad', 1, 1, 100],
+      ['model-good', 1, 1, 600],
+      ['model-half', 1, 1, 300],
+    ]);
+    expect(perModel.every((r) => r.timedRuns === 1 && r.p50DurationMs !== null && r.costUsd > 0)).toBe(true);
     // Re-scored from the log alone: nothing runs again.
     const asked = server.requests.length;
     const rescored = await runner.rescore(id, { only: ['tests'] });
