@@ -55,3 +55,6 @@ export { MAX_SSE_HEARTBEAT_MS, SSE_LAGGED_EVENT, SSE_UNRESUMABLE_EVENT, createSs
 export type { SseHandler, SseHandlerOptions } from './sse.js';
 export { createTracing } from './tracing.js';
 export type { Tracing, TracingOptions } from './tracing.js';
+// The streaming redactor of @buckley/security, for packages that redact live text (the agent loop's progress).
+export { createStreamRedactor } from '@buckley/security';
+export type { StreamRedactor } from '@buckley/security';

@@ -96,7 +96,16 @@ describe.each(stores)('the agent loop over the fake model server and the real sa
       expect(toolMessages(s.server.requests[1]!).map((m) => m.tool_call_id)).toEqual(['call_read']);
       expect(JSON.stringify(toolMessages(s.server.requests[1]!))).toContain('hello world');
       expect(s.server.requests[0]!.body?.messages?.[0]).toMatchObject({ role: 'system', content: 'You are a test agent.' });
-      const events = await s.events();
+      const all = await s.events();
+      // The run's hold on the session: claimed first, released last (renewed in between while it lasts).
+      expect(
+        all
+          .filter((e) => e.type.startsWith('agent.run.'))
+          .map((e) => e.type)
+          .filter((t) => t !== 'agent.run.renewed'),
+      ).toEqual(['agent.run.claimed', 'agent.run.released']);
+      expect(all.find((e) => e.type === 'agent.run.claimed')!.version).toBe(3);
+      const events = all.filter((e) => !e.type.startsWith('agent.run.'));
       const types = events.map((e) => e.type).filter((t) => !t.startsWith('model.call.'));
       const run = (id: string) => ['tool.run.requested', 'tool.run.approved', 'tool.run.started', 'tool.run.completed'].map((t) => `${t}:${id}`);
       const turn = ['agent.turn.started', 'session.message_added', 'agent.turn.completed'];

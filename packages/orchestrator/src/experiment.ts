@@ -16,7 +16,13 @@ import { type Redactor, createRedactor, redactMetadata } from '@buckley/observab
 import { describeValue, uuidv7 } from '@buckley/utils';
 import type { Agent, AgentLimits, AgentRunResult } from './agent.js';
 import { checkId, checkText } from './input.js';
-import { ExperimentExistsError, ExperimentNotFoundError, InvalidOrchestratorInputError } from './orchestrator-errors.js';
+import {
+  ExperimentExistsError,
+  ExperimentNotFoundError,
+  InvalidOrchestratorInputError,
+  OrchestratorErrorCode,
+  isOrchestratorError,
+} from './orchestrator-errors.js';
 import type { Orchestrator } from './orchestrator.js';
 
 /** How a run is judged. Each criterion scores 0 or 1, times its `weight` (default 1). */
@@ -282,7 +288,8 @@ export function createExperimentRunner(options: ExperimentRunnerOptions): Experi
       });
     } catch (error) {
       // The run could not be made (no copy, no environment, no session): a failed run, scored 0, so the experiment still ends.
-      if (signal.aborted) throw error;
+      // A session another run still holds (a crashed attempt's lease) is retried by the coordinator instead.
+      if (signal.aborted || isOrchestratorError(error, OrchestratorErrorCode.SessionBusy)) throw error;
       return await record({
         variantId,
         modelId: variant.modelId,

@@ -7,6 +7,7 @@ export {
   InvalidPlanError,
   OrchestratorError,
   OrchestratorErrorCode,
+  SessionBusyError,
   SessionConflictError,
   SessionEndedError,
   SessionExistsError,

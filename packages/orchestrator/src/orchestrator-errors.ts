@@ -10,6 +10,7 @@ export const OrchestratorErrorCode = {
   IllegalTransition: 'ILLEGAL_TRANSITION',
   InvalidPlan: 'INVALID_PLAN',
   IllegalTaskTransition: 'ILLEGAL_TASK_TRANSITION',
+  SessionBusy: 'SESSION_BUSY',
   ExperimentNotFound: 'EXPERIMENT_NOT_FOUND',
   ExperimentExists: 'EXPERIMENT_EXISTS',
 } as const;
@@ -84,6 +85,23 @@ export class SessionConflictError extends SessionError {
     const message = `session ${JSON.stringify(sessionId)} changed after version ${expectedVersion}: read it again and decide again`;
     super(OrchestratorErrorCode.SessionConflict, sessionId, message, { retryable: true, ...options });
     this.expectedVersion = expectedVersion;
+  }
+}
+
+/**
+ * Another run of the agent holds the session (in this process or another): two runs would run
+ * the same tool calls twice. Retry after `retryAfterMs`, when its lease runs out unless renewed.
+ */
+export class SessionBusyError extends SessionError {
+  readonly retryAfterMs: number;
+  constructor(sessionId: string, retryAfterMs: number, options?: BuckleyErrorOptions) {
+    super(
+      OrchestratorErrorCode.SessionBusy,
+      sessionId,
+      `session ${JSON.stringify(sessionId)} is being run by another agent run; try again in ${Math.max(0, Math.ceil(retryAfterMs))} ms`,
+      { retryable: true, ...options },
+    );
+    this.retryAfterMs = Math.max(0, Math.ceil(retryAfterMs));
   }
 }
 

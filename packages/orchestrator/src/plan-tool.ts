@@ -70,6 +70,12 @@ export function createUpdatePlanTool(orchestrator: Orchestrator): Tool<typeof in
           if (change.goal === undefined || (change.add ?? []).length === 0)
             return toolFailure('NO_OPEN_PLAN', 'no plan is open: give goal and add (the tasks) to create one');
           state = await orchestrator.createPlan(sessionId, { goal: change.goal, tasks: change.add ?? [] }, { signal: context.signal });
+        } else if (change.goal !== undefined && change.goal !== state.plan!.goal) {
+          return toolFailure(
+            'PLAN_OPEN',
+            'a plan is open, and goal is only for a new plan: finish or cancel its tasks first, or change its tasks with add and remove',
+            { openGoal: state.plan!.goal },
+          );
         } else if ((change.add ?? []).length > 0 || (change.remove ?? []).length > 0) {
           state = await orchestrator.updatePlan(
             sessionId,
