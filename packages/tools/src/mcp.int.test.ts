@@ -53,7 +53,7 @@ describe('MCP tools over HTTP through the chain', () => {
   });
 
   it('lists the server tools under mcp__<server>__<tool>, with their JSON Schema', () => {
-    expect(mcp.tools.map((t) => t.name).sort()).toEqual(['big', 'crash', 'echo', 'fail', 'leak', 'slow'].map((t) => `mcp__fixture__${t}`));
+    expect(mcp.tools.map((t) => t.name).sort()).toEqual(['big', 'crash', 'echo', 'fail', 'hangup', 'leak', 'slow'].map((t) => `mcp__fixture__${t}`));
     const echo = registry.specs().find((s) => s.name === 'mcp__fixture__echo')!;
     expect(echo.parameters).toMatchObject({ type: 'object', properties: { text: { type: 'string' } }, required: ['text'] });
   });
@@ -92,6 +92,81 @@ describe('MCP tools over HTTP through the chain', () => {
     expect(isToolsError(error, 'MCP_SERVER_FAILED')).toBe(true);
     expect((error as Error).message).toContain('"gone"');
   });
+});
+
+describe('a server that goes away in the middle of a call', () => {
+  const workspace = mkdtempSync('/var/tmp/tools-mcp-gone-');
+  const config = defaultConfig(); // a 120 s deadline: a prompt failure is not the deadline's
+  const sandbox = createSandbox({ config: config.sandbox, workspace });
+  const recorder = createRecorder({ store: createInMemoryEventStore() });
+  afterAll(async () => {
+    await recorder.close();
+    await sandbox.close();
+    rmSync(workspace, { recursive: true, force: true });
+  });
+
+  async function connected(name: string) {
+    const server = await startServer();
+    const mcp = await connectMcpHttpServer({ name, url: server.url });
+    const executor = createToolExecutor({ registry: createToolRegistry({ builtins: mcp.tools }), sandbox, recorder, config, workspace });
+    let n = 0;
+    const call = async (tool: string, args: unknown) => {
+      const t0 = performance.now();
+      const result = await executor.execute({ id: `call_${name}_${++n}`, name: `mcp__${name}__${tool}`, arguments: JSON.stringify(args) });
+      return { result, ms: performance.now() - t0 };
+    };
+    /** Resolves once the slow tool is running in the server. */
+    const slowStarted = () => new Promise<void>((resolve) => server.child.stdout!.on('data', (d: Buffer) => String(d).includes('slow') && resolve()));
+    const dispose = async () => {
+      server.child.kill('SIGKILL');
+      await mcp.close();
+      await executor.close();
+    };
+    return { server, mcp, call, slowStarted, [Symbol.asyncDispose]: dispose };
+  }
+
+  it('kill -9 of the server during a call fails that call at once with MCP_SERVER_UNAVAILABLE; later calls fail fast', async () => {
+    await using h = await connected('victim');
+    const started = h.slowStarted();
+    const pending = h.call('slow', { ms: 60_000 });
+    await started;
+
+    const t0 = performance.now();
+    h.server.child.kill('SIGKILL');
+    const { result } = await pending;
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(result).toMatchObject({ ok: false, code: 'MCP_SERVER_UNAVAILABLE', details: { server: 'victim' } });
+    expect(!result.ok && result.message).toMatch(/^MCP server "victim" failed the call to slow: /);
+    const later = await h.call('echo', { text: 'x' });
+    expect(later.result).toMatchObject({ ok: false, code: 'MCP_SERVER_UNAVAILABLE' });
+    expect(later.ms).toBeLessThan(2000);
+  }, 20_000);
+
+  it('closing the connection during a call fails it at once; calls after close fail fast', async () => {
+    await using h = await connected('closed');
+    const started = h.slowStarted();
+    const pending = h.call('slow', { ms: 60_000 });
+    await started;
+    const t0 = performance.now();
+    await h.mcp.close();
+    expect((await pending).result).toMatchObject({ ok: false, code: 'MCP_SERVER_UNAVAILABLE' });
+    expect(performance.now() - t0).toBeLessThan(2000);
+    const later = await h.call('echo', { text: 'x' });
+    expect(later.result).toMatchObject({ ok: false, code: 'MCP_SERVER_UNAVAILABLE' });
+    expect(later.ms).toBeLessThan(2000);
+  }, 20_000);
+
+  it('a stream that ends without the answer fails the call; one the client may resume fails when resuming is refused', async () => {
+    await using h = await connected('hangup');
+    const ended = await h.call('hangup', { resumable: false });
+    expect(ended.result).toMatchObject({ ok: false, code: 'MCP_SERVER_UNAVAILABLE', details: { server: 'hangup' } });
+    expect(ended.ms).toBeLessThan(2000);
+    // The SDK resumes after its reconnection delay (1 s); the server answers 405 (no resumable streams).
+    const resumed = await h.call('hangup', { resumable: true });
+    expect(resumed.result).toMatchObject({ ok: false, code: 'MCP_SERVER_UNAVAILABLE' });
+    expect(resumed.ms).toBeLessThan(5000);
+    expect((await h.call('echo', { text: 'still here' })).result).toEqual({ ok: true, output: { text: 'still here' } });
+  }, 30_000);
 });
 
 describe('connectMcpHttpServer refuses what it cannot name or reach safely', () => {

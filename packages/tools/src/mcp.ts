@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { redact } from '@buckley/security';
@@ -27,6 +28,110 @@ const SERVER_NAME = /^[a-zA-Z0-9_-]{1,20}$/;
 /** The SDK's error text, with anything secret-shaped (a URL's password, a token) masked. */
 function reason(error: unknown): string {
   return redact(error instanceof Error ? error.message : String(error));
+}
+
+/** One tool call in flight, as its HTTP requests see it (through an AsyncLocalStorage). */
+interface CallWatch {
+  /** The JSON-RPC id of the call's `tools/call` request, once it is sent. */
+  requestId: string | number | undefined;
+  /** The answer can no longer come: the call is to fail now rather than at its deadline. */
+  lost(why: string): void;
+}
+
+/**
+ * A fetch for the SDK's transport that fails a call as soon as its answer can no longer come.
+ * The SDK only reports a broken or ended event stream to `onerror` and leaves the request
+ * pending until its timeout (60 s), so a server killed mid-call would hang the call. Here the
+ * call's own requests (its POST, and a GET resuming its stream) are followed: a request that
+ * fails or is refused (>= 400), or a stream that breaks or ends before the answer when the SDK
+ * will not resume it (no event id seen), ends the call. Other requests pass untouched.
+ */
+function watchingFetch(calls: AsyncLocalStorage<CallWatch>) {
+  return async (url: string | URL, init?: RequestInit): Promise<Response> => {
+    const watch = calls.getStore();
+    if (watch === undefined) return fetch(url, init);
+    const id = callIdOf(init?.body);
+    if (id !== undefined) watch.requestId = id;
+    const resuming = (init?.method ?? 'GET') === 'GET';
+    if (id === undefined && !resuming) return fetch(url, init);
+    let response: Response;
+    try {
+      response = await fetch(url, init);
+    } catch (error) {
+      watch.lost(`the request failed: ${reason(error)}`);
+      throw error;
+    }
+    if (response.status >= 400) watch.lost(`the server answered HTTP ${response.status}${resuming ? ' to resuming the stream' : ''}`);
+    if (response.body === null || !response.ok || !/^text\/event-stream\b/i.test(response.headers.get('content-type') ?? '')) return response;
+    // The SDK resumes a GET stream whenever it ends; a POST stream only after an event id.
+    const { status, statusText, headers } = response;
+    return new Response(followStream(response.body, watch, resuming), { status, statusText, headers });
+  };
+}
+
+/** The id of a JSON-RPC `tools/call` request body, if that is what `body` is. */
+function callIdOf(body: RequestInit['body']): string | number | undefined {
+  if (typeof body !== 'string') return undefined;
+  try {
+    const message = JSON.parse(body) as { method?: unknown; id?: unknown };
+    return message.method === 'tools/call' && (typeof message.id === 'number' || typeof message.id === 'string') ? message.id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Passes an event stream through unchanged, reading its events to see whether the call's answer came. */
+function followStream(body: ReadableStream<Uint8Array>, watch: CallWatch, resumable: boolean): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let pending = '';
+  let data: string[] = [];
+  let answered = false;
+  const dispatch = () => {
+    if (data.length === 0) return;
+    try {
+      const parsed = JSON.parse(data.join('\n')) as unknown;
+      for (const m of (Array.isArray(parsed) ? parsed : [parsed]) as { id?: unknown; result?: unknown; error?: unknown }[]) {
+        if (m !== null && typeof m === 'object' && m.id === watch.requestId && ('result' in m || 'error' in m)) answered = true;
+      }
+    } catch {
+      // Not JSON: the SDK reports it; it is not the answer.
+    }
+    data = [];
+  };
+  // Server-sent events: lines end in CRLF, LF or CR (a CR at the end of a chunk may be half a CRLF).
+  const feed = (text: string) => {
+    const lines = (pending + text).split(/\r\n|\n|\r(?!$)/);
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === '') dispatch();
+      else if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+      else if (line.startsWith('id:') && line.slice(3).trim() !== '') resumable = true;
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        const closed = error instanceof Error && error.name === 'AbortError';
+        if (!answered && !resumable)
+          watch.lost(closed ? 'the connection was closed before the server answered' : `the connection broke before the server answered: ${reason(error)}`);
+        controller.error(error);
+        return;
+      }
+      if (chunk.done) {
+        feed(`${decoder.decode()}\n\n`);
+        if (!answered && !resumable) watch.lost('the server ended the stream without answering');
+        controller.close();
+        return;
+      }
+      feed(decoder.decode(chunk.value, { stream: true }));
+      controller.enqueue(chunk.value);
+    },
+    cancel: (why) => reader.cancel(why),
+  });
 }
 
 /**
@@ -60,9 +165,10 @@ export async function connectMcpHttpServer(server: McpHttpServer): Promise<McpCo
   const label = server.name;
   const client = new Client({ name: 'buckley', version: '0.0.0' });
   const timeout = server.connectTimeoutMs ?? 10_000;
+  const calls = new AsyncLocalStorage<CallWatch>();
   let listed;
   try {
-    await client.connect(new StreamableHTTPClientTransport(url), { timeout });
+    await client.connect(new StreamableHTTPClientTransport(url, { fetch: watchingFetch(calls) }), { timeout });
     listed = await client.listTools(undefined, { timeout });
   } catch (error) {
     await client.close().catch(() => undefined);
@@ -83,11 +189,20 @@ export async function connectMcpHttpServer(server: McpHttpServer): Promise<McpCo
       readOnly,
       approvalClass: readOnly ? 'read' : 'shell',
       async handler(args, context) {
+        const gone = Promise.withResolvers<never>();
+        gone.promise.catch(() => undefined);
+        let lost: Error | undefined;
+        const watch: CallWatch = { requestId: undefined, lost: (why) => gone.reject((lost ??= new Error(why))) };
+        // Aborted only when the answer was lost: the SDK then forgets the request instead of waiting for its timeout.
+        const forget = new AbortController();
+        const signal = AbortSignal.any([context.signal, forget.signal]);
         let result;
         try {
-          result = await client.callTool({ name: remote.name, arguments: args as Record<string, unknown> }, undefined, { signal: context.signal });
+          const call = calls.run(watch, () => client.callTool({ name: remote.name, arguments: args as Record<string, unknown> }, undefined, { signal }));
+          result = await Promise.race([call, gone.promise]);
         } catch (error) {
           if (context.signal.aborted) throw error;
+          if (error === lost) forget.abort(error);
           return toolFailure('MCP_SERVER_UNAVAILABLE', `MCP server ${JSON.stringify(server.name)} failed the call to ${remote.name}: ${reason(error)}`, {
             server: server.name,
           });
