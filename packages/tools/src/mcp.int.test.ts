@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_TOOLS, type McpConnection, connectMcpHttpServer, createToolExecutor, createToolRegistry, isToolsError } from './index.js';
 
 const TOKEN = `ghp_${'Q7'.repeat(18)}`;
+// Planted in the hostile fixture's listing.
+const STRIPE = `sk_live_${'4eC39HqLyjWD'.repeat(2)}`;
+const AWS_KEY = 'AKIAIOSFODNN7EXAMPLE';
 
 async function startServer(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'mcp-http-server.mjs')], {
@@ -167,6 +170,53 @@ describe('a server that goes away in the middle of a call', () => {
     expect(resumed.ms).toBeLessThan(5000);
     expect((await h.call('echo', { text: 'still here' })).result).toEqual({ ok: true, output: { text: 'still here' } });
   }, 30_000);
+});
+
+describe("a server's listing reaches the model redacted; a tool Buckley cannot take is skipped and reported", () => {
+  it('secrets in descriptions, titles and schema texts are redacted; bad schemas and secret-shaped names are skipped, coded, the rest connects', async () => {
+    const server = await startServer({ MCP_FIXTURE_HOSTILE: '1' });
+    try {
+      await using mcp = await connectMcpHttpServer({ name: 'hostile', url: server.url });
+      const registry = createToolRegistry();
+      for (const tool of mcp.tools) registry.register(tool);
+      const specs = registry.specs();
+      for (const secret of [STRIPE, AWS_KEY, TOKEN]) expect(JSON.stringify(specs)).not.toContain(secret.slice(0, 12));
+      expect(specs.map((s) => s.name)).toEqual(['mcp__hostile__keyed', 'mcp__hostile__plain']);
+      const keyed = specs[0]!;
+      expect(keyed.description).toBe('Looks things up; use key [REDACTED]');
+      // Names stay as they are (`token` is the argument's name), only texts are redacted.
+      expect(keyed.parameters).toMatchObject({
+        type: 'object',
+        title: 'input, token=[REDACTED]',
+        properties: { token: { type: 'string', description: 'the api token, e.g. [REDACTED]' }, region: { enum: ['eu', 'us'], default: 'eu' } },
+        required: ['token'],
+      });
+      const call = registry.resolve({ id: 'call_keyed', name: 'mcp__hostile__keyed', arguments: '{"token":"t","region":"us"}' });
+      expect(call.ok && (await call.tool.run(call.input, { signal: AbortSignal.timeout(5000), callId: 'call_keyed' }))).toEqual({
+        ok: true,
+        output: { text: 'called keyed' },
+      });
+
+      expect(mcp.skipped.map((e) => [e.tool, e.reason])).toEqual([
+        ['badtype', 'invalid_input_schema'],
+        ['badref', 'invalid_input_schema'],
+        ['notobject', 'invalid_definition'],
+        ['[REDACTED]', 'secret_in_name'],
+        ['secretkey', 'secret_in_name'],
+      ]);
+      for (const error of mcp.skipped) {
+        expect(isToolsError(error, 'MCP_TOOL_SKIPPED')).toBe(true);
+        expect(error).toMatchObject({ server: 'hostile' });
+        expect(error.message).toMatch(/^MCP server "hostile" tool "[^"]+" was skipped: /);
+        for (const secret of [STRIPE, AWS_KEY, TOKEN]) expect(`${error.message}\n${error.stack}`).not.toContain(secret.slice(0, 12));
+      }
+      expect(mcp.skipped[0]!.message).toBe(
+        'MCP server "hostile" tool "badtype" was skipped: its inputSchema is not a JSON Schema Buckley can validate arguments with (Unsupported type: frobnicate)',
+      );
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
 });
 
 describe('connectMcpHttpServer refuses what it cannot name or reach safely', () => {

@@ -1,10 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import { redact } from '@buckley/security';
 import { z } from 'zod';
 import { type AnyTool, defineTool, toolFailure } from './tool.js';
-import { McpServerError } from './tools-errors.js';
+import { McpServerError, type McpToolSkipReason, McpToolSkippedError } from './tools-errors.js';
 
 /** An MCP server reached over HTTP (streamable HTTP transport) by URL. */
 export interface McpHttpServer {
@@ -19,11 +20,46 @@ export interface McpHttpServer {
 export interface McpConnection extends AsyncDisposable {
   readonly name: string;
   readonly tools: readonly AnyTool[];
+  /**
+   * The tools the server listed that were not taken, each with its `reason` (an invalid input
+   * schema, a secret-shaped name); the connection works without them. Log or show them: they
+   * are the only trace of a tool the model will never see.
+   */
+  readonly skipped: readonly McpToolSkippedError[];
   close(): Promise<void>;
 }
 
 const SAFE = /[^a-zA-Z0-9_-]/g;
 const SERVER_NAME = /^[a-zA-Z0-9_-]{1,20}$/;
+
+/** How deep an input schema may nest (a schema is walked recursively, here and by zod). */
+const MAX_SCHEMA_DEPTH = 64;
+
+/** Why an input schema was not taken, found while redacting it. */
+class SchemaRefusal {
+  constructor(
+    readonly reason: McpToolSkipReason,
+    readonly message: string,
+  ) {}
+}
+
+/**
+ * A copy of a server's input schema with every string value (descriptions, titles, examples,
+ * defaults, enum values) through redact(): all of it is offered to the model. Keys are names
+ * the arguments use and are kept; one that redact() would change refuses the tool.
+ */
+function redactSchema(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_SCHEMA_DEPTH) throw new SchemaRefusal('invalid_input_schema', `its inputSchema nests deeper than ${MAX_SCHEMA_DEPTH} levels`);
+  if (Array.isArray(value)) return value.map((v: unknown) => redactSchema(v, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, v]) => {
+      if (redact(key) !== key) throw new SchemaRefusal('secret_in_name', 'a name in its inputSchema looks like a secret');
+      return [key, redactSchema(v, depth + 1)];
+    }),
+  );
+}
 
 /** The SDK's error text, with anything secret-shaped (a URL's password, a token) masked. */
 function reason(error: unknown): string {
@@ -174,59 +210,78 @@ export async function connectMcpHttpServer(server: McpHttpServer): Promise<McpCo
     await client.close().catch(() => undefined);
     throw new McpServerError(server.name, `could not be reached or listed: ${reason(error)}`, { cause: error });
   }
-  const tools = listed.tools.map((remote) => {
+  /** The server's tool as a Buckley tool, or why it is skipped. Every text the model is offered has gone through redact(). */
+  const toTool = (remote: McpTool): AnyTool | McpToolSkippedError => {
+    const skip = (why: McpToolSkipReason, message: string, cause?: unknown) =>
+      new McpToolSkippedError(server.name, redact(remote.name), why, message, cause === undefined ? undefined : { cause });
+    const name = `mcp__${label}__${remote.name.replace(SAFE, '_')}`.slice(0, 64);
+    // A name reaches the model and every log as it is: one that redact() would change is not offered.
+    if (redact(remote.name) !== remote.name || redact(name) !== name) return skip('secret_in_name', 'its name looks like a secret');
     let input: z.ZodType;
     try {
-      input = z.fromJSONSchema(remote.inputSchema as Parameters<typeof z.fromJSONSchema>[0]);
-    } catch {
-      input = z.looseObject({});
+      input = z.fromJSONSchema(redactSchema(remote.inputSchema, 0) as Parameters<typeof z.fromJSONSchema>[0]);
+    } catch (error) {
+      if (error instanceof SchemaRefusal) return skip(error.reason, error.message);
+      return skip('invalid_input_schema', `its inputSchema is not a JSON Schema Buckley can validate arguments with (${reason(error)})`, error);
     }
     const readOnly = remote.annotations?.readOnlyHint === true;
-    return defineTool({
-      name: `mcp__${label}__${remote.name.replace(SAFE, '_')}`.slice(0, 64),
-      description: remote.description?.trim() || `the ${remote.name} tool of MCP server ${server.name}`,
-      input,
-      readOnly,
-      approvalClass: readOnly ? 'read' : 'shell',
-      async handler(args, context) {
-        const gone = Promise.withResolvers<never>();
-        gone.promise.catch(() => undefined);
-        let lost: Error | undefined;
-        const watch: CallWatch = { requestId: undefined, lost: (why) => gone.reject((lost ??= new Error(why))) };
-        // Aborted only when the answer was lost: the SDK then forgets the request instead of waiting for its timeout.
-        const forget = new AbortController();
-        const signal = AbortSignal.any([context.signal, forget.signal]);
-        let result;
-        try {
-          const call = calls.run(watch, () => client.callTool({ name: remote.name, arguments: args as Record<string, unknown> }, undefined, { signal }));
-          result = await Promise.race([call, gone.promise]);
-        } catch (error) {
-          if (context.signal.aborted) throw error;
-          if (error === lost) forget.abort(error);
-          return toolFailure('MCP_SERVER_UNAVAILABLE', `MCP server ${JSON.stringify(server.name)} failed the call to ${remote.name}: ${reason(error)}`, {
-            server: server.name,
-          });
-        }
-        const content = Array.isArray(result.content) ? result.content : [];
-        const text = content.map((c: { type?: string; text?: string }) => (c.type === 'text' ? (c.text ?? '') : `[${c.type ?? 'content'}]`)).join('\n');
-        if (result.isError === true) return toolFailure('MCP_TOOL_ERROR', text || `${remote.name} failed`, { server: server.name });
-        return result.structuredContent === undefined ? { text } : { text, structured: result.structuredContent as never };
-      },
-    });
-  });
+    try {
+      return defineTool({
+        name,
+        description: redact(remote.description?.trim() ?? '') || `the ${remote.name} tool of MCP server ${server.name}`,
+        input,
+        readOnly,
+        approvalClass: readOnly ? 'read' : 'shell',
+        async handler(args, context) {
+          const gone = Promise.withResolvers<never>();
+          gone.promise.catch(() => undefined);
+          let lost: Error | undefined;
+          const watch: CallWatch = { requestId: undefined, lost: (why) => gone.reject((lost ??= new Error(why))) };
+          // Aborted only when the answer was lost: the SDK then forgets the request instead of waiting for its timeout.
+          const forget = new AbortController();
+          const signal = AbortSignal.any([context.signal, forget.signal]);
+          let result;
+          try {
+            const call = calls.run(watch, () => client.callTool({ name: remote.name, arguments: args as Record<string, unknown> }, undefined, { signal }));
+            result = await Promise.race([call, gone.promise]);
+          } catch (error) {
+            if (context.signal.aborted) throw error;
+            if (error === lost) forget.abort(error);
+            return toolFailure('MCP_SERVER_UNAVAILABLE', `MCP server ${JSON.stringify(server.name)} failed the call to ${remote.name}: ${reason(error)}`, {
+              server: server.name,
+            });
+          }
+          const content = Array.isArray(result.content) ? result.content : [];
+          const text = content.map((c: { type?: string; text?: string }) => (c.type === 'text' ? (c.text ?? '') : `[${c.type ?? 'content'}]`)).join('\n');
+          if (result.isError === true) return toolFailure('MCP_TOOL_ERROR', text || `${remote.name} failed`, { server: server.name });
+          return result.structuredContent === undefined ? { text } : { text, structured: result.structuredContent as never };
+        },
+      });
+    } catch (error) {
+      return skip('invalid_definition', `it is not a tool Buckley can offer (${reason(error)})`, error);
+    }
+  };
+  const tools: AnyTool[] = [];
+  const skipped: McpToolSkippedError[] = [];
   const seen = new Map<string, string>();
-  for (const [i, tool] of tools.entries()) {
-    const remote = listed.tools[i]!.name;
+  for (const remote of listed.tools) {
+    const tool = toTool(remote);
+    if (tool instanceof McpToolSkippedError) {
+      skipped.push(tool);
+      continue;
+    }
     const other = seen.get(tool.name);
     if (other !== undefined) {
       await client.close().catch(() => undefined);
       throw new McpServerError(
         server.name,
-        `lists tools ${JSON.stringify(other)} and ${JSON.stringify(remote)}, which both become ${JSON.stringify(tool.name)}`,
+        `lists tools ${JSON.stringify(redact(other))} and ${JSON.stringify(redact(remote.name))}, which both become ${JSON.stringify(tool.name)}`,
       );
     }
-    seen.set(tool.name, remote);
+    seen.set(tool.name, remote.name);
+    tools.push(tool);
   }
+
   const close = () => client.close();
-  return { name: server.name, tools, close, [Symbol.asyncDispose]: close };
+  return { name: server.name, tools, skipped, close, [Symbol.asyncDispose]: close };
 }
