@@ -180,3 +180,52 @@ describe('order, timeout, cancellation, cap', () => {
     }
   });
 });
+
+describe('execute resolves whatever a tool returns', () => {
+  const nested = (levels: number, wrap: (inner: unknown) => unknown) => {
+    let value: unknown = 'leaf';
+    for (let i = 0; i < levels; i++) value = wrap(value);
+    return value;
+  };
+  const depthOf = (value: unknown): number => {
+    let depth = 0;
+    for (let level = [value]; level.length > 0; depth++) level = level.flatMap((v) => (v !== null && typeof v === 'object' ? Object.values(v) : []));
+    return depth;
+  };
+
+  it('a 5000-deep output or failure details, a cycle and a BigInt resolve with a result (the cut part marked), recorded as outcomes', async () => {
+    const cyclic: { name: string; self?: unknown } = { name: 'loop' };
+    cyclic.self = cyclic;
+    const odd = defineTool({
+      name: 'odd',
+      description: 'Odd outputs',
+      input: z.object({ kind: z.enum(['objects', 'arrays', 'details', 'cycle', 'bigint']) }),
+      readOnly: true,
+      handler: ({ kind }) =>
+        kind === 'objects'
+          ? { structured: nested(5000, (a) => ({ a })) }
+          : kind === 'arrays'
+            ? nested(100_000, (a) => [a])
+            : kind === 'details'
+              ? toolFailure('DEEP', 'deep details', { tree: nested(5000, (a) => ({ a })) as never })
+              : kind === 'cycle'
+                ? cyclic
+                : { n: 10n ** 30n },
+    });
+    await using h = setup([odd]);
+    for (const kind of ['objects', 'arrays', 'details'] as const) {
+      const result = await h.executor.execute({ id: `odd-${kind}`, name: 'odd', arguments: JSON.stringify({ kind }) });
+      expect(result.ok ? result.truncated : result.details?.truncated).toBe(true);
+      expect(JSON.stringify(result)).toContain('[Truncated: too deep]');
+      expect(depthOf(result)).toBeLessThanOrEqual(34);
+      expect((await h.types(`odd-${kind}`)).at(-1)).toBe(kind === 'details' ? 'tool.run.failed' : 'tool.run.completed');
+    }
+    const cycle = await h.executor.execute({ id: 'odd-cycle', name: 'odd', arguments: '{"kind":"cycle"}' });
+    expect(cycle).toEqual({ ok: true, output: { name: 'loop', self: '[Circular]' }, truncated: true });
+    expect(await h.executor.execute({ id: 'odd-bigint', name: 'odd', arguments: '{"kind":"bigint"}' })).toEqual({
+      ok: true,
+      output: { n: '1000000000000000000000000000000' },
+    });
+    expect((await h.types('odd-bigint')).at(-1)).toBe('tool.run.completed');
+  });
+});
