@@ -229,3 +229,33 @@ describe('execute resolves whatever a tool returns', () => {
     expect((await h.types('odd-bigint')).at(-1)).toBe('tool.run.completed');
   });
 });
+
+describe('the size cap cuts in linear time and keeps the head of a huge line', () => {
+  it('52k letters, a space and 20k more (a cut through the second run) is cut at once; a 10 MB single line keeps its head', async () => {
+    const line = defineTool({
+      name: 'line',
+      description: 'Long lines',
+      input: z.object({ kind: z.enum(['runs', 'huge', 'edge']) }),
+      readOnly: true,
+      handler: ({ kind }) =>
+        kind === 'runs'
+          ? `${'a'.repeat(52_000)} ${'b'.repeat(20_000)}`
+          : kind === 'huge'
+            ? 'y'.repeat(10_000_000)
+            : `${'c'.repeat(52_428)} ${'d'.repeat(20_000)}`,
+    });
+    await using h = setup([line]); // the default cap: 64 KiB, one string gets 80 % of it (52,428 bytes)
+    // The old tail regex backtracked over the first run from each of its positions: seconds; a linear cut takes milliseconds.
+    const t0 = performance.now();
+    const runs = await h.executor.execute({ id: 'line-runs', name: 'line', arguments: '{"kind":"runs"}' });
+    expect(performance.now() - t0).toBeLessThan(2000);
+    // The cut went through the b run: what is left of it goes (it could be a secret's prefix), the a run stays.
+    expect(runs).toEqual({ ok: true, output: `${'a'.repeat(52_000)} …[truncated]`, truncated: true });
+
+    const huge = await h.executor.execute({ id: 'line-huge', name: 'line', arguments: '{"kind":"huge"}' });
+    expect(huge).toEqual({ ok: true, output: `${'y'.repeat(52_428 - 1024)}…[truncated]`, truncated: true });
+    // A cut right after a whole run (the next character is a space) goes through nothing: the run stays.
+    const edge = await h.executor.execute({ id: 'line-edge', name: 'line', arguments: '{"kind":"edge"}' });
+    expect(edge).toEqual({ ok: true, output: `${'c'.repeat(52_428)}…[truncated]`, truncated: true });
+  });
+});

@@ -274,13 +274,38 @@ function isTransient(error: unknown): boolean {
   return typeof code === 'string' && TRANSIENT_CODES.has(code);
 }
 
-/** Token-like characters: a cut through a secret must not leave a long prefix of it. */
-const TOKEN_TAIL = /[A-Za-z0-9_\-+/=.]{8,}$/;
+/** Token-like characters (`A-Z a-z 0-9 _ - + / = .`): a cut through a run of them may be a cut through a secret. */
+function isTokenChar(c: number): boolean {
+  return (
+    (c >= 0x30 && c <= 0x39) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a) ||
+    c === 0x5f ||
+    c === 0x2d ||
+    c === 0x2b ||
+    c === 0x2f ||
+    c === 0x3d ||
+    c === 0x2e
+  );
+}
 
+/** The longest secret a cut is assumed to go through: of a longer run at the cut only this many characters go. */
+const MAX_SECRET_CHARS = 1024;
+
+/**
+ * Cuts `text` to `maxBytes` of UTF-8 and marks it. A cut through a run of token characters
+ * must not leave 8 or more characters of a secret's prefix: the run's part before the cut goes,
+ * but at most its last {@link MAX_SECRET_CHARS} (a secret starts within them), so a huge single
+ * line keeps its head. Linear: only that tail is looked at, backwards.
+ */
 function cutString(text: string, maxBytes: number): string {
   const cut = truncateUtf8(text, maxBytes, '');
   if (cut.length === text.length) return text;
-  return `${cut.replace(TOKEN_TAIL, '')}…[truncated]`;
+  let run = 0;
+  if (isTokenChar(text.charCodeAt(cut.length))) {
+    while (run < MAX_SECRET_CHARS && run < cut.length && isTokenChar(cut.charCodeAt(cut.length - 1 - run))) run++;
+  }
+  return `${run >= 8 ? cut.slice(0, cut.length - run) : cut}…[truncated]`;
 }
 
 /** How deep a result may nest (the result object is level 0); deeper values become {@link TOO_DEEP}. `redact()` cuts at the same depth. */
