@@ -12,14 +12,16 @@ export interface WalkEntry {
 /**
  * Walks `start` (inside `root`) depth-first in name order, honouring every `.gitignore` from
  * `root` down (nested ones apply below their directory) and never entering `.git`. Symlinks
- * are listed, never followed. Stops after `max` entries (then `truncated`).
+ * are listed, never followed. Stops after `max` entries (then `truncated`). A directory this
+ * process may not read is left out and its workspace-relative path listed in `unreadable`.
  */
 export async function walkWorkspace(
   root: string,
   start: string,
   options: { max: number; signal?: AbortSignal; files?: boolean },
-): Promise<{ entries: WalkEntry[]; truncated: boolean }> {
+): Promise<{ entries: WalkEntry[]; truncated: boolean; unreadable: string[] }> {
   const entries: WalkEntry[] = [];
+  const unreadable: string[] = [];
   const rules: { base: string; ig: Ignore }[] = [];
   const loadRules = async (dir: string) => {
     try {
@@ -55,7 +57,9 @@ export async function walkWorkspace(
     let list: Dirent[];
     try {
       list = await readdir(dir, { withFileTypes: true });
-    } catch {
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') unreadable.push(relative(root, dir).split(sep).join('/') || '.');
       return;
     }
     list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -78,5 +82,5 @@ export async function walkWorkspace(
     }
   };
   await visit(start, rules);
-  return { entries, truncated };
+  return { entries, truncated, unreadable };
 }
