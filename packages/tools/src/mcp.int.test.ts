@@ -56,7 +56,7 @@ describe('MCP tools over HTTP through the chain', () => {
   });
 
   it('lists the server tools under mcp__<server>__<tool>, with their JSON Schema', () => {
-    expect(mcp.tools.map((t) => t.name).sort()).toEqual(['big', 'crash', 'echo', 'fail', 'hangup', 'leak', 'slow'].map((t) => `mcp__fixture__${t}`));
+    expect(mcp.tools.map((t) => t.name).sort()).toEqual(['big', 'crash', 'echo', 'fail', 'hangup', 'huge', 'leak', 'slow'].map((t) => `mcp__fixture__${t}`));
     const echo = registry.specs().find((s) => s.name === 'mcp__fixture__echo')!;
     expect(echo.parameters).toMatchObject({ type: 'object', properties: { text: { type: 'string' } }, required: ['text'] });
   });
@@ -78,6 +78,15 @@ describe('MCP tools over HTTP through the chain', () => {
     expect(big.result).toMatchObject({ ok: true, truncated: true });
     expect(Buffer.byteLength(JSON.stringify(big.result))).toBeLessThanOrEqual(8 * 1024);
   });
+
+  it('a 40 MB answer arrives in bounded time: following its event stream is linear', async () => {
+    // Rescanning a long line at every chunk (quadratic) took about 28 s here; linear, about 2 s.
+    const t0 = performance.now();
+    const { result } = await call('mcp__fixture__huge', { bytes: 40_000_000 });
+    expect(performance.now() - t0).toBeLessThan(12_000);
+    expect(result).toMatchObject({ ok: true, truncated: true });
+    expect(JSON.stringify(result)).toMatch(/^\{"ok":true,"output":\{"text":"y{1000}/);
+  }, 60_000);
 
   it('a slow call times out at the configured deadline', async () => {
     const cfg = { ...config, sandbox: { ...config.sandbox, timeoutSeconds: 1 } };

@@ -120,11 +120,12 @@ function callIdOf(body: RequestInit['body']): string | number | undefined {
 function followStream(body: ReadableStream<Uint8Array>, watch: CallWatch, resumable: boolean): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
-  let pending = '';
+  let partial: string[] = [];
+  let afterCr = false;
   let data: string[] = [];
   let answered = false;
   const dispatch = () => {
-    if (data.length === 0) return;
+    if (data.length === 0 || answered) return void (data = []);
     try {
       const parsed = JSON.parse(data.join('\n')) as unknown;
       for (const m of (Array.isArray(parsed) ? parsed : [parsed]) as { id?: unknown; result?: unknown; error?: unknown }[]) {
@@ -135,15 +136,30 @@ function followStream(body: ReadableStream<Uint8Array>, watch: CallWatch, resuma
     }
     data = [];
   };
-  // Server-sent events: lines end in CRLF, LF or CR (a CR at the end of a chunk may be half a CRLF).
+  const line = (text: string) => {
+    if (text === '') dispatch();
+    else if (text.startsWith('data:')) data.push(text.slice(text.startsWith('data: ') ? 6 : 5));
+    else if (text.startsWith('id:') && text.slice(3).trim() !== '') resumable = true;
+  };
+  // Server-sent events: lines end in CRLF, LF or CR. Each chunk is scanned once (a long line
+  // arriving in many chunks is not rescanned), and a CRLF split across chunks is one line end.
   const feed = (text: string) => {
-    const lines = (pending + text).split(/\r\n|\n|\r(?!$)/);
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line === '') dispatch();
-      else if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
-      else if (line.startsWith('id:') && line.slice(3).trim() !== '') resumable = true;
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c !== 0x0a && c !== 0x0d) continue;
+      if (c === 0x0a && i === 0 && afterCr) {
+        start = 1;
+        continue;
+      }
+      partial.push(text.slice(start, i));
+      line(partial.join(''));
+      partial = [];
+      if (c === 0x0d && text.charCodeAt(i + 1) === 0x0a) i++;
+      start = i + 1;
     }
+    if (text.length > 0) afterCr = text.charCodeAt(text.length - 1) === 0x0d;
+    if (start < text.length) partial.push(text.slice(start));
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
