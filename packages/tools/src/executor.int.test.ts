@@ -180,3 +180,82 @@ describe('order, timeout, cancellation, cap', () => {
     }
   });
 });
+
+describe('execute resolves whatever a tool returns', () => {
+  const nested = (levels: number, wrap: (inner: unknown) => unknown) => {
+    let value: unknown = 'leaf';
+    for (let i = 0; i < levels; i++) value = wrap(value);
+    return value;
+  };
+  const depthOf = (value: unknown): number => {
+    let depth = 0;
+    for (let level = [value]; level.length > 0; depth++) level = level.flatMap((v) => (v !== null && typeof v === 'object' ? Object.values(v) : []));
+    return depth;
+  };
+
+  it('a 5000-deep output or failure details, a cycle and a BigInt resolve with a result (the cut part marked), recorded as outcomes', async () => {
+    const cyclic: { name: string; self?: unknown } = { name: 'loop' };
+    cyclic.self = cyclic;
+    const odd = defineTool({
+      name: 'odd',
+      description: 'Odd outputs',
+      input: z.object({ kind: z.enum(['objects', 'arrays', 'details', 'cycle', 'bigint']) }),
+      readOnly: true,
+      handler: ({ kind }) =>
+        kind === 'objects'
+          ? { structured: nested(5000, (a) => ({ a })) }
+          : kind === 'arrays'
+            ? nested(100_000, (a) => [a])
+            : kind === 'details'
+              ? toolFailure('DEEP', 'deep details', { tree: nested(5000, (a) => ({ a })) as never })
+              : kind === 'cycle'
+                ? cyclic
+                : { n: 10n ** 30n },
+    });
+    await using h = setup([odd]);
+    for (const kind of ['objects', 'arrays', 'details'] as const) {
+      const result = await h.executor.execute({ id: `odd-${kind}`, name: 'odd', arguments: JSON.stringify({ kind }) });
+      expect(result.ok ? result.truncated : result.details?.truncated).toBe(true);
+      expect(JSON.stringify(result)).toContain('[Truncated: too deep]');
+      expect(depthOf(result)).toBeLessThanOrEqual(34);
+      expect((await h.types(`odd-${kind}`)).at(-1)).toBe(kind === 'details' ? 'tool.run.failed' : 'tool.run.completed');
+    }
+    const cycle = await h.executor.execute({ id: 'odd-cycle', name: 'odd', arguments: '{"kind":"cycle"}' });
+    expect(cycle).toEqual({ ok: true, output: { name: 'loop', self: '[Circular]' }, truncated: true });
+    expect(await h.executor.execute({ id: 'odd-bigint', name: 'odd', arguments: '{"kind":"bigint"}' })).toEqual({
+      ok: true,
+      output: { n: '1000000000000000000000000000000' },
+    });
+    expect((await h.types('odd-bigint')).at(-1)).toBe('tool.run.completed');
+  });
+});
+
+describe('the size cap cuts in linear time and keeps the head of a huge line', () => {
+  it('52k letters, a space and 20k more (a cut through the second run) is cut at once; a 10 MB single line keeps its head', async () => {
+    const line = defineTool({
+      name: 'line',
+      description: 'Long lines',
+      input: z.object({ kind: z.enum(['runs', 'huge', 'edge']) }),
+      readOnly: true,
+      handler: ({ kind }) =>
+        kind === 'runs'
+          ? `${'a'.repeat(52_000)} ${'b'.repeat(20_000)}`
+          : kind === 'huge'
+            ? 'y'.repeat(10_000_000)
+            : `${'c'.repeat(52_428)} ${'d'.repeat(20_000)}`,
+    });
+    await using h = setup([line]); // the default cap: 64 KiB, one string gets 80 % of it (52,428 bytes)
+    // The old tail regex backtracked over the first run from each of its positions: seconds; a linear cut takes milliseconds.
+    const t0 = performance.now();
+    const runs = await h.executor.execute({ id: 'line-runs', name: 'line', arguments: '{"kind":"runs"}' });
+    expect(performance.now() - t0).toBeLessThan(2000);
+    // The cut went through the b run: what is left of it goes (it could be a secret's prefix), the a run stays.
+    expect(runs).toEqual({ ok: true, output: `${'a'.repeat(52_000)} …[truncated]`, truncated: true });
+
+    const huge = await h.executor.execute({ id: 'line-huge', name: 'line', arguments: '{"kind":"huge"}' });
+    expect(huge).toEqual({ ok: true, output: `${'y'.repeat(52_428 - 1024)}…[truncated]`, truncated: true });
+    // A cut right after a whole run (the next character is a space) goes through nothing: the run stays.
+    const edge = await h.executor.execute({ id: 'line-edge', name: 'line', arguments: '{"kind":"edge"}' });
+    expect(edge).toEqual({ ok: true, output: `${'c'.repeat(52_428)}…[truncated]`, truncated: true });
+  });
+});

@@ -51,8 +51,9 @@ export interface ToolExecutor extends AsyncDisposable {
   /**
    * Runs one call. Always resolves with a result the model reads (`UNKNOWN_TOOL`,
    * `INVALID_ARGUMENTS`, `APPROVAL_DENIED`, `POLICY_DENIED`, `TOOL_TIMED_OUT`,
-   * `TOOL_CANCELLED`, the tool's own failures); rejects only for infrastructure faults (the
-   * sandbox cannot start, the event store is down) after their retries.
+   * `TOOL_CANCELLED`, the tool's own failures), whatever the tool's output is (too deep,
+   * cyclic, huge: cut and marked `truncated`); rejects only for infrastructure faults (the
+   * sandbox cannot start, the event store is down, a handler threw) after their retries.
    */
   execute(call: ToolCall, options?: ExecuteOptions): Promise<ToolResult<JsonValue>>;
   /** Closes what the executor created (the JavaScript runner). Idempotent. */
@@ -114,7 +115,10 @@ export function createToolExecutor(options: ToolExecutorOptions): ToolExecutor {
     return ownJs;
   };
 
-  const finish = (result: ToolResult<unknown>): ToolResult<JsonValue> => redactResult(capResult(result, maxResultBytes), maxResultBytes);
+  const finish = (result: ToolResult<unknown>): ToolResult<JsonValue> => {
+    const { result: plain, cut } = plainResult(result);
+    return redactResult(capResult(plain, maxResultBytes, cut), maxResultBytes);
+  };
 
   const classOf = (tool: AnyTool) => (tool.approvalClass === 'shell' && config.sandbox.network ? 'network' : tool.approvalClass);
 
@@ -277,19 +281,114 @@ function isTransient(error: unknown): boolean {
   return typeof code === 'string' && TRANSIENT_CODES.has(code);
 }
 
-/** Token-like characters: a cut through a secret must not leave a long prefix of it. */
-const TOKEN_TAIL = /[A-Za-z0-9_\-+/=.]{8,}$/;
+/** Token-like characters (`A-Z a-z 0-9 _ - + / = .`): a cut through a run of them may be a cut through a secret. */
+function isTokenChar(c: number): boolean {
+  return (
+    (c >= 0x30 && c <= 0x39) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a) ||
+    c === 0x5f ||
+    c === 0x2d ||
+    c === 0x2b ||
+    c === 0x2f ||
+    c === 0x3d ||
+    c === 0x2e
+  );
+}
 
+/** The longest secret a cut is assumed to go through: of a longer run at the cut only this many characters go. */
+const MAX_SECRET_CHARS = 1024;
+
+/**
+ * Cuts `text` to `maxBytes` of UTF-8 and marks it. A cut through a run of token characters
+ * must not leave 8 or more characters of a secret's prefix: the run's part before the cut goes,
+ * but at most its last {@link MAX_SECRET_CHARS} (a secret starts within them), so a huge single
+ * line keeps its head. Linear: only that tail is looked at, backwards.
+ */
 function cutString(text: string, maxBytes: number): string {
   const cut = truncateUtf8(text, maxBytes, '');
   if (cut.length === text.length) return text;
-  return `${cut.replace(TOKEN_TAIL, '')}…[truncated]`;
+  let run = 0;
+  if (isTokenChar(text.charCodeAt(cut.length))) {
+    while (run < MAX_SECRET_CHARS && run < cut.length && isTokenChar(cut.charCodeAt(cut.length - 1 - run))) run++;
+  }
+  return `${run >= 8 ? cut.slice(0, cut.length - run) : cut}…[truncated]`;
 }
 
-/** Cuts a result to `maxBytes` of JSON: strings first (each to its share), else the whole output becomes a cut string. */
-function capResult(result: ToolResult<unknown>, maxBytes: number): ToolResult<unknown> {
+/** How deep a result may nest (the result object is level 0); deeper values become {@link TOO_DEEP}. `redact()` cuts at the same depth. */
+const MAX_RESULT_DEPTH = 32;
+const TOO_DEEP = '[Truncated: too deep]';
+/** Values one result may hold before the rest become {@link TOO_MANY}: a bound on the work for a shared subtree repeated exponentially often. */
+const MAX_RESULT_NODES = 1_000_000;
+const TOO_MANY = '[Truncated: too many values]';
+
+/**
+ * A tool's result as plain JSON data, whatever the tool returned, so that nothing after it
+ * (the size cap, redaction, the recorder) can throw on it: values nested deeper than
+ * {@link MAX_RESULT_DEPTH} and cycles become markers (`cut: true`, reported as `truncated`),
+ * a BigInt its decimal string, and otherwise `JSON.stringify`'s rules apply (`toJSON`, dropped
+ * `undefined` and functions, non-finite numbers as `null`). A getter that throws is `[Unreadable]`.
+ * The walk is recursive but never deeper than the cap.
+ */
+function plainResult(result: ToolResult<unknown>): { result: ToolResult<unknown>; cut: boolean } {
+  let cut = false;
+  let nodes = 0;
+  const ancestors = new Set<object>();
+  const plain = (input: unknown, key: string, depth: number): unknown => {
+    let value = input;
+    try {
+      if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function')
+        value = (value as { toJSON(key: string): unknown }).toJSON(key);
+    } catch {
+      return '[Unreadable]';
+    }
+    if (value instanceof Number || value instanceof String || value instanceof Boolean) value = value.valueOf();
+    if (typeof value === 'bigint') return value.toString();
+    if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+    if (typeof value !== 'object') return undefined;
+    if (ancestors.has(value)) return ((cut = true), '[Circular]');
+    if (depth >= MAX_RESULT_DEPTH) return ((cut = true), TOO_DEEP);
+    if (++nodes > MAX_RESULT_NODES) return ((cut = true), TOO_MANY);
+    ancestors.add(value);
+    try {
+      if (Array.isArray(value)) return Array.from(value, (v, i) => plain(v, String(i), depth + 1) ?? null);
+      const out: [string, unknown][] = [];
+      for (const k of Object.keys(value)) {
+        let v: unknown;
+        try {
+          v = plain((value as Record<string, unknown>)[k], k, depth + 1);
+        } catch {
+          v = '[Unreadable]';
+        }
+        if (v !== undefined) out.push([k, v]);
+      }
+      return Object.fromEntries(out);
+    } finally {
+      ancestors.delete(value);
+    }
+  };
+  const at = (value: unknown, key: string) => plain(value, key, 1);
+  const plainOf: ToolResult<unknown> = result.ok
+    ? { ok: true, output: at(result.output, 'output') ?? null, ...(result.truncated === true && { truncated: true as const }) }
+    : {
+        ok: false,
+        code: String(result.code),
+        message: String(result.message),
+        ...(result.issues !== undefined && { issues: at(result.issues, 'issues') as ToolFailure['issues'] }),
+        ...(result.details !== undefined && { details: at(result.details, 'details') as ToolFailure['details'] }),
+      };
+  return { result: plainOf, cut };
+}
+
+/**
+ * Cuts a result (plain JSON data) to `maxBytes` of JSON: strings first (each to its share), else
+ * the whole output becomes a cut string. `cut` says an earlier step already cut it: it is marked
+ * `truncated` either way.
+ */
+function capResult(result: ToolResult<unknown>, maxBytes: number, cut: boolean): ToolResult<unknown> {
   const json = JSON.stringify(result) ?? '';
-  if (Buffer.byteLength(json) <= maxBytes) return result;
+  if (Buffer.byteLength(json) <= maxBytes) return cut ? truncated(result) : result;
   const strings: number[] = [];
   const count = (value: unknown, depth: number) => {
     if (typeof value === 'string') strings.push(Buffer.byteLength(value));
@@ -310,7 +409,11 @@ function capResult(result: ToolResult<unknown>, maxBytes: number): ToolResult<un
     const text = cutString(body, Math.floor(maxBytes * 0.8));
     capped = result.ok ? { ok: true, output: text } : { ok: false, code: result.code, message: cutString(result.message, 1024), details: { truncated: text } };
   }
-  return capped.ok ? { ...capped, truncated: true } : { ...capped, details: { ...capped.details, truncated: true } };
+  return truncated(capped);
+}
+
+function truncated(result: ToolResult<unknown>): ToolResult<unknown> {
+  return result.ok ? { ...result, truncated: true } : { ...result, details: { ...result.details, truncated: true } };
 }
 
 function redactResult(result: ToolResult<unknown>, maxBytes: number): ToolResult<JsonValue> {

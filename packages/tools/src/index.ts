@@ -21,6 +21,15 @@ export type { ApprovalAnswer, ApprovalRequest, Approver } from './approval.js';
 export { createToolExecutor } from './executor.js';
 export type { ExecuteOptions, ToolExecutor, ToolExecutorOptions } from './executor.js';
 export { BUILTIN_TOOLS } from './builtins/index.js';
-export { InvalidToolDefinitionError, McpServerError, ToolNameConflictError, ToolsError, ToolsErrorCode, isToolsError } from './tools-errors.js';
+export {
+  InvalidToolDefinitionError,
+  McpServerError,
+  McpToolSkippedError,
+  ToolNameConflictError,
+  ToolsError,
+  ToolsErrorCode,
+  isToolsError,
+} from './tools-errors.js';
+export type { McpToolSkipReason } from './tools-errors.js';
 export { connectMcpHttpServer } from './mcp.js';
 export type { McpConnection, McpHttpServer } from './mcp.js';

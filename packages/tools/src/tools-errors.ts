@@ -5,6 +5,7 @@ export const ToolsErrorCode = {
   NameConflict: 'TOOL_NAME_CONFLICT',
   InvalidDefinition: 'INVALID_TOOL_DEFINITION',
   McpServerFailed: 'MCP_SERVER_FAILED',
+  McpToolSkipped: 'MCP_TOOL_SKIPPED',
 } as const;
 
 /** One of {@link ToolsErrorCode}'s values. */
@@ -54,6 +55,34 @@ export class McpServerError extends ToolsError {
   constructor(server: string, message: string, options?: BuckleyErrorOptions) {
     super(ToolsErrorCode.McpServerFailed, `MCP server ${JSON.stringify(server)} ${message}`, options);
     this.server = server;
+  }
+}
+
+/**
+ * Why a tool an MCP server listed was not taken: `invalid_input_schema` (its `inputSchema` is
+ * not a JSON Schema zod can turn into a validator, or is nested too deep), `invalid_definition`
+ * (the result is not a tool definition, e.g. not an object schema), `secret_in_name` (its name or
+ * a parameter name looks like a secret, which would reach the model and the logs as it is).
+ */
+export type McpToolSkipReason = 'invalid_input_schema' | 'invalid_definition' | 'secret_in_name';
+
+/**
+ * A tool an MCP server listed that was skipped (never registered, never offered to the model);
+ * the server's other tools are taken. Not thrown: `McpConnection.skipped` lists them, for the
+ * caller to log or show. The tool's name in it has gone through `redact()`.
+ */
+export class McpToolSkippedError extends ToolsError {
+  /** The server's name from the config. */
+  readonly server: string;
+  /** The tool's name as the server listed it, redacted. */
+  readonly tool: string;
+  readonly reason: McpToolSkipReason;
+
+  constructor(server: string, tool: string, reason: McpToolSkipReason, message: string, options?: BuckleyErrorOptions) {
+    super(ToolsErrorCode.McpToolSkipped, `MCP server ${JSON.stringify(server)} tool ${JSON.stringify(tool)} was skipped: ${message}`, options);
+    this.server = server;
+    this.tool = tool;
+    this.reason = reason;
   }
 }
 

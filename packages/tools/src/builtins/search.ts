@@ -12,6 +12,8 @@ interface Match {
 }
 
 const MAX_LINE_CHARS = 500;
+/** How many unreadable paths a result lists (then `… and N more`). */
+const MAX_UNREADABLE = 50;
 const MAX_FALLBACK_FILE_BYTES = 4 * 1024 * 1024;
 
 let rgPath: string | null | undefined;
@@ -22,6 +24,23 @@ function ripgrep(): string | null {
 }
 
 const clip = (text: string) => (text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}…` : text);
+
+/** True for ripgrep's closing `summary` message (printed once the search ran; an unparsable line, cut by the output cap, is not). */
+function isSummary(line: string): boolean {
+  try {
+    return (JSON.parse(line) as { type?: unknown }).type === 'summary';
+  } catch {
+    return false;
+  }
+}
+
+/** The note of what could not be read, sorted (ripgrep searches in parallel), at most {@link MAX_UNREADABLE}; empty: no note. */
+function unreadableNote(lines: readonly string[]): { unreadable?: string[] } {
+  if (lines.length === 0) return {};
+  const sorted = [...lines].sort();
+  const more = sorted.length - MAX_UNREADABLE;
+  return { unreadable: more > 0 ? [...sorted.slice(0, MAX_UNREADABLE), `… and ${more} more`] : sorted };
+}
 
 /**
  * `search_text`: ripgrep through the sandbox when `rg` is on PATH, else a JS scan (literal
@@ -53,12 +72,14 @@ export const searchTextTool = defineTool({
       const result = await sandbox.run(argv, { cwd: workspace.root });
       const refused = violationOf(result);
       if (refused !== null) return refused;
-      // rg exits 1 when nothing matched.
-      if (result.exitCode !== 0 && result.exitCode !== 1) return exitFailure('ripgrep', result);
       const matches: Match[] = [];
       let more = false;
+      let summary = false;
       for (const text of result.stdout.text.split('\n')) {
-        if (!text.startsWith('{"type":"match"')) continue;
+        if (!text.startsWith('{"type":"match"')) {
+          summary ||= text.includes('"type":"summary"') && isSummary(text);
+          continue;
+        }
         if (matches.length >= input.maxResults) {
           more = true;
           break;
@@ -75,19 +96,27 @@ export const searchTextTool = defineTool({
           more = true;
         }
       }
-      return { engine: 'ripgrep', matches, truncated: more || result.stdout.truncated };
+      // rg exits 1 when nothing matched, 2 after an error: one about files it could not read
+      // (the search ran: its summary is there, or matches) keeps the matches and notes the files.
+      const searched = result.exitCode === 0 || result.exitCode === 1 || (result.exitCode === 2 && (summary || matches.length > 0));
+      if (!searched) return exitFailure('ripgrep', result);
+      const errors = result.exitCode === 2 ? result.stderr.text.split('\n').filter((line) => line.trim() !== '') : [];
+      const note = unreadableNote(errors.map((line) => line.replace(/^rg: /, '').replace(/^\.\//, '')));
+      return { engine: 'ripgrep', matches, truncated: more || result.stdout.truncated, ...note };
     }
     if (input.regex)
       return toolFailure('REGEX_NEEDS_RIPGREP', 'regex search needs ripgrep (rg) on PATH (apt-get install ripgrep); search with regex: false for a literal');
     const needle = input.caseSensitive ? input.pattern : input.pattern.toLowerCase();
-    const { entries } = await walkWorkspace(workspace.root, resolved.path, { max: 200_000, files: true, signal: context.signal });
+    const { entries, unreadable } = await walkWorkspace(workspace.root, resolved.path, { max: 200_000, files: true, signal: context.signal });
     const matches: Match[] = [];
+    const cannotRead = unreadable.map((path) => `${path}: Permission denied`);
     let more = false;
     for (const entry of entries) {
       if (more) break;
       context.signal.throwIfAborted();
       // A FIFO or device in the tree (or swapped in during the walk) is skipped, never waited on.
       const opened = await openRegularFile(`${workspace.root}/${entry.path}`).catch(() => null);
+      if (opened !== null && !opened.ok && opened.kind === 'unreadable') cannotRead.push(`${entry.path}: Permission denied`);
       if (opened === null || !opened.ok) continue;
       const { handle } = opened;
       let buffer: Buffer;
@@ -109,6 +138,6 @@ export const searchTextTool = defineTool({
         matches.push({ path: entry.path, line: i + 1, text: clip(line.replace(/\r$/, '')) });
       }
     }
-    return { engine: 'javascript', matches, truncated: more };
+    return { engine: 'javascript', matches, truncated: more, ...unreadableNote(cannotRead) };
   },
 });

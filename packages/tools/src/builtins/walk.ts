@@ -14,15 +14,17 @@ export interface WalkEntry {
  * Walks `start` (inside `root`) depth-first in name order, honouring every `.gitignore` from
  * `root` down (nested ones apply below their directory) and never entering `.git`. Symlinks
  * are listed, never followed, and a directory is read only through a descriptor that holds
- * exactly the expected real path (one replaced by a symlink mid-walk is skipped, like an
- * unreadable one). Stops after `max` entries (then `truncated`).
+ * exactly the expected real path (one replaced by a symlink mid-walk is skipped). Stops after
+ * `max` entries (then `truncated`). A directory this process may not read is left out and its
+ * workspace-relative path listed in `unreadable`.
  */
 export async function walkWorkspace(
   root: string,
   start: string,
   options: { max: number; signal?: AbortSignal; files?: boolean },
-): Promise<{ entries: WalkEntry[]; truncated: boolean }> {
+): Promise<{ entries: WalkEntry[]; truncated: boolean; unreadable: string[] }> {
   const entries: WalkEntry[] = [];
+  const unreadable: string[] = [];
   const rules: { base: string; ig: Ignore }[] = [];
   const loadRules = async (dir: string) => {
     const opened = await openRegularFile(join(dir, '.gitignore')).catch(() => null);
@@ -59,7 +61,8 @@ export async function walkWorkspace(
     const own = await loadRules(dir);
     const here = own === null ? active : [...active, own];
     const list = await readDirectoryExactly(dir);
-    if (list === null) return;
+    if (list === 'unreadable') unreadable.push(relative(root, dir).split(sep).join('/') || '.');
+    if (!Array.isArray(list)) return;
     list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const d of list) {
       if (truncated) return;
@@ -80,18 +83,26 @@ export async function walkWorkspace(
     }
   };
   await visit(start, rules);
-  return { entries, truncated };
+  return { entries, truncated, unreadable };
 }
 
-/** The entries of `dir` (a real path), or null when it is unreadable or no longer that directory. */
-async function readDirectoryExactly(dir: string): Promise<Dirent[] | null> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch(() => null);
-  if (handle === null) return null;
+/** The entries of `dir` (a real path); `unreadable` when this process may not read it, null when it is gone or no longer that directory. */
+async function readDirectoryExactly(dir: string): Promise<Dirent[] | 'unreadable' | null> {
+  const denied = (error: unknown) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? ('unreadable' as const) : null;
+  };
+  let handle;
+  try {
+    handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (error) {
+    return denied(error);
+  }
   try {
     if (!(await openedExactly(handle, dir))) return null;
     return await readdir(descriptorPath(handle.fd), { withFileTypes: true });
-  } catch {
-    return null;
+  } catch (error) {
+    return denied(error);
   } finally {
     await handle.close();
   }
