@@ -1,7 +1,7 @@
 import { EventStoreUnavailableError, type StoredEvent, eventPosition, isEventStoreError, isEventStoreUnavailableError } from '@buckley/events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describeEventStoreConformance, describeOutcomeQueryConformance, waitUntil } from '@buckley/testing';
+import { describeEventStoreConformance, describeOutcomeQueryConformance, expectNoSecret, waitUntil } from '@buckley/testing';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { uuidv7 } from '@buckley/utils';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -50,6 +50,9 @@ describeOutcomeQueryConformance({
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Shaped like a GitHub token, planted in stream ids.
+const secretToken = ['ghp', 'Zq8wPlanted0Secret9Value7Xy3Kd5Rt1Mn2'].join('_');
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -121,14 +124,16 @@ describe("Postgres event store: appends inside the caller's transaction", () => 
     const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: pgt.pool }) });
     const got: StoredEvent[] = [];
     await using sub = await store.subscribe({ handler: (e) => void got.push(e) });
+    // The stream id holds a planted secret: the error keeps it for code, out of its message and output.
+    const shared = `shared:${secretToken}`;
     const refused = await db
       .transaction()
       .execute(async (trx) => {
         // The domain write gives the transaction its id; then another client appends and commits.
         await sql`INSERT INTO ${sql.id(pgt.schema, 'domain_rows')} VALUES ('refused')`.execute(trx);
-        await store.append('shared', [{ type: 'test.other', data: {} }]);
+        await store.append(shared, [{ type: 'test.other', data: {} }]);
         const inTrx = await createPostgresEventStore({ db: trx, schema: pgt.schema, partition, migrate: false });
-        await inTrx.append('shared', [{ type: 'test.outbox', data: {} }]);
+        await inTrx.append(shared, [{ type: 'test.outbox', data: {} }]);
       })
       .then(
         () => undefined,
@@ -137,10 +142,11 @@ describe("Postgres event store: appends inside the caller's transaction", () => 
     expect(isEventStoreError(refused)).toBe(true);
     expect((refused as { code: string }).code).toBe('INVALID_EVENT_STORE_OPTION');
     expect((refused as { option: string }).option).toBe('db');
-    expect((refused as Error).message).toContain('before appending to stream shared');
+    expect((refused as Error).message).toContain('db (a transaction that wrote before this append) is invalid');
+    expectNoSecret(refused, secretToken);
     // The whole transaction rolled back: no domain row, only the other client's event.
     expect((await pgt.pool.query(`SELECT id FROM "${pgt.schema}".domain_rows WHERE id = 'refused'`)).rows).toEqual([]);
-    expect(await versionsInLog(store, 'shared')).toEqual([1]);
+    expect(await versionsInLog(store, shared)).toEqual([1]);
     await until(() => got.length === 1);
     expect(got.map((e) => e.type)).toEqual(['test.other']);
     // Not destroyed: that would end pgt's pool.
