@@ -35,6 +35,32 @@ const TYPE = /^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/;
 // oxlint-disable-next-line no-control-regex
 const BAD_STREAM_CHAR = /[\s\u0000-\u001f\u007f-\u009f]/u;
 
+/** The keys of {@link EventStoreOptions}: what every adapter's factory accepts. */
+const STORE_OPTION_KEYS: readonly string[] = ['partition', 'maxEventBytes', 'now'];
+
+const OPTION_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * Throws {@link InvalidEventStoreOptionError} unless `options` is an object (or `undefined`)
+ * whose keys are all in `known`: a misspelt option (`migrat: false`) must not be ignored in
+ * silence. A key whose value is `undefined` is not checked. The error names an unknown key when
+ * it is a plain identifier of at most 64 characters (options are written in code, and the name of
+ * the typo is what makes the error useful), and otherwise only describes it by size.
+ */
+export function assertOptionKeys(options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidEventStoreOptionError('options', options, 'an object');
+  }
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || known.includes(key)) continue;
+    const named = OPTION_KEY.test(key);
+    throw new InvalidEventStoreOptionError(named ? key : 'options', value, `only the options ${known.join(', ')}`, {
+      shown: named ? 'an unknown option' : `an unknown key, ${describeValue(key)}`,
+    });
+  }
+}
+
 /** Store options after defaults. */
 export interface ResolvedStoreOptions {
   readonly partition: string;
@@ -42,8 +68,12 @@ export interface ResolvedStoreOptions {
   readonly now: () => number;
 }
 
-/** Checks and defaults the options every adapter accepts. */
-export function resolveStoreOptions(options: EventStoreOptions = {}): ResolvedStoreOptions {
+/**
+ * Checks and defaults the options every adapter accepts. `adapterKeys` are the adapter's own
+ * options (it checks their values itself); any other key is refused ({@link assertOptionKeys}).
+ */
+export function resolveStoreOptions(options: EventStoreOptions = {}, adapterKeys: readonly string[] = []): ResolvedStoreOptions {
+  assertOptionKeys(options, [...STORE_OPTION_KEYS, ...adapterKeys]);
   const partition = options.partition ?? 'default';
   if (typeof partition !== 'string' || partition.length === 0 || partition.length > 64 || BAD_STREAM_CHAR.test(partition) || !partition.isWellFormed()) {
     throw new InvalidEventStoreOptionError('partition', partition, 'a non-empty string of at most 64 characters without whitespace');

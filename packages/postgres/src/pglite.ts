@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { EventStoreUnavailableError, InvalidEventStoreOptionError } from '@buckley/events';
 import { resolveStoreOptions } from '@buckley/events/adapter';
 import { Kysely, type PGlite as KyselyPGlite, PGliteDialect } from 'kysely';
-import { resolvePollMs } from './postgres.js';
+import { SQL_STORE_KEYS, hasMethods, resolveMigrate, resolvePollMs } from './postgres.js';
 import { type EventStoreBackend, type PostgresEventStore, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
 import { DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
 
@@ -42,10 +42,14 @@ export interface PGliteEventStoreOptions extends SqlEventStoreOptions {
  * ```
  */
 export async function createPGliteEventStore(options: PGliteEventStoreOptions = {}): Promise<PostgresEventStore> {
+  const resolved = resolveStoreOptions(options, [...SQL_STORE_KEYS, 'pglite', 'dataDir']);
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertSchemaName(schema);
-  const resolved = resolveStoreOptions(options);
+  const migrate = resolveMigrate(options.migrate);
   const pollMs = resolvePollMs(options.pollMs);
+  if (options.pglite !== undefined && !hasMethods(options.pglite, 'query', 'listen')) {
+    throw new InvalidEventStoreOptionError('pglite', options.pglite, 'a PGlite (an object with query and listen), or leave it out');
+  }
   if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir.length === 0)) {
     throw new InvalidEventStoreOptionError('dataDir', options.dataDir, 'a non-empty directory path');
   }
@@ -76,7 +80,7 @@ export async function createPGliteEventStore(options: PGliteEventStoreOptions = 
     await assertDurable(instance);
     // Not destroyed on close: destroying the dialect would close a PGlite the caller owns.
     const db = new Kysely<Record<string, never>>({ dialect: new PGliteDialect({ pglite: instance }) });
-    if (options.migrate !== false) await migrateEventStore(db, { schema });
+    if (migrate) await migrateEventStore(db, { schema });
     const backend: EventStoreBackend = {
       db,
       notifyInTransaction: true,

@@ -785,6 +785,22 @@ const cases: Record<string, Case> = {
     expect(await store.read(id)).toHaveLength(1);
   },
 
+  'the factory refuses an unknown option, naming it only when it is a plain identifier': async (open) => {
+    const typo = await rejected(open({ maxEventByte: 100 } as EventStoreOptions));
+    expect(typo).toBeInstanceOf(InvalidEventStoreOptionError);
+    expect(typo).toMatchObject({ code: EventStoreErrorCode.InvalidOption, option: 'maxEventByte' });
+    expect((typo as Error).message).toMatch(/^maxEventByte \(an unknown option\) is invalid, expected only the options partition, maxEventBytes, now\b/);
+    // A key that is not an identifier may be anything: it is described, never shown.
+    const token = ['ghp', 'Zq8wPlanted0Secret9Value7Xy3Kd5Rt1Mn2'].join('_');
+    const odd = await rejected(open({ [`${token} x`]: true } as EventStoreOptions));
+    expect(odd).toMatchObject({ code: EventStoreErrorCode.InvalidOption, option: 'options' });
+    expect((odd as Error).message).toContain(`options (an unknown key, a string of ${token.length + 2} characters) is invalid`);
+    expectNoSecret(odd, token);
+    // A key set to undefined changes nothing and is not refused.
+    await using store = await open({ unused: undefined } as EventStoreOptions);
+    expect(await store.readAll()).toEqual([]);
+  },
+
   'a stream subscription delivers catch-up then live in version order, only its stream': async (open, { timeoutMs }) => {
     await using store = await open();
     const s = stream();
