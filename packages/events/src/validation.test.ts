@@ -41,6 +41,18 @@ describe('jsonProblem', () => {
     ).toBe('data must be a plain JSON object, got a Point object');
   });
 
+  it('refuses nesting deeper than 512 levels, without overflowing the stack', () => {
+    const nested = (depth: number) => {
+      let value: unknown = {};
+      for (let i = 1; i < depth; i++) value = { a: [value] };
+      return value;
+    };
+    // nested(n) is 2n - 1 levels deep: 511 passes, 513 does not.
+    expect(jsonProblem(nested(256), 'data', true)).toBeUndefined();
+    expect(jsonProblem(nested(257), 'data', true)).toBe('data nests objects and arrays deeper than 512 levels');
+    expect(jsonProblem(nested(100_000), 'data', true)).toBe('data nests objects and arrays deeper than 512 levels');
+  });
+
   it('allows the same object twice when it is not a cycle', () => {
     const shared = { n: 1 };
     expect(jsonProblem({ a: shared, b: [shared] }, 'data', true)).toBeUndefined();

@@ -30,6 +30,13 @@ const MAX_STREAM_ID_LENGTH = 256;
 /** Longest accepted event type. */
 const MAX_EVENT_TYPE_LENGTH = 128;
 
+/**
+ * Deepest nesting of objects and arrays in an event's data or metadata or a snapshot. Far more
+ * than any event needs, and far less than what overflows the stack of a recursive check (or of
+ * Postgres's jsonb parser, which refuses a few thousand levels).
+ */
+const MAX_JSON_DEPTH = 512;
+
 const TYPE = /^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/;
 // Whitespace and control characters (C0, DEL, C1) make ids ambiguous in logs, subjects and URLs.
 // oxlint-disable-next-line no-control-regex
@@ -283,6 +290,8 @@ export function jsonProblem(value: unknown, path: string, object = false): strin
     if (v === null) return undefined;
     const obj = v as object;
     if (ancestors.has(obj)) return `${at} is a cycle back to an enclosing object`;
+    // The root's path only: the path of a member this deep would be kilobytes long.
+    if (ancestors.size >= MAX_JSON_DEPTH) return `${path} nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`;
     ancestors.add(obj);
     try {
       if (Array.isArray(obj)) {
@@ -331,7 +340,7 @@ function isCleanJson(v: unknown, ancestors: Set<object>): boolean {
       return false;
   }
   if (v === null) return true;
-  if (ancestors.has(v)) return false;
+  if (ancestors.has(v) || ancestors.size >= MAX_JSON_DEPTH) return false;
   ancestors.add(v);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) if (!(i in v) || !isCleanJson(v[i], ancestors)) return false;

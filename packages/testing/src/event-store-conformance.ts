@@ -107,6 +107,13 @@ function plainPositions(events: readonly StoredEvent[]): StoredEvent[] {
   return events.map((e) => ({ ...e, position: eventPosition(e.position) }));
 }
 
+/** `depth` arrays, one inside the other. */
+function nested(depth: number): unknown {
+  let value: unknown = [];
+  for (let i = 1; i < depth; i++) value = [value];
+  return value;
+}
+
 const cases: Record<string, Case> = {
   'append assigns versions 1..n and returns the stored events': async (open) => {
     await using store = await open();
@@ -312,6 +319,8 @@ const cases: Record<string, Case> = {
       [{ text: 'nul\u0000byte' }, 'data.<key 0> contains a NUL character'],
       [{ text: 'lone \ud800 surrogate' }, 'data.<key 0> contains a lone surrogate'],
       [{ ['key \udfff']: 1 }, 'data.<key 0> is a key with a lone surrogate'],
+      // Deeper than any event needs, and deep enough to overflow a recursive check's stack.
+      [{ deep: nested(5_000) }, 'data nests objects and arrays deeper than 512 levels'],
     ];
     for (const [data, problem] of bad) {
       const error = await rejected(
@@ -672,6 +681,7 @@ const cases: Record<string, Case> = {
     for (const [version, bad] of [
       [40, cyclic],
       [40, { n: 1n }],
+      [40, nested(5_000)],
       [0, {}],
       [1.5, {}],
     ] as const) {
