@@ -1,5 +1,5 @@
 import { describeTaskCoordinatorConformance } from '@buckley/testing';
-import { ManualClock } from '@buckley/utils';
+import { ManualClock, isClosedError } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
 import { createBusTaskWakeup } from './bus-task-wakeup.js';
 import { createInMemoryBus } from '@buckley/bus';
@@ -144,6 +144,60 @@ describe('task handler context', () => {
     for (const s of seen) expect(s.expectedVersion).toBe(s.leaseVersion);
     // Written once although the handler ran twice.
     expect((await store.read('output:effects')).map((e) => e.data)).toEqual([{ attempt: 1 }]);
+    await coordinator.close();
+  });
+});
+
+describe('task worker and a closed coordinator', () => {
+  const settles = (promise: Promise<unknown>, ms: number) =>
+    Promise.race([promise.then(() => 'settled'), new Promise((resolve) => setTimeout(() => resolve('still running'), ms))]);
+
+  it('a worker whose coordinator is closed stops by itself: done resolves and the ClosedError is reported once', async () => {
+    const store = createInMemoryEventStore();
+    const coordinator = createInMemoryTaskCoordinator({ store, pollIntervalMs: 20 });
+    const errors: unknown[] = [];
+    let handled = 0;
+    const worker = runTaskWorker(coordinator, { workerId: 'w', handler: () => void handled++, onError: (e) => errors.push(e) });
+    await coordinator.submit({ id: 'one' });
+    for (const deadline = Date.now() + 5_000; worker.completed < 1 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
+    await coordinator.close();
+    expect(await settles(worker.done, 2_000)).toBe('settled');
+    expect(errors).toHaveLength(1);
+    expect(isClosedError(errors[0])).toBe(true);
+    expect(handled).toBe(1);
+    await worker.close();
+    await worker.close();
+  });
+
+  it('a worker started on a closed coordinator ends at once', async () => {
+    const coordinator = createInMemoryTaskCoordinator({ store: createInMemoryEventStore() });
+    await coordinator.close();
+    const errors: unknown[] = [];
+    const worker = runTaskWorker(coordinator, { workerId: 'w', handler: () => undefined, onError: (e) => errors.push(e) });
+    expect(await settles(worker.done, 2_000)).toBe('settled');
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(['CLOSED']);
+  });
+
+  it('close() of a worker whose handler is running waits for it, and close() again is a no-op', async () => {
+    const coordinator = createInMemoryTaskCoordinator({ store: createInMemoryEventStore() });
+    await coordinator.submit({ id: 'slow' });
+    let finished = false;
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const worker = runTaskWorker(coordinator, {
+      workerId: 'w',
+      handler: async (_lease, { signal }) => {
+        started();
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        finished = true;
+      },
+    });
+    await running;
+    const first = worker.close();
+    await worker.close();
+    expect(finished).toBe(true);
+    await first;
     await coordinator.close();
   });
 });

@@ -3,6 +3,8 @@ import type { BusMessage } from '@buckley/bus';
 import type { StoredEvent } from '@buckley/events';
 import { createInMemoryBus } from '@buckley/bus';
 import { createInMemoryEventStore } from '@buckley/events';
+import { rejected } from '@buckley/testing';
+import { ClosedError, TimeoutError, isClosedError } from '@buckley/utils';
 import {
   EventHeader,
   type EventPublisher,
@@ -93,5 +95,97 @@ describe('createEventDeduper', () => {
     dedupe.firstSeen('c');
     expect(dedupe.size).toBe(2);
     expect(dedupe.firstSeen('a')).toBe(true);
+  });
+});
+
+describe('outbox relay after close', () => {
+  /** A publisher that never acknowledges: it waits for the relay's signal, then rejects. */
+  const stuck = (onEnd?: () => void): EventPublisher => ({
+    publish: (_events, signal) =>
+      new Promise((_resolve, reject) => {
+        signal?.addEventListener('abort', () => {
+          // Ends a little after the abort, as a real client tearing down a request would.
+          setTimeout(() => {
+            onEnd?.();
+            reject(signal.reason as Error);
+          }, 30);
+        });
+      }),
+  });
+  const fast = async <T>(run: () => Promise<T>): Promise<{ error: unknown; ms: number }> => {
+    const started = Date.now();
+    const error = await rejected(run());
+    return { error, ms: Date.now() - started };
+  };
+
+  it('drain() after close() rejects at once with ClosedError', async () => {
+    await using store = createInMemoryEventStore();
+    const relay = await createOutboxRelay({ store, publisher: stuck(), checkpoints: new InMemoryCheckpointStore() });
+    await store.append('s:1', [ev(1)]);
+    await relay.close();
+    await store.append('s:1', [ev(2)]);
+    for (const drain of [() => relay.drain({ timeoutMs: 5_000 }), () => relay.drain()]) {
+      const { error, ms } = await fast(drain);
+      expect(error).toBeInstanceOf(ClosedError);
+      expect(error).toMatchObject({ code: 'CLOSED', resource: 'outbox relay' });
+      expect(ms).toBeLessThan(1_000);
+    }
+  });
+
+  it('close() during a drain rejects that drain at once with ClosedError', async () => {
+    await using store = createInMemoryEventStore();
+    const relay = await createOutboxRelay({ store, publisher: stuck(), checkpoints: new InMemoryCheckpointStore() });
+    await store.append('s:1', [ev(1)]);
+    const started = Date.now();
+    const draining = rejected(relay.drain({ timeoutMs: 10_000 }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await relay.close();
+    const error = await draining;
+    expect(isClosedError(error)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a drain that does not finish in time rejects with TimeoutError (TIMEOUT), not a plain Error', async () => {
+    await using store = createInMemoryEventStore();
+    await using relay = await createOutboxRelay({ store, publisher: stuck(), checkpoints: new InMemoryCheckpointStore(), name: 'relay-a' });
+    await store.append('s:1', [ev(1)]);
+    const error = await rejected(relay.drain({ timeoutMs: 100 }));
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error).toMatchObject({ code: 'TIMEOUT', timeoutMs: 100, retryable: true });
+  });
+
+  it('every close() resolves only once the batch in flight has ended, also a second concurrent one', async () => {
+    await using store = createInMemoryEventStore();
+    let ended = false;
+    const relay = await createOutboxRelay({ store, publisher: stuck(() => (ended = true)), checkpoints: new InMemoryCheckpointStore() });
+    await store.append('s:1', [ev(1)]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const first = relay.close();
+    await relay.close();
+    expect(ended).toBe(true);
+    await first;
+    await relay[Symbol.asyncDispose]();
+  });
+
+  it('a publisher that was closed stops the relay: the ClosedError goes to onError once and drain() rejects with ClosedError', async () => {
+    await using store = createInMemoryEventStore();
+    const bus = createInMemoryBus();
+    const errors: unknown[] = [];
+    await using relay = await createOutboxRelay({
+      store,
+      publisher: createBusEventPublisher(bus),
+      checkpoints: new InMemoryCheckpointStore(),
+      retryDelayMs: 1,
+      onError: (e) => errors.push(e),
+    });
+    await bus.close();
+    await store.append('s:1', [ev(1)]);
+    const { error, ms } = await fast(() => relay.drain({ timeoutMs: 5_000 }));
+    expect(error).toMatchObject({ code: 'CLOSED', resource: 'outbox relay' });
+    expect(isClosedError((error as Error).cause)).toBe(true);
+    expect(ms).toBeLessThan(2_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors).toHaveLength(1);
+    expect(isClosedError(errors[0])).toBe(true);
   });
 });

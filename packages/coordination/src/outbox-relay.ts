@@ -1,4 +1,4 @@
-import { type Clock, backoffDelay, sleep, systemClock, throwIfAborted } from '@buckley/utils';
+import { type Clock, ClosedError, TimeoutError, backoffDelay, isClosedError, sleep, systemClock, throwIfAborted } from '@buckley/utils';
 import type { Bus, BusHeaders } from '@buckley/bus';
 import type { EventStore, StoredEvent, Subscription } from '@buckley/events';
 import { encodeSubjectToken } from '@buckley/bus';
@@ -97,7 +97,11 @@ export interface OutboxRelayOptions {
   readonly retryDelayMs?: number;
   /** Default 5,000 ms. */
   readonly maxRetryDelayMs?: number;
-  /** Receives publish, checkpoint and subscription errors; the relay keeps retrying. */
+  /**
+   * Receives publish, checkpoint and subscription errors; the relay keeps retrying. A
+   * `ClosedError` (the publisher or checkpoint store was closed) cannot go away by retrying: the
+   * relay reports it once and stops, as if closed.
+   */
   readonly onError?: (error: unknown) => void;
   readonly clock?: Clock;
 }
@@ -108,9 +112,20 @@ export interface OutboxRelay extends AsyncDisposable {
   readonly published: number;
   /** The position of the last event whose batch was published and checkpointed. */
   readonly checkpoint: string | undefined;
-  /** Resolves once every event committed before the call has been published and checkpointed. */
+  /**
+   * Resolves once every event committed before the call has been published and checkpointed.
+   *
+   * @throws {ClosedError} (`CLOSED`, resource `outbox relay`) at once after `close()`, when
+   *   `close()` is called while it waits, and when the relay stopped on a closed publisher or
+   *   checkpoint store (that error is the `cause`)
+   * @throws {TimeoutError} (`TIMEOUT`) when `timeoutMs` (default 30 000) passed first
+   * @throws {AbortedError} when `signal` aborted
+   */
   drain(options?: { readonly timeoutMs?: number; readonly signal?: AbortSignal }): Promise<void>;
-  /** Stops reading, finishes or abandons the batch in flight, and saves nothing further. Idempotent. */
+  /**
+   * Stops reading, finishes or abandons the batch in flight, and saves nothing further. Every
+   * call, also a second concurrent one, resolves once the batch in flight has ended. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -138,6 +153,9 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
   const clock = options.clock ?? systemClock;
   const onError = options.onError ?? (() => {});
   const stopper = new AbortController();
+  // The dependency's ClosedError when the relay stopped because its publisher or checkpoint store was closed.
+  let closedBy: unknown;
+  const closedError = () => new ClosedError('outbox relay', closedBy === undefined ? undefined : { cause: closedBy });
   const buffer: StoredEvent[] = [];
   let published = 0;
   let checkpoint = await options.checkpoints.load(name);
@@ -155,7 +173,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
         published += batch.length;
         break;
       } catch (error) {
-        if (stopper.signal.aborted) throw error;
+        if (stopper.signal.aborted || isClosedError(error)) throw error;
         onError(error);
         await sleep(backoffDelay(attempt + 1, backoff), { signal: stopper.signal, clock });
       }
@@ -166,7 +184,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
         await options.checkpoints.save(name, position, stopper.signal);
         break;
       } catch (error) {
-        if (stopper.signal.aborted) throw error;
+        if (stopper.signal.aborted || isClosedError(error)) throw error;
         onError(error);
         await sleep(backoffDelay(attempt + 1, backoff), { signal: stopper.signal, clock });
       }
@@ -175,13 +193,34 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
     for (const wake of progress) wake();
   };
 
+  let subscription: Subscription | undefined;
+  // One stop for every close() call: a second caller waits for the batch in flight too.
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      stopper.abort();
+      // Waiting drains look again now, and reject.
+      for (const wake of progress) wake();
+      // A stop before the subscription is set up ends it through the aborted signal.
+      await subscription?.unsubscribe();
+      await loop;
+    })();
+    return stopping;
+  };
+
   const run = async (): Promise<void> => {
     // Yield first, so `loop` is assigned before the finally below can clear it.
     await Promise.resolve();
     try {
       while (buffer.length > 0 && !stopper.signal.aborted) await publishBatch(buffer.splice(0, batchSize));
     } catch (error) {
-      if (!stopper.signal.aborted) onError(error);
+      if (!stopper.signal.aborted) {
+        onError(error);
+        if (isClosedError(error)) {
+          closedBy = error;
+          void stop();
+        }
+      }
     } finally {
       loop = undefined;
     }
@@ -192,7 +231,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
     return loop;
   };
 
-  const subscription: Subscription = await options.store.subscribe({
+  subscription = await options.store.subscribe({
     from: checkpoint === undefined ? 'start' : { after: checkpoint },
     signal: stopper.signal,
     onError,
@@ -206,13 +245,6 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
     },
   });
 
-  const stop = async (): Promise<void> => {
-    if (stopper.signal.aborted) return;
-    stopper.abort();
-    await subscription.unsubscribe();
-    await loop;
-  };
-
   return {
     get published() {
       return published;
@@ -221,6 +253,7 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
       return checkpoint;
     },
     async drain(drainOptions = {}) {
+      if (stopper.signal.aborted) throw closedError();
       const timeoutMs = drainOptions.timeoutMs ?? 30_000;
       const deadline = clock.now() + timeoutMs;
       // The head of the log now (looked up from what the relay has already seen, not from the
@@ -241,9 +274,10 @@ export async function createOutboxRelay(options: OutboxRelayOptions): Promise<Ou
       let seen = now === target || reached.has(target) || (now !== start && now !== undefined && !(await logContains(options.store, now, target)));
       try {
         while (!(seen && buffer.length === 0 && loop === undefined && checkpoint === lastSeen)) {
+          if (stopper.signal.aborted) throw closedError();
           throwIfAborted(drainOptions.signal);
           if (clock.now() > deadline) {
-            throw new Error(`outbox relay ${JSON.stringify(name)} did not reach position ${target} within ${timeoutMs} ms (checkpoint ${String(checkpoint)})`);
+            throw new TimeoutError(timeoutMs, `outbox relay did not reach position ${target} within ${timeoutMs} ms (checkpoint ${checkpoint ?? 'none'})`);
           }
           await new Promise<void>((resolve) => {
             const done = () => {

@@ -1,4 +1,4 @@
-import { deterministicUuid } from '@buckley/utils';
+import { deterministicUuid, isClosedError } from '@buckley/utils';
 import type { JsonObject } from '@buckley/events';
 import type { TaskCoordinator, TaskLease } from './task-coordinator.js';
 import { InvalidTaskError, isTaskLeaseLostError } from './task-errors.js';
@@ -56,7 +56,11 @@ export interface TaskWorkerOptions {
   readonly extendEveryMs?: number;
   /** Stops the worker: no new claims; running handlers see their signal aborted. */
   readonly signal?: AbortSignal;
-  /** Errors that do not stop the worker: lost leases, store hiccups, handler failures it could not record. */
+  /**
+   * Errors that do not stop the worker: lost leases, store hiccups, handler failures it could not
+   * record. A `ClosedError` from the coordinator (it, or the store under it, was closed) cannot go
+   * away by retrying: the worker reports the first one here and stops, as if closed.
+   */
   readonly onError?: (error: unknown, lease?: TaskLease) => void;
 }
 
@@ -66,9 +70,12 @@ export interface TaskWorker extends AsyncDisposable {
   readonly completed: number;
   /** Attempts this worker failed (handler threw). */
   readonly failed: number;
-  /** Stops claiming, aborts running handlers and resolves when every loop has ended. */
+  /** Stops claiming, aborts running handlers and resolves when every loop has ended. Idempotent. */
   close(): Promise<void>;
-  /** Resolves when the worker has stopped. */
+  /**
+   * Resolves when the worker has stopped: after `close()` or `signal`, or by itself when its
+   * coordinator was closed (a `ClosedError`, reported once to `onError`).
+   */
   readonly done: Promise<void>;
 }
 
@@ -109,6 +116,18 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
   const stopSignal = options.signal ? AbortSignal.any([options.signal, stopper.signal]) : stopper.signal;
   const onError = options.onError ?? (() => {});
   const counts = { completed: 0, failed: 0 };
+  // The coordinator's ClosedError once one was seen: the worker stops, and calls nothing more.
+  let closedBy: unknown;
+  /** True for a ClosedError, which stops the worker (reported the first time only). */
+  const stopOnClosed = (error: unknown): boolean => {
+    if (!isClosedError(error)) return false;
+    if (closedBy === undefined) {
+      closedBy = error;
+      onError(error);
+      stopper.abort();
+    }
+    return true;
+  };
   const every = options.extendEveryMs ?? Math.max(1, Math.floor((options.leaseMs ?? 30_000) / 3));
 
   const hold = (lease: TaskLease): HeldLease => {
@@ -120,7 +139,7 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
         },
         (error: unknown) => {
           // An extension racing with the lease's own settlement is expected to find it gone.
-          if (held.settled) return;
+          if (held.settled || stopOnClosed(error)) return;
           onError(error, held.current);
           if (isTaskLeaseLostError(error)) held.lost.abort(error);
         },
@@ -185,7 +204,7 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
       try {
         await coordinator.fail(held.current, error instanceof Error ? error : { message: String(error) }, { retryable });
       } catch (failError) {
-        onError(failError, held.current);
+        if (!stopOnClosed(failError)) onError(failError, held.current);
       } finally {
         settle(held);
       }
@@ -249,6 +268,7 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
     const work = coordinator.waitForWork({ signal: AbortSignal.any([stopSignal, cancel.signal]) }).then(
       () => true,
       async (error: unknown) => {
+        if (stopOnClosed(error)) return true;
         if (!stopSignal.aborted) onError(error);
         await pause();
         return true;
@@ -273,7 +293,7 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
         const got = await round(claiming ? want : 0);
         if (claiming) idle = got < want;
       } catch (error) {
-        if (stopSignal.aborted) return;
+        if (stopOnClosed(error) || stopSignal.aborted) return;
         onError(error);
         idle = true;
         await pause();
@@ -287,15 +307,20 @@ export function runTaskWorker(coordinator: TaskCoordinator, options: TaskWorkerO
     await Promise.all(slots);
     await dispatching;
     stopSignal.removeEventListener('abort', onStop);
-    while (finished.length > 0) {
-      await round(0).catch((error: unknown) => onError(error));
+    while (finished.length > 0 && closedBy === undefined) {
+      await round(0).catch((error: unknown) => {
+        if (!stopOnClosed(error)) onError(error);
+      });
     }
+    // A closed coordinator records nothing more: what is left is settled here, and its leases run out.
+    for (const { held } of finished.splice(0)) settle(held);
     for (const held of ready.splice(0)) {
       settle(held);
+      if (closedBy !== undefined) continue;
       try {
         await coordinator.fail(held.current, { message: 'worker stopped before the task started', code: 'WORKER_STOPPED' });
       } catch (error) {
-        onError(error, held.current);
+        if (!stopOnClosed(error)) onError(error, held.current);
       }
     }
   })();

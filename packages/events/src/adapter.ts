@@ -14,6 +14,7 @@
  * ```
  */
 export {
+  assertOptionKeys,
   assertStreamId,
   jsonProblem,
   normalizeFilter,

@@ -18,11 +18,17 @@ describe('jsonProblem', () => {
     expect(jsonProblem({ a: [1, 'x', null, { b: true }], c: Object.assign(Object.create(null), { d: 1 }) }, 'data', true)).toBeUndefined();
   });
 
-  it('names the path of the first problem', () => {
-    expect(jsonProblem({ a: { 'odd key': [0, () => 1] } }, 'data', true)).toBe('data.a["odd key"][1] is a function');
-    expect(jsonProblem({ s: Symbol('x') }, 'data')).toBe('data.s is a symbol');
+  it('names the path of the first problem by place, never by key', () => {
+    expect(jsonProblem({ ok: 1, a: { 'odd key': [0, () => 1] } }, 'data', true)).toBe('data.<key 1>.<key 0>[1] is a function');
+    expect(jsonProblem({ s: Symbol('x') }, 'data')).toBe('data.<key 0> is a symbol');
     // oxlint-disable-next-line no-sparse-arrays
-    expect(jsonProblem({ holes: [1, , 3] }, 'data')).toBe('data.holes[1] is an empty array slot');
+    expect(jsonProblem({ holes: [1, , 3] }, 'data')).toBe('data.<key 0>[1] is an empty array slot');
+    expect(jsonProblem({ a: 'x', b: ['ok', 'bad \ud800'] }, 'data')).toBe(
+      'data.<key 1>[1] contains a lone surrogate (not well-formed Unicode), which Postgres cannot store',
+    );
+    expect(jsonProblem({ 'nul\u0000key': 1 }, 'data')).toBe('data.<key 0> is a key with a NUL character (\\u0000), which Postgres cannot store');
+    // A surrogate pair is a character like any other.
+    expect(jsonProblem({ emoji: '\ud83d\ude00' }, 'data')).toBeUndefined();
     expect(jsonProblem({ [Symbol('k')]: 1 }, 'data')).toBe('data has symbol keys');
     expect(
       jsonProblem(
@@ -32,7 +38,19 @@ describe('jsonProblem', () => {
         'data',
         true,
       ),
-    ).toBe('data must be a plain JSON object, got an instance of Point');
+    ).toBe('data must be a plain JSON object, got a Point object');
+  });
+
+  it('refuses nesting deeper than 512 levels, without overflowing the stack', () => {
+    const nested = (depth: number) => {
+      let value: unknown = {};
+      for (let i = 1; i < depth; i++) value = { a: [value] };
+      return value;
+    };
+    // nested(n) is 2n - 1 levels deep: 511 passes, 513 does not.
+    expect(jsonProblem(nested(256), 'data', true)).toBeUndefined();
+    expect(jsonProblem(nested(257), 'data', true)).toBe('data nests objects and arrays deeper than 512 levels');
+    expect(jsonProblem(nested(100_000), 'data', true)).toBe('data nests objects and arrays deeper than 512 levels');
   });
 
   it('allows the same object twice when it is not a cycle', () => {
@@ -68,7 +86,7 @@ describe('options', () => {
 
   it('expected versions: 0 means no stream; the error carries both sides', () => {
     expect(() => checkExpectedVersion('s', 0, 0)).not.toThrow();
-    expect(() => checkExpectedVersion('s', 'exists', 0)).toThrow('stream "s" is at version 0, expected version "exists"');
+    expect(() => checkExpectedVersion('s', 'exists', 0)).toThrow('stream (a string of 1 characters) is at version 0, expected version "exists"');
   });
 
   it('times normalise to UTC milliseconds', () => {

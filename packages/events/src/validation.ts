@@ -1,4 +1,4 @@
-import { isUuid, uuidv7 } from '@buckley/utils';
+import { describeValue, isUuid, uuidv7 } from '@buckley/utils';
 import {
   InvalidEventError,
   InvalidEventStoreOptionError,
@@ -30,10 +30,43 @@ const MAX_STREAM_ID_LENGTH = 256;
 /** Longest accepted event type. */
 const MAX_EVENT_TYPE_LENGTH = 128;
 
+/**
+ * Deepest nesting of objects and arrays in an event's data or metadata or a snapshot. Far more
+ * than any event needs, and far less than what overflows the stack of a recursive check (or of
+ * Postgres's jsonb parser, which refuses a few thousand levels).
+ */
+const MAX_JSON_DEPTH = 512;
+
 const TYPE = /^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/;
 // Whitespace and control characters (C0, DEL, C1) make ids ambiguous in logs, subjects and URLs.
 // oxlint-disable-next-line no-control-regex
 const BAD_STREAM_CHAR = /[\s\u0000-\u001f\u007f-\u009f]/u;
+
+/** The keys of {@link EventStoreOptions}: what every adapter's factory accepts. */
+const STORE_OPTION_KEYS: readonly string[] = ['partition', 'maxEventBytes', 'now'];
+
+const OPTION_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * Throws {@link InvalidEventStoreOptionError} unless `options` is an object (or `undefined`)
+ * whose keys are all in `known`: a misspelt option (`migrat: false`) must not be ignored in
+ * silence. A key whose value is `undefined` is not checked. The error names an unknown key when
+ * it is a plain identifier of at most 64 characters (options are written in code, and the name of
+ * the typo is what makes the error useful), and otherwise only describes it by size.
+ */
+export function assertOptionKeys(options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidEventStoreOptionError('options', options, 'an object');
+  }
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || known.includes(key)) continue;
+    const named = OPTION_KEY.test(key);
+    throw new InvalidEventStoreOptionError(named ? key : 'options', value, `only the options ${known.join(', ')}`, {
+      shown: named ? 'an unknown option' : `an unknown key, ${describeValue(key)}`,
+    });
+  }
+}
 
 /** Store options after defaults. */
 export interface ResolvedStoreOptions {
@@ -42,10 +75,14 @@ export interface ResolvedStoreOptions {
   readonly now: () => number;
 }
 
-/** Checks and defaults the options every adapter accepts. */
-export function resolveStoreOptions(options: EventStoreOptions = {}): ResolvedStoreOptions {
+/**
+ * Checks and defaults the options every adapter accepts. `adapterKeys` are the adapter's own
+ * options (it checks their values itself); any other key is refused ({@link assertOptionKeys}).
+ */
+export function resolveStoreOptions(options: EventStoreOptions = {}, adapterKeys: readonly string[] = []): ResolvedStoreOptions {
+  assertOptionKeys(options, [...STORE_OPTION_KEYS, ...adapterKeys]);
   const partition = options.partition ?? 'default';
-  if (typeof partition !== 'string' || partition.length === 0 || partition.length > 64 || BAD_STREAM_CHAR.test(partition)) {
+  if (typeof partition !== 'string' || partition.length === 0 || partition.length > 64 || BAD_STREAM_CHAR.test(partition) || !partition.isWellFormed()) {
     throw new InvalidEventStoreOptionError('partition', partition, 'a non-empty string of at most 64 characters without whitespace');
   }
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
@@ -59,7 +96,8 @@ export function resolveStoreOptions(options: EventStoreOptions = {}): ResolvedSt
 
 /**
  * Throws {@link InvalidStreamIdError} unless `streamId` is a string of 1 to 256 characters with
- * no whitespace or control characters.
+ * no whitespace or control characters, and well-formed Unicode (a lone surrogate would be stored
+ * by Postgres as U+FFFD, a different id).
  */
 export function assertStreamId(streamId: unknown): asserts streamId is string {
   if (typeof streamId !== 'string') throw new InvalidStreamIdError(streamId, 'is not a string');
@@ -70,6 +108,7 @@ export function assertStreamId(streamId: unknown): asserts streamId is string {
   if (BAD_STREAM_CHAR.test(streamId)) {
     throw new InvalidStreamIdError(streamId, 'contains whitespace or a control character');
   }
+  if (!streamId.isWellFormed()) throw new InvalidStreamIdError(streamId, 'contains a lone surrogate (it is not well-formed Unicode)');
 }
 
 /** Returns `expected` (default `'any'`) or throws {@link InvalidExpectedVersionError}. */
@@ -138,24 +177,26 @@ export function prepareAppends(appends: readonly StreamAppend[], options: Resolv
   });
 }
 
+const EVENT_FIELDS: readonly string[] = ['id', 'type', 'data', 'metadata', 'occurredAt'];
+
 function prepareEvent(streamId: string, index: number, raw: unknown, options: ResolvedStoreOptions): PreparedEvent {
   const fail = (problem: string, id?: string): never => {
     throw new InvalidEventError(streamId, index, id, problem);
   };
-  if (!isPlainObject(raw)) return fail(`must be a plain object, got ${describe(raw)}`);
+  if (!isPlainObject(raw)) return fail(`must be a plain object, got ${describeValue(raw)}`);
   const event = raw as Record<string, unknown>;
   for (const key of Object.keys(event)) {
-    if (!['id', 'type', 'data', 'metadata', 'occurredAt'].includes(key) && event[key] !== undefined) {
-      fail(`has unknown field ${JSON.stringify(key)} (the store assigns version and position)`);
+    if (!EVENT_FIELDS.includes(key) && event[key] !== undefined) {
+      fail(`has a field other than ${EVENT_FIELDS.join(', ')} (the store assigns version and position)`);
     }
   }
   let id: string;
   if (event.id === undefined) id = uuidv7();
   else if (isUuid(event.id)) id = event.id;
-  else return fail(`id ${describe(event.id)} is not a lower-case canonical UUID`);
+  else return fail(`id (${describeValue(event.id)}) is not a lower-case canonical UUID`);
   const { type } = event;
   if (typeof type !== 'string' || type.length > MAX_EVENT_TYPE_LENGTH || !TYPE.test(type)) {
-    return fail(`type ${describe(type)} is invalid, expected a dotted lower-case name such as "tool.run.completed"`, id);
+    return fail(`type (${describeValue(type)}) is invalid, expected a dotted lower-case name such as "tool.run.completed"`, id);
   }
   const dataProblem = jsonProblem(event.data, 'data', true);
   if (dataProblem) return fail(dataProblem, id);
@@ -172,7 +213,7 @@ function prepareEvent(streamId: string, index: number, raw: unknown, options: Re
   if (event.occurredAt === undefined) occurredAt = new Date(options.now()).toISOString();
   else {
     const iso = toIsoMillis(event.occurredAt);
-    if (iso === undefined) return fail(`occurredAt ${describe(event.occurredAt)} is not a valid Date or ISO-8601 string`, id);
+    if (iso === undefined) return fail(`occurredAt (${describeValue(event.occurredAt)}) is not a valid Date or ISO-8601 string`, id);
     occurredAt = iso;
   }
   return {
@@ -190,17 +231,17 @@ function metadataProblem(metadata: Record<string, unknown>): string | undefined 
   for (const key of [...ATTRIBUTION_KEYS, 'correlationId', 'causationId', 'traceId', 'spanId', 'nodeId']) {
     const value = metadata[key];
     if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
-      return `metadata.${key} ${describe(value)} is invalid, expected a non-empty string`;
+      return `metadata.${key} (${describeValue(value)}) is invalid, expected a non-empty string`;
     }
   }
   if (metadata.attempt !== undefined && !(Number.isSafeInteger(metadata.attempt) && (metadata.attempt as number) >= 1)) {
-    return `metadata.attempt ${describe(metadata.attempt)} is invalid, expected an integer >= 1`;
+    return `metadata.attempt (${describeValue(metadata.attempt)}) is invalid, expected an integer >= 1`;
   }
   if (metadata.durationMs !== undefined && !(typeof metadata.durationMs === 'number' && Number.isFinite(metadata.durationMs) && metadata.durationMs >= 0)) {
-    return `metadata.durationMs ${describe(metadata.durationMs)} is invalid, expected a finite number >= 0`;
+    return `metadata.durationMs (${describeValue(metadata.durationMs)}) is invalid, expected a finite number >= 0`;
   }
   if (metadata.outcome !== undefined && !OUTCOMES.includes(metadata.outcome as Outcome)) {
-    return `metadata.outcome ${describe(metadata.outcome)} is invalid, expected one of ${JSON.stringify(OUTCOMES)}`;
+    return `metadata.outcome (${describeValue(metadata.outcome)}) is invalid, expected one of ${JSON.stringify(OUTCOMES)}`;
   }
   return undefined;
 }
@@ -208,11 +249,21 @@ function metadataProblem(metadata: Record<string, unknown>): string | undefined 
 /**
  * Why `value` is not a JSON value that round-trips exactly, or `undefined` when it is. Rejects
  * what `JSON.stringify` would silently drop or change (`undefined` members, functions, symbols,
- * non-finite numbers, class instances such as `Date` or `Map`) and what it throws on (cycles,
- * `BigInt`). With `object`, the top level must be a plain object.
+ * non-finite numbers, class instances such as `Date` or `Map`), what it throws on (cycles,
+ * `BigInt`) and what Postgres cannot store (NUL characters, lone surrogates). With `object`, the
+ * top level must be a plain object.
+ *
+ * The answer never quotes the value's keys or contents (they may be user text or secrets, and
+ * the answer goes into error messages): a member is named by its place, `path.<key 2>` for the
+ * third key of an object (in `Object.keys` order) and `path[4]` for an array item.
+ *
+ * @example
+ * ```ts
+ * jsonProblem({ ok: 1, items: [0, () => 1] }, 'data'); // 'data.<key 1>[1] is a function'
+ * ```
  */
 export function jsonProblem(value: unknown, path: string, object = false): string | undefined {
-  if (object && !isPlainObject(value)) return `${path} must be a plain JSON object, got ${describe(value)}`;
+  if (object && !isPlainObject(value)) return `${path} must be a plain JSON object, got ${describeValue(value)}`;
   // Nearly every value is clean: check that without building a path string per member, and
   // walk again with paths only to describe a problem.
   if (isCleanJson(value, new Set())) return undefined;
@@ -220,7 +271,7 @@ export function jsonProblem(value: unknown, path: string, object = false): strin
   const walk = (v: unknown, at: string): string | undefined => {
     switch (typeof v) {
       case 'string':
-        return v.includes('\u0000') ? `${at} contains a NUL character (\\u0000), which Postgres cannot store` : undefined;
+        return stringProblem(v, `${at} contains`);
       case 'boolean':
         return undefined;
       case 'number':
@@ -239,6 +290,8 @@ export function jsonProblem(value: unknown, path: string, object = false): strin
     if (v === null) return undefined;
     const obj = v as object;
     if (ancestors.has(obj)) return `${at} is a cycle back to an enclosing object`;
+    // The root's path only: the path of a member this deep would be kilobytes long.
+    if (ancestors.size >= MAX_JSON_DEPTH) return `${path} nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`;
     ancestors.add(obj);
     try {
       if (Array.isArray(obj)) {
@@ -249,11 +302,12 @@ export function jsonProblem(value: unknown, path: string, object = false): strin
         }
         return undefined;
       }
-      if (!isPlainObject(obj)) return `${at} is ${describe(obj)}, not a plain object`;
+      if (!isPlainObject(obj)) return `${at} is ${describeValue(obj)}, not a plain object`;
       if (Object.getOwnPropertySymbols(obj).length > 0) return `${at} has symbol keys`;
-      for (const [key, member] of Object.entries(obj)) {
-        if (key.includes('\u0000')) return `${at} has a key with a NUL character (\\u0000)`;
-        const problem = walk(member, /^[A-Za-z_$][\w$]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`);
+      for (const [index, [key, member]] of Object.entries(obj).entries()) {
+        const keyProblem = stringProblem(key, `${at}.<key ${index}> is a key with`);
+        if (keyProblem) return keyProblem;
+        const problem = walk(member, `${at}.<key ${index}>`);
         if (problem) return problem;
       }
       return undefined;
@@ -264,11 +318,18 @@ export function jsonProblem(value: unknown, path: string, object = false): strin
   return walk(value, path);
 }
 
+/** What Postgres cannot store of a string (text or jsonb), said after `prefix`, or `undefined`. */
+function stringProblem(text: string, prefix: string): string | undefined {
+  if (text.includes('\u0000')) return `${prefix} a NUL character (\\u0000), which Postgres cannot store`;
+  if (!text.isWellFormed()) return `${prefix} a lone surrogate (not well-formed Unicode), which Postgres cannot store`;
+  return undefined;
+}
+
 /** The same checks as {@link jsonProblem}'s walk, as a yes/no answer with no messages built. */
 function isCleanJson(v: unknown, ancestors: Set<object>): boolean {
   switch (typeof v) {
     case 'string':
-      return !v.includes('\u0000');
+      return !v.includes('\u0000') && v.isWellFormed();
     case 'boolean':
       return true;
     case 'number':
@@ -279,7 +340,7 @@ function isCleanJson(v: unknown, ancestors: Set<object>): boolean {
       return false;
   }
   if (v === null) return true;
-  if (ancestors.has(v)) return false;
+  if (ancestors.has(v) || ancestors.size >= MAX_JSON_DEPTH) return false;
   ancestors.add(v);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) if (!(i in v) || !isCleanJson(v[i], ancestors)) return false;
@@ -287,7 +348,7 @@ function isCleanJson(v: unknown, ancestors: Set<object>): boolean {
     if (!isPlainObject(v) || Object.getOwnPropertySymbols(v).length > 0) return false;
     for (const key in v) {
       if (!Object.hasOwn(v, key)) continue;
-      if (key.includes('\u0000') || !isCleanJson(v[key], ancestors)) return false;
+      if (key.includes('\u0000') || !key.isWellFormed() || !isCleanJson(v[key], ancestors)) return false;
     }
   }
   ancestors.delete(v);
@@ -298,29 +359,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  switch (typeof value) {
-    case 'bigint':
-      return `BigInt ${value}n`;
-    case 'function':
-      return 'a function';
-    case 'symbol':
-      return 'a symbol';
-    case 'undefined':
-      return 'undefined';
-    case 'object': {
-      const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name;
-      return name && name !== 'Object' ? `an instance of ${name}` : 'an object';
-    }
-    default: {
-      const text = JSON.stringify(value);
-      return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-    }
-  }
 }
 
 /** `value` (a Date or an ISO-8601 string) as UTC ISO-8601 with milliseconds, or `undefined`. */
@@ -441,8 +479,12 @@ export function normalizeFilter(filter: EventFilter | undefined): NormalizedFilt
   }
   if (!isPlainObject(filter)) throw new InvalidEventStoreOptionError('filter', filter, 'an object');
   for (const key of Object.keys(filter)) {
-    if (!FILTER_KEYS.has(key))
-      throw new InvalidEventStoreOptionError(`filter.${key}`, (filter as Record<string, unknown>)[key], `one of ${[...FILTER_KEYS].join(', ')}`);
+    // A filter may be built from a request: an unknown key is described, never named.
+    if (!FILTER_KEYS.has(key)) {
+      throw new InvalidEventStoreOptionError('filter', filter, `only the keys ${[...FILTER_KEYS].join(', ')}`, {
+        shown: `an unknown key, ${describeValue(key)}`,
+      });
+    }
   }
   const types = filterStrings('types', filter.types, (s) => TYPE.test(s));
   const typePrefixes = filterStrings('typePrefix', filter.typePrefix);

@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { isEventStoreUnavailableError, isEventStoreError, type StoredEvent } from '@buckley/events';
+import { expectNoSecret } from '@buckley/testing';
 import { createTestPGlite } from '@buckley/testing/postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPGliteEventStore } from './index.js';
@@ -16,6 +17,8 @@ const tsxLoader = pathToFileURL(join(dirname(createRequire(import.meta.url).reso
 const fixture = join(import.meta.dirname, 'fixtures/pglite-append-process.ts');
 const children = new Set<ChildProcess>();
 const dirs: string[] = [];
+// Shaped like a GitHub token, planted in data directory paths.
+const secretToken = ['ghp', 'Zq8wPlanted0Secret9Value7Xy3Kd5Rt1Mn2'].join('_');
 
 afterAll(() => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -115,16 +118,27 @@ describe('PGlite event store durability', () => {
   );
 
   it('refuses a second store on an open data directory in the same process, and frees it on close', async () => {
-    const dataDir = tempDir();
+    // The path holds a planted secret: the refusal does not quote it.
+    const dataDir = join(tempDir(), secretToken);
     const first = await createPGliteEventStore({ dataDir });
     const error = await createPGliteEventStore({ dataDir }).catch((e: unknown) => e);
     expect(isEventStoreUnavailableError(error)).toBe(true);
     expect((error as Error).message).toContain('already open in this process');
+    expectNoSecret(error, secretToken);
     await first.append('s', [{ type: 'test.one', data: {} }]);
     await first.close();
     await using second = await createPGliteEventStore({ dataDir });
     expect((await second.read('s')).map((e) => e.type)).toEqual(['test.one']);
   }, 300_000);
+
+  it('a data directory that cannot be created is refused by its error code, without its path', async () => {
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    const error = await createPGliteEventStore({ dataDir: join(file, secretToken) }).catch((e: unknown) => e);
+    expect(isEventStoreUnavailableError(error)).toBe(true);
+    expect((error as Error).message).toBe('cannot create the PGlite data directory given as dataDir (ENOTDIR)');
+    expectNoSecret(error, secretToken, file);
+  });
 
   it('refuses a PGlite whose commits do not write their WAL (synchronous_commit off)', async () => {
     await using pglite = await createTestPGlite();

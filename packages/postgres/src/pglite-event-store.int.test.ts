@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StoredEvent } from '@buckley/events';
+import { InvalidEventStoreOptionError, type StoredEvent } from '@buckley/events';
 import { describeEventStoreConformance, describeOutcomeQueryConformance } from '@buckley/testing';
 import { createTestPGlite } from '@buckley/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,28 @@ describe('PGlite event store', () => {
     expect((await pglite.query<{ one: number }>('select 1 as one')).rows[0]!.one).toBe(1);
     // Two cold PGlite starts on disk: slow on a loaded machine.
   }, 300_000);
+
+  it('refuses a migrate that is not a boolean, an unknown key and a pglite of the wrong shape, before touching the database', async () => {
+    const schema = 'refused_options';
+    const refusals: Array<[unknown, string, RegExp]> = [
+      [{ pglite, schema, migrate: 'no' }, 'migrate', /^migrate \(a string of 2 characters\) is invalid, expected true or false/],
+      [
+        { pglite, schema, pool: {} },
+        'pool',
+        /^pool \(an unknown option\) is invalid, expected only the options partition, maxEventBytes, now, schema, migrate, pollMs, pglite, dataDir$/,
+      ],
+      [{ pglite: { query: 1 }, schema }, 'pglite', /^pglite \(an object\) is invalid, expected a PGlite/],
+      ['.buckley/data', 'options', /^options \(a string of 13 characters\) is invalid, expected an object/],
+    ];
+    for (const [options, option, message] of refusals) {
+      const error = await createPGliteEventStore(options as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidEventStoreOptionError);
+      expect(error).toMatchObject({ option });
+      expect((error as Error).message).toMatch(message);
+    }
+    const found = await pglite.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [schema]);
+    expect(found.rows).toEqual([]);
+  });
 
   it('wakes a live subscription through PGlite notifications from another store on the same database', async () => {
     await using reader = await createPGliteEventStore({ pglite, partition: 'notify', pollMs: 60_000 });

@@ -1,9 +1,9 @@
 import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { EventStoreUnavailableError, InvalidEventStoreOptionError } from '@buckley/events';
 import { resolveStoreOptions } from '@buckley/events/adapter';
 import { Kysely, type PGlite as KyselyPGlite, PGliteDialect } from 'kysely';
-import { resolvePollMs } from './postgres.js';
+import { SQL_STORE_KEYS, hasMethods, resolveMigrate, resolvePollMs } from './postgres.js';
 import { type EventStoreBackend, type PostgresEventStore, SqlEventStore, type SqlEventStoreOptions } from './postgres-event-store.js';
 import { DEFAULT_SCHEMA, assertSchemaName, migrateEventStore } from './schema.js';
 
@@ -42,10 +42,14 @@ export interface PGliteEventStoreOptions extends SqlEventStoreOptions {
  * ```
  */
 export async function createPGliteEventStore(options: PGliteEventStoreOptions = {}): Promise<PostgresEventStore> {
+  const resolved = resolveStoreOptions(options, [...SQL_STORE_KEYS, 'pglite', 'dataDir']);
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertSchemaName(schema);
-  const resolved = resolveStoreOptions(options);
+  const migrate = resolveMigrate(options.migrate);
   const pollMs = resolvePollMs(options.pollMs);
+  if (options.pglite !== undefined && !hasMethods(options.pglite, 'query', 'listen')) {
+    throw new InvalidEventStoreOptionError('pglite', options.pglite, 'a PGlite (an object with query and listen), or leave it out');
+  }
   if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir.length === 0)) {
     throw new InvalidEventStoreOptionError('dataDir', options.dataDir, 'a non-empty directory path');
   }
@@ -76,7 +80,7 @@ export async function createPGliteEventStore(options: PGliteEventStoreOptions = 
     await assertDurable(instance);
     // Not destroyed on close: destroying the dialect would close a PGlite the caller owns.
     const db = new Kysely<Record<string, never>>({ dialect: new PGliteDialect({ pglite: instance }) });
-    if (options.migrate !== false) await migrateEventStore(db, { schema });
+    if (migrate) await migrateEventStore(db, { schema });
     const backend: EventStoreBackend = {
       db,
       notifyInTransaction: true,
@@ -135,12 +139,15 @@ let exitHook = false;
  * @throws {EventStoreUnavailableError} when a live process (or another store of this one) holds it
  */
 function lockDataDir(dataDir: string): DataDirLock {
-  mkdirSync(dataDir, { recursive: true });
-  const dir = realpathSync(resolve(dataDir));
+  let dir: string;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    dir = realpathSync(resolve(dataDir));
+  } catch (error) {
+    throw fileError('cannot create the PGlite data directory given as dataDir', error);
+  }
   if (heldDirs.has(dir)) {
-    throw new EventStoreUnavailableError(`PGlite data directory ${JSON.stringify(dir)} is already open in this process`, {
-      retryable: false,
-    });
+    throw new EventStoreUnavailableError('the PGlite data directory given as dataDir is already open in this process', { retryable: false });
   }
   const file = lockFile(dir);
   const token = `${process.pid}\n`;
@@ -155,15 +162,10 @@ function lockDataDir(dataDir: string): DataDirLock {
       break;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && attempt > 0) throw lockedError(dir, file);
-      if (code !== 'EEXIST') {
-        throw new EventStoreUnavailableError(`cannot lock PGlite data directory ${JSON.stringify(dir)} (${dirname(file)} must be writable)`, {
-          cause: error,
-          retryable: false,
-        });
-      }
+      if (code === 'EEXIST' && attempt > 0) throw lockedError();
+      if (code !== 'EEXIST') throw fileError('cannot lock the PGlite data directory given as dataDir: its parent directory must be writable', error);
       const owner = Number.parseInt(readFileOrEmpty(file), 10);
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) throw lockedError(dir, file, owner);
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) throw lockedError(owner);
       // Left by a process that is gone (or unreadable): take it over.
       try {
         unlinkSync(file);
@@ -198,12 +200,23 @@ function unlockDir(dir: string): void {
   }
 }
 
-function lockedError(dir: string, file: string, owner?: number): EventStoreUnavailableError {
+function lockedError(owner?: number): EventStoreUnavailableError {
   const by = owner === undefined ? 'another process' : `process ${owner}`;
   return new EventStoreUnavailableError(
-    `PGlite data directory ${JSON.stringify(dir)} is open in ${by} (lock file ${JSON.stringify(file)}); close that store first`,
-    { retryable: false },
+    `the PGlite data directory given as dataDir is open in ${by} (its lock file is dataDir + ".lock"); close that store first`,
+    {
+      retryable: false,
+    },
   );
+}
+
+/**
+ * A file system failure on the data directory. Node's error quotes the path (the caller's
+ * `dataDir`), so only its code is kept, in the message; the path is the caller's own to look at.
+ */
+function fileError(what: string, error: unknown): EventStoreUnavailableError {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return new EventStoreUnavailableError(`${what} (${typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : 'file system error'})`, { retryable: false });
 }
 
 function readFileOrEmpty(file: string): string {

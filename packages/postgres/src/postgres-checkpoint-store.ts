@@ -1,6 +1,8 @@
 import type { CheckpointStore } from '@buckley/coordination';
+import { assertOptionKeys, resolveStoreOptions } from '@buckley/events/adapter';
 import { throwIfAborted } from '@buckley/utils';
 import { Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
+import { assertPoolOrDb, resolveMigrate } from './postgres.js';
 import { migrateTaskCoordinator } from './postgres-task-coordinator.js';
 import { type AnyKysely, DEFAULT_SCHEMA, assertSchemaName } from './schema.js';
 
@@ -22,15 +24,20 @@ export interface PostgresCheckpointStoreOptions {
  * The outbox relay's {@link CheckpointStore} in Postgres (`<schema>.relay_checkpoints`), next
  * to the log it points into: the checkpoint survives whatever NATS loses, and a restarted relay
  * on any machine resumes from it.
+ *
+ * @throws {InvalidEventStoreOptionError} for an unknown option key or a bad option, as the event
+ * store factories do, before anything touches the database
  */
 export async function createPostgresCheckpointStore(options: PostgresCheckpointStoreOptions): Promise<CheckpointStore> {
+  assertOptionKeys(options, ['pool', 'db', 'schema', 'partition', 'migrate']);
+  const { partition } = resolveStoreOptions({ partition: options.partition });
+  assertPoolOrDb(options.pool, options.db);
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertSchemaName(schema);
-  if (options.pool === undefined && options.db === undefined) throw new TypeError('pool must be a pg.Pool (or pass a Kysely in db), got undefined');
+  const migrate = resolveMigrate(options.migrate);
   const db: AnyKysely = options.db ?? new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: options.pool! }) });
-  if (options.migrate !== false) await migrateTaskCoordinator(db, { schema });
+  if (migrate) await migrateTaskCoordinator(db, { schema });
   const table = sql.id(schema, 'relay_checkpoints');
-  const partition = options.partition ?? 'default';
   return {
     async load(name, signal) {
       throwIfAborted(signal);

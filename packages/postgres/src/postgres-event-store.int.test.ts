@@ -1,13 +1,20 @@
-import { EventStoreUnavailableError, type StoredEvent, eventPosition, isEventStoreError, isEventStoreUnavailableError } from '@buckley/events';
+import {
+  EventStoreUnavailableError,
+  InvalidEventStoreOptionError,
+  type StoredEvent,
+  eventPosition,
+  isEventStoreError,
+  isEventStoreUnavailableError,
+} from '@buckley/events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describeEventStoreConformance, describeOutcomeQueryConformance, waitUntil } from '@buckley/testing';
+import { describeEventStoreConformance, describeOutcomeQueryConformance, expectNoSecret, waitUntil } from '@buckley/testing';
 import { type TestPostgres, createTestPostgres } from '@buckley/testing/postgres';
 import { uuidv7 } from '@buckley/utils';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPostgresEventStore, migrateEventStore } from './index.js';
+import { createPostgresCheckpointStore, createPostgresEventStore, migrateEventStore } from './index.js';
 
 // Every Postgres test of this package lives in this one file on purpose: the gap-safety test
 // holds a transaction open, which (correctly) holds back every global reader of the cluster,
@@ -50,6 +57,9 @@ describeOutcomeQueryConformance({
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Shaped like a GitHub token, planted in stream ids.
+const secretToken = ['ghp', 'Zq8wPlanted0Secret9Value7Xy3Kd5Rt1Mn2'].join('_');
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -121,14 +131,16 @@ describe("Postgres event store: appends inside the caller's transaction", () => 
     const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: pgt.pool }) });
     const got: StoredEvent[] = [];
     await using sub = await store.subscribe({ handler: (e) => void got.push(e) });
+    // The stream id holds a planted secret: the error keeps it for code, out of its message and output.
+    const shared = `shared:${secretToken}`;
     const refused = await db
       .transaction()
       .execute(async (trx) => {
         // The domain write gives the transaction its id; then another client appends and commits.
         await sql`INSERT INTO ${sql.id(pgt.schema, 'domain_rows')} VALUES ('refused')`.execute(trx);
-        await store.append('shared', [{ type: 'test.other', data: {} }]);
+        await store.append(shared, [{ type: 'test.other', data: {} }]);
         const inTrx = await createPostgresEventStore({ db: trx, schema: pgt.schema, partition, migrate: false });
-        await inTrx.append('shared', [{ type: 'test.outbox', data: {} }]);
+        await inTrx.append(shared, [{ type: 'test.outbox', data: {} }]);
       })
       .then(
         () => undefined,
@@ -137,10 +149,11 @@ describe("Postgres event store: appends inside the caller's transaction", () => 
     expect(isEventStoreError(refused)).toBe(true);
     expect((refused as { code: string }).code).toBe('INVALID_EVENT_STORE_OPTION');
     expect((refused as { option: string }).option).toBe('db');
-    expect((refused as Error).message).toContain('before appending to stream shared');
+    expect((refused as Error).message).toContain('db (a transaction that wrote before this append) is invalid');
+    expectNoSecret(refused, secretToken);
     // The whole transaction rolled back: no domain row, only the other client's event.
     expect((await pgt.pool.query(`SELECT id FROM "${pgt.schema}".domain_rows WHERE id = 'refused'`)).rows).toEqual([]);
-    expect(await versionsInLog(store, 'shared')).toEqual([1]);
+    expect(await versionsInLog(store, shared)).toEqual([1]);
     await until(() => got.length === 1);
     expect(got.map((e) => e.type)).toEqual(['test.other']);
     // Not destroyed: that would end pgt's pool.
@@ -501,5 +514,56 @@ describe('Postgres event store: caught-up subscriptions share their reads', () =
     expect(order(slow)).toEqual(log);
     expect(new Set(log)).toEqual(new Set([...appended, ...later].map((e) => e.id)));
     expect(a.closed || b.closed).toBe(false);
+  });
+});
+
+describe('Postgres store factories: options', () => {
+  const schemaExists = async (schema: string) =>
+    (await pgt.pool.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [schema])).rows.length > 0;
+
+  it('refuse a migrate that is not a boolean, an unknown key and a pool or db of the wrong shape, before touching the database', async () => {
+    const schema = `t_refused_${uuidv7().replaceAll('-', '').slice(-12)}`;
+    const refusals: Array<[unknown, string, RegExp]> = [
+      [{ pool: pgt.pool, schema, migrate: 'false' }, 'migrate', /^migrate \(a string of 5 characters\) is invalid, expected true or false/],
+      [{ pool: pgt.pool, schema, migrate: 0 }, 'migrate', /^migrate \(a number\) is invalid/],
+      [
+        { pool: pgt.pool, schema, migrat: false },
+        'migrat',
+        /^migrat \(an unknown option\) is invalid, expected only the options partition, maxEventBytes, now, schema, migrate, pollMs, pool, db$/,
+      ],
+      [{ pool: pgt.pool, schema, dataDir: '/tmp/x' }, 'dataDir', /^dataDir \(an unknown option\)/],
+      [{ pool: {}, schema }, 'pool', /^pool \(an object\) is invalid, expected a pg\.Pool/],
+      [{ db: { query: () => undefined }, schema }, 'db', /^db \(an object\) is invalid, expected a Kysely/],
+      [{ schema }, 'pool', /^pool \(undefined\) is invalid/],
+      [null, 'options', /^options \(null\) is invalid, expected an object/],
+    ];
+    for (const [options, option, message] of refusals) {
+      const error = await createPostgresEventStore(options as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidEventStoreOptionError);
+      expect(error).toMatchObject({ code: 'INVALID_EVENT_STORE_OPTION', option });
+      expect((error as Error).message).toMatch(message);
+    }
+    expect(await schemaExists(schema)).toBe(false);
+    await using store = await createPostgresEventStore({ pool: pgt.pool, schema, migrate: true });
+    expect(await schemaExists(schema)).toBe(true);
+    await store.close();
+    await pgt.pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+  });
+
+  it('the checkpoint store refuses the same way', async () => {
+    const schema = `t_refused_${uuidv7().replaceAll('-', '').slice(-12)}`;
+    const refusals: Array<[unknown, string]> = [
+      [{ pool: pgt.pool, schema, migrate: 'yes' }, 'migrate'],
+      [{ pool: pgt.pool, schema, pollMs: 5 }, 'pollMs'],
+      [{ pool: pgt.pool, schema, partition: 'a b' }, 'partition'],
+      [{ pool: { connect: 1 }, schema }, 'pool'],
+      [{ schema }, 'pool'],
+    ];
+    for (const [options, option] of refusals) {
+      const error = await createPostgresCheckpointStore(options as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidEventStoreOptionError);
+      expect(error).toMatchObject({ option });
+    }
+    expect(await schemaExists(schema)).toBe(false);
   });
 });

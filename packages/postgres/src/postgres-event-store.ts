@@ -677,38 +677,55 @@ export class SqlEventStore implements PostgresEventStore {
     };
   }
 
+  /**
+   * The errors `append_events` raises on purpose become the store's typed errors. Their `detail`
+   * carries the stream ids as JSON, so the server's error is not kept as `cause` (its inspect
+   * output would show them); it says nothing the typed error does not.
+   */
   #mapAppendError(error: unknown, prepared: readonly PreparedAppend[]): unknown {
+    const detail = (): Record<string, unknown> => JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as Record<string, unknown>;
     if (sqlState(error) === WRONG_EXPECTED_VERSION_SQLSTATE) {
-      const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { streamId: string; actual: number };
-      const expected = prepared.find((p) => p.streamId === detail.streamId)?.expectedVersion ?? 'any';
-      return new WrongExpectedVersionError(detail.streamId, expected, Number(detail.actual), { cause: error });
+      const { streamId, actual } = detail() as { streamId: string; actual: number };
+      const expected = prepared.find((p) => p.streamId === streamId)?.expectedVersion ?? 'any';
+      return new WrongExpectedVersionError(streamId, expected, Number(actual));
     }
     if (sqlState(error) === EVENT_ID_CONFLICT_SQLSTATE) {
-      const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { eventId: string; streamId: string; storedStreamId: string };
-      return new EventIdConflictError(detail.eventId, detail.streamId, detail.storedStreamId, { cause: error });
+      const { eventId, streamId, storedStreamId } = detail() as { eventId: string; streamId: string; storedStreamId: string };
+      return new EventIdConflictError(eventId, streamId, storedStreamId);
     }
     if (sqlState(error) === APPEND_AFTER_WRITE_SQLSTATE) {
-      const detail = JSON.parse(String((error as { detail?: string }).detail ?? '{}')) as { streamId: string };
       return new InvalidEventStoreOptionError(
         'db',
         undefined,
         'a transaction that appends before its other writes (the stream lock must come before the transaction id, which orders the global log); the transaction is aborted',
-        { cause: error, shown: `a transaction that wrote before appending to stream ${detail.streamId}` },
+        { shown: 'a transaction that wrote before this append' },
       );
     }
     return this.#mapError(error);
   }
 
+  /**
+   * A driver error as the store's error. The message names the failure by its SQLSTATE or system
+   * error code only: the server's text can quote the input it refused. The driver's error stays
+   * as `cause` for diagnosis; the store's validation refuses, before any query, every caller
+   * value Postgres would refuse, so a caller's value does not reach it.
+   */
   #mapError(error: unknown): unknown {
     if (isEventStoreError(error) || isBuckleyError(error)) return error;
     if (this.#closed) return new ClosedError('event store', { cause: error });
-    if (isConnectionError(error)) {
-      return new EventStoreUnavailableError(`event store backend unavailable: ${(error as Error).message}`, { cause: error });
-    }
-    return new EventStoreError(EventStoreErrorCode.Backend, `event store query failed: ${(error as Error)?.message ?? String(error)}`, {
-      cause: error,
-    });
+    if (isConnectionError(error)) return new EventStoreUnavailableError(`event store backend unavailable (${failureCode(error)})`, { cause: error });
+    return new EventStoreError(EventStoreErrorCode.Backend, `event store query failed (${failureCode(error)})`, { cause: error });
   }
+}
+
+/** `SQLSTATE 40001`, `ECONNRESET` or the error's class name: what a message may say of a driver error. */
+function failureCode(error: unknown): string {
+  const state = sqlState(error);
+  if (state !== undefined) return `SQLSTATE ${state}`;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,31}$/.test(code)) return code;
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === 'string' && /^[A-Za-z]{1,40}$/.test(name) ? name : 'unknown error';
 }
 
 function sqlState(error: unknown): string | undefined {

@@ -57,19 +57,18 @@ export interface PostgresEventStoreOptions extends SqlEventStoreOptions {
  * ```
  */
 export async function createPostgresEventStore(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
+  const resolved = resolveStoreOptions(options, [...SQL_STORE_KEYS, 'pool', 'db']);
   const { pool } = options;
-  if (pool === undefined && options.db === undefined) {
-    throw new InvalidEventStoreOptionError('pool', pool, 'a pg.Pool (or a Kysely in db)');
-  }
+  assertPoolOrDb(pool, options.db);
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertSchemaName(schema);
-  const resolved = resolveStoreOptions(options);
+  const migrate = resolveMigrate(options.migrate);
   const pollMs = resolvePollMs(options.pollMs);
   // A Kysely we create over the caller's pool is never destroyed: destroying ends the pool.
   const db = options.db
     ? options.db.withoutPlugins()
     : new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: guardedPool(pool!) as unknown as PostgresPool }) });
-  if (options.migrate !== false) await migrateEventStore(db, { schema });
+  if (migrate) await migrateEventStore(db, { schema });
   const backend: EventStoreBackend = {
     db,
     notifyInTransaction: false,
@@ -118,6 +117,31 @@ function preparedWithPool(pool: { connect(): Promise<PostgresListenClient> }) {
       client.release();
     }
   };
+}
+
+/** The options of {@link SqlEventStoreOptions} beyond `EventStoreOptions`, which both SQL factories accept. */
+export const SQL_STORE_KEYS: readonly string[] = ['schema', 'migrate', 'pollMs'];
+
+/** Checks `migrate` (default `true`): a string such as `'false'` must not run the migrations. */
+export function resolveMigrate(migrate: unknown): boolean {
+  if (migrate === undefined) return true;
+  if (typeof migrate === 'boolean') return migrate;
+  throw new InvalidEventStoreOptionError('migrate', migrate, 'true or false (whether to run the migrations first)');
+}
+
+/** Whether `value` is an object with a function under each of `methods` (the part of a client a store calls). */
+export function hasMethods(value: unknown, ...methods: string[]): boolean {
+  return typeof value === 'object' && value !== null && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+}
+
+/** Checks that a store got a `pg.Pool`-like `pool` or a Kysely `db` (both may be given: `db` queries, `pool` listens). */
+export function assertPoolOrDb(pool: unknown, db: unknown): void {
+  if (db !== undefined && !hasMethods(db, 'executeQuery', 'withoutPlugins')) {
+    throw new InvalidEventStoreOptionError('db', db, 'a Kysely over Postgres (or leave it out and give pool)');
+  }
+  if ((pool !== undefined || db === undefined) && !hasMethods(pool, 'connect')) {
+    throw new InvalidEventStoreOptionError('pool', pool, 'a pg.Pool (or a Kysely in db)');
+  }
 }
 
 /** Checks `pollMs` (default 1000). */

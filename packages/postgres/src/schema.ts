@@ -1,4 +1,4 @@
-import { InvalidEventStoreOptionError } from '@buckley/events';
+import { EventStoreError, EventStoreErrorCode, InvalidEventStoreOptionError } from '@buckley/events';
 import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely/migration';
 
@@ -568,7 +568,7 @@ export interface MigrateEventStoreOptions {
  * and safe from several processes at once: the migrator holds a Postgres advisory lock while
  * it checks and applies, so the second process waits and then finds nothing to do.
  *
- * @throws the migration's error (with kysely's result set as `cause`) when one failed
+ * @throws {EventStoreError} (code `EVENT_STORE_BACKEND_ERROR`, the failed migration's error as `cause`) when one failed
  */
 export async function migrateEventStore(db: AnyKysely, options: MigrateEventStoreOptions = {}): Promise<MigrationResultSet> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
@@ -582,7 +582,7 @@ export async function migrateEventStore(db: AnyKysely, options: MigrateEventStor
   });
   const result = await migrator.migrateToLatest();
   if (result.error !== undefined) {
-    throw new Error(`event store migration in schema ${JSON.stringify(schema)} failed`, { cause: result.error });
+    throw new EventStoreError(EventStoreErrorCode.Backend, `event store migration in schema ${JSON.stringify(schema)} failed`, { cause: result.error });
   }
   return result;
 }

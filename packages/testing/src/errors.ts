@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { expect, it } from 'vitest';
 
 /**
@@ -34,4 +35,28 @@ export function checkSkips(tests: readonly string[], skip: Readonly<Record<strin
       expect(reason.trim()).not.toBe('');
     }
   });
+}
+
+/**
+ * Asserts that none of `secrets` is anywhere in `error` a log could record: its message, its
+ * stack, `util.inspect` of it (hidden properties and causes included) and its JSON (enumerable
+ * and all own properties). For tests that plant a secret in a caller's value; pass distinctive
+ * fragments too, so a value cut short still counts. A value an error keeps behind an accessor
+ * (read only by code that asks for it, or by `inspect` with `getters: true`) is not looked at.
+ */
+export function expectNoSecret(error: unknown, ...secrets: string[]): void {
+  expect(error).toBeInstanceOf(Error);
+  const e = error as Error;
+  const views = {
+    message: e.message,
+    stack: String(e.stack),
+    inspect: inspect(e, { depth: 20, showHidden: true }),
+    json: JSON.stringify(e),
+    ownJson: JSON.stringify(e, Object.getOwnPropertyNames(e)),
+  };
+  for (const [view, text] of Object.entries(views)) {
+    for (const secret of secrets) {
+      if (text.includes(secret)) expect.fail(`the ${view} of ${e.name} (${String((e as { code?: unknown }).code)}) contains a planted secret`);
+    }
+  }
 }

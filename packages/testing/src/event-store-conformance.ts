@@ -1,6 +1,6 @@
 // The suite registers its cases from a table, so titles are variables and assertions live in the cases.
 /* oxlint-disable vitest/expect-expect, vitest/valid-title */
-import { checkSkips, rejected } from './errors.js';
+import { checkSkips, expectNoSecret, rejected } from './errors.js';
 import {
   EventIdConflictError,
   type EventFilter,
@@ -16,6 +16,7 @@ import {
   type Subscription,
   WrongExpectedVersionError,
   eventPosition,
+  isEventStoreError,
 } from '@buckley/events';
 import { AbortedError, ClosedError, isClosedError, uuidv7 } from '@buckley/utils';
 import { describe, expect, it } from 'vitest';
@@ -104,6 +105,13 @@ async function expectNothingWritten(store: EventStore, ...streams: string[]): Pr
  */
 function plainPositions(events: readonly StoredEvent[]): StoredEvent[] {
   return events.map((e) => ({ ...e, position: eventPosition(e.position) }));
+}
+
+/** `depth` arrays, one inside the other. */
+function nested(depth: number): unknown {
+  let value: unknown = [];
+  for (let i = 1; i < depth; i++) value = [value];
+  return value;
 }
 
 const cases: Record<string, Case> = {
@@ -255,7 +263,7 @@ const cases: Record<string, Case> = {
     const error = await rejected(store.append(s, [ev('test.x')], { expectedVersion: 2 }));
     expect(error).toBeInstanceOf(WrongExpectedVersionError);
     expect(error).toMatchObject({ code: EventStoreErrorCode.WrongExpectedVersion, streamId: s, expected: 2, actual: 4 });
-    expect((error as Error).message).toBe(`stream ${JSON.stringify(s)} is at version 4, expected version 2`);
+    expect((error as Error).message).toBe(`stream (a string of ${s.length} characters) is at version 4, expected version 2`);
     const noStream = await rejected(store.append(s, [ev('test.x')], { expectedVersion: 'no_stream' }));
     expect(noStream).toMatchObject({ expected: 'no_stream', actual: 4 });
     expect(await store.streamVersion(s)).toBe(4);
@@ -297,18 +305,22 @@ const cases: Record<string, Case> = {
     cyclic.self = cyclic;
     const bad: Array<[unknown, string]> = [
       [null, 'data must be a plain JSON object, got null'],
-      [[1, 2], 'data must be a plain JSON object, got an array'],
+      [[1, 2], 'data must be a plain JSON object, got an array of 2 items'],
       ['text', 'data must be a plain JSON object'],
-      [new Date(0), 'data must be a plain JSON object, got an instance of Date'],
-      [{ when: new Map() }, 'data.when is an instance of Map, not a plain object'],
-      [cyclic, 'data.self is a cycle'],
-      [{ n: 10n }, 'data.n is a BigInt'],
-      [{ fn: () => 1 }, 'data.fn is a function'],
-      [{ gone: undefined }, 'data.gone is undefined'],
-      [{ list: [1, undefined] }, 'data.list[1] is undefined'],
-      [{ nan: Number.NaN }, 'data.nan is NaN'],
-      [{ inf: Number.POSITIVE_INFINITY }, 'data.inf is Infinity'],
-      [{ text: 'nul\u0000byte' }, 'data.text contains a NUL character'],
+      [new Date(0), 'data must be a plain JSON object, got a Date object'],
+      [{ when: new Map() }, 'data.<key 0> is a Map object, not a plain object'],
+      [cyclic, 'data.<key 1> is a cycle'],
+      [{ n: 10n }, 'data.<key 0> is a BigInt'],
+      [{ ok: 1, fn: () => 1 }, 'data.<key 1> is a function'],
+      [{ gone: undefined }, 'data.<key 0> is undefined'],
+      [{ list: [1, undefined] }, 'data.<key 0>[1] is undefined'],
+      [{ nan: Number.NaN }, 'data.<key 0> is NaN'],
+      [{ inf: Number.POSITIVE_INFINITY }, 'data.<key 0> is Infinity'],
+      [{ text: 'nul\u0000byte' }, 'data.<key 0> contains a NUL character'],
+      [{ text: 'lone \ud800 surrogate' }, 'data.<key 0> contains a lone surrogate'],
+      [{ ['key \udfff']: 1 }, 'data.<key 0> is a key with a lone surrogate'],
+      // Deeper than any event needs, and deep enough to overflow a recursive check's stack.
+      [{ deep: nested(5_000) }, 'data nests objects and arrays deeper than 512 levels'],
     ];
     for (const [data, problem] of bad) {
       const error = await rejected(
@@ -320,7 +332,7 @@ const cases: Record<string, Case> = {
       expect(error).toBeInstanceOf(InvalidEventError);
       expect(error).toMatchObject({ code: EventStoreErrorCode.InvalidEvent, streamId: s, eventIndex: 1 });
       expect((error as InvalidEventError).problem).toContain(problem);
-      expect((error as Error).message).toMatch(new RegExp(`^event 1 \\(id "[0-9a-f-]{36}"\\) of stream "${s}": `));
+      expect((error as Error).message).toMatch(new RegExp(`^event 1 \\(id "[0-9a-f-]{36}"\\) of stream \\(a string of ${s.length} characters\\): `));
     }
     await expectNothingWritten(store, s, other);
   },
@@ -329,15 +341,15 @@ const cases: Record<string, Case> = {
     await using store = await open();
     const s = stream();
     const bad: Array<[unknown, string]> = [
-      [{ type: 'test.x', data: {}, id: 'not-a-uuid' }, 'id "not-a-uuid" is not'],
-      [{ type: 'Test.Upper', data: {} }, 'type "Test.Upper" is invalid'],
-      [{ type: '', data: {} }, 'type "" is invalid'],
-      [{ type: 'test.x', data: {}, version: 3 }, 'unknown field "version"'],
-      [{ type: 'test.x', data: {}, metadata: { outcome: 'maybe' } }, 'metadata.outcome "maybe" is invalid'],
-      [{ type: 'test.x', data: {}, metadata: { attempt: 0 } }, 'metadata.attempt 0 is invalid'],
-      [{ type: 'test.x', data: {}, metadata: { sessionId: 7 } }, 'metadata.sessionId 7 is invalid'],
-      [{ type: 'test.x', data: {}, metadata: { extra: () => 1 } }, 'metadata.extra is a function'],
-      [{ type: 'test.x', data: {}, occurredAt: 'yesterday' }, 'occurredAt "yesterday" is not'],
+      [{ type: 'test.x', data: {}, id: 'not-a-uuid' }, 'id (a string of 10 characters) is not'],
+      [{ type: 'Test.Upper', data: {} }, 'type (a string of 10 characters) is invalid'],
+      [{ type: '', data: {} }, 'type (a string of 0 characters) is invalid'],
+      [{ type: 'test.x', data: {}, version: 3 }, 'has a field other than id, type, data, metadata, occurredAt'],
+      [{ type: 'test.x', data: {}, metadata: { outcome: 'maybe' } }, 'metadata.outcome (a string of 5 characters) is invalid'],
+      [{ type: 'test.x', data: {}, metadata: { attempt: 0 } }, 'metadata.attempt (a number) is invalid'],
+      [{ type: 'test.x', data: {}, metadata: { sessionId: 7 } }, 'metadata.sessionId (a number) is invalid'],
+      [{ type: 'test.x', data: {}, metadata: { extra: () => 1 } }, 'metadata.<key 0> is a function'],
+      [{ type: 'test.x', data: {}, occurredAt: 'yesterday' }, 'occurredAt (a string of 9 characters) is not'],
       [{ type: 'test.x', data: {}, occurredAt: new Date(Number.NaN) }, 'occurredAt'],
       ['not an object', 'must be a plain object'],
     ];
@@ -438,8 +450,10 @@ const cases: Record<string, Case> = {
     const error = await rejected(store.append(b, [ev('test.b', {}, { id })]));
     expect(error).toBeInstanceOf(EventIdConflictError);
     expect(error).toMatchObject({ code: EventStoreErrorCode.EventIdConflict, eventId: id, streamId: b, storedStreamId: a });
-    expect((error as Error).message).toContain(a);
-    expect((error as Error).message).toContain(b);
+    // The fields name both streams; the message shows only the id and the streams' sizes.
+    expect((error as Error).message).toBe(
+      `event id "${id}" is stored in another stream (a string of ${a.length} characters), it cannot be appended to stream (a string of ${b.length} characters)`,
+    );
     // With new events beside it, in one stream or across streams: nothing of the call is written.
     const c = stream('c');
     expect(await rejected(store.append(b, [ev('test.new'), ev('test.b', {}, { id })]))).toBeInstanceOf(EventIdConflictError);
@@ -667,6 +681,7 @@ const cases: Record<string, Case> = {
     for (const [version, bad] of [
       [40, cyclic],
       [40, { n: 1n }],
+      [40, nested(5_000)],
       [0, {}],
       [1.5, {}],
     ] as const) {
@@ -699,6 +714,101 @@ const cases: Record<string, Case> = {
       expect(isClosedError(error)).toBe(true);
       expect((error as ClosedError).resource).toBe('event store');
     }
+  },
+
+  'no error quotes a caller value: a secret in stream ids, types, keys, values or filters reaches no message, stack, JSON or inspect output': async (open) => {
+    // Shaped like a GitHub token; `text` has a space so it fails every id rule, `id` is a valid stream id.
+    const token = ['ghp', 'Zq8wPlanted0Secret9Value7Xy3Kd5Rt1Mn2'].join('_');
+    const text = `${token} b`;
+    const id = `session:${token}`;
+    const fragments = [token, token.toLowerCase(), 'Planted0Secret'];
+    await using store = await open();
+    const stored = uuidv7();
+    await store.append(id, [ev('test.a', {}, { id: stored })]);
+    const calls: Record<string, () => Promise<unknown>> = {
+      'append to a bad stream id': () => store.append(text, [ev('test.x')]),
+      'read a bad stream id': () => store.read(text),
+      'streamVersion of a bad stream id': () => store.streamVersion(text),
+      'subscribe to a bad stream id': () => store.subscribe({ streamId: text }),
+      'saveSnapshot of a bad stream id': () => store.saveSnapshot(text, 1, {}),
+      'loadSnapshot of a bad stream id': () => store.loadSnapshot(text),
+      'a wrong expected version': () => store.append(id, [ev('test.x')], { expectedVersion: 5 }),
+      'a wrong expected version across streams': () =>
+        store.appendToStreams([
+          { streamId: stream(), events: [ev('test.x')] },
+          { streamId: id, events: [ev('test.x')], expectedVersion: 'no_stream' },
+        ]),
+      'an event id stored in another stream': () => store.append(`${id}:other`, [ev('test.x', {}, { id: stored })]),
+      'a bad event in a stream with a secret id': () => store.append(id, [ev('test.x', { n: Number.NaN })]),
+      'a secret as the event type': () => store.append(id, [ev(text)]),
+      'a secret as a valid-looking event type that is too long': () => store.append(id, [ev(`test.${token.toLowerCase().repeat(4)}`)]),
+      'a secret as an unknown field of the event': () => store.append(id, [{ ...ev('test.x'), [text]: 1 } as NewEvent]),
+      'a secret as the event id': () => store.append(id, [ev('test.x', {}, { id: text })]),
+      'a secret as occurredAt': () => store.append(id, [ev('test.x', {}, { occurredAt: text })]),
+      'a secret as a data key': () => store.append(id, [ev('test.x', { [text]: () => 1 })]),
+      'a secret as a nested data key': () => store.append(id, [ev('test.x', { ok: { [token]: [1, undefined] } })]),
+      'a secret in a data value with a NUL': () => store.append(id, [ev('test.x', { note: `${token}\u0000` })]),
+      'a secret in a data value with a lone surrogate': () => store.append(id, [ev('test.x', { note: `${token} \ud800 tail` })]),
+      'a secret in a data key with a lone surrogate': () => store.append(id, [ev('test.x', { [`${token}\udc00`]: 1 })]),
+      'a secret as metadata.outcome': () => store.append(id, [ev('test.x', {}, { metadata: { outcome: text as never } })]),
+      'a secret as metadata.attempt': () => store.append(id, [ev('test.x', {}, { metadata: { attempt: text as never } })]),
+      'a secret as metadata.durationMs': () => store.append(id, [ev('test.x', {}, { metadata: { durationMs: text as never } })]),
+      'a secret as a metadata key': () => store.append(id, [ev('test.x', {}, { metadata: { [text]: Number.POSITIVE_INFINITY } })]),
+      'a secret as expectedVersion': () => store.append(id, [ev('test.x')], { expectedVersion: text as never }),
+      'a stream with a secret id twice in one call': () =>
+        store.appendToStreams([
+          { streamId: id, events: [ev('test.x')] },
+          { streamId: id, events: [ev('test.x')] },
+        ]),
+      'a secret as fromVersion, limit and direction': () => store.read(id, { fromVersion: text as never }),
+      'a secret as a read limit': () => store.read(id, { limit: text as never }),
+      'a secret as a read direction': () => store.read(id, { direction: text as never }),
+      'a secret as the readAll cursor': () => store.readAll({ after: text }),
+      'a secret as the readAll limit': () => store.readAll({ limit: text as never }),
+      'a secret as a filter key': () => store.readAll({ filter: { [text]: 'x' } as never }),
+      'a secret as a plain-identifier filter key': () => store.readAll({ filter: { [token]: 'x' } as never }),
+      'a secret as a filter value': () => store.readAll({ filter: { sessionId: [text] } as never }),
+      'a secret as a filter type': () => store.readAll({ filter: { types: [text] } }),
+      'a secret as a filter outcome': () => store.readAll({ filter: { outcome: text as never } }),
+      'a secret as a filter time': () => store.readAll({ filter: { occurredFrom: text } }),
+      'a secret as a subscription cursor': () => store.subscribe({ from: { after: text } }),
+      'a secret as a subscription start': () => store.subscribe({ from: text as never }),
+      'a secret in a filter of a stream subscription': () => store.subscribe({ streamId: id, filter: { sessionId: text } }),
+      'a secret as a log subscription filter key': () => store.subscribe({ filter: { [text]: 1 } as never }),
+      'a secret as a snapshot version': () => store.saveSnapshot(id, text as never, {}),
+      'a secret as a snapshot state key': () => store.saveSnapshot(id, 1, { [text]: 10n } as never),
+      'a secret as the partition': () => open({ partition: text }),
+    };
+    for (const [what, call] of Object.entries(calls)) {
+      const error = await rejected(call());
+      // A typed refusal of the input, not a backend failure that happened to carry the value.
+      const code = isEventStoreError(error) ? error.code : undefined;
+      expect({ what, typed: code !== undefined && code !== EventStoreErrorCode.Backend }).toEqual({ what, typed: true });
+      expectNoSecret(error, ...fragments);
+    }
+    // The values stay on the errors for code that asks for them.
+    const wrong = await rejected(store.append(id, [ev('test.x')], { expectedVersion: 5 }));
+    expect(wrong).toMatchObject({ streamId: id, expected: 5, actual: 1 });
+    const conflict = await rejected(store.append(`${id}:other`, [ev('test.x', {}, { id: stored })]));
+    expect(conflict).toMatchObject({ eventId: stored, streamId: `${id}:other`, storedStreamId: id });
+    expect(await rejected(store.read(text))).toMatchObject({ streamId: text });
+    expect(await store.read(id)).toHaveLength(1);
+  },
+
+  'the factory refuses an unknown option, naming it only when it is a plain identifier': async (open) => {
+    const typo = await rejected(open({ maxEventByte: 100 } as EventStoreOptions));
+    expect(typo).toBeInstanceOf(InvalidEventStoreOptionError);
+    expect(typo).toMatchObject({ code: EventStoreErrorCode.InvalidOption, option: 'maxEventByte' });
+    expect((typo as Error).message).toMatch(/^maxEventByte \(an unknown option\) is invalid, expected only the options partition, maxEventBytes, now\b/);
+    // A key that is not an identifier may be anything: it is described, never shown.
+    const token = ['ghp', 'Zq8wPlanted0Secret9Value7Xy3Kd5Rt1Mn2'].join('_');
+    const odd = await rejected(open({ [`${token} x`]: true } as EventStoreOptions));
+    expect(odd).toMatchObject({ code: EventStoreErrorCode.InvalidOption, option: 'options' });
+    expect((odd as Error).message).toContain(`options (an unknown key, a string of ${token.length + 2} characters) is invalid`);
+    expectNoSecret(odd, token);
+    // A key set to undefined changes nothing and is not refused.
+    await using store = await open({ unused: undefined } as EventStoreOptions);
+    expect(await store.readAll()).toEqual([]);
   },
 
   'a stream subscription delivers catch-up then live in version order, only its stream': async (open, { timeoutMs }) => {

@@ -1,6 +1,6 @@
 export { readmeExamples, runReadmeExamples } from './readme.js';
 export type { ReadmeExample } from './readme.js';
-export { thrown, rejected } from './errors.js';
+export { expectNoSecret, thrown, rejected } from './errors.js';
 export { waitUntil, randomSuffix } from './wait.js';
 export { describeBusConformance } from './bus-conformance.js';
 export type { BusConformanceOptions } from './bus-conformance.js';

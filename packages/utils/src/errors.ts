@@ -100,8 +100,9 @@ export function isClosedError(value: unknown): value is ClosedError {
 /**
  * How an error message shows a value it refuses: its kind and size, never its content (not even
  * a number: `{ password: 84736251 }` is a secret too). A secret passed by mistake (a token as a
- * stream id, a password as a cursor) must not reach the log that records the error; the value
- * itself stays on the error object where the error keeps it for the caller.
+ * stream id, a password as a cursor) must not reach the log that records the error. Where an
+ * error keeps the value for the caller, it keeps it behind an accessor (a getter over a private
+ * field), so `JSON.stringify` and `util.inspect` of the error do not show it either.
  *
  * @example
  * ```ts
