@@ -48,7 +48,7 @@ const queryParam =
   /[?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|password|passwd|pwd|sig|signature|client_secret|auth|x-amz-signature|x-amz-security-token|x-goog-signature|code_verifier)=([^&#\s"'<>]{1,4096})/dgi;
 /** Candidate names; {@link isSensitiveKey} decides (`XPASS`, `DEPLOY_CRED`, `STRIPE_KEY` yes, `sort_key`, `PWD` no). */
 /** The words an assignment's name must contain; {@link assignmentKeyword} prechecks the same list. */
-const ASSIGNMENT_WORDS = 'pass|secret|token|key|cred|auth|pwd|pat|cookie';
+const ASSIGNMENT_WORDS = 'pass|secret|token|key|cred|auth|pwd|pat|cookie|sess|sid';
 const assignmentName = `[A-Za-z0-9_.-]{0,64}(?:${ASSIGNMENT_WORDS})[A-Za-z0-9_.-]{0,32}`;
 /** `KEY="value with spaces"`: the value runs to its closing quote (or the line end); `\\"` inside a double-quoted value does not end it. */
 const quotedAssignment = new RegExp(
