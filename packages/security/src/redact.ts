@@ -52,9 +52,10 @@ const urlUserinfo = /\b[a-z][a-z0-9+.-]{1,20}:\/\/[^\s:@/]{0,256}:([^\s/]{1,256}
 const queryParam =
   /[?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|password|passwd|pwd|sig|signature|client_secret|auth|x-amz-signature|x-amz-security-token|x-goog-signature|code_verifier)=([^&#\s"'<>]{1,4096})/dgi;
 /** Candidate names; {@link isSensitiveKey} decides (`XPASS`, `DEPLOY_CRED`, `STRIPE_KEY` yes, `sort_key`, `PWD` no). */
-/** The words an assignment's name must contain; {@link assignmentKeyword} prechecks the same list. */
-const ASSIGNMENT_WORDS = 'pass|secret|token|key|cred|auth|pwd|pat|cookie|sess|sid';
-const assignmentName = `[A-Za-z0-9_.-]{0,64}(?:${ASSIGNMENT_WORDS})[A-Za-z0-9_.-]{0,32}`;
+/** The words an assignment's name must contain; {@link assignmentKeyword} and {@link sessionKeyword} precheck the same list. */
+const ASSIGNMENT_WORDS = 'pass|secret|token|key|cred|auth|pwd|pat|cookie';
+const SESSION_WORDS = 'sess|sid\\b';
+const assignmentName = `[A-Za-z0-9_.-]{0,64}(?:${ASSIGNMENT_WORDS}|${SESSION_WORDS})[A-Za-z0-9_.-]{0,32}`;
 /** `KEY="value with spaces"`: the value runs to its closing quote (or the line end); `\\"` inside a double-quoted value does not end it. */
 const quotedAssignment = new RegExp(
   `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"((?:[^"\\\\\\r\\n]|\\\\[^\\r\\n]){1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`,
@@ -74,6 +75,27 @@ const blockScalarHead = new RegExp(
 );
 /** Every keyword an assignment name must contain (the alternation of {@link assignmentName}): the assignment patterns run only if one occurs. */
 const assignmentKeyword = new RegExp(ASSIGNMENT_WORDS, 'i');
+const sessionWord = new RegExp(SESSION_WORDS, 'gi');
+/** What may come before or after a name in an assignment (the characters of {@link assignmentName}). */
+const nameChar = /[A-Za-z0-9_.-]/;
+
+/**
+ * True when `text` has a session word that can name a secret: `session`, `JSESSIONID`,
+ * `PHPSESSID`, `connect.sid`, but not a whole `sessionId`, `session_id` or `sessionID` (the
+ * attribution id, never sensitive), which Buckley's own output is full of and which alone needs
+ * no assignment scan.
+ */
+function sessionKeyword(text: string): boolean {
+  sessionWord.lastIndex = 0;
+  for (let m = sessionWord.exec(text); m !== null; m = sessionWord.exec(text)) {
+    const at = m.index;
+    const name = text.startsWith('session_id', at) ? 10 : text.startsWith('sessionId', at) || text.startsWith('sessionID', at) ? 9 : 0;
+    const whole = name > 0 && (at === 0 || !nameChar.test(text[at - 1]!)) && (at + name === text.length || !nameChar.test(text[at + name]!));
+    if (!whole) return true;
+    sessionWord.lastIndex = at + name;
+  }
+  return false;
+}
 /** A `:` followed by a block-scalar indicator, which every {@link blockScalarHead} match contains. */
 const blockScalarMarker = /:[ \t]{0,8}[|>]/;
 const jwt = /\beyJ[A-Za-z0-9_-]{8,2048}\.eyJ[A-Za-z0-9_-]{4,4096}\.[A-Za-z0-9_-]{0,2048}/g;
@@ -264,7 +286,7 @@ function findSpans(text: string, scanner: SecretScanner | undefined, depth = 0):
   // Cheap prechecks: each costly pattern runs only when the literal text it needs is present.
   if (text.includes('://') && text.includes('@')) collect(spans, text, urlUserinfo, 1);
   collect(spans, text, queryParam, 1);
-  const assignments = assignmentKeyword.test(text);
+  const assignments = assignmentKeyword.test(text) || sessionKeyword(text);
   if (assignments) collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
   if (assignments) collect(spans, text, escapedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
   if (assignments) blockScalars(spans, text);

@@ -179,5 +179,9 @@ describe('session credentials', () => {
     expect(redact({ sessionId: 's-1', session_id: 's-2', sessionID: 's-3' })).toEqual({ sessionId: 's-1', session_id: 's-2', sessionID: 's-3' });
     expect(redact('sessionId=s-1 session_id=s-2 sessionID=s-3')).toBe('sessionId=s-1 session_id=s-2 sessionID=s-3');
     expect(redact('https://buckley.example/events?sessionId=s-1&limit=5')).toBe('https://buckley.example/events?sessionId=s-1&limit=5');
+    // Only the whole names: a longer name holding one is a session cookie like any other.
+    expect(redact(`sessionId=s-1 app.sessionId=${sid} "sessionID": "s-2", jsessionId=${sid}`)).toBe(
+      'sessionId=s-1 app.sessionId=[REDACTED] "sessionID": "s-2", jsessionId=[REDACTED]',
+    );
   });
 });
