@@ -304,6 +304,40 @@ describe('version control metadata other than git', () => {
     expect([...r.discardedWrites].sort()).toEqual(expected);
     expect(violations(events, 'protected_path').sort()).toEqual(expected);
   });
+
+  it('nor Sapling, CVS, Monotone or BitKeeper metadata, at any depth and in any case', async () => {
+    const ws = fresh('more-vcs');
+    // Each runs a program the run chose when a host tool next looks at the workspace: Sapling's
+    // `.sl/config` hooks, CVS's `CVS/Root` method options (`:ext;CVS_RSH=...`) and
+    // `Update.prog`, Monotone's `_MTN/monotonerc` Lua hooks, BitKeeper's triggers.
+    mkdirSync(join(ws, 'mod', 'CVS'), { recursive: true });
+    writeFileSync(join(ws, 'mod', 'CVS', 'Root'), ':pserver:anon@cvs.example:/cvsroot\n');
+    const events: SandboxEvent[] = [];
+    const r = await sandbox(ws, {}, (e) => events.push(e)).run([
+      'sh',
+      '-c',
+      [
+        'mkdir -p .sl sub/deep/.SL CVS lib/cvs _MTN BitKeeper/triggers',
+        'printf "[hooks]\\npre-status=touch /tmp/x\\n" > .sl/config',
+        'echo x > sub/deep/.SL/config',
+        'echo ":ext;CVS_RSH=/tmp/x:u@h:/r" > CVS/Root',
+        'echo "/tmp/x" > lib/cvs/Update.prog',
+        'echo ":ext;CVS_RSH=/tmp/x:u@h:/r" > mod/CVS/Root',
+        'echo "hook_note_commit = function() os.execute(\\"touch /tmp/x\\") end" > _MTN/monotonerc',
+        'echo "touch /tmp/x" > BitKeeper/triggers/pre-commit',
+        'echo ok > kept.txt',
+      ].join(' && '),
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(readdirSync(ws).toSorted()).toEqual(['kept.txt', 'lib', 'mod', 'sub']);
+    expect(readdirSync(join(ws, 'sub', 'deep'))).toEqual([]);
+    expect(readdirSync(join(ws, 'lib'))).toEqual([]);
+    // The host's own CVS/Root stays as it was.
+    expect(readFileSync(join(ws, 'mod', 'CVS', 'Root'), 'utf8')).toBe(':pserver:anon@cvs.example:/cvsroot\n');
+    const expected = ['.sl', 'BitKeeper', 'CVS', '_MTN', 'lib/cvs', 'mod/CVS', 'sub/deep/.SL'];
+    expect([...r.discardedWrites].toSorted()).toEqual(expected);
+    expect(violations(events, 'protected_path').toSorted()).toEqual(expected);
+  });
 });
 
 describe('events carry no secret of the command line', () => {

@@ -29,14 +29,20 @@ import { isInside } from '@buckley/utils';
  * Names whose creation, change or removal a run may never leave behind, at any depth and in any
  * letter case (on a case-insensitive filesystem `.GIT` is `.git`): Buckley's own directory and
  * the metadata of every version control system whose configuration can make a host tool run a
- * program (`.hg/hgrc` extensions and hooks, `.jj` repo config, `.svn`, Bazaar's `.bzr` plugins,
- * darcs' `_darcs/prefs/defaults` posthooks, Fossil's checkout database and `.fossil-settings`,
- * `.pijul`). Lower case: names are compared lower-cased.
+ * program (`.hg/hgrc` extensions and hooks, Sapling's `.sl/config` hooks, `.jj` repo config,
+ * `.svn`, Bazaar's `.bzr` plugins, darcs' `_darcs/prefs/defaults` posthooks, Fossil's checkout
+ * database and `.fossil-settings`, `.pijul`, CVS's `CVS/Root` (whose `:ext;CVS_RSH=...` method
+ * options name the program `cvs` starts) and `Update.prog` / `Checkin.prog`, Monotone's
+ * `_MTN/monotonerc` Lua hooks, BitKeeper's `BitKeeper/triggers`). CVS keeps a `CVS` directory
+ * in every directory it manages, so any directory of that name is refused, a source directory
+ * that happens to be called `cvs` too (reported, never silent). Lower case: names are compared
+ * lower-cased.
  */
 const NEVER_COPIED: ReadonlySet<string> = new Set([
   '.git',
   '.buckley',
   '.hg',
+  '.sl',
   '.jj',
   '.svn',
   '.bzr',
@@ -45,6 +51,9 @@ const NEVER_COPIED: ReadonlySet<string> = new Set([
   '_fossil_',
   '.fossil-settings',
   '.pijul',
+  'cvs',
+  '_mtn',
+  'bitkeeper',
 ]);
 
 /**

@@ -26,10 +26,15 @@ export interface RedactOptions {
 const defaultMarker = '[REDACTED]';
 const keyMarker = '[REDACTED PRIVATE KEY]';
 
-/** A part of the text to replace. `open` means it may continue past the end of the text (streaming holds it back). */
+/**
+ * A part of the text to replace. `open` means it may continue past the end of the text
+ * (streaming holds it back); `from` is where the match that found it begins (the name before an
+ * assignment's value, a block scalar's head line), which a stream must still see to find it again.
+ */
 interface Span {
   start: number;
   end: number;
+  from: number;
   privateKey?: boolean;
   open?: boolean;
 }
@@ -47,9 +52,10 @@ const urlUserinfo = /\b[a-z][a-z0-9+.-]{1,20}:\/\/[^\s:@/]{0,256}:([^\s/]{1,256}
 const queryParam =
   /[?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|password|passwd|pwd|sig|signature|client_secret|auth|x-amz-signature|x-amz-security-token|x-goog-signature|code_verifier)=([^&#\s"'<>]{1,4096})/dgi;
 /** Candidate names; {@link isSensitiveKey} decides (`XPASS`, `DEPLOY_CRED`, `STRIPE_KEY` yes, `sort_key`, `PWD` no). */
-/** The words an assignment's name must contain; {@link assignmentKeyword} prechecks the same list. */
+/** The words an assignment's name must contain; {@link assignmentKeyword} and {@link sessionKeyword} precheck the same list. */
 const ASSIGNMENT_WORDS = 'pass|secret|token|key|cred|auth|pwd|pat|cookie';
-const assignmentName = `[A-Za-z0-9_.-]{0,64}(?:${ASSIGNMENT_WORDS})[A-Za-z0-9_.-]{0,32}`;
+const SESSION_WORDS = 'sess|sid\\b';
+const assignmentName = `[A-Za-z0-9_.-]{0,64}(?:${ASSIGNMENT_WORDS}|${SESSION_WORDS})[A-Za-z0-9_.-]{0,32}`;
 /** `KEY="value with spaces"`: the value runs to its closing quote (or the line end); `\\"` inside a double-quoted value does not end it. */
 const quotedAssignment = new RegExp(
   `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"((?:[^"\\\\\\r\\n]|\\\\[^\\r\\n]){1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`,
@@ -69,6 +75,27 @@ const blockScalarHead = new RegExp(
 );
 /** Every keyword an assignment name must contain (the alternation of {@link assignmentName}): the assignment patterns run only if one occurs. */
 const assignmentKeyword = new RegExp(ASSIGNMENT_WORDS, 'i');
+const sessionWord = new RegExp(SESSION_WORDS, 'gi');
+/** What may come before or after a name in an assignment (the characters of {@link assignmentName}). */
+const nameChar = /[A-Za-z0-9_.-]/;
+
+/**
+ * True when `text` has a session word that can name a secret: `session`, `JSESSIONID`,
+ * `PHPSESSID`, `connect.sid`, but not a whole `sessionId`, `session_id` or `sessionID` (the
+ * attribution id, never sensitive), which Buckley's own output is full of and which alone needs
+ * no assignment scan.
+ */
+function sessionKeyword(text: string): boolean {
+  sessionWord.lastIndex = 0;
+  for (let m = sessionWord.exec(text); m !== null; m = sessionWord.exec(text)) {
+    const at = m.index;
+    const name = text.startsWith('session_id', at) ? 10 : text.startsWith('sessionId', at) || text.startsWith('sessionID', at) ? 9 : 0;
+    const whole = name > 0 && (at === 0 || !nameChar.test(text[at - 1]!)) && (at + name === text.length || !nameChar.test(text[at + name]!));
+    if (!whole) return true;
+    sessionWord.lastIndex = at + name;
+  }
+  return false;
+}
 /** A `:` followed by a block-scalar indicator, which every {@link blockScalarHead} match contains. */
 const blockScalarMarker = /:[ \t]{0,8}[|>]/;
 const jwt = /\beyJ[A-Za-z0-9_-]{8,2048}\.eyJ[A-Za-z0-9_-]{4,4096}\.[A-Za-z0-9_-]{0,2048}/g;
@@ -105,8 +132,8 @@ const formats = (() => {
   return { byPrefix, byHead, candidates: new RegExp([...byHead.keys()].map(escape).join('|'), 'gi') };
 })();
 
-function push(spans: Span[], start: number, end: number, open: boolean, privateKey = false): void {
-  if (end > start) spans.push({ start, end, ...(open ? { open } : {}), ...(privateKey ? { privateKey } : {}) });
+function push(spans: Span[], start: number, end: number, open: boolean, privateKey = false, from = start): void {
+  if (end > start) spans.push({ start, end, from: Math.min(from, start), ...(open ? { open } : {}), ...(privateKey ? { privateKey } : {}) });
 }
 
 /** Runs `re` over `text`, adding the span of the first group from `group` on that matched when `keep` allows. */
@@ -123,7 +150,7 @@ function collect(spans: Span[], text: string, re: RegExp, group: number, keep?: 
         break;
       }
     }
-    if (!keep || keep(m, value)) push(spans, range[0], range[1], range[1] >= text.length);
+    if (!keep || keep(m, value)) push(spans, range[0], range[1], range[1] >= text.length, false, m.index);
     if (m[0].length === 0) re.lastIndex++;
   }
 }
@@ -185,7 +212,7 @@ function blockScalars(spans: Span[], text: string): void {
     }
     // The block reaches the end of the text: it may go on in the next chunk.
     const open = at > text.length;
-    if (start >= 0) push(spans, start, last, open || last >= text.length);
+    if (start >= 0) push(spans, start, last, open || last >= text.length, false, m.index);
     blockScalarHead.lastIndex = Math.max(end + 1, last);
   }
 }
@@ -259,7 +286,7 @@ function findSpans(text: string, scanner: SecretScanner | undefined, depth = 0):
   // Cheap prechecks: each costly pattern runs only when the literal text it needs is present.
   if (text.includes('://') && text.includes('@')) collect(spans, text, urlUserinfo, 1);
   collect(spans, text, queryParam, 1);
-  const assignments = assignmentKeyword.test(text);
+  const assignments = assignmentKeyword.test(text) || sessionKeyword(text);
   if (assignments) collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
   if (assignments) collect(spans, text, escapedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
   if (assignments) blockScalars(spans, text);
@@ -288,6 +315,7 @@ function merge(spans: Span[]): Span[] {
     const last = out.at(-1);
     if (last && s.start < last.end) {
       if (s.end > last.end) last.end = s.end;
+      if (s.from < last.from) last.from = s.from;
       last.open ||= s.open ?? false;
       last.privateKey ||= s.privateKey ?? false;
     } else out.push({ ...s });
@@ -525,9 +553,10 @@ function walkObject(ctx: Walk, value: object, depth: number): unknown {
 export interface StreamRedactorOptions {
   /**
    * Characters held back at the end of what has been written (default 8 KiB): a secret that
-   * starts in them may still be completed by the next chunk. It bounds how late output
-   * appears, never what is redacted; a private key block is held until its END line (up to
-   * `maxHold`).
+   * starts in them may still be completed by the next chunk. Text is scanned once three windows
+   * are pending, so output lags input by less than three windows (longer for an unfinished
+   * secret such as a private key block, up to `maxHold`). It bounds how late output appears,
+   * never what is redacted.
    */
   readonly window?: number;
   /** Most characters held back for an unfinished secret (default 1 MiB); past it they are released, redacted as far as seen. */
@@ -546,13 +575,37 @@ export interface StreamRedactor {
   end(): string;
 }
 
+/** Characters of emitted text carried before the cut (at most a window): look-behind, and the keyword context of the scanner's rules. */
+const streamContext = 1024;
+
+/**
+ * Where the text carried into the next scan starts: `anchor` (the context before the cut, or
+ * the head of a match still to be emitted), moved back to a line start, or failing that a blank,
+ * within a window, so the patterns meet the carried text aligned as they meet the whole text
+ * (never inside a token or a base64 run); with neither, a window before the cut.
+ */
+function carryStart(text: string, anchor: number, cut: number, window: number): number {
+  const floor = Math.max(0, anchor - window);
+  let blank = -1;
+  for (let i = anchor; i > floor; i--) {
+    const c = text.charCodeAt(i - 1);
+    if (c === 10) return i;
+    if (blank < 0 && (c === 32 || c === 9 || c === 13)) blank = i;
+  }
+  if (anchor <= 0) return 0;
+  return blank >= 0 ? blank : Math.max(0, Math.min(anchor, cut - window));
+}
+
 /**
  * Creates a redactor for streamed text with a carried-over window: every write is redacted
  * together with the end of the previous ones, so a token, a `password=` assignment or a PEM
- * block split across chunks at any offset is still replaced whole. Output lags input by at
- * most `window` characters (longer for an unfinished private key block); concatenating every
+ * block split across chunks at any offset is still replaced whole. Output lags input by less
+ * than three windows (longer for an unfinished private key block); concatenating every
  * `write` and the final `end` gives what {@link redact} gives for the whole text, without a
- * length bound. For byte streams decode first (`TextDecoder` with `stream: true`), so a
+ * length bound. Each character is scanned about 1.5 times: a scan covers the pending text, the
+ * window held back from the previous scan and a short context before it (about 1 KiB, back to
+ * a line start, and the head of any match still to be emitted), not a whole window of text
+ * already passed on. For byte streams decode first (`TextDecoder` with `stream: true`), so a
  * multi-byte character split across chunks is joined.
  *
  * @example
@@ -566,12 +619,15 @@ export function createStreamRedactor(options: StreamRedactorOptions = {}): Strea
   const window = Math.max(256, options.window ?? 8 * 1024);
   const maxHold = Math.max(window * 2, options.maxHold ?? 1 << 20);
   const marker = options.marker ?? defaultMarker;
+  const context = Math.min(window, streamContext);
+  // Pending text before a scan: three windows, so two are emitted per scan and only the held
+  // window and the context are scanned twice.
+  const scanEvery = window * 3;
   // `buffer` is carried context (already emitted) followed by pending text from `emitted` on.
   let buffer = '';
   let emitted = 0;
-
-  // Pending text needed before the next scan: doubles while a secret is held, so holding stays linear.
-  let due = window * 2;
+  // Pending text needed before the next scan: grows with what is carried and held, so holding stays linear.
+  let due = scanEvery;
 
   const drain = (final: boolean): string => {
     const spans = merge(findSpans(buffer, options.scanner));
@@ -581,20 +637,26 @@ export function createStreamRedactor(options: StreamRedactorOptions = {}): Strea
       for (const s of spans) if (s.open || s.end >= buffer.length || (s.start < cut && s.end > cut)) cut = Math.min(cut, s.start);
       if (buffer.length - emitted > maxHold) cut = Math.max(cut, buffer.length - window);
     }
-    due = Math.max(window * 2, (buffer.length - Math.max(cut, emitted)) * 2);
-    if (cut <= emitted) return '';
-    // Spans that ended in the carried context were handled when it was emitted; one that began
-    // there (after a forced release) is marked again rather than passed on.
-    const out = apply(
-      buffer,
-      spans.filter((s) => s.end > emitted),
-      emitted,
-      cut,
-      marker,
-    );
-    const keepFrom = Math.max(0, cut - window);
-    buffer = buffer.slice(keepFrom);
-    emitted = cut - keepFrom;
+    let out = '';
+    if (cut > emitted) {
+      // Spans that ended in the carried context were handled when it was emitted; one that began
+      // there (after a forced release) is marked again rather than passed on.
+      out = apply(
+        buffer,
+        spans.filter((s) => s.end > emitted),
+        emitted,
+        cut,
+        marker,
+      );
+      // The next scan must find again every match not wholly emitted, from its head (a name
+      // before a value, a block scalar's head line), as far back as a secret is ever held.
+      let anchor = cut - context;
+      for (const s of spans) if (s.end > cut && s.from < anchor) anchor = Math.max(s.from, cut - maxHold);
+      const keepFrom = carryStart(buffer, anchor, cut, window);
+      buffer = buffer.slice(keepFrom);
+      emitted = cut - keepFrom;
+    }
+    due = Math.max(scanEvery, buffer.length * 2);
     return out;
   };
 
@@ -608,7 +670,7 @@ export function createStreamRedactor(options: StreamRedactorOptions = {}): Strea
       const out = drain(true);
       buffer = '';
       emitted = 0;
-      due = window * 2;
+      due = scanEvery;
       return out;
     },
   };

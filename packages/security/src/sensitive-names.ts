@@ -6,7 +6,7 @@
 
 /** Key names whose values are secrets (matched on the lower-cased, separator-free key). */
 const sensitiveKey =
-  /(?:passw(?:or)?d|passphrase|secret|token|apikey|accesskey|privatekey|authorization|auth$|^auth(?:token|key|header|code|secret)|credential|cookie|session(?:key)?$|signature|(?:^|db|user|admin|root|smtp|mysql|redis|ftp|proxy|mail|login)(?:pwd|pass)$|clientsecret|connectionstring|dsn$|bearer|jwt$|sharedkey|masterkey|encryptionkey|signingkey)/;
+  /(?:passw(?:or)?d|passphrase|secret|token|apikey|accesskey|privatekey|authorization|auth$|^auth(?:token|key|header|code|secret)|credential|cookie|session(?:id|key)?$|sessid$|^aspsessionid[a-z]{8}$|signature|(?:^|db|user|admin|root|smtp|mysql|redis|ftp|proxy|mail|login)(?:pwd|pass)$|clientsecret|connectionstring|dsn$|bearer|jwt$|sharedkey|masterkey|encryptionkey|signingkey)/;
 
 /** Keys that contain a sensitive fragment but name metadata, not a secret. */
 const harmlessKey =
@@ -21,19 +21,32 @@ const harmlessKeyWord =
   /^(?:primary|foreign|sort|partition|cache|hash|route|routing|idempotency|dedup|unique|lookup|map|index|object|group|message|shard|row|cluster|composite|natural|surrogate|public|pub|hot|short|shortcut)$/;
 /** Shell variables whose names look sensitive but hold a directory. */
 const notSecret = new Set(['pwd', 'oldpwd']);
+/**
+ * The attribution id of a Buckley session, spelled exactly as event metadata, snake_case
+ * payloads and Go structs spell it: an id, not a credential. Case-sensitive and exact, so the
+ * session cookies and headers that share the words (`sessionid`, `SESSION_ID`, `SessionId`,
+ * `JSESSIONID`, `x-session-id`) stay secrets.
+ */
+const attributionNames = new Set(['sessionId', 'session_id', 'sessionID']);
+/** Framework session cookies named by a short dotted prefix: `connect.sid`, `koa.sid`, `koa:sess`, `express:sess`, and a bare `sid`. */
+const sessionCookie = /^(?:[a-z0-9]{1,16}[.:])?s(?:id|ess)$/;
 
 /**
  * True when a value under `key` (an object key, a header, a `KEY=value` name, an environment
  * variable, a `--option`) must be treated as a secret whatever it looks like: `password`,
  * `clientSecret`, `x-api-key`, `AWS_SECRET_ACCESS_KEY`, `XPASS`, `DEPLOY_CRED`, `DB_PASS`,
- * `GITHUB_TOKEN_2`, `STRIPE_KEY`, `PASSWD`, `sessionToken`, `sessionKey`; but not `max_tokens`,
- * `tokenizer`, `keyId`, `secretary`, `passwordMinLength`, `bypass`, `credit_limit`, `sort_key`,
- * `PWD` / `OLDPWD` (the working directory), nor `sessionId` / `session_id` (the attribution id
- * that observability keeps; a session's token, key, secret or cookie stays sensitive).
+ * `GITHUB_TOKEN_2`, `STRIPE_KEY`, `PASSWD`, `sessionToken`, `sessionKey`, and session cookies
+ * (`session`, `sessionid`, `JSESSIONID`, `ASP.NET_SessionId`, `PHPSESSID`, `connect.sid`,
+ * `laravel_session`, `SESSION_ID`); but not `max_tokens`, `tokenizer`, `keyId`, `secretary`,
+ * `passwordMinLength`, `bypass`, `credit_limit`, `sort_key`, `PWD` / `OLDPWD` (the working
+ * directory), nor exactly `sessionId`, `session_id` or `sessionID` (the attribution id that
+ * observability keeps; its plural `sessionIds` follows it as a list).
  */
 export function isSensitiveKey(key: string): boolean {
+  if (attributionNames.has(key)) return false;
   const lower = key.toLowerCase();
   if (notSecret.has(lower)) return false;
+  if (sessionCookie.test(lower)) return true;
   const k = lower.replace(/[-_.\s]/g, '');
   if (harmlessKey.test(k)) return false;
   if (sensitiveKey.test(k)) return true;
