@@ -4,16 +4,23 @@ import { defineConfig } from 'tsup';
 
 /**
  * The source file of every entry point in the package's `exports` (the `@buckley/source`
- * condition), so a package's entries are built in one run from one list.
+ * condition) and of every `bin` (`./dist/<name>.js` is built from `src/<name>.ts`), so a
+ * package's entries are built in one run from one list.
  */
 function entries(): string[] {
   const manifest = JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as {
     exports?: Record<string, string | Record<string, string>>;
+    bin?: string | Record<string, string>;
   };
   const sources = Object.values(manifest.exports ?? {}).flatMap((target) =>
     typeof target === 'object' && typeof target['@buckley/source'] === 'string' ? [target['@buckley/source']] : [],
   );
-  return sources.length > 0 ? sources : ['src/index.ts'];
+  const bins = Object.values(typeof manifest.bin === 'string' ? { bin: manifest.bin } : (manifest.bin ?? {})).map((target) => {
+    const match = /^(?:\.\/)?dist\/(.+)\.js$/.exec(target);
+    if (!match) throw new Error(`bin ${JSON.stringify(target)}: expected ./dist/<name>.js, built from src/<name>.ts`);
+    return `./src/${match[1]}.ts`;
+  });
+  return [...(sources.length > 0 ? sources : ['src/index.ts']), ...bins];
 }
 
 /**

@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+import { runCli } from './cli.js';
+
+const interrupt = new AbortController();
+process.once('SIGINT', () => interrupt.abort());
+process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: interrupt.signal });
