@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { redact } from './index.js';
+
+// Real-shaped keys (random bodies in each provider's alphabet and lengths), none of them live.
+const openai = {
+  // The first project keys (spring 2024): 20 + T3BlbkFJ + 20, like the legacy form but after `proj-`.
+  projectEarly: 'sk-proj-4bL6JZ8QdeUaXQUboMfvT3BlbkFJC4U5IlocUnSwOgP35GRH',
+  // Today's project keys carry `-` and `_`, and may end in either (no word boundary there).
+  projectDash:
+    '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',
+  projectUnderscore: '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',
+  // A project key as pasted without the `T3BlbkFJ` marker showing (48 characters, as OpenAI's 2024 examples).
+  projectPlain: 'sk-proj-LzFdRx5kIBTtyq5Fd2HICidukzWbAfNjvnr3MSJnomCBHAZ6',
+  serviceAccount:
+    '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',
+  admin: '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',
+  // Keys made in an organization outside any project.
+  none: 'sk-None-r0nSfnjWBN92TMv6PsxEIHTTwOLqjnq53zavEJ9JCxfh5fY0T3BlbkFJqlp53br8d3izAF5d8uBnwgWh8z2vH6h1sC89W6V7oUi2yggh',
+};
+const anthropic = {
+  api: 'sk-ant-api03-D-g18Yz6BpoDVRps5nMiFughmg2OEWjG5cOy6IlTOW4Bzds2uBKMfshWG4hdrWSdDEd2tLzQeudx1yKC-LkITJFbNXisjAA',
+  admin: 'sk-ant-admin01-LcYltCZo4i5E_99VmDfq8GeFKE614NXmcS0UsV8JtEg6bLMkyRsGFqXGK3GgEHUcGLqwQx0MKSV-AHtKfq9wReac-RwvRAA',
+  // Claude Code's OAuth access and refresh tokens.
+  oauth: 'sk-ant-oat01-6QAV6NbvtOPevDtxIlN6DLyZcPtvId5r31tUbOZfhd8oNHzT8ftixf0eoxBrKHrF-4JdN_mkzeXaqKylBCWJP_DnwIoMHAA',
+  refresh: 'sk-ant-ort01-gVd6pAWN9Kz40IXIUWV4XuDroYEL7OsiNtO3znjTGstJ4sCoV5JEqPnWEbWzK8Wj_XAYrNzhRyOEoMwk4LaTcULrbieUPAA',
+};
+
+describe('redact: AI provider keys in free text, with no name beside them', () => {
+  it.each(Object.entries({ ...openai, ...anthropic }))('%s', (_name, key) => {
+    expect(redact(`here it is: ${key} (keep it safe)`)).toBe('here it is: [REDACTED] (keep it safe)');
+    expect(redact({ message: `"${key}"` })).toEqual({ message: '"[REDACTED]"' });
+  });
+
+  it.each([
+    'pip install scikit-learn; import sklearn; sk-learn is not a package',
+    'task-list ask-me-anything disk-usage mask-image risk-assessment',
+    '<div class="sk-chase sk-chase-dot sk-folding-cube sk-proj-card sk-proj-card__title--active">',
+    'sk-proj-readme and sk-admin-panel and sk-svcacct-list and sk-None-set',
+    'sk-live-dashboard-settings rk-live-preview sk-test-fixtures-for-the-billing-module',
+    'sk-ant-api03-docs sk-ant-oat01-example',
+  ])('keeps near misses: %s', (text) => {
+    expect(redact(text)).toBe(text);
+  });
+});
