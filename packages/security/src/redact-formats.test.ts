@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { redact } from './index.js';
+import { createStreamRedactor, redact } from './index.js';
+import { growthRatio } from './linear-time.test-helper.js';
 
 // Real-shaped keys (random bodies in each provider's alphabet and lengths), none of them live.
 const openai = {
@@ -41,4 +42,44 @@ describe('redact: AI provider keys in free text, with no name beside them', () =
   ])('keeps near misses: %s', (text) => {
     expect(redact(text)).toBe(text);
   });
+});
+
+describe('redact: a bare AWS secret access key', () => {
+  const id = 'AKIAZ7VRSQ5TJN2XMPLQ';
+  const secret = 'HFMmoQgjw6QjL78XQ5//38PGk3OC716e67NU1R0O';
+
+  it.each([
+    [`here are my creds ${id} ${secret} use them`, 'here are my creds [REDACTED] [REDACTED] use them'],
+    [`${secret}:${id}`, '[REDACTED]:[REDACTED]'],
+    [`key id: ${id}\nand the secret is\n${secret}\n`, 'key id: [REDACTED]\nand the secret is\n[REDACTED]\n'],
+    [`ASIAZ7VRSQ5TJN2XMPLQ,${secret},FwoGZXIvYXdzEJr`, '[REDACTED],[REDACTED],FwoGZXIvYXdzEJr'],
+  ])('goes when an access key id is near it: %j', (input, expected) => {
+    expect(redact(input)).toBe(expected);
+  });
+
+  it.each([
+    // Alone, 40 base64 characters are as likely a hash or an id as a secret.
+    `my secret is ${secret} ok`,
+    // A git SHA-1 (lower-case hex) or a key-shaped word beside an id is not a secret key.
+    `${id} at commit 3f786850e387550fdab836ed7e6dc881de23001b`,
+    `${id} ${'Abcdefghij'.repeat(4)}`,
+    // Far from the id (more than 200 characters away).
+    `${id}${' filler'.repeat(40)} ${secret}`,
+  ])('stays otherwise: %j', (input) => {
+    expect(redact(input)).toBe(input.replace(id, '[REDACTED]'));
+  });
+
+  it('goes the same when streamed in two chunks split anywhere', () => {
+    const text = `log: ${secret} then ${id} done`;
+    for (let at = 0; at <= text.length; at++) {
+      const r = createStreamRedactor({ window: 256 });
+      expect(r.write(text.slice(0, at)) + r.write(text.slice(at)) + r.end()).toBe('log: [REDACTED] then [REDACTED] done');
+    }
+  });
+
+  it('stays linear with many ids and key-shaped runs', () => {
+    const make = (n: number): string => `${id} ${secret} ${'x'.repeat(30)}`.repeat(n / 100) + `${id}${'A1b/'.repeat(n / 8)}`;
+    const { ratio, attempts } = growthRatio(make, (input) => redact(input, { maxStringBytes: 64 * 1024 * 1024 }), 100_000);
+    expect({ ratio: ratio < 32, attempts }).toMatchObject({ ratio: true });
+  }, 60_000);
 });

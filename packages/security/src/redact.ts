@@ -223,6 +223,47 @@ function tokens(spans: Span[], text: string): void {
   }
 }
 
+/** An AWS access key id (the `aws-access-token` format, global): the anchor for {@link awsSecretKeys}. */
+const awsAccessKeyId = (() => {
+  const f = tokenFormats.find((t) => t.id === 'aws-access-token');
+  return f ? new RegExp(`${f.source}(?![A-Za-z0-9])`, `${f.flags}g`) : undefined;
+})();
+/** Characters of text either side of an access key id searched for its secret key. */
+const awsSecretReach = 200;
+/** What an AWS secret access key looks like: 40 characters of base64 standing alone. */
+const awsSecretKey = /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=_-])/g;
+
+/**
+ * AWS secret access keys with no name beside them. Alone, 40 base64 characters are as likely
+ * a hash, an id or a path as a secret, so one goes only within {@link awsSecretReach}
+ * characters of an access key id (the two are issued, pasted and leaked together) and only when
+ * it mixes upper and lower case with a digit, `+` or `/`, as a random key does (a hex SHA-1 does
+ * not). Each character is searched at most once, however many ids there are.
+ */
+function awsSecretKeys(spans: Span[], text: string): void {
+  if (!awsAccessKeyId) return;
+  awsAccessKeyId.lastIndex = 0;
+  let searched = 0;
+  for (let m = awsAccessKeyId.exec(text); m !== null; m = awsAccessKeyId.exec(text)) {
+    // Windows overlap by a key's length, so a key across the last one's edge is seen whole.
+    const from = Math.max(searched - 40, m.index - awsSecretReach - 40, 0);
+    const to = Math.min(text.length, m.index + m[0].length + awsSecretReach + 40);
+    if (to <= from) continue;
+    const near = text.slice(from, to);
+    awsSecretKey.lastIndex = 0;
+    for (let k = awsSecretKey.exec(near); k !== null; k = awsSecretKey.exec(near)) {
+      const key = k[0];
+      // A candidate cut by the window's edge is only whole if the text agrees.
+      const start = from + k.index;
+      const end = start + key.length;
+      if ((k.index === 0 && from > 0 && /[A-Za-z0-9+/=_-]/.test(text[from - 1]!)) || (end === to && to < text.length && /[A-Za-z0-9+/=_-]/.test(text[to]!)))
+        continue;
+      if (/[A-Z]/.test(key) && /[a-z]/.test(key) && /[0-9+/]/.test(key)) push(spans, start, end, end >= text.length);
+    }
+    searched = to;
+  }
+}
+
 /** Base64 (or base64url) that decodes to a credential: `user:password`, a known token, a private key, `KEY=value`. */
 function wrapped(spans: Span[], text: string, depth: number): void {
   base64Run.lastIndex = 0;
@@ -265,6 +306,7 @@ function findSpans(text: string, scanner: SecretScanner | undefined, depth = 0):
   if (assignments) blockScalars(spans, text);
   if (assignments) collect(spans, text, bareAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && !schemeWord.test(v) && !isReference(v));
   tokens(spans, text);
+  awsSecretKeys(spans, text);
   if (depth < 2) wrapped(spans, text, depth);
   if (scanner) {
     // Findings give the secret's start and its length in code points.
