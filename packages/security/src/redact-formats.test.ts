@@ -83,3 +83,42 @@ describe('redact: a bare AWS secret access key', () => {
     expect({ ratio: ratio < 32, attempts }).toMatchObject({ ratio: true });
   }, 60_000);
 });
+
+describe('redact: session records are walked, session secrets go', () => {
+  const summary = { sessionId: '0190a5b2-7c1e-7d4f-9a3b-5c6d7e8f9a0b', title: 'fix the build', model: 'gpt-5', turns: 4 };
+
+  it('keeps a list of session summaries and a session object, scanning what is inside', () => {
+    const input = {
+      sessions: [summary, { ...summary, apiKey: 'k-123', note: 'token=ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8' }],
+      session: { ...summary, token: 'abc123secret' },
+      activeSessions: [summary],
+      currentSession: summary,
+    };
+    expect(redact(input)).toEqual({
+      sessions: [summary, { ...summary, apiKey: '[REDACTED]', note: 'token=[REDACTED]' }],
+      session: { ...summary, token: '[REDACTED]' },
+      activeSessions: [summary],
+      currentSession: summary,
+    });
+  });
+
+  it('still replaces a session given as a value: a string, a number, a list of them', () => {
+    expect(redact({ session: 'abc123secret', sessions: ['s3cr3t-1', 's3cr3t-2', summary], currentSession: 1234567 })).toEqual({
+      session: '[REDACTED]',
+      sessions: ['[REDACTED]', '[REDACTED]', summary],
+      currentSession: '[REDACTED]',
+    });
+    // Names that say what part of the session they hold stay secrets whatever their shape.
+    expect(redact({ sessionToken: { value: 'x' }, session_key: ['a'], sessionCookie: { v: 1 } })).toEqual({
+      sessionToken: '[REDACTED]',
+      session_key: ['[REDACTED]'],
+      sessionCookie: '[REDACTED]',
+    });
+  });
+
+  it('keeps cycles through session records marked', () => {
+    const s: Record<string, unknown> = { ...summary };
+    s['sessions'] = [s];
+    expect(redact({ session: s })).toEqual({ session: { ...summary, sessions: ['[Circular]'] } });
+  });
+});

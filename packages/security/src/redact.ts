@@ -1,6 +1,6 @@
 import type { SecretScanner } from './secret-scanner.js';
 import { credentialArguments, isPasswordProgram } from './argv-mask.js';
-import { isSensitiveKey, isSensitiveListKey } from './sensitive-names.js';
+import { isRecordKey, isSensitiveKey, isSensitiveListKey } from './sensitive-names.js';
 import { tokenFormats } from './token-formats.js';
 
 /** Options of {@link redact}. */
@@ -474,16 +474,20 @@ function isSecretValue(v: unknown): boolean {
   return v !== null && v !== undefined && v !== '' && typeof v !== 'boolean';
 }
 
-/** A list under a sensitive name (`tokens`, `passwords`): it keeps its shape, and each item that can hold a secret goes, nested lists walked the same way. */
-function walkSecrets(ctx: Walk, value: readonly unknown[], depth: number): unknown {
+/**
+ * A list under a sensitive name (`tokens`, `passwords`): it keeps its shape, and each item that
+ * can hold a secret goes, nested lists walked the same way. Under a record name (`sessions`,
+ * see {@link isRecordKey}) object items are records and are walked instead.
+ */
+function walkSecrets(ctx: Walk, value: readonly unknown[], depth: number, records: boolean): unknown {
   if (ctx.used >= ctx.maxNodes) return budgetMarker;
   if (depth >= (ctx.options.maxDepth ?? 32)) return '[Truncated: too deep]';
   ctx.used++;
   const marker = ctx.options.marker ?? defaultMarker;
   const maxEntries = ctx.options.maxEntries ?? 1000;
   const out = value.slice(0, maxEntries).map((v) => {
-    if (Array.isArray(v)) return ctx.ancestors.has(v) ? '[Circular]' : walkSecrets(ctx, v, depth + 1);
-    if (!isSecretValue(v)) return walk(ctx, v, depth + 1);
+    if (Array.isArray(v)) return ctx.ancestors.has(v) ? '[Circular]' : walkSecrets(ctx, v, depth + 1, records);
+    if (!isSecretValue(v) || (records && typeof v === 'object')) return walk(ctx, v, depth + 1);
     ctx.used++;
     return marker;
   });
@@ -557,8 +561,9 @@ function walkObject(ctx: Walk, value: object, depth: number): unknown {
     // A secret used as a key (a token map, a header object built from a response) goes too.
     let name = redactText(key, options);
     if (name !== key) for (let k = 2; Object.hasOwn(out, name); k++) name = `${redactText(key, options)}#${k}`;
-    if (Array.isArray(v) && isSensitiveListKey(key)) set(name, walkSecrets(ctx, v, depth + 1));
-    else set(name, isSensitiveKey(key) && isSecretValue(v) ? marker : walk(ctx, v, depth + 1));
+    if (Array.isArray(v) && isSensitiveListKey(key)) set(name, walkSecrets(ctx, v, depth + 1, isRecordKey(key)));
+    else if (isSensitiveKey(key) && isSecretValue(v) && !(typeof v === 'object' && isRecordKey(key))) set(name, marker);
+    else set(name, walk(ctx, v, depth + 1));
   }
   return out;
 }
