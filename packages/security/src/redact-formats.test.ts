@@ -122,3 +122,28 @@ describe('redact: session records are walked, session secrets go', () => {
     expect(redact({ session: s })).toEqual({ session: { ...summary, sessions: ['[Circular]'] } });
   });
 });
+
+describe('redact: assignments with long names', () => {
+  const prefix = 'MY_VERY_LONG_SERVICE_NAME_FOR_THE_EU_WEST_PRODUCTION_CLUSTER_DEPLOYMENT'; // 70 characters
+  const camel = 'myVeryLongServiceNameForTheEuWestProductionClusterDeploymentPipelineStage'; // 73, no separators
+
+  it.each([
+    [`${prefix}_API_KEY=supersecretvalue123`, `${prefix}_API_KEY=[REDACTED]`],
+    [`export ${prefix}_PASSWORD="p@ss w0rd"`, `export ${prefix}_PASSWORD="[REDACTED]"`],
+    [`{\\"${prefix}_TOKEN\\":\\"abc123xyz\\"}`, `{\\"${prefix}_TOKEN\\":\\"[REDACTED]\\"}`],
+    [`${camel}ApiKey: supersecretvalue123`, `${camel}ApiKey: [REDACTED]`],
+    [`${prefix}${prefix}_CLIENT_SECRET=s3cr3t-v4lue`, `${prefix}${prefix}_CLIENT_SECRET=[REDACTED]`],
+  ])('%s', (input, expected) => {
+    expect(redact(input)).toBe(expected);
+  });
+
+  it('keeps long names that hold no secret', () => {
+    for (const text of [`${prefix}_SORT_KEY=created_at`, `${prefix}_TOKEN_COUNT=1234`, `${camel}PasswordMinLength: 12`]) expect(redact(text)).toBe(text);
+  });
+
+  it('stays linear on long names full of separators and humps', () => {
+    const make = (n: number): string => `${'a_B'.repeat(n / 3)}=x key ${'aB-'.repeat(n / 3)}: y ${'apikey_'.repeat(n / 7)}`;
+    const { ratio, attempts } = growthRatio(make, (input) => redact(input, { maxStringBytes: 64 * 1024 * 1024 }), 20_000);
+    expect({ ratio: ratio < 32, attempts }).toMatchObject({ ratio: true });
+  }, 60_000);
+});

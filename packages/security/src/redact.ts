@@ -50,16 +50,23 @@ const queryParam =
 /** The words an assignment's name must contain; {@link assignmentKeyword} prechecks the same list. */
 const ASSIGNMENT_WORDS = 'pass|secret|token|key|cred|auth|pwd|pat|cookie';
 const assignmentName = `[A-Za-z0-9_.-]{0,64}(?:${ASSIGNMENT_WORDS})[A-Za-z0-9_.-]{0,32}`;
+/**
+ * Where an assignment's name may start: a word boundary, or inside a longer name after a `_`
+ * or at a camel-case hump, so that a name with more than 64 characters before its keyword
+ * (`MY_..._API_KEY`) is still found by its end; {@link nameBefore} then gives the whole name to
+ * judge. There is at most one start per character, each bounded, so the scan stays linear.
+ */
+const nameStart = '(?:\\b|(?<=_)|(?-i:(?<=[a-z0-9])(?=[A-Z])))';
 /** `KEY="value with spaces"`: the value runs to its closing quote (or the line end); `\\"` inside a double-quoted value does not end it. */
 const quotedAssignment = new RegExp(
-  `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"((?:[^"\\\\\\r\\n]|\\\\[^\\r\\n]){1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`,
+  `${nameStart}(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"((?:[^"\\\\\\r\\n]|\\\\[^\\r\\n]){1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`,
   'dgi',
 );
 /** JSON inside a JSON string, at any escaping depth: `{\\"password\\":\\"x\\"}`; the value runs to the next escaped quote. */
-const escapedAssignment = new RegExp(`\\b(${assignmentName})\\\\{1,16}"[ \\t]{0,8}[:=][ \\t]{0,8}\\\\{1,16}"([^"\\r\\n]{1,4096}?)\\\\{1,16}"`, 'dgi');
+const escapedAssignment = new RegExp(`${nameStart}(${assignmentName})\\\\{1,16}"[ \\t]{0,8}[:=][ \\t]{0,8}\\\\{1,16}"([^"\\r\\n]{1,4096}?)\\\\{1,16}"`, 'dgi');
 /** `KEY=value`, `key: value`: the value runs to whitespace or punctuation (`$` may open it: `$ecr3t` is a value, `$VAR` a reference). */
 const bareAssignment = new RegExp(
-  `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}([^\\s"'\`,;&}{[)(<>\\\\](?:[^\\s"'\`,;&}{)(<>\\\\]|\\\\(?![nrt"\\\\])){0,4095})`,
+  `${nameStart}(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}([^\\s"'\`,;&}{[)(<>\\\\](?:[^\\s"'\`,;&}{)(<>\\\\]|\\\\(?![nrt"\\\\])){0,4095})`,
   'dgi',
 );
 /** A YAML block scalar under a sensitive name (`password: |`, `private_key: >-`): its indented lines are the value. */
@@ -79,6 +86,24 @@ const pemBody = /[A-Za-z0-9+/=\s:,.\\-]{0,1048576}/y;
 const base64Run = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,4096}={0,2}/g;
 /** Characters a token continues with; a format's match is extended over them. */
 const tokenChar = /[A-Za-z0-9_\-+=]/;
+
+/** Characters an assignment's name is made of. */
+const nameChar = /[A-Za-z0-9_.-]/;
+
+/**
+ * A keep check for the assignment patterns that judges the whole name: a match that starts
+ * inside a longer name (see {@link nameStart}) is extended back to the name's start, but never
+ * before the end of the previous match, so each character is looked at once per pass.
+ */
+function sensitiveName(text: string, judge: (value: string) => boolean): (m: RegExpExecArray, value: string) => boolean {
+  let floor = 0;
+  return (m, value) => {
+    let start = m.index;
+    while (start > floor && nameChar.test(text[start - 1]!)) start--;
+    floor = m.index + m[0].length;
+    return isSensitiveKey(text.slice(start, m.index) + m[1]!) && judge(value);
+  };
+}
 
 /** Values that name where a secret is, not the secret: `process.env.DB_PASSWORD`, `os.environ[...]`, `${VAR}`. */
 const reference =
@@ -301,10 +326,18 @@ function findSpans(text: string, scanner: SecretScanner | undefined, depth = 0):
   if (text.includes('://') && text.includes('@')) collect(spans, text, urlUserinfo, 1);
   collect(spans, text, queryParam, 1);
   const assignments = assignmentKeyword.test(text);
-  if (assignments) collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
-  if (assignments) collect(spans, text, escapedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
+  const quotedValue = (v: string): boolean => v.trim() !== '' && !isReference(v.trim());
+  if (assignments) collect(spans, text, quotedAssignment, 2, sensitiveName(text, quotedValue));
+  if (assignments) collect(spans, text, escapedAssignment, 2, sensitiveName(text, quotedValue));
   if (assignments) blockScalars(spans, text);
-  if (assignments) collect(spans, text, bareAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && !schemeWord.test(v) && !isReference(v));
+  if (assignments)
+    collect(
+      spans,
+      text,
+      bareAssignment,
+      2,
+      sensitiveName(text, (v) => !schemeWord.test(v) && !isReference(v)),
+    );
   tokens(spans, text);
   awsSecretKeys(spans, text);
   if (depth < 2) wrapped(spans, text, depth);
