@@ -478,6 +478,9 @@ interface Walk {
 
 const budgetMarker = '[Truncated: budget]';
 
+/** What {@link redact} puts where a value is nested deeper than `maxDepth`; serialisers reuse it for values too deep to write. */
+export const tooDeepMarker = '[Truncated: too deep]';
+
 /** A name that, in a list of strings, says the next item is a secret: `Authorization`, `--password`, `-Token:`. */
 function secretName(item: string): boolean {
   const m = /^-{0,2}([A-Za-z][A-Za-z0-9_.-]{0,63}):?$/.exec(item);
@@ -514,7 +517,7 @@ function isSecretValue(v: unknown): boolean {
  */
 function walkSecrets(ctx: Walk, value: readonly unknown[], depth: number, records: boolean): unknown {
   if (ctx.used >= ctx.maxNodes) return budgetMarker;
-  if (depth >= (ctx.options.maxDepth ?? 32)) return '[Truncated: too deep]';
+  if (depth >= (ctx.options.maxDepth ?? 32)) return tooDeepMarker;
   ctx.used++;
   const marker = ctx.options.marker ?? defaultMarker;
   const maxEntries = ctx.options.maxEntries ?? 1000;
@@ -537,7 +540,7 @@ function walk(ctx: Walk, value: unknown, depth: number): unknown {
     return typeof value === 'function' || typeof value === 'symbol' ? undefined : value;
   }
   if (ctx.ancestors.has(value)) return '[Circular]';
-  if (depth >= (options.maxDepth ?? 32)) return '[Truncated: too deep]';
+  if (depth >= (options.maxDepth ?? 32)) return tooDeepMarker;
   const cached = ctx.done.get(value)?.get(depth);
   if (cached) {
     // Counted again (minus the value already counted above): the output is bounded as if copied.
