@@ -186,7 +186,7 @@ describe('trust', () => {
   it('a project file may add protected paths, and the user file may replace the list', () => {
     write(
       projectFile(),
-      'sandbox:\n  protected_paths: [.gitattributes, .gitmodules, .husky, .githooks, .pre-commit-config.yaml, .npmrc, .yarnrc, .yarnrc.yml, .pnpmfile.cjs, .envrc, .vscode, .idea, .devcontainer, Makefile]\n',
+      'sandbox:\n  protected_paths: [.gitattributes, .gitmodules, .husky, .githooks, .pre-commit-config.yaml, .npmrc, .yarnrc, .yarnrc.yml, .pnpmfile.cjs, .envrc, .vscode, .idea, .devcontainer, .hgsub, .p4config, Makefile]\n',
     );
     expect(load().config.sandbox.protectedPaths).toContain('Makefile');
     write(userFile(), 'sandbox:\n  protected_paths: []\n');

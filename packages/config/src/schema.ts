@@ -93,6 +93,11 @@ const sandboxSchema = z.strictObject({
       '.vscode',
       '.idea',
       '.devcontainer',
+      // Mercurial subrepository sources: a `[subpaths]` or ssh URL runs a program on `hg update`
+      // (`.hg` itself is never copied back by the sandbox, whatever this list says).
+      '.hgsub',
+      // Perforce's P4CONFIG file: `P4LOGINSSO` names a program p4 runs.
+      '.p4config',
     ]),
   /** Environment variables passed into the sandbox; secret-named ones never pass. */
   envAllow: z

@@ -1,5 +1,5 @@
 import type { EventMetadata, JsonObject, JsonValue } from '@buckley/events';
-import { type RedactOptions, redact } from '@buckley/security';
+import { type RedactOptions, redact, tooDeepMarker } from '@buckley/security';
 import { ATTRIBUTION_FIELDS } from './attribution.js';
 
 /**
@@ -45,7 +45,9 @@ export function redactMetadata(metadata: EventMetadata, redactor: Redactor): Eve
 
 /**
  * A JSON value for a payload: `undefined` (and what JSON cannot hold) becomes `null`, objects
- * lose `undefined` members. What the store accepts, whatever the operation returned.
+ * lose `undefined` members. A value nested too deep to serialise becomes `redact()`'s depth
+ * marker ({@link tooDeepMarker}, `[Truncated: too deep]`), so the payload says what was lost.
+ * What the store accepts, whatever the operation returned.
  */
 export function toJsonValue(value: unknown): JsonValue {
   if (value === undefined) return null;
@@ -54,8 +56,9 @@ export function toJsonValue(value: unknown): JsonValue {
   try {
     const text = JSON.stringify(value);
     return text === undefined ? null : (JSON.parse(text) as JsonValue);
-  } catch {
-    return null;
+  } catch (error) {
+    // JSON.stringify recurses: a stack overflow means the value was nested too deep.
+    return error instanceof RangeError ? tooDeepMarker : null;
   }
 }
 

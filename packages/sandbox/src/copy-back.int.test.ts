@@ -247,6 +247,11 @@ describe('protected_paths: files that configure tools the host runs later', () =
     'app/.npmrc',
     'app/.husky/pre-commit',
     '.devcontainer/devcontainer.json',
+    // Mercurial subrepository sources (an `ssh://-oProxyCommand=...` URL runs a program on update).
+    '.hgsub',
+    'vendor/lib/.hgsub',
+    // Perforce's P4CONFIG file: `P4LOGINSSO` names a program p4 runs.
+    '.p4config',
   ];
 
   it('are not created, changed or deleted by a run (at any depth), each reported', async () => {
@@ -255,7 +260,7 @@ describe('protected_paths: files that configure tools the host runs later', () =
     writeFileSync(join(ws, '.yarnrc.yml'), 'nodeLinker: node-modules\n');
     const events: SandboxEvent[] = [];
     const sb = sandbox(ws, {}, (e) => events.push(e));
-    const script = `mkdir -p .vscode app/.husky .devcontainer && ${planted.map((p) => `echo planted > ${p}`).join(' && ')} && rm .yarnrc.yml && echo ok > app/main.js && cat .npmrc`;
+    const script = `mkdir -p .vscode app/.husky .devcontainer vendor/lib && ${planted.map((p) => `echo planted > ${p}`).join(' && ')} && rm .yarnrc.yml && echo ok > app/main.js && cat .npmrc`;
     const r = await sb.run(['sh', '-c', script]);
     // Inside the run the files are there (tools that write them still work).
     expect(r.stdout.text).toBe('planted\n');
@@ -264,7 +269,20 @@ describe('protected_paths: files that configure tools the host runs later', () =
     expect(planted.filter((p) => p !== '.gitattributes' && existsSync(join(ws, p)))).toEqual([]);
     expect(readFileSync(join(ws, 'app', 'main.js'), 'utf8')).toBe('ok\n');
     expect(r.discardedWrites).toEqual(
-      expect.arrayContaining(['.gitattributes', '.gitmodules', '.npmrc', '.envrc', '.vscode', 'app/.npmrc', 'app/.husky', '.devcontainer', '.yarnrc.yml']),
+      expect.arrayContaining([
+        '.gitattributes',
+        '.gitmodules',
+        '.npmrc',
+        '.envrc',
+        '.vscode',
+        'app/.npmrc',
+        'app/.husky',
+        '.devcontainer',
+        '.yarnrc.yml',
+        '.hgsub',
+        'vendor/lib/.hgsub',
+        '.p4config',
+      ]),
     );
     expect(violations(events, 'protected_path').sort()).toEqual([...r.discardedWrites].sort());
   });

@@ -9,6 +9,6 @@ export { analyzeCommand } from './command.js';
 export type { CommandAnalysis, AnalyzeCommandOptions, Expansion, Redirection, SimpleCommand, Word, CommandContext, VariableAssignment } from './command.js';
 export { validateUrl, classifyAddress } from './url.js';
 export type { ValidateUrlOptions, UrlValidation, AddressClass } from './url.js';
-export { redact, createStreamRedactor, truncateUtf8 } from './redact.js';
+export { redact, createStreamRedactor, truncateUtf8, tooDeepMarker } from './redact.js';
 export { isSensitiveKey } from './sensitive-names.js';
 export type { RedactOptions, StreamRedactor, StreamRedactorOptions } from './redact.js';

@@ -1,6 +1,6 @@
 import type { SecretScanner } from './secret-scanner.js';
 import { credentialArguments, isPasswordProgram } from './argv-mask.js';
-import { isSensitiveKey, isSensitiveListKey } from './sensitive-names.js';
+import { isRecordKey, isSensitiveKey, isSensitiveListKey } from './sensitive-names.js';
 import { tokenFormats } from './token-formats.js';
 
 /** Options of {@link redact}. */
@@ -56,16 +56,23 @@ const queryParam =
 const ASSIGNMENT_WORDS = 'pass|secret|token|key|cred|auth|pwd|pat|cookie';
 const SESSION_WORDS = 'sess|sid\\b';
 const assignmentName = `[A-Za-z0-9_.-]{0,64}(?:${ASSIGNMENT_WORDS}|${SESSION_WORDS})[A-Za-z0-9_.-]{0,32}`;
+/**
+ * Where an assignment's name may start: a word boundary, or inside a longer name after a `_`
+ * or at a camel-case hump, so that a name with more than 64 characters before its keyword
+ * (`MY_..._API_KEY`) is still found by its end; {@link nameBefore} then gives the whole name to
+ * judge. There is at most one start per character, each bounded, so the scan stays linear.
+ */
+const nameStart = '(?:\\b|(?<=_)|(?-i:(?<=[a-z0-9])(?=[A-Z])))';
 /** `KEY="value with spaces"`: the value runs to its closing quote (or the line end); `\\"` inside a double-quoted value does not end it. */
 const quotedAssignment = new RegExp(
-  `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"((?:[^"\\\\\\r\\n]|\\\\[^\\r\\n]){1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`,
+  `${nameStart}(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}(?:"((?:[^"\\\\\\r\\n]|\\\\[^\\r\\n]){1,4096})|'([^'\\r\\n]{1,4096})|\`([^\`\\r\\n]{1,4096}))`,
   'dgi',
 );
 /** JSON inside a JSON string, at any escaping depth: `{\\"password\\":\\"x\\"}`; the value runs to the next escaped quote. */
-const escapedAssignment = new RegExp(`\\b(${assignmentName})\\\\{1,16}"[ \\t]{0,8}[:=][ \\t]{0,8}\\\\{1,16}"([^"\\r\\n]{1,4096}?)\\\\{1,16}"`, 'dgi');
+const escapedAssignment = new RegExp(`${nameStart}(${assignmentName})\\\\{1,16}"[ \\t]{0,8}[:=][ \\t]{0,8}\\\\{1,16}"([^"\\r\\n]{1,4096}?)\\\\{1,16}"`, 'dgi');
 /** `KEY=value`, `key: value`: the value runs to whitespace or punctuation (`$` may open it: `$ecr3t` is a value, `$VAR` a reference). */
 const bareAssignment = new RegExp(
-  `\\b(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}([^\\s"'\`,;&}{[)(<>\\\\](?:[^\\s"'\`,;&}{)(<>\\\\]|\\\\(?![nrt"\\\\])){0,4095})`,
+  `${nameStart}(${assignmentName})["']?[ \\t]{0,8}(?:=|:|=>)[ \\t]{0,8}([^\\s"'\`,;&}{[)(<>\\\\](?:[^\\s"'\`,;&}{)(<>\\\\]|\\\\(?![nrt"\\\\])){0,4095})`,
   'dgi',
 );
 /** A YAML block scalar under a sensitive name (`password: |`, `private_key: >-`): its indented lines are the value. */
@@ -106,6 +113,24 @@ const pemBody = /[A-Za-z0-9+/=\s:,.\\-]{0,1048576}/y;
 const base64Run = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,4096}={0,2}/g;
 /** Characters a token continues with; a format's match is extended over them. */
 const tokenChar = /[A-Za-z0-9_\-+=]/;
+
+/** Characters an assignment's name is made of. */
+const nameChar = /[A-Za-z0-9_.-]/;
+
+/**
+ * A keep check for the assignment patterns that judges the whole name: a match that starts
+ * inside a longer name (see {@link nameStart}) is extended back to the name's start, but never
+ * before the end of the previous match, so each character is looked at once per pass.
+ */
+function sensitiveName(text: string, judge: (value: string) => boolean): (m: RegExpExecArray, value: string) => boolean {
+  let floor = 0;
+  return (m, value) => {
+    let start = m.index;
+    while (start > floor && nameChar.test(text[start - 1]!)) start--;
+    floor = m.index + m[0].length;
+    return isSensitiveKey(text.slice(start, m.index) + m[1]!) && judge(value);
+  };
+}
 
 /** Values that name where a secret is, not the secret: `process.env.DB_PASSWORD`, `os.environ[...]`, `${VAR}`. */
 const reference =
@@ -250,6 +275,47 @@ function tokens(spans: Span[], text: string): void {
   }
 }
 
+/** An AWS access key id (the `aws-access-token` format, global): the anchor for {@link awsSecretKeys}. */
+const awsAccessKeyId = (() => {
+  const f = tokenFormats.find((t) => t.id === 'aws-access-token');
+  return f ? new RegExp(`${f.source}(?![A-Za-z0-9])`, `${f.flags}g`) : undefined;
+})();
+/** Characters of text either side of an access key id searched for its secret key. */
+const awsSecretReach = 200;
+/** What an AWS secret access key looks like: 40 characters of base64 standing alone. */
+const awsSecretKey = /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=_-])/g;
+
+/**
+ * AWS secret access keys with no name beside them. Alone, 40 base64 characters are as likely
+ * a hash, an id or a path as a secret, so one goes only within {@link awsSecretReach}
+ * characters of an access key id (the two are issued, pasted and leaked together) and only when
+ * it mixes upper and lower case with a digit, `+` or `/`, as a random key does (a hex SHA-1 does
+ * not). Each character is searched at most once, however many ids there are.
+ */
+function awsSecretKeys(spans: Span[], text: string): void {
+  if (!awsAccessKeyId) return;
+  awsAccessKeyId.lastIndex = 0;
+  let searched = 0;
+  for (let m = awsAccessKeyId.exec(text); m !== null; m = awsAccessKeyId.exec(text)) {
+    // Windows overlap by a key's length, so a key across the last one's edge is seen whole.
+    const from = Math.max(searched - 40, m.index - awsSecretReach - 40, 0);
+    const to = Math.min(text.length, m.index + m[0].length + awsSecretReach + 40);
+    if (to <= from) continue;
+    const near = text.slice(from, to);
+    awsSecretKey.lastIndex = 0;
+    for (let k = awsSecretKey.exec(near); k !== null; k = awsSecretKey.exec(near)) {
+      const key = k[0];
+      // A candidate cut by the window's edge is only whole if the text agrees.
+      const start = from + k.index;
+      const end = start + key.length;
+      if ((k.index === 0 && from > 0 && /[A-Za-z0-9+/=_-]/.test(text[from - 1]!)) || (end === to && to < text.length && /[A-Za-z0-9+/=_-]/.test(text[to]!)))
+        continue;
+      if (/[A-Z]/.test(key) && /[a-z]/.test(key) && /[0-9+/]/.test(key)) push(spans, start, end, end >= text.length);
+    }
+    searched = to;
+  }
+}
+
 /** Base64 (or base64url) that decodes to a credential: `user:password`, a known token, a private key, `KEY=value`. */
 function wrapped(spans: Span[], text: string, depth: number): void {
   base64Run.lastIndex = 0;
@@ -287,11 +353,20 @@ function findSpans(text: string, scanner: SecretScanner | undefined, depth = 0):
   if (text.includes('://') && text.includes('@')) collect(spans, text, urlUserinfo, 1);
   collect(spans, text, queryParam, 1);
   const assignments = assignmentKeyword.test(text) || sessionKeyword(text);
-  if (assignments) collect(spans, text, quotedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
-  if (assignments) collect(spans, text, escapedAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && v.trim() !== '' && !isReference(v.trim()));
+  const quotedValue = (v: string): boolean => v.trim() !== '' && !isReference(v.trim());
+  if (assignments) collect(spans, text, quotedAssignment, 2, sensitiveName(text, quotedValue));
+  if (assignments) collect(spans, text, escapedAssignment, 2, sensitiveName(text, quotedValue));
   if (assignments) blockScalars(spans, text);
-  if (assignments) collect(spans, text, bareAssignment, 2, (m, v) => isSensitiveKey(m[1]!) && !schemeWord.test(v) && !isReference(v));
+  if (assignments)
+    collect(
+      spans,
+      text,
+      bareAssignment,
+      2,
+      sensitiveName(text, (v) => !schemeWord.test(v) && !isReference(v)),
+    );
   tokens(spans, text);
+  awsSecretKeys(spans, text);
   if (depth < 2) wrapped(spans, text, depth);
   if (scanner) {
     // Findings give the secret's start and its length in code points.
@@ -431,6 +506,9 @@ interface Walk {
 
 const budgetMarker = '[Truncated: budget]';
 
+/** What {@link redact} puts where a value is nested deeper than `maxDepth`; serialisers reuse it for values too deep to write. */
+export const tooDeepMarker = '[Truncated: too deep]';
+
 /** A name that, in a list of strings, says the next item is a secret: `Authorization`, `--password`, `-Token:`. */
 function secretName(item: string): boolean {
   const m = /^-{0,2}([A-Za-z][A-Za-z0-9_.-]{0,63}):?$/.exec(item);
@@ -460,16 +538,20 @@ function isSecretValue(v: unknown): boolean {
   return v !== null && v !== undefined && v !== '' && typeof v !== 'boolean';
 }
 
-/** A list under a sensitive name (`tokens`, `passwords`): it keeps its shape, and each item that can hold a secret goes, nested lists walked the same way. */
-function walkSecrets(ctx: Walk, value: readonly unknown[], depth: number): unknown {
+/**
+ * A list under a sensitive name (`tokens`, `passwords`): it keeps its shape, and each item that
+ * can hold a secret goes, nested lists walked the same way. Under a record name (`sessions`,
+ * see {@link isRecordKey}) object items are records and are walked instead.
+ */
+function walkSecrets(ctx: Walk, value: readonly unknown[], depth: number, records: boolean): unknown {
   if (ctx.used >= ctx.maxNodes) return budgetMarker;
-  if (depth >= (ctx.options.maxDepth ?? 32)) return '[Truncated: too deep]';
+  if (depth >= (ctx.options.maxDepth ?? 32)) return tooDeepMarker;
   ctx.used++;
   const marker = ctx.options.marker ?? defaultMarker;
   const maxEntries = ctx.options.maxEntries ?? 1000;
   const out = value.slice(0, maxEntries).map((v) => {
-    if (Array.isArray(v)) return ctx.ancestors.has(v) ? '[Circular]' : walkSecrets(ctx, v, depth + 1);
-    if (!isSecretValue(v)) return walk(ctx, v, depth + 1);
+    if (Array.isArray(v)) return ctx.ancestors.has(v) ? '[Circular]' : walkSecrets(ctx, v, depth + 1, records);
+    if (!isSecretValue(v) || (records && typeof v === 'object')) return walk(ctx, v, depth + 1);
     ctx.used++;
     return marker;
   });
@@ -486,7 +568,7 @@ function walk(ctx: Walk, value: unknown, depth: number): unknown {
     return typeof value === 'function' || typeof value === 'symbol' ? undefined : value;
   }
   if (ctx.ancestors.has(value)) return '[Circular]';
-  if (depth >= (options.maxDepth ?? 32)) return '[Truncated: too deep]';
+  if (depth >= (options.maxDepth ?? 32)) return tooDeepMarker;
   const cached = ctx.done.get(value)?.get(depth);
   if (cached) {
     // Counted again (minus the value already counted above): the output is bounded as if copied.
@@ -543,8 +625,9 @@ function walkObject(ctx: Walk, value: object, depth: number): unknown {
     // A secret used as a key (a token map, a header object built from a response) goes too.
     let name = redactText(key, options);
     if (name !== key) for (let k = 2; Object.hasOwn(out, name); k++) name = `${redactText(key, options)}#${k}`;
-    if (Array.isArray(v) && isSensitiveListKey(key)) set(name, walkSecrets(ctx, v, depth + 1));
-    else set(name, isSensitiveKey(key) && isSecretValue(v) ? marker : walk(ctx, v, depth + 1));
+    if (Array.isArray(v) && isSensitiveListKey(key)) set(name, walkSecrets(ctx, v, depth + 1, isRecordKey(key)));
+    else if (isSensitiveKey(key) && isSecretValue(v) && !(typeof v === 'object' && isRecordKey(key))) set(name, marker);
+    else set(name, walk(ctx, v, depth + 1));
   }
   return out;
 }

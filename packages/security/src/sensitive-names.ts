@@ -67,3 +67,19 @@ export function isSensitiveKey(key: string): boolean {
 export function isSensitiveListKey(key: string): boolean {
   return isSensitiveKey(key) || (/s$/i.test(key) && isSensitiveKey(key.slice(0, -1)));
 }
+
+/** Names that are sensitive only for being a session: see {@link isRecordKey}. */
+const recordKey = /sessions?$/;
+
+/**
+ * True when a sensitive `key` names records when it holds objects: `session`, `sessions`,
+ * `currentSession`, `activeSessions`. A string or number under it is a session token and goes;
+ * an object (a session summary, attributed by `sessionId`) or a list of them is walked, each field
+ * judged by its own name and its text scanned. Names that say which part of a session they hold
+ * (`sessionToken`, `sessionKey`, `sessionCookie`) are not records, and neither are `auth`,
+ * `cookie`, `credentials` or `secret`, whose objects often keep the secret under a plain name
+ * (`value`, `data`) and go whole.
+ */
+export function isRecordKey(key: string): boolean {
+  return recordKey.test(key.toLowerCase().replace(/[-_.\s]/g, ''));
+}

@@ -113,6 +113,8 @@ const rows: readonly (readonly [string, readonly string[], string, '' | 'i'])[] 
   ["square-access-token",["EAAA","sq0atp-"],"\\b(?:EAAA|sq0atp-)[\\w-]{22,60}",""],
   ["stripe-access-token",["rk_","sk_"],"\\b(?:sk|rk)_(?:test|live|prod)_[a-zA-Z0-9]{10,99}",""],
   ["vault-batch-token",["hvb."],"\\bhvb\\.[\\w-]{138,300}",""],
+  ["openai-prefixed-api-key",["sk-"],"\\bsk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,300}",""],
+  ["anthropic-prefixed-key",["sk-ant-"],"\\bsk-ant-(?:api|admin|oat|ort)\\d{2}-[A-Za-z0-9_-]{80,300}",""],
 ];
 
 /** Token formats the redactor finds without the scanner, one per qualifying default rule. */

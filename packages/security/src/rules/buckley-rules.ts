@@ -24,6 +24,47 @@ const placeholderWords = ['password', 'passwd', 'example', 'changeme', 'placehol
 /** Buckley's own rules, for what gitleaks' default set does not cover. */
 export const buckleyRules: readonly SecretRule[] = [
   {
+    id: 'openai-prefixed-api-key',
+    description:
+      "Found an OpenAI project, service-account, admin or organization API key (sk-proj-, sk-svcacct-, sk-admin-, sk-None-), which bills and acts as its owner. gitleaks' openai-api-key only knows bodies of exactly 58 or 74 characters around T3BlbkFJ ending on a word character; real keys also come as 20 + T3BlbkFJ + 20 and end in - or _.",
+    // The prefix is OpenAI's own; 40 characters keep short kebab-case names (`sk-proj-card`) out.
+    regex: '\\b(sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,300})',
+    keywords: ['sk-proj-', 'sk-svcacct-', 'sk-admin-', 'sk-none-'],
+    entropy: 3,
+    samples: {
+      truePositives: [
+        'OPENAI_KEY=sk-proj-4bL6JZ8QdeUaXQUboMfvT3BlbkFJC4U5IlocUnSwOgP35GRH',
+        'client = OpenAI(api_key="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")',
+        'my key is sk-proj-LzFdRx5kIBTtyq5Fd2HICidukzWbAfNjvnr3MSJnomCBHAZ6 thanks',
+        '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',
+        "admin: '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'",
+        'sk-None-r0nSfnjWBN92TMv6PsxEIHTTwOLqjnq53zavEJ9JCxfh5fY0T3BlbkFJqlp53br8d3izAF5d8uBnwgWh8z2vH6h1sC89W6V7oUi2yggh',
+      ],
+      falsePositives: [
+        '<div class="sk-proj-card sk-proj-card__title--active">',
+        'sk-proj-readme and sk-admin-panel and sk-svcacct-list and sk-None-set',
+        'import sklearn  # scikit-learn, sk-learn',
+      ],
+    },
+  },
+  {
+    id: 'anthropic-prefixed-key',
+    description:
+      "Found an Anthropic API, admin or OAuth key (sk-ant-api03-, sk-ant-admin01-, sk-ant-oat01-, sk-ant-ort01-), which calls Claude as its owner. gitleaks' anthropic rules know only api03 and admin01 with exactly 93 characters before a final AA.",
+    regex: '\\b(sk-ant-(?:api|admin|oat|ort)\\d{2}-[A-Za-z0-9_-]{80,300})',
+    keywords: ['sk-ant-'],
+    entropy: 3,
+    samples: {
+      truePositives: [
+        'ANTHROPIC_API_KEY=sk-ant-api03-D-g18Yz6BpoDVRps5nMiFughmg2OEWjG5cOy6IlTOW4Bzds2uBKMfshWG4hdrWSdDEd2tLzQeudx1yKC-LkITJFbNXisjAA',
+        '"sk-ant-admin01-LcYltCZo4i5E_99VmDfq8GeFKE614NXmcS0UsV8JtEg6bLMkyRsGFqXGK3GgEHUcGLqwQx0MKSV-AHtKfq9wReac-RwvRAA"',
+        'CLAUDE_CODE_OAUTH_TOKEN: sk-ant-oat01-6QAV6NbvtOPevDtxIlN6DLyZcPtvId5r31tUbOZfhd8oNHzT8ftixf0eoxBrKHrF-4JdN_mkzeXaqKylBCWJP_DnwIoMHAA',
+        'refresh sk-ant-ort01-gVd6pAWN9Kz40IXIUWV4XuDroYEL7OsiNtO3znjTGstJ4sCoV5JEqPnWEbWzK8Wj_XAYrNzhRyOEoMwk4LaTcULrbieUPAA done',
+      ],
+      falsePositives: ['see sk-ant-api03-docs and sk-ant-oat01-example', 'sk-ant-api03-xxxxxxxx'],
+    },
+  },
+  {
     id: 'credential-url',
     description: 'Found a URL carrying a password in its user-info (postgres://user:password@host, https://user:password@host), exposing the account it logs in to.',
     // scheme://user:password@host, the password being what the user-info holds after the colon.
