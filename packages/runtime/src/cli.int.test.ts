@@ -101,7 +101,8 @@ describe('the buckley binary on embedded defaults (real processes, PGlite, bubbl
     expect(report.ok).toBe(true);
     expect(doctor.code).toBe(0);
     expect(report.config.values.find((v) => v.path === 'model.id')?.origin).toEqual({ layer: 'env', env: 'BUCKLEY_MODEL' });
-  });
+    // Several cold child processes (tsx, PGlite, bubblewrap) in a row: about 10 s each on a loaded 2-core machine.
+  }, 240_000);
 
   it('run --json prints the session events in the store schema, one per line', async () => {
     await using server = await startFakeModelServer({ script: [{ text: 'nothing to do' }] });
@@ -112,7 +113,8 @@ describe('the buckley binary on embedded defaults (real processes, PGlite, bubbl
     const events = jsonLines(run.stdout);
     expect(events[0]).toMatchObject({ type: 'session.started', version: 1 });
     for (const e of events) expect(Object.keys(e)).toEqual(expect.arrayContaining(['id', 'streamId', 'version', 'position', 'type', 'data', 'metadata']));
-  });
+    // Several cold child processes (tsx, PGlite, bubblewrap) in a row: about 10 s each on a loaded 2-core machine.
+  }, 240_000);
 
   it('a run that does not end its turn exits non-zero', async () => {
     await using server = await startFakeModelServer({ script: () => ({ type: 'error', status: 500 }) });
@@ -127,7 +129,8 @@ describe('the buckley binary on embedded defaults (real processes, PGlite, bubbl
     const run = await buckley(['run', 'anything'], ws, env);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/the run stopped \(error\)/);
-  });
+    // Several cold child processes (tsx, PGlite, bubblewrap) in a row: about 10 s each on a loaded 2-core machine.
+  }, 240_000);
 });
 
 describe('the buckley binary on bad input', () => {

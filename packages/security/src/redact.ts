@@ -114,9 +114,6 @@ const base64Run = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,4096}={0,2}/g;
 /** Characters a token continues with; a format's match is extended over them. */
 const tokenChar = /[A-Za-z0-9_\-+=]/;
 
-/** Characters an assignment's name is made of. */
-const nameChar = /[A-Za-z0-9_.-]/;
-
 /**
  * A keep check for the assignment patterns that judges the whole name: a match that starts
  * inside a longer name (see {@link nameStart}) is extended back to the name's start, but never
