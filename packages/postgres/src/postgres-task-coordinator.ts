@@ -11,8 +11,8 @@ import {
 } from '@buckley/coordination/adapter';
 import { throwIfAborted } from '@buckley/utils';
 import { Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
-import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration';
-import { type AnyKysely, DEFAULT_SCHEMA, assertSchemaName } from './schema.js';
+import type { Migration, MigrationResultSet } from 'kysely/migration';
+import { type AnyKysely, DEFAULT_SCHEMA, assertSchemaName, migrateSchema } from './schema.js';
 
 /**
  * Migrations of the coordinator's own tables (the dispatch index `tasks` and the outbox
@@ -77,14 +77,7 @@ export interface MigrateTaskCoordinatorOptions {
 export async function migrateTaskCoordinator(db: AnyKysely, options: MigrateTaskCoordinatorOptions = {}): Promise<MigrationResultSet> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertSchemaName(schema);
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: async () => coordinatorMigrations(schema) },
-    migrationTableSchema: schema,
-    migrationTableName: 'coordinator_migrations',
-    migrationLockTableName: 'coordinator_migrations_lock',
-  });
-  const result = await migrator.migrateToLatest();
+  const result = await migrateSchema(db, schema, coordinatorMigrations(schema), 'coordinator_migrations');
   if (result.error !== undefined) {
     throw new Error(`task coordinator migration in schema ${JSON.stringify(schema)} failed`, { cause: result.error });
   }

@@ -1,5 +1,5 @@
 import { EventStoreError, EventStoreErrorCode, InvalidEventStoreOptionError } from '@buckley/events';
-import { type Kysely, sql } from 'kysely';
+import { type DatabaseIntrospector, type Kysely, type SchemaMetadata, type TableMetadata, sql } from 'kysely';
 import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely/migration';
 
 /**
@@ -550,6 +550,50 @@ function migrations(schema: string): Record<string, Migration> {
   };
 }
 
+/**
+ * Runs kysely's `Migrator` for one schema's migrations (tables `<table>` and `<table>_lock` in
+ * `schema`), through a view of `db` whose introspection looks at that schema only.
+ *
+ * kysely's own Postgres introspector lists every table of the database and calls
+ * `has_schema_privilege(<name>)` for each schema it sees; a schema that another session drops
+ * meanwhile fails the whole migration with "schema … does not exist" (3F000), so one tenant
+ * dropping its schema could stop another's start-up. Here the migrator asks only about `schema`.
+ */
+export async function migrateSchema(db: AnyKysely, schema: string, all: Record<string, Migration>, table: string): Promise<MigrationResultSet> {
+  const migrator = new Migrator({
+    db: scopedIntrospection(db, schema),
+    provider: new StaticProvider(all),
+    migrationTableSchema: schema,
+    migrationTableName: table,
+    migrationLockTableName: `${table}_lock`,
+  });
+  return migrator.migrateToLatest();
+}
+
+function scopedIntrospection(db: AnyKysely, schema: string): AnyKysely {
+  const introspector: DatabaseIntrospector = {
+    async getSchemas(): Promise<SchemaMetadata[]> {
+      const { rows } = await sql<{ name: string }>`SELECT nspname AS name FROM pg_catalog.pg_namespace WHERE nspname = ${schema}`.execute(db);
+      return rows.map((row) => ({ name: row.name }));
+    },
+    async getTables(): Promise<TableMetadata[]> {
+      const { rows } = await sql<{ name: string }>`
+        SELECT c.relname AS name FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'p')`.execute(db);
+      return rows.map((row) => ({ name: row.name, schema, isView: false, isForeign: false, columns: [] }));
+    },
+  };
+  return new Proxy(db, {
+    get(target, key) {
+      if (key === 'introspection') return introspector;
+      const value: unknown = Reflect.get(target, key, target);
+      // Kysely keeps its state in private fields, which only the real instance can read.
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 class StaticProvider implements MigrationProvider {
   constructor(private readonly all: Record<string, Migration>) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -573,14 +617,7 @@ export interface MigrateEventStoreOptions {
 export async function migrateEventStore(db: AnyKysely, options: MigrateEventStoreOptions = {}): Promise<MigrationResultSet> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   assertSchemaName(schema);
-  const migrator = new Migrator({
-    db,
-    provider: new StaticProvider(migrations(schema)),
-    migrationTableSchema: schema,
-    migrationTableName: 'migrations',
-    migrationLockTableName: 'migrations_lock',
-  });
-  const result = await migrator.migrateToLatest();
+  const result = await migrateSchema(db, schema, migrations(schema), 'migrations');
   if (result.error !== undefined) {
     throw new EventStoreError(EventStoreErrorCode.Backend, `event store migration in schema ${JSON.stringify(schema)} failed`, { cause: result.error });
   }
